@@ -1,0 +1,1 @@
+"""kins: Kubernetes IN Namespaces."""

@@ -1,0 +1,314 @@
+"""The cluster file (``kind: Cluster``, ``apiVersion: kins/v1alpha1``).
+
+It says what the "machines" are: the underlay, the nodes and their pod subnets, the outside
+hosts, the pod network (flannel's net-conf), the Service ranges and kube-proxy's settings.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from importlib import resources
+from pathlib import Path
+
+import msgspec
+
+from .._errors import MultiValidationError, ValidationError
+from .meta import Base
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+class Underlay(Base):
+    cidr: str = "192.168.0.0/24"
+    mtu: int = 1500
+
+
+class NodeConfig(Base):
+    name: str
+    ip: str | None = None
+    podCIDR: str | None = None
+    labels: dict[str, str] | None = None
+
+
+class HostConfig(Base):
+    name: str
+    ip: str
+
+
+class PodNetwork(Base):
+    cidr: str = "172.30.0.0/16"
+    subnetLength: int = 24
+    bridge: str = "docker0"
+    backend: str = "vxlan"
+    vni: int = 1
+    port: int = 8472
+    mtu: int | None = None
+
+
+class Services(Base):
+    cidr: str = "10.254.0.0/16"
+    nodePortRange: str = "30000-32767"
+    dnsIP: str | None = None
+    domain: str = "cluster.local"
+
+
+class IPTablesConfig(Base):
+    masqueradeAll: bool = False
+    masqueradeBit: int = 14
+    localhostNodePorts: bool = True
+    minSyncPeriod: str | None = None
+    syncPeriod: str | None = None
+
+
+class KubeProxy(Base):
+    mode: str = "iptables"
+    clusterCIDR: str | None = None
+    iptables: IPTablesConfig = msgspec.field(default_factory=IPTablesConfig)
+    nodePortAddresses: list[str] = msgspec.field(default_factory=list)
+
+
+class LoadBalancerPool(Base):
+    addresses: list[str] = msgspec.field(default_factory=list)
+
+
+class ClusterConfig(Base):
+    kind: str = "Cluster"
+    apiVersion: str = "kins/v1alpha1"
+    name: str = "demo"
+    underlay: Underlay = msgspec.field(default_factory=Underlay)
+    nodes: list[NodeConfig] = msgspec.field(default_factory=list)
+    hosts: list[HostConfig] = msgspec.field(default_factory=list)
+    podNetwork: PodNetwork = msgspec.field(default_factory=PodNetwork)
+    services: Services = msgspec.field(default_factory=Services)
+    kubeProxy: KubeProxy = msgspec.field(default_factory=KubeProxy)
+    loadBalancer: LoadBalancerPool | None = None
+
+    # --- derived values (kept derived, never stored) ---
+    @property
+    def pod_mtu(self) -> int:
+        """flannel: the VXLAN device MTU is the underlay MTU minus the 50-byte encapsulation."""
+        return self.podNetwork.mtu or self.underlay.mtu - 50
+
+    @property
+    def cluster_cidr(self) -> str:
+        return self.kubeProxy.clusterCIDR or self.podNetwork.cidr
+
+    @property
+    def dns_ip(self) -> str:
+        if self.services.dnsIP:
+            return self.services.dnsIP
+        net = ipaddress.ip_network(self.services.cidr)
+        return str(net.network_address + 10)
+
+    @property
+    def node_port_range(self) -> tuple[int, int]:
+        lo, _, hi = self.services.nodePortRange.partition("-")
+        return int(lo), int(hi or lo)
+
+    @property
+    def masquerade_mark(self) -> str:
+        return hex(1 << self.kubeProxy.iptables.masqueradeBit)
+
+    def node(self, name: str) -> NodeConfig:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+
+def _ipv4(value: str, path: str, errors: list[ValidationError], where: str) -> ipaddress.IPv4Address | None:
+    try:
+        return ipaddress.IPv4Address(value)
+    except ValueError:
+        errors.append(ValidationError(where, path, f"{value} is not an IPv4 address"))
+        return None
+
+
+def _net(value: str, path: str, errors: list[ValidationError], where: str) -> ipaddress.IPv4Network | None:
+    try:
+        return ipaddress.IPv4Network(value, strict=True)
+    except ValueError as e:
+        errors.append(ValidationError(where, path, f"{value} is not an IPv4 CIDR ({e})"))
+        return None
+
+
+def _lease_subnets(cfg: ClusterConfig) -> None:
+    """Give nodes without a podCIDR the next free subnet, as flannel's subnet manager leases
+    them: the first subnet of the network is never handed out."""
+    net = ipaddress.IPv4Network(cfg.podNetwork.cidr)
+    taken = {ipaddress.IPv4Network(n.podCIDR) for n in cfg.nodes if n.podCIDR}
+    subnets = net.subnets(new_prefix=cfg.podNetwork.subnetLength)
+    next(subnets, None)
+    for n in cfg.nodes:
+        if n.podCIDR:
+            continue
+        for s in subnets:
+            if not any(s.overlaps(t) for t in taken):
+                n.podCIDR = str(s)
+                taken.add(s)
+                break
+        else:
+            raise MultiValidationError(
+                [ValidationError("Cluster", "podNetwork.cidr", f"no free /{cfg.podNetwork.subnetLength} left")]
+            )
+
+
+def _lease_ips(cfg: ClusterConfig) -> None:
+    underlay = ipaddress.IPv4Network(cfg.underlay.cidr)
+    taken = {n.ip for n in cfg.nodes if n.ip} | {h.ip for h in cfg.hosts}
+    hosts = (str(a) for a in underlay.hosts())
+    for n in cfg.nodes:
+        if n.ip:
+            continue
+        for a in hosts:
+            # .1 stays free for a would-be gateway; start at .21 like the article's numbering.
+            if a not in taken and int(a.rsplit(".", 1)[1]) >= 21:
+                n.ip = a
+                taken.add(a)
+                break
+
+
+def validate_cluster(cfg: ClusterConfig) -> list[ValidationError]:
+    errs: list[ValidationError] = []
+    w = "Cluster"
+    if cfg.kind != "Cluster":
+        errs.append(ValidationError(w, "kind", f"must be Cluster, not {cfg.kind!r}"))
+    if cfg.apiVersion != "kins/v1alpha1":
+        errs.append(ValidationError(w, "apiVersion", f"must be kins/v1alpha1, not {cfg.apiVersion!r}"))
+    if not _DNS1123_LABEL.match(cfg.name) or len(cfg.name) > 20:
+        errs.append(
+            ValidationError(w, "name", f"{cfg.name!r} must be a DNS-1123 label of at most 20 characters")
+        )
+    underlay = _net(cfg.underlay.cidr, "underlay.cidr", errs, w)
+    podnet = _net(cfg.podNetwork.cidr, "podNetwork.cidr", errs, w)
+    svcnet = _net(cfg.services.cidr, "services.cidr", errs, w)
+    if not cfg.nodes:
+        errs.append(ValidationError(w, "nodes", "at least one node is required"))
+    if not 68 <= cfg.underlay.mtu <= 65535:
+        errs.append(ValidationError(w, "underlay.mtu", f"{cfg.underlay.mtu} is not a valid MTU"))
+    pn = cfg.podNetwork
+    if podnet and not podnet.prefixlen < pn.subnetLength <= 30:
+        errs.append(
+            ValidationError(w, "podNetwork.subnetLength", f"{pn.subnetLength} must be in /{podnet.prefixlen + 1}..30")
+        )
+    if pn.backend != "vxlan":
+        errs.append(ValidationError(w, "podNetwork.backend", f"unsupported backend {pn.backend!r} (vxlan)"))
+    if not 0 < pn.vni < 1 << 24:
+        errs.append(ValidationError(w, "podNetwork.vni", f"{pn.vni} must be 1..16777215"))
+    if not 0 < pn.port < 65536:
+        errs.append(ValidationError(w, "podNetwork.port", f"{pn.port} must be 1..65535"))
+    if not pn.bridge or len(pn.bridge) > 15:
+        errs.append(ValidationError(w, "podNetwork.bridge", f"{pn.bridge!r} is not a valid interface name"))
+    names: set[str] = set()
+    ips: dict[str, str] = {}
+    for i, n in enumerate(cfg.nodes):
+        p = f"nodes[{i}]"
+        if not _DNS1123_LABEL.match(n.name):
+            errs.append(ValidationError(w, f"{p}.name", f"{n.name!r} must be a DNS-1123 label"))
+        if n.name in names:
+            errs.append(ValidationError(w, f"{p}.name", f"duplicate node name {n.name!r}"))
+        names.add(n.name)
+        if n.ip is not None:
+            ip = _ipv4(n.ip, f"{p}.ip", errs, w)
+            if ip and underlay and ip not in underlay:
+                errs.append(ValidationError(w, f"{p}.ip", f"{n.ip} is outside underlay.cidr {underlay}"))
+            if n.ip in ips:
+                errs.append(ValidationError(w, f"{p}.ip", f"{n.ip} is already used by {ips[n.ip]}"))
+            ips[n.ip] = n.name
+        if n.podCIDR is not None:
+            sub = _net(n.podCIDR, f"{p}.podCIDR", errs, w)
+            if sub and podnet and not sub.subnet_of(podnet):
+                errs.append(ValidationError(w, f"{p}.podCIDR", f"{sub} is outside podNetwork.cidr {podnet}"))
+            for j, m in enumerate(cfg.nodes[:i]):
+                if sub and m.podCIDR:
+                    try:
+                        if sub.overlaps(ipaddress.IPv4Network(m.podCIDR)):
+                            errs.append(
+                                ValidationError(w, f"{p}.podCIDR", f"{sub} overlaps nodes[{j}].podCIDR {m.podCIDR}")
+                            )
+                    except ValueError:
+                        pass
+    for i, h in enumerate(cfg.hosts):
+        p = f"hosts[{i}]"
+        if not _DNS1123_LABEL.match(h.name):
+            errs.append(ValidationError(w, f"{p}.name", f"{h.name!r} must be a DNS-1123 label"))
+        if h.name in names:
+            errs.append(ValidationError(w, f"{p}.name", f"duplicate name {h.name!r}"))
+        names.add(h.name)
+        ip = _ipv4(h.ip, f"{p}.ip", errs, w)
+        if ip and underlay and ip not in underlay:
+            errs.append(ValidationError(w, f"{p}.ip", f"{h.ip} is outside underlay.cidr {underlay}"))
+        if h.ip in ips:
+            errs.append(ValidationError(w, f"{p}.ip", f"{h.ip} is already used by {ips[h.ip]}"))
+        ips[h.ip] = h.name
+    if svcnet and podnet and svcnet.overlaps(podnet):
+        errs.append(ValidationError(w, "services.cidr", f"{svcnet} overlaps podNetwork.cidr {podnet}"))
+    if cfg.services.dnsIP is not None:
+        dns = _ipv4(cfg.services.dnsIP, "services.dnsIP", errs, w)
+        if dns and svcnet and dns not in svcnet:
+            errs.append(ValidationError(w, "services.dnsIP", f"{dns} is outside services.cidr {svcnet}"))
+    m = re.fullmatch(r"(\d+)-(\d+)", cfg.services.nodePortRange)
+    if not m or not (0 < int(m.group(1)) <= int(m.group(2)) < 65536):
+        errs.append(
+            ValidationError(w, "services.nodePortRange", f"{cfg.services.nodePortRange!r} must be LOW-HIGH in 1..65535")
+        )
+    kp = cfg.kubeProxy
+    if kp.mode != "iptables":
+        errs.append(ValidationError(w, "kubeProxy.mode", f"unsupported mode {kp.mode!r} (iptables)"))
+    if kp.clusterCIDR:
+        _net(kp.clusterCIDR, "kubeProxy.clusterCIDR", errs, w)
+    if not 0 <= kp.iptables.masqueradeBit <= 31:
+        errs.append(ValidationError(w, "kubeProxy.iptables.masqueradeBit", "must be 0..31"))
+    for i, a in enumerate(kp.nodePortAddresses):
+        if a != "primary":
+            _net(a, f"kubeProxy.nodePortAddresses[{i}]", errs, w)
+    if cfg.loadBalancer:
+        for i, a in enumerate(cfg.loadBalancer.addresses):
+            p = f"loadBalancer.addresses[{i}]"
+            if "-" in a:
+                lo, _, hi = a.partition("-")
+                _ipv4(lo.strip(), p, errs, w)
+                _ipv4(hi.strip(), p, errs, w)
+            else:
+                _net(a, p, errs, w)
+    return errs
+
+
+def parse_cluster(data: object, source: str = "cluster file") -> ClusterConfig:
+    """Typed, validated, with free pod subnets and node IPs leased. Raises MultiValidationError."""
+    from .load import convert  # local: load imports the registry, which imports this module
+
+    if not isinstance(data, dict):
+        raise MultiValidationError([ValidationError(source, "", "the cluster file must be a YAML mapping")])
+    cfg = convert(data, ClusterConfig, "Cluster")
+    errs = validate_cluster(cfg)
+    if errs:
+        raise MultiValidationError(errs)
+    _lease_ips(cfg)
+    _lease_subnets(cfg)
+    return cfg
+
+
+def load_cluster(path: str | Path | None = None) -> ClusterConfig:
+    """Read a cluster file, or the embedded default (the article's cluster) when ``path`` is None."""
+    from .load import parse_text
+
+    if path is None:
+        text = resources.files("kins").joinpath("data/default-cluster.yaml").read_text()
+        src = "default cluster"
+    else:
+        p = Path(path)
+        try:
+            text = p.read_text()
+        except OSError as e:
+            raise MultiValidationError([ValidationError(str(p), "", f"cannot read: {e.strerror}")]) from e
+        src = str(p)
+    docs = parse_text(text, src)
+    if len(docs) != 1:
+        raise MultiValidationError([ValidationError(src, "", "expected exactly one Cluster document")])
+    return parse_cluster(docs[0], src)
+
+
+def default_cluster() -> ClusterConfig:
+    return load_cluster(None)
