@@ -177,9 +177,7 @@ def validate_cluster(cfg: ClusterConfig) -> list[ValidationError]:
     if cfg.apiVersion != "kins/v1alpha1":
         errs.append(ValidationError(w, "apiVersion", f"must be kins/v1alpha1, not {cfg.apiVersion!r}"))
     if not _DNS1123_LABEL.match(cfg.name) or len(cfg.name) > 20:
-        errs.append(
-            ValidationError(w, "name", f"{cfg.name!r} must be a DNS-1123 label of at most 20 characters")
-        )
+        errs.append(ValidationError(w, "name", f"{cfg.name!r} must be a DNS-1123 label of at most 20 characters"))
     underlay = _net(cfg.underlay.cidr, "underlay.cidr", errs, w)
     podnet = _net(cfg.podNetwork.cidr, "podNetwork.cidr", errs, w)
     svcnet = _net(cfg.services.cidr, "services.cidr", errs, w)
@@ -248,8 +246,8 @@ def validate_cluster(cfg: ClusterConfig) -> list[ValidationError]:
         dns = _ipv4(cfg.services.dnsIP, "services.dnsIP", errs, w)
         if dns and svcnet and dns not in svcnet:
             errs.append(ValidationError(w, "services.dnsIP", f"{dns} is outside services.cidr {svcnet}"))
-    m = re.fullmatch(r"(\d+)-(\d+)", cfg.services.nodePortRange)
-    if not m or not (0 < int(m.group(1)) <= int(m.group(2)) < 65536):
+    rng = re.fullmatch(r"(\d+)-(\d+)", cfg.services.nodePortRange)
+    if not rng or not (0 < int(rng.group(1)) <= int(rng.group(2)) < 65536):
         errs.append(
             ValidationError(w, "services.nodePortRange", f"{cfg.services.nodePortRange!r} must be LOW-HIGH in 1..65535")
         )

@@ -92,9 +92,7 @@ def to_object(doc: Any, source: str) -> Object:
         raise MultiValidationError([ValidationError(where, "apiVersion", "Required value")])
     cls = KINDS.get((api, kind))
     if cls is None:
-        raise MultiValidationError(
-            [ValidationError(where, "kind", f'no matches for kind "{kind}" in version "{api}"')]
-        )
+        raise MultiValidationError([ValidationError(where, "kind", f'no matches for kind "{kind}" in version "{api}"')])
     obj = convert(doc, cls, where)
     if isinstance(obj, LegacyIngress):
         return obj.to_v1()
