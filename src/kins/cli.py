@@ -1,0 +1,207 @@
+"""The ``kins`` command."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from ._errors import KinsError, MultiValidationError
+
+app = typer.Typer(
+    name="kins",
+    help="Kubernetes IN Namespaces: a Kubernetes cluster's network, for real, in Linux network namespaces.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+FilesOpt = Annotated[
+    list[str],
+    typer.Option("-f", "--filename", help="Manifest file, directory or - for stdin (repeatable)."),
+]
+ClusterOpt = Annotated[
+    str | None, typer.Option("--cluster", help="Cluster file (kind: Cluster); default: the article's cluster.")
+]
+
+
+class What(str, Enum):
+    iptables = "iptables"
+    iptables_save = "iptables-save"
+    routes = "routes"
+    neigh = "neigh"
+    fdb = "fdb"
+    links = "links"
+    all = "all"
+
+
+class Output(str, Enum):
+    table = ""
+    wide = "wide"
+    yaml = "yaml"
+    json = "json"
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+
+
+@app.command()
+def render(
+    filename: FilesOpt = [],  # noqa: B006 - typer reads the default, never mutates it
+    cluster: ClusterOpt = None,
+    node: Annotated[list[str], typer.Option("--node", help="Only this node (repeatable).")] = [],  # noqa: B006
+    what: Annotated[What, typer.Option("--what", help="Which part of the node plan to print.")] = What.all,
+) -> None:
+    """Print each node's data plane as the real tools would show it (no root needed)."""
+    from .offline import open_offline
+    from .render.cluster import render_cluster
+    from .render.proxy.iptables import base_chain_jumps
+    from .render.proxy.save import render_save
+    from .render.text import format_bridge_fdb, format_ip_neigh, format_ip_route, format_links
+
+    oc = open_offline(filename, cluster)
+    names = [n.name for n in oc.cfg.nodes]
+    for n in node:
+        if n not in names:
+            raise KinsError(f"--node: no node {n!r} in cluster {oc.cfg.name!r} (nodes: {', '.join(names)})")
+    plans = render_cluster(oc.cfg, oc.store, node or None)
+    many = len(plans) > 1
+    for name, plan in plans.items():
+        parts: list[tuple[str, str]] = []
+        if what in (What.links, What.all):
+            parts.append(("ip -d link", format_links(plan.links, plan.addrs)))
+        if what in (What.routes, What.all):
+            parts.append(("ip route", format_ip_route(plan.routes)))
+        if what in (What.neigh, What.all):
+            parts.append(("ip neigh", format_ip_neigh(plan.neighs)))
+        if what in (What.fdb, What.all):
+            parts.append(("bridge fdb show", format_bridge_fdb(plan.fdb)))
+        if what == What.iptables:
+            parts.append(("iptables-restore input", plan.iptables_restore))
+        if what in (What.iptables_save, What.all):
+            parts.append(("iptables-save", render_save(plan.iptables_restore, base_chain_jumps())))
+        for title, text in parts:
+            if many or what == What.all:
+                _out(f"# node {name} ({plan.ip}): {title}")
+            _out(text)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@app.command()
+def get(
+    resource: Annotated[str, typer.Argument(help="pods|svc|endpoints|endpointslices|nodes|deployments|ingress|...")],
+    name: Annotated[str | None, typer.Argument()] = None,
+    filename: FilesOpt = [],  # noqa: B006
+    cluster: ClusterOpt = None,
+    namespace: Annotated[str | None, typer.Option("-n", "--namespace")] = None,
+    all_namespaces: Annotated[bool, typer.Option("-A", "--all-namespaces")] = False,
+    output: Annotated[str, typer.Option("-o", "--output", help="wide|yaml|json")] = "",
+    selector: Annotated[str | None, typer.Option("-l", "--selector")] = None,
+) -> None:
+    """List objects with kubectl's columns."""
+    from .api.meta import parse_label_selector
+    from .api.registry import STORED, resolve_resource
+    from .views.output import to_json, to_yaml
+    from .views.table import format_table
+
+    try:
+        kind = resolve_resource(resource)
+    except KeyError:
+        raise KinsError(f'error: the server doesn\'t have a resource type "{resource}"') from None
+    if output not in ("", "wide", "yaml", "json"):
+        raise KinsError(f"-o: unsupported output format {output!r} (wide, yaml, json)")
+    src = _source(filename, cluster)
+    namespaced = STORED[kind].NAMESPACED
+    ns = None if all_namespaces or not namespaced else (namespace or "default")
+    sel = parse_label_selector(selector) if selector else None
+    objs = src.list(kind, ns, sel)
+    if name is not None:
+        objs = [o for o in objs if o.name == name]
+        if not objs:
+            raise KinsError(f'Error from server (NotFound): {STORED[kind].PLURAL} "{name}" not found')
+    if output == "yaml":
+        _out(to_yaml(objs, single=name is not None))
+    elif output == "json":
+        _out(to_json(objs, single=name is not None))
+    else:
+        text = format_table(kind, objs, wide=output == "wide", all_namespaces=all_namespaces, now=_now())
+        if not objs:
+            where = f" in {ns} namespace" if ns else ""
+            sys.stderr.write(f"No resources found{where}.\n")
+        else:
+            _out(text)
+
+
+@app.command()
+def describe(
+    resource: Annotated[str, typer.Argument(help="svc|pod|node")],
+    name: Annotated[str, typer.Argument()],
+    filename: FilesOpt = [],  # noqa: B006
+    cluster: ClusterOpt = None,
+    namespace: Annotated[str | None, typer.Option("-n", "--namespace")] = None,
+) -> None:
+    """Show one object in detail, laid out like kubectl describe."""
+    from .api.core import Endpoints, Node, Pod, Service
+    from .api.registry import STORED, resolve_resource
+    from .views.describe import describe_node, describe_pod, describe_service
+
+    try:
+        kind = resolve_resource(resource)
+    except KeyError:
+        raise KinsError(f'error: the server doesn\'t have a resource type "{resource}"') from None
+    src = _source(filename, cluster)
+    ns = (namespace or "default") if STORED[kind].NAMESPACED else None
+    matches = [o for o in src.list(kind, ns, None) if o.name == name]
+    if not matches:
+        raise KinsError(f'Error from server (NotFound): {STORED[kind].PLURAL} "{name}" not found')
+    obj = matches[0]
+    if isinstance(obj, Service):
+        eps = [e for e in src.list("Endpoints", ns, None) if e.name == name]
+        ep = eps[0] if eps and isinstance(eps[0], Endpoints) else None
+        _out(describe_service(obj, ep))
+    elif isinstance(obj, Pod):
+        _out(describe_pod(obj))
+    elif isinstance(obj, Node):
+        _out(describe_node(obj))
+    else:
+        raise KinsError(f"describe: {kind} is not supported yet (svc, pod, node)")
+
+
+class _OfflineSource:
+    def __init__(self, files: list[str], cluster: str | None) -> None:
+        from .offline import open_offline
+
+        self.oc = open_offline(files, cluster)
+
+    def list(self, kind: str, ns: str | None, sel: object) -> list:  # type: ignore[type-arg]
+        items, _ = self.oc.store.list(kind, ns, sel)  # type: ignore[arg-type]
+        return items
+
+
+def _source(files: list[str], cluster: str | None) -> _OfflineSource:
+    if files:
+        return _OfflineSource(files, cluster)
+    raise KinsError("no cluster to read: give manifests with -f (offline) or start one with `kins up`")
+
+
+def main() -> None:
+    try:
+        app()
+    except MultiValidationError as e:
+        for err in e.errors:
+            sys.stderr.write(f"error: {err.render()}\n")
+        sys.exit(1)
+    except KinsError as e:
+        sys.stderr.write(f"{e}\n" if str(e).startswith(("error", "Error")) else f"error: {e}\n")
+        sys.exit(e.exit_code)
+
+
+if __name__ == "__main__":
+    main()

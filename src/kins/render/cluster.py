@@ -1,0 +1,60 @@
+"""``render_cluster``: the single entry point from cluster state to per-node plans."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..api.config import ClusterConfig
+from ..api.core import Pod, Service
+from ..api.discovery import EndpointSlice
+from ..store.base import Store
+from .plan import NodePlan
+from .podnet import render_node_network
+from .proxy.iptables import render_restore
+from .proxy.model import build_proxy_model
+
+
+def pods_by_node(pods: Iterable[Pod]) -> dict[str, list[Pod]]:
+    out: dict[str, list[Pod]] = {}
+    for p in pods:
+        if p.spec.nodeName:
+            out.setdefault(p.spec.nodeName, []).append(p)
+    return out
+
+
+def render_node(
+    cfg: ClusterConfig,
+    node: str,
+    pods: list[Pod],
+    services: list[Service],
+    slices: list[EndpointSlice],
+) -> NodePlan:
+    """One node's full plan: pod network, overlay, and kube-proxy's restore payload."""
+    plan = render_node_network(cfg, node, pods)
+    model = build_proxy_model(services, slices, cfg, node, plan.ip)
+    restore = render_restore(model, cfg)
+    return NodePlan(
+        name=plan.name,
+        ip=plan.ip,
+        pod_cidr=plan.pod_cidr,
+        links=plan.links,
+        addrs=plan.addrs,
+        routes=plan.routes,
+        neighs=plan.neighs,
+        fdb=plan.fdb,
+        sysctls=plan.sysctls,
+        iptables_restore=restore,
+        pods=plan.pods,
+    )
+
+
+def render_cluster(cfg: ClusterConfig, store: Store, nodes: Iterable[str] | None = None) -> dict[str, NodePlan]:
+    """Plans for the given nodes (all of the cluster's nodes by default), in the cluster file's order."""
+    wanted = list(nodes) if nodes is not None else [n.name for n in cfg.nodes]
+    pods, _ = store.list("Pod")
+    services, _ = store.list("Service")
+    slices, _ = store.list("EndpointSlice")
+    by_node = pods_by_node(p for p in pods if isinstance(p, Pod))
+    svcs = [s for s in services if isinstance(s, Service)]
+    sls = [s for s in slices if isinstance(s, EndpointSlice)]
+    return {n: render_node(cfg, n, by_node.get(n, []), svcs, sls) for n in wanted}
