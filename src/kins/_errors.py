@@ -44,6 +44,10 @@ class Conflict(KinsError):
     exit_code = 1
 
 
+class Gone(KinsError):
+    """A watch asked for history older than the store keeps (HTTP 410): relist, then watch again."""
+
+
 class AllocationError(KinsError):
     """An address or port could not be handed out (taken, outside the range, range full)."""
 
