@@ -1,0 +1,312 @@
+"""A typed client of the kins API (the Kubernetes-shaped one ``kins up`` serves).
+
+Objects go in and come out as kins.api types; API errors come back as the kins error classes
+(NotFound, Conflict, Gone, MultiValidationError with the field paths of the Status causes), so
+the CLI prints them like local errors.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import msgspec
+from msgspec.structs import replace
+
+from ._errors import Conflict, Gone, KinsError, MultiValidationError, NotFound, ValidationError
+from .api.load import to_object
+from .api.meta import LabelSelector, Object
+from .daemon.api_patch import three_way
+from .daemon.api_resources import Resource, Scale, resource_for, selector_string
+from .store.base import WatchEvent
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+APPLY_RETRIES = 5
+
+Selector = str | LabelSelector | dict[str, str] | None
+
+
+class Unauthorized(KinsError):
+    """The API refused the token."""
+
+
+class ApiRequestError(KinsError):
+    """Any other error Status the API answered with."""
+
+    def __init__(self, code: int, reason: str, message: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(message)
+
+
+def _selector_text(selector: Selector) -> str | None:
+    if selector is None:
+        return None
+    if isinstance(selector, str):
+        return selector or None
+    if isinstance(selector, dict):
+        selector = LabelSelector(matchLabels=selector)
+    return selector_string(selector) or None
+
+
+def _where(kind: str, ns: str | None, name: str) -> str:
+    return f"{kind} {ns}/{name}" if ns else f"{kind} {name}"
+
+
+def error_from_status(status_code: int, body: Any, where: str = "") -> KinsError:
+    """The kins error for an error response (a Kubernetes Status, or anything else)."""
+    if not isinstance(body, dict) or body.get("kind") != "Status":
+        text = body if isinstance(body, str) else json.dumps(body)
+        return ApiRequestError(status_code, "", f"HTTP {status_code}: {text}")
+    message = str(body.get("message") or "")
+    reason = str(body.get("reason") or "")
+    code = int(body.get("code") or status_code)
+    if code == 404:
+        return NotFound(message)
+    if code == 409:
+        return Conflict(message)
+    if code == 410:
+        return Gone(message)
+    if code == 401:
+        return Unauthorized(f"{message}: the API token was refused")
+    if code == 422 and reason == "Invalid":
+        causes = (body.get("details") or {}).get("causes") or []
+        errors = [ValidationError(where, str(c.get("field") or ""), str(c.get("message") or "")) for c in causes]
+        return MultiValidationError(errors or [ValidationError(where, "", message)])
+    return ApiRequestError(code, reason, message)
+
+
+class Client:
+    """``Client(base_url, token)``: the verbs of the API, typed."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        where: str = "",
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        content = msgspec.json.encode(body) if body is not None else None
+        headers = {"Content-Type": content_type} if content is not None else None
+        resp = self._http.request(method, path, params=params, content=content, headers=headers)
+        data: Any
+        try:
+            data = msgspec.json.decode(resp.content) if resp.content else None
+        except msgspec.DecodeError:
+            data = resp.text
+        if resp.status_code >= 400:
+            raise error_from_status(resp.status_code, data, where)
+        return data
+
+    @staticmethod
+    def _typed(data: Any) -> Object:
+        return to_object(data, "API response")
+
+    @staticmethod
+    def _ns(res: Resource, ns: str | None) -> str | None:
+        return (ns or "default") if res.namespaced else None
+
+    def raw(self, method: str, path: str, **params: str) -> Any:
+        """A request to any path (discovery, /version); the decoded JSON body."""
+        return self._request(method, path, params=params or None)
+
+    # --- verbs ---------------------------------------------------------------------------------
+
+    def get(self, kind: str, ns: str | None, name: str) -> Object:
+        res = resource_for(kind)
+        ns = self._ns(res, ns)
+        return self._typed(self._request("GET", res.path(ns, name), where=_where(res.kind, ns, name)))
+
+    def list_with_rv(
+        self,
+        kind: str,
+        ns: str | None = None,
+        selector: Selector = None,
+        all_namespaces: bool = False,
+        field_selector: str | None = None,
+    ) -> tuple[list[Object], int]:
+        """The objects and the list's resourceVersion (to watch from)."""
+        res = resource_for(kind)
+        path = res.path(None if all_namespaces else self._ns(res, ns))
+        params: dict[str, str] = {}
+        if (text := _selector_text(selector)) is not None:
+            params["labelSelector"] = text
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        data = self._request("GET", path, params=params)
+        items = [self._typed(i) for i in data.get("items") or []]
+        return items, int(data.get("metadata", {}).get("resourceVersion") or 0)
+
+    def list(
+        self,
+        kind: str,
+        ns: str | None = None,
+        selector: Selector = None,
+        all_namespaces: bool = False,
+        field_selector: str | None = None,
+    ) -> list[Object]:
+        """Objects of a kind in ``ns`` ("default" when omitted) or every namespace."""
+        return self.list_with_rv(kind, ns, selector, all_namespaces, field_selector)[0]
+
+    def create(self, obj: Object) -> Object:
+        res = resource_for(obj.KIND)
+        ns = self._ns(res, obj.metadata.namespace)
+        data = self._request("POST", res.path(ns), body=obj, where=_where(res.kind, ns, obj.name))
+        return self._typed(data)
+
+    def update(self, obj: Object) -> Object:
+        """PUT; with ``metadata.resourceVersion`` set, a stale object raises Conflict."""
+        return self._put(obj, None)
+
+    def update_status(self, obj: Object) -> Object:
+        """PUT to ``/status``: only the status changes."""
+        return self._put(obj, "status")
+
+    def _put(self, obj: Object, sub: str | None) -> Object:
+        res = resource_for(obj.KIND)
+        ns = self._ns(res, obj.metadata.namespace)
+        data = self._request("PUT", res.path(ns, obj.name, sub), body=obj, where=_where(res.kind, ns, obj.name))
+        return self._typed(data)
+
+    def patch(self, kind: str, ns: str | None, name: str, patch: dict[str, Any], *, strategic: bool = False) -> Object:
+        """A JSON merge patch (``strategic=True``: a strategic merge patch)."""
+        res = resource_for(kind)
+        ns = self._ns(res, ns)
+        data = self._request(
+            "PATCH",
+            res.path(ns, name),
+            body=patch,
+            content_type=STRATEGIC_PATCH if strategic else MERGE_PATCH,
+            where=_where(res.kind, ns, name),
+        )
+        return self._typed(data)
+
+    def delete(self, kind: str, ns: str | None, name: str) -> Object:
+        res = resource_for(kind)
+        ns = self._ns(res, ns)
+        return self._typed(self._request("DELETE", res.path(ns, name), where=_where(res.kind, ns, name)))
+
+    def apply(self, obj: Object) -> Object:
+        """Create, or update like ``kubectl apply``: the manifest laid over the live object,
+        fields dropped since the last apply removed, fields set by the server (clusterIP,
+        nodePort, status) kept. The update carries the live resourceVersion; a concurrent
+        write makes it retry."""
+        res = resource_for(obj.KIND)
+        annotations = dict(obj.metadata.annotations or {})
+        annotations.pop(LAST_APPLIED, None)
+        manifest = replace(obj, metadata=replace(obj.metadata, annotations=annotations or None, resourceVersion=None))
+        new = msgspec.to_builtins(manifest)
+        # Recorded on the object, as kubectl does, so the next apply knows what it set before.
+        annotations[LAST_APPLIED] = msgspec.json.encode(new, order="sorted").decode()
+        for _ in range(APPLY_RETRIES):
+            try:
+                live = self.get(res.kind, obj.metadata.namespace, obj.name)
+            except NotFound:
+                with_note = replace(obj, metadata=replace(obj.metadata, annotations=annotations))
+                try:
+                    return self.create(with_note)
+                except Conflict:
+                    continue  # created meanwhile: update it
+            live_doc = msgspec.to_builtins(live)
+            last_text = (live.metadata.annotations or {}).get(LAST_APPLIED)
+            last = json.loads(last_text) if last_text else None
+            merged = three_way(live_doc, last, new)
+            merged["metadata"]["annotations"] = {**(merged["metadata"].get("annotations") or {}), **annotations}
+            merged["metadata"]["resourceVersion"] = live.metadata.resourceVersion
+            try:
+                return self.update(self._typed(merged))
+            except Conflict:
+                continue
+        raise Conflict(f"{_where(res.kind, obj.metadata.namespace, obj.name)}: changed by others while applying")
+
+    def scale(self, ns: str | None, name: str, replicas: int, kind: str = "Deployment") -> Scale:
+        """Set ``spec.replicas`` through the ``/scale`` subresource; returns the new Scale."""
+        res = resource_for(kind)
+        ns = self._ns(res, ns)
+        data = self._request(
+            "PATCH",
+            res.path(ns, name, "scale"),
+            body={"spec": {"replicas": replicas}},
+            content_type=MERGE_PATCH,
+            where=_where(res.kind, ns, name),
+        )
+        return msgspec.convert(data, Scale)
+
+    def get_scale(self, ns: str | None, name: str, kind: str = "Deployment") -> Scale:
+        res = resource_for(kind)
+        ns = self._ns(res, ns)
+        return msgspec.convert(self._request("GET", res.path(ns, name, "scale")), Scale)
+
+    def watch(
+        self,
+        kind: str,
+        ns: str | None = None,
+        rv: int | str | None = None,
+        *,
+        selector: Selector = None,
+        all_namespaces: bool = False,
+        timeout: float | None = None,
+    ) -> Iterator[WatchEvent]:
+        """Events after ``rv`` (None: the current objects as ADDED first, then changes) until
+        ``timeout`` seconds pass or the caller stops iterating. Gone if ``rv`` is too old."""
+        res = resource_for(kind)
+        path = res.path(None if all_namespaces else self._ns(res, ns))
+        params = {"watch": "true"}
+        if rv is not None:
+            params["resourceVersion"] = str(rv)
+        if timeout is not None:
+            params["timeoutSeconds"] = str(max(1, int(timeout)))
+        if (text := _selector_text(selector)) is not None:
+            params["labelSelector"] = text
+        # The read timeout must outlast quiet periods of the stream.
+        read_timeout = None if timeout is None else timeout + 10
+        with self._http.stream("GET", path, params=params, timeout=httpx.Timeout(10.0, read=read_timeout)) as resp:
+            if resp.status_code >= 400:
+                resp.read()
+                try:
+                    body: Any = msgspec.json.decode(resp.content)
+                except msgspec.DecodeError:
+                    body = resp.text
+                raise error_from_status(resp.status_code, body)
+            for line in resp.iter_lines():
+                if not line.strip():
+                    continue
+                ev = msgspec.json.decode(line)
+                if ev.get("type") == "ERROR":
+                    status = ev.get("object") or {}
+                    raise error_from_status(int(status.get("code") or 500), status)
+                typed = self._typed(ev["object"])
+                yield WatchEvent(ev["type"], typed, int(typed.metadata.resourceVersion or 0))

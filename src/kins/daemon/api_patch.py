@@ -1,0 +1,236 @@
+"""Patch formats of the Kubernetes API, applied to plain JSON-shaped dicts.
+
+- JSON merge patch (RFC 7386): maps merge recursively, ``null`` deletes, anything else replaces.
+- Strategic merge patch, the subset kubectl sends: like a merge patch, except that lists of
+  objects with a known merge key (containers by ``name``, Service ports by ``port`` ...) merge
+  element by element, ``{"$patch": "delete"}`` elements remove, ``$setElementOrder/<field>``
+  orders the result, and other ``$`` directives are dropped. Without this, ``kubectl apply``
+  changing one container's image would wipe the container's other fields.
+- JSON patch (RFC 6902): add, remove, replace, move, copy, test.
+
+``three_way`` computes what ``kubectl apply`` would: the live object with the new manifest laid
+over it and the fields dropped since the last apply removed.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .._errors import KinsError
+
+# Field name -> candidate merge keys (first one present in the elements wins). These are the
+# patchMergeKey tags of the Kubernetes types kins models.
+MERGE_KEYS: dict[str, tuple[str, ...]] = {
+    "containers": ("name",),
+    "initContainers": ("name",),
+    "ephemeralContainers": ("name",),
+    "env": ("name",),
+    "volumes": ("name",),
+    "volumeMounts": ("mountPath",),
+    "imagePullSecrets": ("name",),
+    "hostAliases": ("ip",),
+    "conditions": ("type",),
+    "ports": ("containerPort", "port"),
+    "ownerReferences": ("uid",),
+    "topologySpreadConstraints": ("topologyKey",),
+    "addresses": ("type",),
+}
+
+
+class PatchError(KinsError):
+    """A patch that cannot be applied (malformed, or a JSON patch ``test`` failed)."""
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386. Returns a new value; ``target`` is not modified."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge_patch(out.get(k), v)
+    return out
+
+
+def _merge_key(field: str, items: list[Any]) -> str | None:
+    dicts = [i for i in items if isinstance(i, dict)]
+    if not dicts or len(dicts) != len(items):
+        return None
+    for key in MERGE_KEYS.get(field, ()):
+        if all(key in d for d in dicts):
+            return key
+    return None
+
+
+def strategic_merge_patch(target: Any, patch: Any) -> Any:
+    """The strategic merge patch as kubectl sends it (see the module docstring)."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    if patch.get("$patch") == "replace":
+        return {k: copy.deepcopy(v) for k, v in patch.items() if not k.startswith("$")}
+    if patch.get("$patch") == "delete":
+        return None
+    out = dict(target) if isinstance(target, dict) else {}
+    orders = {k.split("/", 1)[1]: v for k, v in patch.items() if k.startswith("$setElementOrder/")}
+    for k, v in patch.items():
+        if k.startswith("$"):
+            continue
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, list) and isinstance(out.get(k), list):
+            out[k] = _merge_list(k, out[k], v, orders.get(k))
+        else:
+            merged = strategic_merge_patch(out.get(k), v)
+            if merged is None:
+                out.pop(k, None)
+            else:
+                out[k] = merged
+    return out
+
+
+def _merge_list(field: str, live: list[Any], patch: list[Any], order: Any) -> list[Any]:
+    key = _merge_key(field, patch + live)
+    if key is None:
+        return [copy.deepcopy(x) for x in patch if not (isinstance(x, dict) and x.get("$patch"))]
+    result: dict[Any, Any] = {e[key]: e for e in live}
+    appended: list[Any] = []
+    for elem in patch:
+        k = elem[key]
+        if elem.get("$patch") == "delete":
+            result.pop(k, None)
+            continue
+        if k not in result:
+            appended.append(k)
+        result[k] = strategic_merge_patch(result.get(k), elem)
+    keys = [e[key] for e in live if e[key] in result] + appended
+    if isinstance(order, list):
+        wanted = [o[key] for o in order if isinstance(o, dict) and key in o and o[key] in result]
+        keys = wanted + [k for k in keys if k not in wanted]
+    return [result[k] for k in keys]
+
+
+# --- RFC 6902 ---------------------------------------------------------------------------------
+
+
+def _pointer(path: str) -> list[str]:
+    if path == "":
+        return []
+    if not path.startswith("/"):
+        raise PatchError(f"invalid JSON pointer {path!r}")
+    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
+
+
+def _parent(doc: Any, parts: list[str], path: str) -> Any:
+    cur = doc
+    for p in parts[:-1]:
+        try:
+            cur = cur[int(p)] if isinstance(cur, list) else cur[p]
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise PatchError(f"path {path!r} does not exist") from None
+    return cur
+
+
+def _get(doc: Any, path: str) -> Any:
+    parts = _pointer(path)
+    if not parts:
+        return doc
+    parent = _parent(doc, parts, path)
+    try:
+        return parent[int(parts[-1])] if isinstance(parent, list) else parent[parts[-1]]
+    except (KeyError, IndexError, ValueError, TypeError):
+        raise PatchError(f"path {path!r} does not exist") from None
+
+
+def _remove(doc: Any, path: str) -> Any:
+    parts = _pointer(path)
+    parent = _parent(doc, parts, path)
+    try:
+        return parent.pop(int(parts[-1])) if isinstance(parent, list) else parent.pop(parts[-1])
+    except (KeyError, IndexError, ValueError, TypeError):
+        raise PatchError(f"path {path!r} does not exist") from None
+
+
+def _add(doc: Any, path: str, value: Any, *, replace: bool = False) -> Any:
+    parts = _pointer(path)
+    if not parts:
+        return value
+    parent = _parent(doc, parts, path)
+    last = parts[-1]
+    if isinstance(parent, list):
+        idx = len(parent) if last == "-" else int(last) if last.isdigit() else -1
+        if idx < 0 or idx > len(parent) or (replace and idx >= len(parent)):
+            raise PatchError(f"index {last!r} out of range in {path!r}")
+        if replace:
+            parent[idx] = value
+        else:
+            parent.insert(idx, value)
+    elif isinstance(parent, dict):
+        if replace and last not in parent:
+            raise PatchError(f"path {path!r} does not exist")
+        parent[last] = value
+    else:
+        raise PatchError(f"path {path!r} does not exist")
+    return doc
+
+
+def json_patch(target: Any, ops: Any) -> Any:
+    """RFC 6902 on a deep copy of ``target``."""
+    if not isinstance(ops, list):
+        raise PatchError("a JSON patch must be a list of operations")
+    doc = copy.deepcopy(target)
+    for op in ops:
+        if not isinstance(op, dict) or not isinstance(op.get("path"), str):
+            raise PatchError(f"invalid JSON patch operation {op!r}")
+        kind, path = op.get("op"), op["path"]
+        if kind == "add":
+            doc = _add(doc, path, copy.deepcopy(op.get("value")))
+        elif kind == "remove":
+            _remove(doc, path)
+        elif kind == "replace":
+            doc = _add(doc, path, copy.deepcopy(op.get("value")), replace=True)
+        elif kind in ("move", "copy"):
+            src = op.get("from")
+            if not isinstance(src, str):
+                raise PatchError(f"{kind} needs 'from'")
+            value = _remove(doc, src) if kind == "move" else copy.deepcopy(_get(doc, src))
+            doc = _add(doc, path, value)
+        elif kind == "test":
+            if _get(doc, path) != op.get("value"):
+                raise PatchError(f"test failed at {path!r}")
+        else:
+            raise PatchError(f"unknown JSON patch operation {kind!r}")
+    return doc
+
+
+# --- kubectl apply ----------------------------------------------------------------------------
+
+
+def three_way(live: Any, last: Any, new: Any, field: str = "") -> Any:
+    """``new`` laid over ``live``; what ``last`` had and ``new`` dropped is removed.
+
+    Fields only the server or other writers set (clusterIP, nodePort, status) survive because
+    they are in neither ``last`` nor ``new``.
+    """
+    if isinstance(new, dict):
+        out = dict(live) if isinstance(live, dict) else {}
+        prev = last if isinstance(last, dict) else {}
+        for k in prev:
+            if k not in new:
+                out.pop(k, None)
+        for k, v in new.items():
+            out[k] = three_way(out.get(k), prev.get(k), v, k)
+        return out
+    if isinstance(new, list) and isinstance(live, list):
+        key = _merge_key(field, new + live)
+        if key is not None:
+            live_by = {e[key]: e for e in live}
+            last_by = {e[key]: e for e in last if isinstance(e, dict) and key in e} if isinstance(last, list) else {}
+            out_list = [three_way(live_by.get(e[key]), last_by.get(e[key]), e, field) for e in new]
+            new_keys = {e[key] for e in new}
+            # Elements another writer added (never applied by us) stay, as kubectl keeps them.
+            out_list += [e for e in live if e[key] not in new_keys and e[key] not in last_by]
+            return out_list
+    return copy.deepcopy(new)
