@@ -1,0 +1,21 @@
+"""kubectl-style text views of API objects: ``get`` tables, ``describe`` pages and
+``-o yaml|json`` output. Pure functions: objects (and the current time) in, text out."""
+
+from .common import human_duration
+from .describe import Event, describe_node, describe_pod, describe_service
+from .output import dump_yaml, to_json, to_yaml
+from .table import NoResources, format_table, no_resources
+
+__all__ = [
+    "Event",
+    "NoResources",
+    "describe_node",
+    "describe_pod",
+    "describe_service",
+    "dump_yaml",
+    "format_table",
+    "human_duration",
+    "no_resources",
+    "to_json",
+    "to_yaml",
+]
