@@ -1,0 +1,162 @@
+"""Read a namespace's network state over netlink, shaped like ``ip -j`` output.
+
+The result is plain JSON-able data (links, addrs, routes, neigh, fdb) with only stable fields:
+no counters, no timers, no learned (dynamic) neighbours or FDB entries unless asked. Two dumps of
+an untouched namespace compare equal, which is what idempotency tests and the packet simulator
+need.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from . import netns as _ns
+from .netlink import (
+    NTF_MASTER,
+    NTF_SELF,
+    NUD_NOARP,
+    NUD_PERMANENT,
+    PROTO_NAME,
+    RTNH_F_ONLINK,
+    SCOPE_NAME,
+    TABLE_NAME,
+    Netlink,
+    link_state,
+)
+
+_NUD = {
+    0x01: "INCOMPLETE",
+    0x02: "REACHABLE",
+    0x04: "STALE",
+    0x08: "DELAY",
+    0x10: "PROBE",
+    0x20: "FAILED",
+    0x40: "NOARP",
+    0x80: "PERMANENT",
+}
+_RTN = {1: "unicast", 2: "local", 3: "broadcast", 4: "anycast", 5: "multicast", 6: "blackhole", 7: "unreachable"}
+
+
+def _states(state: int) -> list[str]:
+    return [name for bit, name in _NUD.items() if state & bit]
+
+
+def dump_netns(netns: str, dynamic: bool = False) -> dict[str, list[dict[str, Any]]]:
+    """``{"links", "addrs", "routes", "neigh", "fdb"}`` of one kins namespace."""
+    _ns.check_owned(netns)
+    h = Netlink(netns)
+    try:
+        return _dump(h, dynamic)
+    finally:
+        h.close()
+
+
+def _dump(h: Netlink, dynamic: bool) -> dict[str, list[dict[str, Any]]]:
+    ipr = h.ipr
+    links = [link_state(m) for m in h.call("link dump", ipr.get_links)]
+    names = {s.index: s.name for s in links}
+    out_links = []
+    for s in sorted(links, key=lambda x: x.index):
+        d: dict[str, Any] = {
+            "ifindex": s.index,
+            "ifname": s.name,
+            "mtu": s.mtu,
+            "address": s.mac,
+            "up": s.up,
+        }
+        if s.kind:
+            d["link_kind"] = s.kind
+        if s.master:
+            d["master"] = names.get(s.master, s.master)
+        if s.hairpin is not None:
+            d["hairpin"] = s.hairpin
+        if s.kind == "veth" and s.link:
+            d["link_index"] = s.link
+            d["link_netnsid"] = s.link_netnsid
+        if s.vxlan:
+            v = dict(s.vxlan)
+            v["dev"] = names.get(v["dev"], v["dev"]) if v.get("dev") else None
+            d["vxlan"] = v
+        out_links.append(d)
+
+    addrs = []
+    for m in h.call("addr dump", ipr.get_addr, family=socket.AF_INET):
+        addrs.append(
+            {
+                "ifname": names.get(m["index"], m["index"]),
+                "local": m.get("IFA_ADDRESS"),
+                "prefixlen": m["prefixlen"],
+                "scope": SCOPE_NAME.get(m["scope"], m["scope"]),
+            }
+        )
+
+    routes = []
+    for m in h.call("route dump", ipr.get_routes, family=socket.AF_INET):
+        table = m.get("RTA_TABLE", m["table"])
+        r: dict[str, Any] = {
+            "table": TABLE_NAME.get(table, str(table)),
+            "type": _RTN.get(m["type"], m["type"]),
+            "dst": f"{m.get('RTA_DST')}/{m['dst_len']}" if m["dst_len"] or m.get("RTA_DST") else "default",
+            "dev": names.get(m.get("RTA_OIF"), m.get("RTA_OIF")),
+            "protocol": PROTO_NAME.get(m["proto"], str(m["proto"])),
+            "scope": SCOPE_NAME.get(m["scope"], m["scope"]),
+            "flags": ["onlink"] if m["flags"] & RTNH_F_ONLINK else [],
+        }
+        if m.get("RTA_GATEWAY"):
+            r["gateway"] = m.get("RTA_GATEWAY")
+        if m.get("RTA_PREFSRC"):
+            r["prefsrc"] = m.get("RTA_PREFSRC")
+        if m.get("RTA_PRIORITY"):
+            r["metric"] = m.get("RTA_PRIORITY")
+        routes.append(r)
+
+    neigh = []
+    for m in h.call("neigh dump", ipr.get_neighbours, family=socket.AF_INET):
+        if not dynamic and not m["state"] & (NUD_PERMANENT | NUD_NOARP):
+            continue
+        neigh.append(
+            {
+                "dst": m.get("NDA_DST"),
+                "dev": names.get(m["ifindex"], m["ifindex"]),
+                "lladdr": m.get("NDA_LLADDR"),
+                "state": _states(m["state"]),
+            }
+        )
+
+    fdb = []
+    for m in h.call("fdb dump", ipr.fdb, "dump"):
+        if not dynamic and not m["state"] & (NUD_PERMANENT | NUD_NOARP):
+            continue
+        f: dict[str, Any] = {
+            "mac": m.get("NDA_LLADDR"),
+            "ifname": names.get(m["ifindex"], m["ifindex"]),
+            "flags": [n for bit, n in ((NTF_SELF, "self"), (NTF_MASTER, "master")) if m["flags"] & bit],
+            "state": "permanent" if m["state"] & NUD_PERMANENT else _states(m["state"]),
+        }
+        if m.get("NDA_DST"):
+            f["dst"] = m.get("NDA_DST")
+        if m.get("NDA_MASTER"):
+            f["master"] = names.get(m.get("NDA_MASTER"), m.get("NDA_MASTER"))
+        fdb.append(f)
+
+    def key(d: dict[str, Any]) -> str:
+        return repr(sorted(d.items()))
+
+    return {
+        "links": out_links,
+        "addrs": sorted(addrs, key=key),
+        "routes": sorted(routes, key=key),
+        "neigh": sorted(neigh, key=key),
+        "fdb": sorted(fdb, key=key),
+    }
+
+
+def dump_node(cluster: str, node: str, dynamic: bool = False) -> dict[str, list[dict[str, Any]]]:
+    """The live state of node ``node`` of ``cluster`` (its own namespace, not its pods')."""
+    return dump_netns(_ns.node_ns(cluster, node), dynamic)
+
+
+def dump_cluster(cluster: str, dynamic: bool = False) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Every namespace of the cluster, keyed by namespace name."""
+    return {n: dump_netns(n, dynamic) for n in _ns.list_namespaces(cluster)}

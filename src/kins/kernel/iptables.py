@@ -1,0 +1,140 @@
+"""iptables inside a kins namespace, the way kube-proxy drives it.
+
+One ``iptables-restore --noflush --counters`` per sync carries all of kube-proxy's chains and rules
+(a chain line in the payload flushes that chain, nothing else is touched); the few jumps from the
+built-in chains into ``KUBE-*`` are ensured separately, once, like kube-proxy's ``EnsureRule``.
+The commands run through ``nsenter --net`` so only the namespace's tables are seen.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterable, Sequence
+
+from .._errors import KernelError
+from . import netns as _netns
+
+# kube-proxy's base-chain jumps (table, built-in chain, rule args), in its own order and words.
+_CT_NEW = ["-m", "conntrack", "--ctstate", "NEW"]
+
+
+def _jump(table: str, chain: str, extra: list[str], comment: str, target: str) -> tuple[str, str, list[str]]:
+    return (table, chain, [*extra, "-m", "comment", "--comment", comment, "-j", target])
+
+
+KUBE_PROXY_JUMPS: list[tuple[str, str, list[str]]] = [
+    _jump("filter", "INPUT", _CT_NEW, "kubernetes externally-visible service portals", "KUBE-EXTERNAL-SERVICES"),
+    _jump("filter", "FORWARD", _CT_NEW, "kubernetes externally-visible service portals", "KUBE-EXTERNAL-SERVICES"),
+    _jump("filter", "INPUT", [], "kubernetes health check service ports", "KUBE-NODEPORTS"),
+    _jump("filter", "FORWARD", _CT_NEW, "kubernetes service portals", "KUBE-SERVICES"),
+    _jump("filter", "OUTPUT", _CT_NEW, "kubernetes service portals", "KUBE-SERVICES"),
+    _jump("filter", "FORWARD", [], "kubernetes forwarding rules", "KUBE-FORWARD"),
+    _jump("filter", "INPUT", _CT_NEW, "kubernetes load balancer firewall", "KUBE-PROXY-FIREWALL"),
+    _jump("filter", "OUTPUT", _CT_NEW, "kubernetes load balancer firewall", "KUBE-PROXY-FIREWALL"),
+    _jump("filter", "FORWARD", _CT_NEW, "kubernetes load balancer firewall", "KUBE-PROXY-FIREWALL"),
+    _jump("nat", "OUTPUT", [], "kubernetes service portals", "KUBE-SERVICES"),
+    _jump("nat", "PREROUTING", [], "kubernetes service portals", "KUBE-SERVICES"),
+    _jump("nat", "POSTROUTING", [], "kubernetes postrouting rules", "KUBE-POSTROUTING"),
+]
+
+
+class IPTablesError(KernelError):
+    """iptables-restore refused a payload; the message quotes the lines around the failure."""
+
+
+def _run(netns: str, argv: Sequence[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    _netns.check_owned(netns)
+    if not _netns.exists(netns):
+        raise KernelError(argv[0], netns, "no such namespace")
+    return subprocess.run(
+        ["nsenter", f"--net={_netns.path(netns)}", "--", *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def excerpt(text: str, line: int, context: int = 3) -> str:
+    """Lines ``line-context .. line+context`` of ``text`` (1-based), numbered, the failing one marked."""
+    lines = text.splitlines()
+    lo, hi = max(1, line - context), min(len(lines), line + context)
+    return "\n".join(f"{'>' if i == line else ' '}{i:5d}  {lines[i - 1]}" for i in range(lo, hi + 1))
+
+
+_LINE_RE = re.compile(r"(?:line:?\s+|at line:\s*)(\d+)", re.IGNORECASE)
+
+
+def restore(netns: str, text: str, noflush: bool = True, counters: bool = True) -> None:
+    """Feed ``text`` to ``iptables-restore`` in the namespace (atomic per table)."""
+    argv = ["iptables-restore", "-w"]
+    if noflush:
+        argv.append("--noflush")
+    if counters:
+        argv.append("--counters")
+    res = _run(netns, argv, text)
+    if res.returncode != 0:
+        err = res.stderr.strip() or res.stdout.strip()
+        m = _LINE_RE.search(err)
+        detail = err
+        if m:
+            detail = f"{err}\n{excerpt(text, int(m.group(1)))}"
+        raise IPTablesError("iptables-restore", netns, detail)
+
+
+def save(netns: str, table: str | None = None, counters: bool = False) -> str:
+    argv = ["iptables-save"]
+    if table:
+        argv += ["-t", table]
+    if counters:
+        argv.append("-c")
+    res = _run(netns, argv)
+    if res.returncode != 0:
+        raise KernelError("iptables-save", netns, res.stderr.strip())
+    return res.stdout
+
+
+def chains(save_text: str) -> dict[str, set[str]]:
+    """Chains per table in ``iptables-save`` output."""
+    out: dict[str, set[str]] = {}
+    table = ""
+    for line in save_text.splitlines():
+        if line.startswith("*"):
+            table = line[1:].strip()
+            out.setdefault(table, set())
+        elif line.startswith(":") and table:
+            out[table].add(line[1:].split()[0])
+    return out
+
+
+def ensure_jumps(netns: str, jumps: Iterable[tuple[str, str, list[str]]]) -> list[tuple[str, str, list[str]]]:
+    """Insert each jump at the top of its chain unless an equal rule is there (``iptables -C``).
+
+    A jump's target chain is created first when missing. Returns the jumps inserted now.
+    """
+    jumps = list(jumps)
+    if not jumps:
+        return []
+    have = chains(save(netns))
+    inserted = []
+    for table, chain, args in jumps:
+        target = args[args.index("-j") + 1] if "-j" in args else None
+        if target and target.startswith("KUBE-") and target not in have.get(table, set()):
+            res = _run(netns, ["iptables", "-w", "-t", table, "-N", target])
+            if res.returncode != 0 and "exists" not in res.stderr:
+                raise KernelError(f"iptables -t {table} -N {target}", netns, res.stderr.strip())
+            have.setdefault(table, set()).add(target)
+        if _run(netns, ["iptables", "-w", "-t", table, "-C", chain, *args]).returncode == 0:
+            continue
+        res = _run(netns, ["iptables", "-w", "-t", table, "-I", chain, "1", *args])
+        if res.returncode != 0:
+            raise KernelError(f"iptables -t {table} -I {chain}", netns, res.stderr.strip())
+        inserted.append((table, chain, args))
+    return inserted
+
+
+def jumps_for(text: str) -> list[tuple[str, str, list[str]]]:
+    """kube-proxy's base jumps whose target chain the restore payload declares."""
+    declared = chains(text)
+    return [j for j in KUBE_PROXY_JUMPS if j[2][-1] in declared.get(j[0], set())]
