@@ -1,0 +1,343 @@
+"""The pod runtime seen by the kubelet: sandboxes, containers, exits, logs.
+
+All pod processes are forked by one fork server (``zygote.py``), started here as a fresh,
+minimal interpreter (``-I -S``, stdlib only) so that what it shares with its children is small
+and nothing heavy from the caller (the daemon) is copied into hundreds of pods.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from kins._errors import Conflict, NotFound
+from kins.runtime import linux
+from kins.runtime.errors import ContainerStartError, ImageError, RuntimeFailure, SandboxError
+from kins.runtime.types import Container, ContainerSpec, ProcessExit, Sandbox
+
+_KINS_DIR = Path(__file__).resolve().parent.parent
+
+# Registers ``kins`` and ``kins.runtime`` as bare packages so that only the fork server's own
+# modules load, never kins/__init__.py and whatever the public API grows to import.
+_BOOT = """
+import sys, types
+for name, path in (("kins", {kins!r}), ("kins.runtime", {kins!r} + "/runtime")):
+    m = types.ModuleType(name); m.__path__ = [path]; sys.modules[name] = m
+from kins.runtime.zygote import main
+main(int(sys.argv[1]))
+"""
+
+ExitCallback = Callable[[ProcessExit], None]
+
+
+def pod_dir_name(pod_key: str) -> str:
+    """``namespace/name`` -> ``namespace_name`` (the kubelet's /var/log/pods layout)."""
+    name = pod_key.replace("/", "_")
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or name.startswith("."):
+        raise ValueError(f"bad pod key {pod_key!r}")
+    return name
+
+
+def decode_status(status: int) -> tuple[int, int | None]:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return 128 + sig, sig
+    return os.waitstatus_to_exitcode(status), None
+
+
+class Runtime:
+    """Runs pods' processes. Thread-safe; ``on_exit`` is called from a reader thread."""
+
+    def __init__(self, state_dir: str | Path, *, on_exit: ExitCallback | None = None, python: str = sys.executable):
+        self.state_dir = Path(state_dir)
+        self.pods_dir = self.state_dir / "pods"
+        self.pods_dir.mkdir(parents=True, exist_ok=True)
+        self._on_exit = on_exit
+        self._lock = threading.Lock()
+        self._seq = itertools.count(1)
+        self._replies: dict[int, dict[str, Any]] = {}
+        self._reply_ready = threading.Condition(self._lock)
+        self._exits: queue.SimpleQueue[ProcessExit] = queue.SimpleQueue()
+        self._exited: dict[str, ProcessExit] = {}
+        self._exit_cond = threading.Condition(self._lock)
+        self._sandboxes: dict[str, Sandbox] = {}
+        self._containers: dict[str, Container] = {}
+        self._closed = False
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            with open(self.state_dir / "zygote.log", "ab") as log:
+                self._proc = subprocess.Popen(
+                    [python, "-I", "-S", "-c", _BOOT.format(kins=str(_KINS_DIR)), str(theirs.fileno())],
+                    pass_fds=[theirs.fileno()],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,  # a Ctrl-C at the daemon's terminal is the daemon's to handle
+                )
+        finally:
+            theirs.close()
+        self._sock = ours
+        ours.settimeout(30)
+        try:
+            hello = json.loads(ours.recv(1 << 16) or b"{}")
+        except (OSError, ValueError) as exc:
+            self._proc.kill()
+            raise RuntimeFailure(f"pod runtime did not start: {exc}") from None
+        if hello.get("event") != "ready":
+            self._proc.kill()
+            raise RuntimeFailure(f"pod runtime did not start (see {self.state_dir / 'zygote.log'})")
+        ours.settimeout(None)
+        self.zygote_pid: int = hello["pid"]
+        self._reader = threading.Thread(target=self._read_loop, name="kins-runtime", daemon=True)
+        self._reader.start()
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        while True:
+            try:
+                data = self._sock.recv(1 << 20)
+            except OSError:
+                data = b""
+            if not data:
+                with self._lock:
+                    self._closed = True
+                    self._reply_ready.notify_all()
+                    self._exit_cond.notify_all()
+                return
+            msg = json.loads(data)
+            if msg.get("event") == "exit":
+                self._record_exit(msg)
+                continue
+            with self._lock:
+                self._replies[msg["seq"]] = msg
+                self._reply_ready.notify_all()
+
+    def _record_exit(self, msg: dict[str, Any]) -> None:
+        code, sig = decode_status(msg["status"])
+        ev = ProcessExit(msg["id"], msg["pid"], code, sig, bool(msg["sandbox"]))
+        with self._lock:
+            self._exited[ev.id] = ev
+            self._exit_cond.notify_all()
+        self._exits.put(ev)
+        if self._on_exit is not None:
+            self._on_exit(ev)
+
+    def _call(self, op: str, **fields: Any) -> dict[str, Any]:
+        with self._lock:
+            if self._closed:
+                raise RuntimeFailure("pod runtime is not running")
+            seq = next(self._seq)
+            self._sock.send(json.dumps({"seq": seq, "op": op, **fields}).encode())
+            while seq not in self._replies:
+                if self._closed:
+                    raise RuntimeFailure("pod runtime stopped while answering")
+                self._reply_ready.wait()
+            return self._replies.pop(seq)
+
+    # -- sandboxes ---------------------------------------------------------------------------
+
+    def create_sandbox(
+        self, pod_key: str, netns_path: str, hostname: str, resolv_conf: str | None, hosts: str | None
+    ) -> Sandbox:
+        """Start the pod's holder process in ``netns_path`` with its own hostname and its own
+        /etc/resolv.conf and /etc/hosts (bind mounts of the given files, if given)."""
+        sid = pod_dir_name(pod_key)
+        if sid in self._sandboxes:
+            raise Conflict(f"pod {pod_key} already has a sandbox")
+        for path in (netns_path, resolv_conf, hosts):
+            if path and not os.path.exists(path):
+                raise SandboxError(f"pod {pod_key}: {path} does not exist")
+        if len(hostname.encode()) > 64:
+            raise SandboxError(f"pod {pod_key}: hostname longer than 64 bytes")
+        pod_dir = self.pods_dir / sid
+        pod_dir.mkdir(parents=True, exist_ok=True)
+        reply = self._call(
+            "sandbox",
+            id=sid,
+            netns=str(netns_path),
+            hostname=hostname,
+            resolv_conf=str(resolv_conf) if resolv_conf else None,
+            hosts=str(hosts) if hosts else None,
+        )
+        if not reply["ok"]:
+            raise SandboxError(f"pod {pod_key}: {reply['error']}")
+        pid = reply["pid"]
+        start = linux.process_start_time(pid)
+        sandbox = Sandbox(sid, pod_key, hostname, str(netns_path), pid, start or 0, str(pod_dir))
+        sandbox.record_path.write_text(sandbox.to_json())
+        self._sandboxes[sid] = sandbox
+        return sandbox
+
+    def sandboxes(self) -> list[Sandbox]:
+        return list(self._sandboxes.values())
+
+    def containers(self, sandbox: Sandbox | None = None) -> list[Container]:
+        return [c for c in self._containers.values() if sandbox is None or c.sandbox_id == sandbox.id]
+
+    def remove_sandbox(self, sandbox: Sandbox, *, grace: float = 2.0) -> None:
+        """Stop the pod's containers (SIGTERM, then SIGKILL after ``grace`` seconds) and its
+        holder. Its mount and UTS namespaces go with it; logs stay until the pod dir is deleted."""
+        self.stop_containers(self.containers(sandbox), grace=grace)
+        with self._lock:
+            done = sandbox.id in self._exited
+        if not done and self._call("kill", id=sandbox.id, signal=signal.SIGKILL)["alive"]:
+            self._wait_exit(sandbox.id, 10.0)
+        self._sandboxes.pop(sandbox.id, None)
+        with self._lock:
+            self._exited.pop(sandbox.id, None)
+        sandbox.record_path.unlink(missing_ok=True)
+
+    # -- containers --------------------------------------------------------------------------
+
+    def start_container(self, sandbox: Sandbox, spec: ContainerSpec) -> Container:
+        """Start one container. Raises ImageError when the image cannot run here and
+        ContainerStartError when its process could not start."""
+        if sandbox.id not in self._sandboxes:
+            raise NotFound(f"no sandbox for pod {sandbox.pod_key}")
+        log_dir = Path(sandbox.dir) / spec.name
+        log_dir.mkdir(parents=True, exist_ok=True)
+        attempt = sum(1 for p in log_dir.iterdir() if p.suffix == ".log")
+        cid = f"{sandbox.id}/{spec.name}/{attempt}"
+        log_path = log_dir / f"{attempt}.log"
+        reply = self._call(
+            "start",
+            id=cid,
+            sandbox=sandbox.id,
+            image=spec.image,
+            command=list(spec.command),
+            args=list(spec.args),
+            env=dict(spec.env),
+            workdir=spec.working_dir,
+            log=str(log_path),
+        )
+        if not reply["ok"]:
+            where = f"pod {sandbox.pod_key} container {spec.name}"
+            if reply["kind"] == "image":
+                raise ImageError(f"{where}: {reply['error']}")
+            raise ContainerStartError(f"{where}: {reply['error']}")
+        container = Container(
+            cid, sandbox.id, spec.name, attempt, reply["pid"], spec.image, reply["app"], str(log_path)
+        )
+        self._containers[cid] = container
+        return container
+
+    def kill_container(self, container: Container, sig: int = signal.SIGTERM) -> bool:
+        """Send ``sig`` to the container's processes; False if it had already exited."""
+        return bool(self._call("kill", id=container.id, signal=int(sig))["alive"])
+
+    def stop_container(self, container: Container, *, grace: float = 10.0) -> ProcessExit | None:
+        """SIGTERM, then SIGKILL after ``grace`` seconds; returns how it ended."""
+        return self.stop_containers([container], grace=grace).get(container.id)
+
+    def stop_containers(self, containers: Iterable[Container], *, grace: float = 10.0) -> dict[str, ProcessExit]:
+        todo = list(containers)
+        for c in todo:
+            self.kill_container(c, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+        deadline = time.monotonic() + grace
+        out: dict[str, ProcessExit] = {}
+        for c in todo:
+            ev = self._wait_exit(c.id, max(0.0, deadline - time.monotonic()))
+            if ev is None:
+                self.kill_container(c, signal.SIGKILL)
+                ev = self._wait_exit(c.id, 10.0)
+            if ev is not None:
+                out[c.id] = ev
+            self._containers.pop(c.id, None)
+            with self._lock:
+                self._exited.pop(c.id, None)
+        return out
+
+    def _wait_exit(self, id_: str, timeout: float) -> ProcessExit | None:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while id_ not in self._exited:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._closed:
+                    return None
+                self._exit_cond.wait(left)
+            return self._exited[id_]
+
+    def poll_exits(self) -> list[ProcessExit]:
+        """Exits reported since the last call, without blocking."""
+        out = []
+        while True:
+            try:
+                out.append(self._exits.get_nowait())
+            except queue.Empty:
+                return out
+
+    def wait_exits(self, timeout: float | None = None) -> list[ProcessExit]:
+        """Block until at least one exit is reported (or ``timeout``); returns all pending."""
+        try:
+            first = self._exits.get(timeout=timeout)
+        except queue.Empty:
+            return []
+        return [first, *self.poll_exits()]
+
+    def exited(self, container: Container) -> ProcessExit | None:
+        with self._lock:
+            return self._exited.get(container.id)
+
+    def loaded_modules(self) -> list[str]:
+        """Modules the fork server has imported (what every pod process inherits)."""
+        return list(self._call("modules")["modules"])
+
+    def pids(self) -> list[int]:
+        """The fork server and every pod process it runs."""
+        return [
+            self.zygote_pid,
+            *(s.pid for s in self._sandboxes.values()),
+            *(c.pid for c in self._containers.values()),
+        ]
+
+    # -- shutdown ----------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Kill every pod process and stop the fork server. Idempotent."""
+        if not self._closed:
+            with contextlib.suppress(RuntimeFailure, OSError):
+                self._call("shutdown")
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._sock.close()
+        self._reader.join(timeout=5)
+        for sandbox in self._sandboxes.values():
+            sandbox.record_path.unlink(missing_ok=True)
+        self._sandboxes.clear()
+        self._containers.clear()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+
+def load_sandbox(state_dir: str | Path, pod_key: str) -> Sandbox:
+    """The running sandbox of ``pod_key`` as recorded in the state dir (for ``kins exec``)."""
+    path = Path(state_dir) / "pods" / pod_dir_name(pod_key) / "sandbox.json"
+    try:
+        sandbox = Sandbox.from_json(path.read_text())
+    except FileNotFoundError:
+        raise NotFound(f"pod {pod_key} has no running sandbox") from None
+    if linux.process_start_time(sandbox.pid) != sandbox.start_time:
+        raise NotFound(f"pod {pod_key}: its sandbox is no longer running")
+    return sandbox

@@ -1,0 +1,336 @@
+"""The fork server: one single-threaded process that forks every pod process.
+
+It has imported the built-in apps before its first fork, so a pod costs a fork (about a
+millisecond) and the pages it writes to, not a new interpreter. It talks to its ``Runtime``
+over a SOCK_SEQPACKET socket, one JSON object per message:
+
+    request  {"seq": N, "op": "sandbox" | "start" | "kill" | "modules" | "shutdown", ...}
+    reply    {"seq": N, "ok": true, ...} or {"seq": N, "ok": false, "kind": ..., "error": ...}
+    event    {"event": "exit", "id": ..., "pid": ..., "status": <raw wait status>, "sandbox": bool}
+
+Children are started with PR_SET_PDEATHSIG, and the server is a child subreaper, so no pod
+process outlives it. The server exits, killing everything, when its socket closes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import traceback
+from typing import Any
+
+from kins import apps
+from kins.runtime import linux
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+NAMESPACES = ("net", "uts", "mnt")
+
+
+class StartFailed(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def _read_all(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        data = os.read(fd, 4096)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+def _mount_points_of_type(fstype: str) -> list[str]:
+    points = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if right.split(" ", 1)[0] == fstype:
+                points.append(left.split(" ")[4].replace("\\040", " "))
+    return points
+
+
+class Zygote:
+    def __init__(self, ctrl: socket.socket) -> None:
+        self.ctrl = ctrl
+        self.procs: dict[int, tuple[str, bool]] = {}  # pid -> (id, is sandbox)
+        self.by_id: dict[str, int] = {}
+        self.quiet: set[int] = set()  # failed starts: reaped without an exit event
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_w, False)
+        self.devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+
+    # -- main loop ---------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.set_wakeup_fd(self.wake_w)
+        self.send({"event": "ready", "pid": os.getpid()})
+        poller = select.poll()
+        poller.register(self.ctrl, select.POLLIN)
+        poller.register(self.wake_r, select.POLLIN)
+        while True:
+            for fd, _ in poller.poll():
+                if fd == self.wake_r:
+                    os.read(self.wake_r, 4096)
+                    self.reap()
+                    continue
+                data = self.ctrl.recv(1 << 20)
+                if not data:
+                    self.kill_all()
+                    return
+                req = json.loads(data)
+                if req.get("op") == "shutdown":
+                    self.kill_all()
+                    self.send({"seq": req["seq"], "ok": True})
+                    return
+                self.send(self.dispatch(req))
+            self.reap()
+
+    def send(self, msg: dict[str, Any]) -> None:
+        self.ctrl.send(json.dumps(msg).encode())
+
+    def dispatch(self, req: dict[str, Any]) -> dict[str, Any]:
+        seq = req.get("seq")
+        op = req.get("op")
+        try:
+            if op == "sandbox":
+                pid = self.start_sandbox(req)
+                return {"seq": seq, "ok": True, "pid": pid}
+            if op == "start":
+                pid, app = self.start_container(req)
+                return {"seq": seq, "ok": True, "pid": pid, "app": app}
+            if op == "kill":
+                return {"seq": seq, "ok": True, "alive": self.kill(req["id"], int(req["signal"]))}
+            if op == "modules":
+                return {"seq": seq, "ok": True, "modules": sorted(sys.modules)}
+            return {"seq": seq, "ok": False, "kind": "protocol", "error": f"unknown op {op!r}"}
+        except StartFailed as exc:
+            return {"seq": seq, "ok": False, "kind": exc.kind, "error": str(exc)}
+        except Exception as exc:
+            return {"seq": seq, "ok": False, "kind": "internal", "error": f"{type(exc).__name__}: {exc}"}
+
+    # -- children ----------------------------------------------------------------------------
+
+    def _fork(self, id_: str, sandbox: bool, child: Any, *args: Any) -> int:
+        """Fork ``child(report_fd, *args)``; wait until it reports ready (EOF) or an error."""
+        if id_ in self.by_id:
+            raise StartFailed("conflict", f"{id_} is already running")
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 127
+            try:
+                os.close(r)
+                self._child_setup()
+                child(w, *args)
+                code = 0
+            except BaseException as exc:
+                message = exc.args[1] if isinstance(exc, OSError) and len(exc.args) > 1 else str(exc)
+                detail = f"{type(exc).__name__}: {message}" if not isinstance(exc, StartFailed) else message
+                try:
+                    os.write(w, detail.encode()[:4000])
+                except OSError:
+                    traceback.print_exc()
+            finally:
+                os._exit(code)
+        os.close(w)
+        try:
+            error = _read_all(r).decode(errors="replace")
+        finally:
+            os.close(r)
+        if error:
+            self.quiet.add(pid)
+            self.procs[pid] = (id_, sandbox)
+            raise StartFailed("start", error)
+        self.procs[pid] = (id_, sandbox)
+        self.by_id[id_] = pid
+        return pid
+
+    def _child_setup(self) -> None:
+        """Undo the server's own state in a fresh child."""
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        self.ctrl.close()
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+        os.setsid()
+        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:  # the server died between fork and prctl
+            os._exit(1)
+
+    def start_sandbox(self, req: dict[str, Any]) -> int:
+        return self._fork(req["id"], True, self._holder, req)
+
+    def _holder(self, report: int, req: dict[str, Any]) -> None:
+        linux.set_comm("kins-pause")
+        fd = os.open(req["netns"], os.O_RDONLY | os.O_CLOEXEC)
+        linux.setns(fd, linux.CLONE_NEWNET)
+        os.close(fd)
+        linux.unshare(linux.CLONE_NEWUTS | linux.CLONE_NEWNS)
+        socket.sethostname(req["hostname"])
+        # Private, so nothing mounted here reaches the host (and the host's mounts stay out).
+        linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+        # The copied mount table pins every other network namespace bound under /run/netns;
+        # drop those copies so deleting a namespace on the host really frees it.
+        for point in sorted(_mount_points_of_type("nsfs"), key=len, reverse=True):
+            with contextlib.suppress(OSError):
+                linux.umount2(point, linux.MNT_DETACH)
+        for source, target in ((req["resolv_conf"], "/etc/resolv.conf"), (req["hosts"], "/etc/hosts")):
+            if source:
+                linux.mount(source, target, None, linux.MS_BIND)
+        # /sys showing the pod's own interfaces, as `ip netns exec` arranges it.
+        try:
+            linux.umount2("/sys", linux.MNT_DETACH)
+            linux.mount("sysfs", "/sys", "sysfs", 0)
+        except OSError:
+            pass
+        for std in (0, 1, 2):
+            os.dup2(self.devnull, std)
+        os.close(report)  # ready
+        while True:
+            signal.pause()
+
+    def start_container(self, req: dict[str, Any]) -> tuple[int, str | None]:
+        holder = self.by_id.get(req["sandbox"])
+        if holder is None or not self.procs.get(holder, ("", False))[1]:
+            raise StartFailed("sandbox", f"sandbox {req['sandbox']} is not running")
+        command, args = list(req.get("command") or []), list(req.get("args") or [])
+        try:
+            app = apps.resolve(req["image"], command, args)
+        except apps.AppError as exc:
+            raise StartFailed("image", str(exc)) from None
+        if app is None and not command:
+            raise StartFailed(
+                "image",
+                f"image {req['image']} is not built into kins and the container has no command;"
+                f" kins runs built-in images ({', '.join(('agnhost', 'pause', 'business-manager', 'data-product'))})"
+                " or a container command found on the host",
+            )
+        pid = self._fork(req["id"], False, self._container, req, holder, app, command + args)
+        return pid, app.name if app else None
+
+    def _container(self, report: int, req: dict[str, Any], holder: int, app: apps.App | None, argv: list[str]) -> None:
+        fds = [os.open(f"/proc/{holder}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC) for ns in NAMESPACES]
+        log = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        for fd in fds:
+            linux.setns(fd)
+            os.close(fd)
+        env = {"PATH": DEFAULT_PATH, "HOSTNAME": socket.gethostname(), **req.get("env", {})}
+        workdir = req.get("workdir") or "/"
+        try:
+            os.chdir(workdir)
+        except OSError as exc:
+            raise StartFailed("start", f"working directory {workdir}: {exc.strerror}") from None
+        os.dup2(self.devnull, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        if app is None:
+            # On success exec closes ``report`` (close-on-exec): the server reads EOF.
+            try:
+                os.execvpe(argv[0], argv, env)
+            except OSError as exc:
+                raise StartFailed("start", f"exec {argv[0]}: {exc.strerror}") from None
+        assert app is not None
+        linux.set_comm(app.name)
+        os.environ.clear()
+        os.environ.update(env)
+        sys.argv = [app.name, *app.argv]
+        for stream in (sys.stdout, sys.stderr):
+            stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        os.close(report)
+        try:
+            code = app.run()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+    def kill(self, id_: str, sig: int) -> bool:
+        pid = self.by_id.get(id_)
+        if pid is None:
+            return False
+        try:
+            if self.procs[pid][1]:
+                os.kill(pid, sig)
+            else:
+                os.killpg(pid, sig)  # the container's whole session (it called setsid)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            entry = self.procs.pop(pid, None)
+            if entry is None:
+                continue  # an orphan re-parented to us (subreaper)
+            id_, sandbox = entry
+            if self.by_id.get(id_) == pid:
+                del self.by_id[id_]
+            if pid in self.quiet:
+                self.quiet.discard(pid)
+                continue
+            self.send({"event": "exit", "id": id_, "pid": pid, "status": status, "sandbox": sandbox})
+
+    def kill_all(self) -> None:
+        for pid, (_, sandbox) in list(self.procs.items()):
+            try:
+                if sandbox:
+                    os.kill(pid, signal.SIGKILL)
+                else:
+                    os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        me = str(os.getpid())
+        for entry in os.listdir("/proc"):  # orphans handed to us as subreaper
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        stat = f.read()
+                except OSError:
+                    continue
+                if stat[stat.rindex(")") + 2 :].split()[1] == me:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(entry), signal.SIGKILL)
+        while True:
+            try:
+                os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+        self.procs.clear()
+        self.by_id.clear()
+
+
+def main(fd: int) -> None:
+    ctrl = socket.socket(fileno=fd)
+    ctrl.set_inheritable(False)
+    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+    linux.set_comm("kins-zygote")
+    # Objects made so far (modules, the apps) go to a permanent generation: a forked child's
+    # garbage collector then never writes to them, so their pages stay shared.
+    gc.collect()
+    gc.freeze()
+    Zygote(ctrl).serve()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(int(sys.argv[1]))
