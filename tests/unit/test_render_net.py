@@ -129,7 +129,7 @@ def test_pod_plan() -> None:
     assert (eth0.kind, eth0.peer, eth0.peer_netns, eth0.mac) == (
         "veth",
         names.host_veth_name("default/web"),
-        "node1",
+        "node-node1",
         "02:42:ac:1e:4c:05",
     )
     assert [a.cidr for a in p.addrs] == ["172.30.76.5/24"]
@@ -211,7 +211,7 @@ def test_pod_mac_follows_docker() -> None:
 
 
 def test_underlay_port_name_fits_ifnamsiz() -> None:
-    assert names.underlay_port_name("node1") == "u-node1"
+    assert names.underlay_port_name("node1") == "n-node1"
     assert len(names.underlay_port_name("a-very-long-node-name")) <= 15
 
 

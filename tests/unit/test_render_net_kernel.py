@@ -20,7 +20,7 @@ from kins.api.config import default_cluster
 from kins.api.core import Pod, PodSpec, PodStatus
 from kins.api.meta import ObjectMeta
 from kins.render import text
-from kins.render.names import UNDERLAY_NETNS
+from kins.render.names import UNDERLAY_NETNS, node_netns
 from kins.render.plan import Link, NodePlan
 from kins.render.podnet import render_node_network
 
@@ -60,7 +60,7 @@ def _set_link(ns: str, link: Link) -> None:
 
 def apply(plan: NodePlan, pfx: str) -> int:
     """Apply ``plan`` the way an applier would; returns the node port's index in the underlay."""
-    node = pfx + plan.name
+    node = pfx + node_netns(plan.name)
     under = pfx + UNDERLAY_NETNS
     run("ip", "netns", "add", under)
     run("ip", "-n", under, "link", "set", "lo", "up")
@@ -172,7 +172,7 @@ def test_text_forms_match_the_kernel(prefix: str) -> None:
     cfg.nodes.append(type(cfg.nodes[0])(name="node3", ip="192.168.0.23", podCIDR="172.30.5.0/24"))
     plan = render_node_network(cfg, "node1", _pods(2))
     underlay_index = apply(plan, prefix)
-    node = prefix + plan.name
+    node = prefix + node_netns(plan.name)
     for link in plan.links:
         if link.kind in ("bridge", "veth"):
             _wait_up(node, link.name)
@@ -203,7 +203,7 @@ def test_text_forms_match_the_kernel(prefix: str) -> None:
 def test_bridge_without_ports_is_linkdown(prefix: str) -> None:
     plan = render_node_network(default_cluster(), "node1", [])
     underlay_index = apply(plan, prefix)
-    node = prefix + plan.name
+    node = prefix + node_netns(plan.name)
     _wait_up(node, "eth0")
     # The route exists before any pod: the kernel reports it linkdown, and so does the text.
     assert run("ip", "-n", node, "route") == text.format_ip_route(plan.routes, plan.links)

@@ -63,12 +63,18 @@ def host_veth_mac(pod_key: str) -> str:
     return hashed_mac("veth", pod_key)
 
 
+def node_netns(node: str) -> str:
+    """Plan-level namespace name of a node (the kernel layer adds the cluster prefix)."""
+    return f"node-{node}"
+
+
 def underlay_port_name(node: str) -> str:
-    """The underlay-side end of a node's ``eth0`` veth, inside the underlay namespace."""
-    name = f"u-{node}"
+    """The underlay-side end of a node's ``eth0`` veth, on the underlay bridge: ``n-<node>``, or
+    ``n-`` and a hash of the name when that would not fit in an interface name."""
+    name = f"n-{node}"
     if len(name) <= IFNAMSIZ:
         return name
-    return "u-" + hashlib.sha256(node.encode()).hexdigest()[:8]
+    return "n-" + hashlib.sha256(node.encode()).hexdigest()[: IFNAMSIZ - 2]
 
 
 def pod_netns(pod_key: str) -> str:

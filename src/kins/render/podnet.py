@@ -18,6 +18,7 @@ from .names import (
     bridge_mac,
     host_veth_mac,
     host_veth_name,
+    node_netns,
     pod_mac,
     pod_netns,
     underlay_mac,
@@ -82,7 +83,7 @@ def render_pod(cfg: ClusterConfig, node: NodeConfig, pod: Pod) -> PodPlan:
         mtu=cfg.pod_mtu,
         mac=pod_mac(ip),
         peer=host_veth_name(pod.key),
-        peer_netns=node.name,
+        peer_netns=node_netns(node.name),
     )
     routes = [Route(dst="default", dev=POD_DEV, via=gateway)]
     conn = connected_route(POD_DEV, cidr)
