@@ -29,7 +29,17 @@ from ..api.meta import LabelSelector, Object, parse_label_selector, selector_mat
 from ..store.base import Store, WatchEvent
 from ..store.watch import Watch
 from . import api_patch
-from .api_resources import ALL, BY_PATH, GROUP_VERSIONS, Resource, Scale, ScaleSpec, ScaleStatus, selector_string
+from .api_resources import (
+    ALL,
+    BY_KIND,
+    BY_PATH,
+    GROUP_VERSIONS,
+    Resource,
+    Scale,
+    ScaleSpec,
+    ScaleStatus,
+    selector_string,
+)
 
 Admission = Callable[[Object, Object | None], Object]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -48,6 +58,7 @@ STORE_KEY = web.AppKey("store", Store)
 CFG_KEY = web.AppKey("cfg", ClusterConfig)
 TOKEN_KEY = web.AppKey("token", str)
 ADMISSION_KEY = web.AppKey("admission", object)
+WATCHES_KEY: web.AppKey[set[Watch]] = web.AppKey("watches")
 
 
 class ApiError(Exception):
@@ -327,6 +338,8 @@ def make_app(store: Store, cfg: ClusterConfig, *, token: str, admission: Admissi
     app[CFG_KEY] = cfg
     app[TOKEN_KEY] = token
     app[ADMISSION_KEY] = admission
+    app[WATCHES_KEY] = set()
+    app.on_shutdown.append(_close_watches)
     r = app.router
     for path in ("/healthz", "/readyz", "/livez"):
         r.add_get(path, _health)
@@ -339,6 +352,13 @@ def make_app(store: Store, cfg: ClusterConfig, *, token: str, admission: Admissi
     r.add_route("*", "/api/{version}/{tail:.+}", _resource_handler)
     r.add_route("*", "/apis/{group}/{version}/{tail:.+}", _resource_handler)
     return app
+
+
+async def _close_watches(app: web.Application) -> None:
+    """Ends open watch streams so that shutdown does not wait for their clients."""
+    watches: set[Watch] = app[WATCHES_KEY]
+    for w in list(watches):
+        w.close()
 
 
 @web.middleware
@@ -675,7 +695,8 @@ async def _patch(request: web.Request, t: Target) -> web.Response:
     for _ in range(PATCH_RETRIES):
         old = _get(request, t)
         doc = _apply_patch(request, _encode_obj(t.res, old), patch)
-        new = _decode(t.res, doc, t.namespace, t.name)
+        # The patched document is in the stored version even on a legacy path.
+        new = _decode(BY_KIND[t.res.kind], doc, t.namespace, t.name)
         if wanted_rv is None:
             # No precondition in the patch: apply it to what we read, retry if that changed.
             new = replace(new, metadata=replace(new.metadata, resourceVersion=old.metadata.resourceVersion))
@@ -774,6 +795,8 @@ async def _watch(request: web.Request, t: Target) -> web.StreamResponse:
         return fields(obj)
 
     resp = web.StreamResponse(headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+    watches = request.app[WATCHES_KEY]
+    watches.add(w)
     try:
         await resp.prepare(request)
         for obj in initial:
@@ -785,6 +808,7 @@ async def _watch(request: web.Request, t: Target) -> web.StreamResponse:
                 if wanted(ev.object):
                     await resp.write(_watch_line(t.res, ev))
     finally:
+        watches.discard(w)
         w.close()
     with contextlib.suppress(ConnectionResetError):
         await resp.write_eof()
@@ -841,7 +865,8 @@ async def start(app: web.Application, host: str = "127.0.0.1", port: int = 0) ->
     stop) and the bound port (useful with ``port=0``)."""
     if not _is_loopback(host):
         raise ValueError(f"the API listens on loopback only, not {host}")
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # Open watches would otherwise hold a shutdown for a minute.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
