@@ -27,11 +27,11 @@ def pod(name: str = "web", ns: str = "default", ip: str | None = "172.30.76.2", 
 
 def test_cluster_first_containerd_and_docker_order() -> None:
     p = pod(ns="shop")
-    assert render_resolv_conf(p, CFG) == (
+    assert render_resolv_conf(p, CFG, runtime="containerd") == (
         "search shop.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.254.0.2\noptions ndots:5\n"
     )
-    # The article's Docker node (dockershim) put the nameserver first.
-    assert render_resolv_conf(p, CFG, runtime="docker") == (
+    # The article's Docker node (dockershim) put the nameserver first: kins' default.
+    assert render_resolv_conf(p, CFG) == (
         "nameserver 10.254.0.2\nsearch shop.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n"
     )
 
@@ -47,7 +47,7 @@ def test_cluster_first_is_the_default_policy_and_appends_host_searches() -> None
 
 def test_default_policy_without_upstream() -> None:
     # The nodes have no resolver of their own: kubelet's --resolv-conf="" behaviour.
-    assert render_resolv_conf(pod(dnsPolicy="Default"), CFG) == "search .\nnameserver 127.0.0.1\n"
+    assert render_resolv_conf(pod(dnsPolicy="Default"), CFG) == "nameserver 127.0.0.1\nsearch .\n"
 
 
 def test_default_policy_with_node_resolver() -> None:
@@ -72,8 +72,8 @@ def test_none_with_dns_config() -> None:
         options=[PodDNSConfigOption(name="ndots", value="2"), PodDNSConfigOption(name="edns0")],
     )
     assert render_resolv_conf(pod(dnsPolicy="None", dnsConfig=dc), CFG) == (
-        "search ns1.svc.cluster-domain.example my.dns.search.suffix\n"
         "nameserver 1.1.1.1\nnameserver 8.8.8.8\n"
+        "search ns1.svc.cluster-domain.example my.dns.search.suffix\n"
         "options ndots:2 edns0\n"
     )
 

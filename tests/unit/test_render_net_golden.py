@@ -105,5 +105,5 @@ def test_article_routes_and_overlay_entries() -> None:
         "192.168.0.0/24 dev eth0 proto kernel scope link src 192.168.0.21 ",
     ]
     assert TEXTS["node1/pods/data-product-6664c6dcb9-7sxnz/resolv.conf"] == (
-        "search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.254.0.2\noptions ndots:5\n"
+        "nameserver 10.254.0.2\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n"
     )

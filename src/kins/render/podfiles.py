@@ -8,6 +8,9 @@ pod's ``dnsConfig``; then the limits), written the way the runtime formats it:
 - dockershim (Docker clusters up to Kubernetes 1.23, like the reference article's) wrote the
   ``nameserver`` lines first, then ``search`` and ``options``.
 
+kins' nodes are laid out like the article's (a ``docker0`` bridge), so the dockershim order is the
+default and a pod's resolv.conf reads exactly as the article shows it.
+
 The nodes here have no upstream resolver: kubelet runs as with ``--resolv-conf=""``, for which
 policy ``Default`` yields ``nameserver 127.0.0.1`` and ``search .`` and ``ClusterFirst`` adds no
 host search domains.
@@ -131,7 +134,7 @@ def pod_dns_config(pod: Pod, cfg: ClusterConfig, host: HostDNS | None = None) ->
 
 
 def render_resolv_conf(
-    pod: Pod, cfg: ClusterConfig, host: HostDNS | None = None, runtime: Runtime = "containerd"
+    pod: Pod, cfg: ClusterConfig, host: HostDNS | None = None, runtime: Runtime = "docker"
 ) -> str:
     """The pod's /etc/resolv.conf, byte for byte as the runtime writes it."""
     conf = pod_dns_config(pod, cfg, host)
