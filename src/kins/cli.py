@@ -61,7 +61,7 @@ def render(
     from .render.cluster import render_cluster
     from .render.proxy.iptables import base_chain_jumps
     from .render.proxy.save import render_save
-    from .render.text import format_bridge_fdb, format_ip_neigh, format_ip_route, format_links
+    from .render.text import format_bridge_fdb, format_ip_neigh, format_ip_route, format_node_links
 
     oc = open_offline(filename, cluster)
     names = [n.name for n in oc.cfg.nodes]
@@ -73,9 +73,9 @@ def render(
     for name, plan in plans.items():
         parts: list[tuple[str, str]] = []
         if what in (What.links, What.all):
-            parts.append(("ip -d link", format_links(plan.links, plan.addrs)))
+            parts.append(("ip -d link", format_node_links(plan)))
         if what in (What.routes, What.all):
-            parts.append(("ip route", format_ip_route(plan.routes)))
+            parts.append(("ip route", format_ip_route(plan.routes, plan.links)))
         if what in (What.neigh, What.all):
             parts.append(("ip neigh", format_ip_neigh(plan.neighs)))
         if what in (What.fdb, What.all):
