@@ -75,7 +75,7 @@ def _pod(
     statuses: list[dict[str, Any]] | None = None,
     init: list[dict[str, Any]] | None = None,
     n_init: int = 0,
-    conditions: list[tuple[str, str]] = (),  # type: ignore[assignment]
+    conditions: tuple[tuple[str, str], ...] = (),
     deleted: bool = False,
     reason: str | None = None,
     containers: int = 1,
@@ -111,7 +111,7 @@ def _cs(name: str = "c0", *, ready: bool = False, restarts: int = 0, **state: An
 @pytest.mark.parametrize(
     ("pod", "ready", "status"),
     [
-        (_pod(statuses=[_cs(ready=True, running={})], conditions=[("Ready", "True")]), "1/1", "Running"),
+        (_pod(statuses=[_cs(ready=True, running={})], conditions=(("Ready", "True"),)), "1/1", "Running"),
         (_pod(phase="Pending"), "0/1", "Pending"),
         (_pod(phase="Pending", statuses=[_cs(waiting={"reason": "ContainerCreating"})]), "0/1", "ContainerCreating"),
         (_pod(statuses=[_cs(restarts=4, waiting={"reason": "CrashLoopBackOff"})]), "0/1", "CrashLoopBackOff"),
@@ -141,7 +141,7 @@ def _cs(name: str = "c0", *, ready: bool = False, restarts: int = 0, **state: An
                     _cs("c0", ready=True, running={}),
                     _cs("c1", terminated=DONE),
                 ],
-                conditions=[("Ready", "True")],
+                conditions=(("Ready", "True"),),
             ),
             "1/2",
             "Running",
