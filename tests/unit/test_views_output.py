@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import yaml_rs
 
@@ -80,7 +81,8 @@ def test_yaml_folds_long_text_past_column_80() -> None:
     assert all(line.startswith("    word") for line in lines[2:])
     # Each break happens at the first space once the line is longer than 80 columns.
     assert all(len(line) > 80 and len(line) < 90 for line in lines[1:-1])
-    assert yaml_rs.loads(out)["spec"]["description"] == text
+    loaded: Any = yaml_rs.loads(out)
+    assert loaded["spec"]["description"] == text
 
 
 def test_yaml_round_trips_through_a_yaml_parser() -> None:
@@ -89,7 +91,7 @@ def test_yaml_round_trips_through_a_yaml_parser() -> None:
         data={"nginx.conf": "server {\n  listen 80;\n}\n", "port": "80", "flag": "true", "empty": ""},
     )
     text = to_yaml([cm])
-    back = yaml_rs.loads(text)
+    back: Any = yaml_rs.loads(text)
     assert back["data"] == cm.data
     assert back["metadata"]["labels"] == {"app": "x", "version": "1.0"}
     assert text.startswith("apiVersion: v1\ndata:\n")
