@@ -13,6 +13,7 @@ import contextlib
 import hmac
 import importlib
 import ipaddress
+import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from types import ModuleType
@@ -28,12 +29,10 @@ from ..api.load import to_object
 from ..api.meta import LabelSelector, Object, parse_label_selector, selector_matches
 from ..store.base import Store, WatchEvent
 from ..store.watch import Watch
-from . import api_patch
+from . import api_discovery, api_patch
 from .api_resources import (
-    ALL,
     BY_KIND,
     BY_PATH,
-    GROUP_VERSIONS,
     Resource,
     Scale,
     ScaleSpec,
@@ -43,8 +42,8 @@ from .api_resources import (
 
 Admission = Callable[[Object, Object | None], Object]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = logging.getLogger(__name__)
 
-KUBERNETES_VERSION = {"major": "1", "minor": "31", "gitVersion": "v1.31.0-kins", "platform": "linux/amd64"}
 UNAUTHENTICATED_PATHS = frozenset({"/healthz"})
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
@@ -340,17 +339,9 @@ def make_app(store: Store, cfg: ClusterConfig, *, token: str, admission: Admissi
     app[ADMISSION_KEY] = admission
     app[WATCHES_KEY] = set()
     app.on_shutdown.append(_close_watches)
-    r = app.router
-    for path in ("/healthz", "/readyz", "/livez"):
-        r.add_get(path, _health)
-    r.add_get("/version", _version)
-    r.add_get("/api", _api_versions)
-    r.add_get("/apis", _api_groups)
-    r.add_get("/api/{version}", _core_resources)
-    r.add_get("/apis/{group}", _api_group)
-    r.add_get("/apis/{group}/{version}", _group_resources)
-    r.add_route("*", "/api/{version}/{tail:.+}", _resource_handler)
-    r.add_route("*", "/apis/{group}/{version}/{tail:.+}", _resource_handler)
+    api_discovery.add_routes(app.router)
+    app.router.add_route("*", "/api/{version}/{tail:.+}", _resource_handler)
+    app.router.add_route("*", "/apis/{group}/{version}/{tail:.+}", _resource_handler)
     return app
 
 
@@ -376,6 +367,8 @@ async def _errors_middleware(request: web.Request, handler: Handler) -> web.Stre
     except MultiValidationError as e:
         causes = [{"reason": _cause_reason(x.message), "message": x.message, "field": x.field} for x in e.errors]
         return _json(ApiError(422, "Invalid", str(e), causes=causes).status(), 422)
+    except api_discovery.DiscoveryNotFound as e:
+        return _json(ApiError(404, "NotFound", str(e)).status(), 404)
     except api_patch.PatchError as e:
         return _json(ApiError(422, "UnprocessableEntity", str(e)).status(), 422)
     except KinsError as e:
@@ -385,6 +378,10 @@ async def _errors_middleware(request: web.Request, handler: Handler) -> web.Stre
             reason = {404: "NotFound", 405: "MethodNotAllowed"}.get(e.status, "BadRequest")
             return _json(ApiError(e.status, reason, e.reason).status(), e.status)
         raise
+    except Exception as e:
+        # A bug, not a refusal: still answer with a Status so that clients report it.
+        log.exception("%s %s failed", request.method, request.path)
+        return _json(ApiError(500, "InternalError", f"internal error: {e}").status(), 500)
 
 
 @web.middleware
@@ -397,91 +394,6 @@ async def _auth_middleware(request: web.Request, handler: Handler) -> web.Stream
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
             raise ApiError(401, "Unauthorized", "Unauthorized")
     return await handler(request)
-
-
-async def _health(request: web.Request) -> web.Response:
-    return web.Response(text="ok")
-
-
-async def _version(request: web.Request) -> web.Response:
-    return _json(KUBERNETES_VERSION)
-
-
-async def _api_versions(request: web.Request) -> web.Response:
-    host = request.host
-    return _json(
-        {
-            "kind": "APIVersions",
-            "versions": ["v1"],
-            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": host}],
-        }
-    )
-
-
-def _group_body(group: str) -> dict[str, Any]:
-    versions = [gv for gv in GROUP_VERSIONS if gv.rpartition("/")[0] == group]
-    # The newest (networking.k8s.io/v1, not the legacy v1beta1) is the preferred version.
-    preferred = sorted(versions, key=lambda gv: ("beta" in gv, "alpha" in gv))[0]
-    return {
-        "kind": "APIGroup",
-        "apiVersion": "v1",
-        "name": group,
-        "versions": [{"groupVersion": gv, "version": gv.rpartition("/")[2]} for gv in versions],
-        "preferredVersion": {"groupVersion": preferred, "version": preferred.rpartition("/")[2]},
-    }
-
-
-async def _api_groups(request: web.Request) -> web.Response:
-    groups = sorted({gv.rpartition("/")[0] for gv in GROUP_VERSIONS if "/" in gv})
-    return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group_body(g) for g in groups]})
-
-
-async def _api_group(request: web.Request) -> web.Response:
-    group = request.match_info["group"]
-    if not any(gv.startswith(group + "/") for gv in GROUP_VERSIONS):
-        raise ApiError(404, "NotFound", f"the server could not find the requested resource (group {group})")
-    return _json(_group_body(group))
-
-
-def _resource_list(gv: str) -> dict[str, Any]:
-    resources: list[dict[str, Any]] = []
-    for res in ALL:
-        if res.group_version != gv:
-            continue
-        verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
-        resources.append(
-            {
-                "name": res.plural,
-                "singularName": res.kind.lower(),
-                "namespaced": res.namespaced,
-                "kind": res.kind,
-                "verbs": verbs,
-                **({"shortNames": res.short_names} if res.short_names else {}),
-            }
-        )
-        for sub in res.subresources:
-            sub_kind = "Scale" if sub == "scale" else res.kind
-            entry: dict[str, Any] = {
-                "name": f"{res.plural}/{sub}",
-                "singularName": "",
-                "namespaced": res.namespaced,
-                "kind": sub_kind,
-                "verbs": ["get", "patch", "update"],
-            }
-            if sub == "scale":
-                entry.update(group="autoscaling", version="v1")
-            resources.append(entry)
-    if not resources:
-        raise ApiError(404, "NotFound", f"the server could not find the requested resource ({gv})")
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}
-
-
-async def _core_resources(request: web.Request) -> web.Response:
-    return _json(_resource_list(request.match_info["version"]))
-
-
-async def _group_resources(request: web.Request) -> web.Response:
-    return _json(_resource_list(f"{request.match_info['group']}/{request.match_info['version']}"))
 
 
 # --- resource routing -------------------------------------------------------------------------

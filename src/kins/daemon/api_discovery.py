@@ -1,0 +1,120 @@
+"""Discovery and health endpoints: ``/api``, ``/apis``, ``/apis/{group}[/{version}]``, ``/version``.
+
+kubectl reads these to map a kind to its URL, so they list every resource, its verbs, short
+names and subresources, from the same table the router uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from .api_resources import ALL, GROUP_VERSIONS
+
+KUBERNETES_VERSION = {"major": "1", "minor": "31", "gitVersion": "v1.31.0-kins", "platform": "linux/amd64"}
+
+
+class DiscoveryNotFound(Exception):
+    """An unknown group or version."""
+
+
+def _json(data: Any) -> web.Response:
+    return web.Response(body=msgspec.json.encode(data), content_type="application/json")
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def _version(request: web.Request) -> web.Response:
+    return _json(KUBERNETES_VERSION)
+
+
+async def _api_versions(request: web.Request) -> web.Response:
+    host = request.host
+    return _json(
+        {
+            "kind": "APIVersions",
+            "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": host}],
+        }
+    )
+
+
+def _group_body(group: str) -> dict[str, Any]:
+    versions = [gv for gv in GROUP_VERSIONS if gv.rpartition("/")[0] == group]
+    # The newest (networking.k8s.io/v1, not the legacy v1beta1) is the preferred version.
+    preferred = sorted(versions, key=lambda gv: ("beta" in gv, "alpha" in gv))[0]
+    return {
+        "kind": "APIGroup",
+        "apiVersion": "v1",
+        "name": group,
+        "versions": [{"groupVersion": gv, "version": gv.rpartition("/")[2]} for gv in versions],
+        "preferredVersion": {"groupVersion": preferred, "version": preferred.rpartition("/")[2]},
+    }
+
+
+async def _api_groups(request: web.Request) -> web.Response:
+    groups = sorted({gv.rpartition("/")[0] for gv in GROUP_VERSIONS if "/" in gv})
+    return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group_body(g) for g in groups]})
+
+
+async def _api_group(request: web.Request) -> web.Response:
+    group = request.match_info["group"]
+    if not any(gv.startswith(group + "/") for gv in GROUP_VERSIONS):
+        raise DiscoveryNotFound(f"the server could not find the requested resource (group {group})")
+    return _json(_group_body(group))
+
+
+def _resource_list(gv: str) -> dict[str, Any]:
+    resources: list[dict[str, Any]] = []
+    for res in ALL:
+        if res.group_version != gv:
+            continue
+        verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+        resources.append(
+            {
+                "name": res.plural,
+                "singularName": res.kind.lower(),
+                "namespaced": res.namespaced,
+                "kind": res.kind,
+                "verbs": verbs,
+                **({"shortNames": res.short_names} if res.short_names else {}),
+            }
+        )
+        for sub in res.subresources:
+            sub_kind = "Scale" if sub == "scale" else res.kind
+            entry: dict[str, Any] = {
+                "name": f"{res.plural}/{sub}",
+                "singularName": "",
+                "namespaced": res.namespaced,
+                "kind": sub_kind,
+                "verbs": ["get", "patch", "update"],
+            }
+            if sub == "scale":
+                entry.update(group="autoscaling", version="v1")
+            resources.append(entry)
+    if not resources:
+        raise DiscoveryNotFound(f"the server could not find the requested resource ({gv})")
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}
+
+
+async def _core_resources(request: web.Request) -> web.Response:
+    return _json(_resource_list(request.match_info["version"]))
+
+
+async def _group_resources(request: web.Request) -> web.Response:
+    return _json(_resource_list(f"{request.match_info['group']}/{request.match_info['version']}"))
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    for path in ("/healthz", "/readyz", "/livez"):
+        router.add_get(path, _health)
+    router.add_get("/version", _version)
+    router.add_get("/api", _api_versions)
+    router.add_get("/apis", _api_groups)
+    router.add_get("/api/{version}", _core_resources)
+    router.add_get("/apis/{group}", _api_group)
+    router.add_get("/apis/{group}/{version}", _group_resources)
