@@ -109,7 +109,7 @@ def get(
     from .api.meta import parse_label_selector
     from .api.registry import STORED, resolve_resource
     from .views.output import to_json, to_yaml
-    from .views.table import format_table
+    from .views.table import NoResources, format_table
 
     try:
         kind = resolve_resource(resource)
@@ -127,14 +127,20 @@ def get(
         if not objs:
             raise KinsError(f'Error from server (NotFound): {STORED[kind].PLURAL} "{name}" not found')
     if output == "yaml":
-        _out(to_yaml(objs, single=name is not None))
+        _out(to_yaml(objs, as_list=name is None))
     elif output == "json":
-        _out(to_json(objs, single=name is not None))
+        _out(to_json(objs, as_list=name is None))
     else:
-        text = format_table(kind, objs, wide=output == "wide", all_namespaces=all_namespaces, now=_now())
-        if not objs:
-            where = f" in {ns} namespace" if ns else ""
-            sys.stderr.write(f"No resources found{where}.\n")
+        text = format_table(
+            kind,
+            objs,
+            wide=output == "wide",
+            all_namespaces=all_namespaces,
+            now=_now(),
+            namespace=ns or "default",
+        )
+        if isinstance(text, NoResources):
+            sys.stderr.write(text + "\n")
         else:
             _out(text)
 
@@ -148,7 +154,8 @@ def describe(
     namespace: Annotated[str | None, typer.Option("-n", "--namespace")] = None,
 ) -> None:
     """Show one object in detail, laid out like kubectl describe."""
-    from .api.core import Endpoints, Node, Pod, Service
+    from .api.core import Node, Pod, Service
+    from .api.discovery import EndpointSlice
     from .api.registry import STORED, resolve_resource
     from .views.describe import describe_node, describe_pod, describe_service
 
@@ -163,9 +170,12 @@ def describe(
         raise KinsError(f'Error from server (NotFound): {STORED[kind].PLURAL} "{name}" not found')
     obj = matches[0]
     if isinstance(obj, Service):
-        eps = [e for e in src.list("Endpoints", ns, None) if e.name == name]
-        ep = eps[0] if eps and isinstance(eps[0], Endpoints) else None
-        _out(describe_service(obj, ep))
+        slices = [
+            s
+            for s in src.list("EndpointSlice", ns, None)
+            if isinstance(s, EndpointSlice) and s.service_name == name
+        ]
+        _out(describe_service(obj, slices))
     elif isinstance(obj, Pod):
         _out(describe_pod(obj))
     elif isinstance(obj, Node):
