@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -28,7 +28,7 @@ ClusterOpt = Annotated[
 ]
 
 
-class What(str, Enum):
+class What(StrEnum):
     iptables = "iptables"
     iptables_save = "iptables-save"
     routes = "routes"
@@ -36,13 +36,6 @@ class What(str, Enum):
     fdb = "fdb"
     links = "links"
     all = "all"
-
-
-class Output(str, Enum):
-    table = ""
-    wide = "wide"
-    yaml = "yaml"
-    json = "json"
 
 
 def _out(text: str) -> None:
@@ -171,9 +164,7 @@ def describe(
     obj = matches[0]
     if isinstance(obj, Service):
         slices = [
-            s
-            for s in src.list("EndpointSlice", ns, None)
-            if isinstance(s, EndpointSlice) and s.service_name == name
+            s for s in src.list("EndpointSlice", ns, None) if isinstance(s, EndpointSlice) and s.service_name == name
         ]
         _out(describe_service(obj, slices))
     elif isinstance(obj, Pod):
