@@ -23,7 +23,7 @@ pytestmark = pytest.mark.root
 @pytest.fixture
 def netns() -> Iterator[str]:
     if os.geteuid() != 0:
-        pytest.skip("needs root to create network namespaces")
+        pytest.fail("needs root to create network namespaces (run the suite as root)")
     for tool in ("ip", "iptables", "iptables-restore", "iptables-save"):
         assert shutil.which(tool), f"{tool} is not installed"
     name = f"kins-t{secrets.token_hex(4)}"
