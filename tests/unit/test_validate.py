@@ -1004,3 +1004,25 @@ def test_speed_10k_services_and_slices(cfg: ClusterConfig) -> None:
         best = min(best, time.perf_counter() - start)
     # Aim is < 0.3 s; the bound leaves room for slow, shared test machines.
     assert best < 1.0
+
+
+def test_legacy_ingress_object_validated_as_v1() -> None:
+    from kins.api.networking import (
+        LegacyBackend,
+        LegacyIngress,
+        LegacyIngressSpec,
+        LegacyPath,
+        LegacyRule,
+        LegacyRuleValue,
+    )
+
+    path = LegacyPath(backend=LegacyBackend(serviceName="business-user"), path="/")
+    obj = LegacyIngress(
+        metadata=ObjectMeta(name="business-user", namespace="ns-jo"),
+        spec=LegacyIngressSpec(rules=[LegacyRule(host="business-user.ns-jo", http=LegacyRuleValue(paths=[path]))]),
+    )
+    [err] = validate(obj)
+    assert err.render() == (
+        "Ingress ns-jo/business-user: spec.rules[0].http.paths[0].backend: "
+        "Required value: port name or number is required"
+    )

@@ -40,7 +40,15 @@ from .core import (
 )
 from .discovery import EndpointSlice
 from .meta import LabelSelector, Object, selector_matches
-from .networking import Ingress, IngressBackend, IngressClass, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort
+from .networking import (
+    Ingress,
+    IngressBackend,
+    IngressClass,
+    LegacyIngress,
+    NetworkPolicy,
+    NetworkPolicyPeer,
+    NetworkPolicyPort,
+)
 
 __all__ = [
     "is_dns1035_label",
@@ -1019,6 +1027,11 @@ def _ingress(e: _Errors, ing: Ingress, cfg: ClusterConfig | None) -> None:
             _ingress_backend(e, f"{pp}.backend", p.backend)
 
 
+def _legacy_ingress(e: _Errors, ing: LegacyIngress, cfg: ClusterConfig | None) -> None:
+    # The API server validates the legacy form after converting it, as the loader does.
+    _ingress(e, ing.to_v1(), cfg)
+
+
 def _ingressclass(e: _Errors, ic: IngressClass, cfg: ClusterConfig | None) -> None:
     ctl = ic.spec.controller
     if not ctl:
@@ -1165,6 +1178,7 @@ _KIND_CHECKS: dict[type[Object], Callable[[_Errors, Any, ClusterConfig | None], 
     Deployment: _deployment,
     ReplicaSet: _replicaset,
     Ingress: _ingress,
+    LegacyIngress: _legacy_ingress,
     IngressClass: _ingressclass,
     NetworkPolicy: _networkpolicy,
     Node: _node,
