@@ -66,10 +66,16 @@ def _session(session: Session | None) -> Iterator[Session]:
         yield s
 
 
+# kins clusters are IPv4. With IPv6 off before any device exists, the kernel adds no link-local
+# addresses and sends no MLD/router solicitations, so a namespace's state depends only on the plan.
+_NS_SYSCTLS = (Sysctl("net.ipv6.conf.all.disable_ipv6", "1"), Sysctl("net.ipv6.conf.default.disable_ipv6", "1"))
+
+
 def _ensure_ns(led: Ledger, name: str, kind: str, owner: str | None, report: ApplyReport) -> None:
     led.add_netns(name, kind, owner)  # recorded before it exists: teardown can never miss it
     if _ns.create(name):
         report.note(name, "netns add")
+        apply_sysctls(name, _NS_SYSCTLS, report)
 
 
 def _pair_ok(a: Netlink, la: LinkState, b: Netlink, lb: LinkState) -> str | None:
@@ -103,13 +109,12 @@ def ensure_veth(sess: Session, ns_a: str, want_a: Link, ns_b: str, want_b: Link,
     if la is not None:
         a.delete_link(want_a.name)
         report.note(ns_a, f"link del {want_a.name} ({reason})")
-    b.invalidate()
-    if b.links().get(want_b.name) is not None:
+    if b.refresh(want_b.name) is not None:
         b.delete_link(want_b.name)
         report.note(ns_b, f"link del {want_b.name} ({reason})")
     peer_ns = ns_b if ns_b != ns_a else None
     a.create_link(replace(want_a, kind="veth", peer=want_b.name), peer_netns=peer_ns, peer=want_b)
-    b.invalidate()
+    b.refresh(want_b.name)
     report.note(ns_a, f"link add {want_a.name} type veth peer {want_b.name} netns {ns_b}")
     a.configure_link(want_a, report)
     b.configure_link(want_b, report)

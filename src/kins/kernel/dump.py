@@ -113,7 +113,9 @@ def _dump(h: Netlink, dynamic: bool) -> dict[str, list[dict[str, Any]]]:
 
     neigh = []
     for m in h.call("neigh dump", ipr.get_neighbours, family=socket.AF_INET):
-        if not dynamic and not m["state"] & (NUD_PERMANENT | NUD_NOARP):
+        # NOARP entries (multicast, broadcast) appear as the kernel sends IGMP; only configured
+        # (permanent) neighbours are state.
+        if not dynamic and not m["state"] & NUD_PERMANENT:
             continue
         neigh.append(
             {

@@ -64,6 +64,27 @@ def excerpt(text: str, line: int, context: int = 3) -> str:
 
 
 _LINE_RE = re.compile(r"(?:line:?\s+|at line:\s*)(\d+)", re.IGNORECASE)
+_QUOTED_RE = re.compile(r"'([^'\s]+)'")
+
+
+def failing_line(text: str, err: str) -> int | None:
+    """The payload line an iptables-restore error is about.
+
+    The nf_tables backend checks chain references at ``COMMIT`` and reports that line; when the
+    message names a chain (``Chain 'X' does not exist``), the first rule using it is the culprit.
+    """
+    m = _LINE_RE.search(err)
+    if not m:
+        return None
+    line = int(m.group(1))
+    lines = text.splitlines()
+    if 0 < line <= len(lines) and lines[line - 1].strip() == "COMMIT":
+        for name in _QUOTED_RE.findall(err):
+            start = max(i for i in range(line) if i == 0 or lines[i - 1].startswith("*"))
+            for i in range(start, line):
+                if re.search(rf"(^|\s){re.escape(name)}(\s|$)", lines[i]) and not lines[i].startswith(":"):
+                    return i + 1
+    return line
 
 
 def restore(netns: str, text: str, noflush: bool = True, counters: bool = True) -> None:
@@ -76,10 +97,8 @@ def restore(netns: str, text: str, noflush: bool = True, counters: bool = True) 
     res = _run(netns, argv, text)
     if res.returncode != 0:
         err = res.stderr.strip() or res.stdout.strip()
-        m = _LINE_RE.search(err)
-        detail = err
-        if m:
-            detail = f"{err}\n{excerpt(text, int(m.group(1)))}"
+        line = failing_line(text, err)
+        detail = f"{err}\n{excerpt(text, line)}" if line else err
         raise IPTablesError("iptables-restore", netns, detail)
 
 

@@ -167,8 +167,18 @@ class Netlink:
             self._links = {s.name: s for s in (link_state(m) for m in self.call("link dump", self.ipr.get_links))}
         return self._links
 
+    def refresh(self, name: str) -> LinkState | None:
+        """Re-read one device (a single RTM_GETLINK, not a dump) into the cache."""
+        links = self.links()
+        msgs = self.call(f"link get {name}", self.ipr.link, "get", ifname=name, ok=(errno.ENODEV,))
+        if not msgs:
+            links.pop(name, None)
+            return None
+        s = links[name] = link_state(msgs[0])
+        return s
+
     def index(self, name: str) -> int:
-        s = self.links().get(name) or self.links(refresh=True).get(name)
+        s = self.links().get(name) or self.refresh(name)
         if s is None:
             raise KernelError("link lookup", self.netns, f"no device {name!r}")
         return s.index
@@ -198,14 +208,14 @@ class Netlink:
                     p["address"] = peer.mac
             kw["peer"] = p
         self.call(f"link add {want.name}", self.ipr.link, "add", **kw)
-        self.invalidate()
+        self.refresh(want.name)
 
     def delete_link(self, name: str) -> None:
         s = self.links().get(name)
         if s is None:
             return
         self.call(f"link del {name}", self.ipr.link, "del", index=s.index, ok=(errno.ENODEV,))
-        self.invalidate()
+        self.links().pop(name, None)
 
     def configure_link(self, want: Link, report: ApplyReport, up: bool = True) -> None:
         """Bring MTU, MAC, master, hairpin and admin state to ``want`` without recreating it."""
@@ -222,7 +232,7 @@ class Netlink:
             self.call(f"link set {want.name}", self.ipr.link, "set", index=have.index, **changes)
             report.note(self.netns, f"link set {want.name} {' '.join(f'{k} {v}' for k, v in changes.items())}")
         if want.master:
-            hp = self.links(refresh=bool(changes))[want.name].hairpin
+            hp = (self.refresh(want.name) if changes else have).hairpin  # type: ignore[union-attr]
             if bool(hp) != want.hairpin:
                 self.call(f"brport {want.name}", self.ipr.brport, "set", index=have.index, mode=int(want.hairpin))
                 hairpin = "on" if want.hairpin else "off"
@@ -231,7 +241,7 @@ class Netlink:
             self.call(f"link up {want.name}", self.ipr.link, "set", index=have.index, state="up")
             report.note(self.netns, f"link set {want.name} up")
         if changes or (up and not have.up):
-            self.invalidate()
+            self.refresh(want.name)
 
     def ensure_link(self, want: Link, report: ApplyReport) -> str | None:
         """Make ``want`` exist (non-veth kinds). Returns the reason it was recreated, if it was."""
