@@ -152,6 +152,8 @@ def teardown(cluster: str, state_dir: str | Path) -> list[str]:
     """
     led = Ledger.load(cluster, state_dir)
     removed: list[str] = []
+    if not led.path.exists():
+        return removed
     with led.update():
         for name, _entry in sorted(led.netns.items(), key=lambda kv: (_ORDER.get(kv[1].kind, 9), kv[0])):
             netns.check_owned(name, cluster)
@@ -170,6 +172,7 @@ def teardown(cluster: str, state_dir: str | Path) -> list[str]:
                 pass
         led.files = []
         led.data = {}
-    with contextlib.suppress(FileNotFoundError):
-        led.path.unlink()
+    for own in (led.path, led.state_dir / _LOCK_FILE):
+        with contextlib.suppress(FileNotFoundError):
+            own.unlink()
     return removed
