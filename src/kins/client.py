@@ -8,6 +8,8 @@ the CLI prints them like local errors.
 from __future__ import annotations
 
 import json
+import os
+import ssl
 from collections.abc import Iterator
 from typing import Any
 
@@ -89,12 +91,18 @@ class Client:
         token: str,
         *,
         timeout: float = 30.0,
+        ca_file: str | os.PathLike[str] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """``ca_file``: the certificate an ``https://`` API presents (its own CA)."""
+        verify: ssl.SSLContext | bool = True
+        if ca_file is not None:
+            verify = ssl.create_default_context(cafile=os.fspath(ca_file))
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             timeout=timeout,
+            verify=verify,
             transport=transport,
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from kins.api.meta import LabelSelector, Object, ObjectMeta
 from kins.api.networking import Ingress
 from kins.client import Client, Unauthorized
 from kins.daemon.api import Admission, make_app, start
-from kins.daemon.auth import generate_token
+from kins.daemon.auth import ensure_tls, generate_token, server_ssl_context
 from kins.store.base import Store
 from kins.store.memory import MemoryStore
 from kins.store.sqlite import SqliteStore
@@ -40,7 +41,9 @@ class Served:
 
 
 @contextmanager
-def serving(store: Store, admission: Admission | None = None) -> Iterator[Served]:
+def serving(
+    store: Store, admission: Admission | None = None, ssl_context: ssl.SSLContext | None = None
+) -> Iterator[Served]:
     """The API on 127.0.0.1:<free port>, its loop in a background thread."""
     token = generate_token()
     loop = asyncio.new_event_loop()
@@ -50,7 +53,7 @@ def serving(store: Store, admission: Admission | None = None) -> Iterator[Served
     def run() -> None:
         asyncio.set_event_loop(loop)
         app = make_app(store, default_cluster(), token=token, admission=admission)
-        runner, port = loop.run_until_complete(start(app))
+        runner, port = loop.run_until_complete(start(app, ssl_context=ssl_context))
         bound.append(port)
         ready.set()
         loop.run_forever()
@@ -61,7 +64,8 @@ def serving(store: Store, admission: Admission | None = None) -> Iterator[Served
     thread.start()
     assert ready.wait(10) and bound, "the API did not start"
     try:
-        yield Served(f"http://127.0.0.1:{bound[0]}", token, store)
+        scheme = "https" if ssl_context is not None else "http"
+        yield Served(f"{scheme}://127.0.0.1:{bound[0]}", token, store)
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
@@ -489,6 +493,7 @@ def test_scale_subresource(api: Served, client: Client) -> None:
     fresh = {"metadata": {"name": "web", "resourceVersion": d.metadata.resourceVersion}, "spec": {"replicas": 1}}
     r = httpx.put(url, headers=auth, json=fresh)
     assert r.status_code == 200 and r.json()["spec"]["replicas"] == 1
+    assert r.json()["kind"] == "Scale" and r.json()["apiVersion"] == "autoscaling/v1"
     with pytest.raises(MultiValidationError, match=r"spec\.replicas"):
         client.scale("default", "web", -1)
 
@@ -513,3 +518,14 @@ def test_start_refuses_non_loopback_address() -> None:
     app = make_app(MemoryStore(), default_cluster(), token="t")
     with pytest.raises(ValueError, match="loopback"):
         asyncio.run(start(app, host="0.0.0.0"))
+
+
+def test_https_with_the_generated_certificate(tmp_path: Path) -> None:
+    cert, key = ensure_tls(tmp_path)
+    with serving(MemoryStore(), ssl_context=server_ssl_context(cert, key)) as served:
+        with Client(served.url, served.token, ca_file=cert) as c:
+            c.create(pod("a"))
+            assert names(c.list("Pod")) == ["a"]
+        # Without the CA the certificate is not trusted.
+        with Client(served.url, served.token) as c, pytest.raises(httpx.ConnectError):
+            c.list("Pod")

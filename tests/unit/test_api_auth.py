@@ -6,7 +6,7 @@ import stat
 import threading
 from pathlib import Path
 
-from kins.daemon.auth import ensure_token, generate_token, read_token, token_path, write_token
+from kins.daemon.auth import ensure_tls, ensure_token, generate_token, read_token, token_path, write_token
 
 
 def test_tokens_are_random_and_long() -> None:
@@ -55,3 +55,13 @@ def test_empty_token_file_is_replaced(tmp_path: Path) -> None:
     token_path(tmp_path).write_text("\n")
     token = ensure_token(tmp_path)
     assert token and read_token(tmp_path) == token
+
+
+def test_tls_certificate_and_key(tmp_path: Path) -> None:
+    cert, key = ensure_tls(tmp_path / "state")
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert cert.read_text().startswith("-----BEGIN CERTIFICATE-----")
+    before = cert.read_bytes()
+    assert ensure_tls(tmp_path / "state") == (cert, key)
+    assert cert.read_bytes() == before  # kept, not regenerated
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["apiserver.crt", "apiserver.key"]

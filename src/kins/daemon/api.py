@@ -14,6 +14,7 @@ import hmac
 import importlib
 import ipaddress
 import logging
+import ssl
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from types import ModuleType
@@ -719,6 +720,8 @@ async def _watch(request: web.Request, t: Target) -> web.StreamResponse:
             async for ev in events:
                 if wanted(ev.object):
                     await resp.write(_watch_line(t.res, ev))
+    except ConnectionResetError:
+        return resp  # the client went away: nothing to report to anyone
     finally:
         watches.discard(w)
         w.close()
@@ -772,15 +775,18 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-async def start(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, int]:
-    """Serve ``app`` on a loopback address; returns the runner (``await runner.cleanup()`` to
-    stop) and the bound port (useful with ``port=0``)."""
+async def start(
+    app: web.Application, host: str = "127.0.0.1", port: int = 0, *, ssl_context: ssl.SSLContext | None = None
+) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on a loopback address (HTTPS with ``ssl_context``, which kubectl needs to
+    send its token); returns the runner (``await runner.cleanup()`` to stop) and the bound
+    port (useful with ``port=0``)."""
     if not _is_loopback(host):
         raise ValueError(f"the API listens on loopback only, not {host}")
     # Open watches would otherwise hold a shutdown for a minute.
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()
     server = site._server
     assert server is not None

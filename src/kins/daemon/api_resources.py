@@ -100,7 +100,9 @@ class ScaleStatus(Base):
     selector: str | None = None
 
 
-class Scale(Base):
+class Scale(msgspec.Struct, kw_only=True):
+    """Not ``Base``: kind and apiVersion are defaults here and must still be written out."""
+
     apiVersion: str = "autoscaling/v1"
     kind: str = "Scale"
     metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)

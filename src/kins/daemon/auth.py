@@ -1,4 +1,5 @@
-"""The API's bearer token: generated once per cluster, kept in the state directory.
+"""The API's bearer token and TLS certificate: generated once per cluster, kept in the state
+directory.
 
 The file is created with mode 0600 under a temporary name and renamed into place, so another
 process never reads a half-written or world-readable token.
@@ -9,7 +10,12 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import ssl
+import subprocess
+import tempfile
 from pathlib import Path
+
+from .._errors import KinsError
 
 TOKEN_FILE = "token"
 TOKEN_BYTES = 32
@@ -79,3 +85,49 @@ def ensure_token(state_dir: str | os.PathLike[str]) -> str:
         token = generate_token()
         write_token(state_dir, token)
     return token
+
+
+# --- TLS ----------------------------------------------------------------------------------------
+# kubectl (client-go) sends a bearer token only over TLS, so the API is served over HTTPS with a
+# self-signed certificate for 127.0.0.1/localhost that the kubeconfig names as its CA.
+
+CERT_FILE = "apiserver.crt"
+KEY_FILE = "apiserver.key"
+
+
+def ensure_tls(state_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """The API's certificate and key, created (openssl, ECDSA P-256, 10 years) if missing.
+
+    Both are made in a private temporary directory and renamed into place; the key is 0600.
+    """
+    state = Path(state_dir)
+    cert, key = state / CERT_FILE, state / KEY_FILE
+    if cert.exists() and key.exists():
+        return cert, key
+    state.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=state, prefix=".tls-") as tmp:
+        tcert, tkey = Path(tmp) / CERT_FILE, Path(tmp) / KEY_FILE
+        cmd = [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-days", "3650", "-subj", "/CN=kins-apiserver",
+            "-addext", "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost",
+            "-keyout", str(tkey), "-out", str(tcert),
+        ]  # fmt: skip
+        old_umask = os.umask(0o077)
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        finally:
+            os.umask(old_umask)
+        if done.returncode != 0:
+            raise KinsError(f"cannot create the API certificate: {done.stderr.strip()}")
+        os.chmod(tkey, 0o600)
+        os.chmod(tcert, 0o644)
+        os.replace(tkey, key)
+        os.replace(tcert, cert)
+    return cert, key
+
+
+def server_ssl_context(cert: Path, key: Path) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    return ctx
