@@ -119,15 +119,25 @@ class Clock:
 
 
 def random_suffix(rng: random.Random, n: int = 5) -> str:
-    """``n`` characters of NAME_ALPHABET, like Kubernetes' ``rand.String(n)``."""
-    return "".join(rng.choices(NAME_ALPHABET, k=n))
+    """``n`` characters of NAME_ALPHABET, like Kubernetes' ``rand.String(n)`` (one draw, read
+    in base 27: several times faster than drawing each character)."""
+    x = rng.randrange(len(NAME_ALPHABET) ** n)
+    out = []
+    for _ in range(n):
+        x, d = divmod(x, len(NAME_ALPHABET))
+        out.append(NAME_ALPHABET[d])
+    return "".join(out)
+
+
+_PLURALS: dict[str, str] = {}
 
 
 def _plural(kind: str) -> str:
-    from ..api.registry import STORED
+    if not _PLURALS:
+        from ..api.registry import STORED
 
-    cls = STORED.get(kind)
-    return cls.PLURAL if cls is not None and cls.PLURAL else kind.lower() + "s"
+        _PLURALS.update((k, c.PLURAL) for k, c in STORED.items() if c.PLURAL)
+    return _PLURALS.get(kind) or kind.lower() + "s"
 
 
 def not_found(kind: str, name: str) -> NotFound:

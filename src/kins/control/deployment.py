@@ -1,0 +1,399 @@
+"""Deployment -> ReplicaSet -> Pods, named as Kubernetes names them, plus owner cleanup.
+
+A Deployment's ReplicaSet is ``<deployment>-<pod-template-hash>``: the hash is FNV-32a over the
+pod template, printed in decimal and mapped digit by digit onto ``rand.SafeEncodeString``'s
+alphabet, which is why real hashes look like ``666f454f7f``. Kubernetes feeds the hash a Go
+struct dump; kins feeds it the template's JSON with sorted keys, so values are stable and
+well-formed but not byte-equal to a real cluster's. Pods are ``<replicaset>-<5 random chars>``.
+
+A changed template gets a new ReplicaSet at full scale and the old ones go to 0 at once (no
+surge/unavailability pacing: offline every pod is ready immediately anyway).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable
+
+import msgspec
+from msgspec.structs import replace
+
+from .._errors import Conflict, NotFound
+from ..api.apps import Deployment, DeploymentStatus, ReplicaSet, ReplicaSetSpec, ReplicaSetStatus
+from ..api.core import Pod, PodSpec, PodStatus, PodTemplateSpec
+from ..api.meta import Condition, LabelSelector, ObjectMeta, selector_matches
+from ..store.base import DELETED, NAME_ALPHABET, Clock, Store, WatchEvent, random_suffix
+from .base import controller_of, merge_conditions, owner_ref, split_key
+
+HASH_LABEL = "pod-template-hash"
+REVISION = "deployment.kubernetes.io/revision"
+
+_FNV_OFFSET = 0x811C9DC5
+_FNV_PRIME = 0x01000193
+
+
+def fnv32a(data: bytes, h: int = _FNV_OFFSET) -> int:
+    for b in data:
+        h = ((h ^ b) * _FNV_PRIME) & 0xFFFFFFFF
+    return h
+
+
+def safe_encode(s: str) -> str:
+    """Kubernetes' ``rand.SafeEncodeString``: each character picks from the no-vowel alphabet."""
+    return "".join(NAME_ALPHABET[ord(c) % len(NAME_ALPHABET)] for c in s)
+
+
+def pod_template_hash(template: PodTemplateSpec, collision_count: int | None = None) -> str:
+    h = fnv32a(msgspec.json.encode(template, order="sorted"))
+    if collision_count:
+        h = fnv32a((collision_count & 0xFFFFFFFF).to_bytes(4, "little") + bytes(4), h)
+    return safe_encode(str(h))
+
+
+def _percent_or_int(v: object, total: int, default: str, round_up: bool) -> int:
+    if v is None:
+        v = default
+    if isinstance(v, int):
+        return v
+    s = str(v)
+    if s.endswith("%"):
+        x = total * int(s[:-1]) / 100
+        return math.ceil(x) if round_up else math.floor(x)
+    return int(s)
+
+
+def _rolling(d: Deployment) -> tuple[int, int]:
+    """maxSurge and maxUnavailable as numbers (defaults 25% / 25%)."""
+    replicas = d.spec.replicas if d.spec.replicas is not None else 1
+    ru = (d.spec.strategy or {}).get("rollingUpdate") or {}
+    if (d.spec.strategy or {}).get("type") == "Recreate":
+        return 0, replicas
+    surge = _percent_or_int(ru.get("maxSurge"), replicas, "25%", True)
+    unavail = _percent_or_int(ru.get("maxUnavailable"), replicas, "25%", False)
+    return surge, unavail
+
+
+def _owned_by(obj: object, uid: str | None) -> bool:
+    ref = controller_of(obj)  # type: ignore[arg-type]
+    return ref is not None and ref.uid == uid
+
+
+class DeploymentController:
+    name = "deployment"
+    kinds = frozenset({"Deployment", "ReplicaSet"})
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._clock = Clock()
+
+    def observe(self, ev: WatchEvent) -> Iterable[str]:
+        o = ev.object
+        if isinstance(o, Deployment):
+            return () if ev.type == DELETED else (o.key,)
+        ref = controller_of(o)
+        return (f"{o.namespace}/{ref.name}",) if ref is not None and ref.kind == "Deployment" else ()
+
+    def start_keys(self) -> Iterable[str]:
+        return ()
+
+    def reconcile(self, key: str) -> bool:
+        ns, name = split_key(key)
+        try:
+            d = self.store.get("Deployment", ns, name)
+        except NotFound:
+            return False
+        assert isinstance(d, Deployment)
+        replicas = d.spec.replicas if d.spec.replicas is not None else 1
+        surge, unavail = _rolling(d)
+        h = pod_template_hash(d.spec.template, d.status.collisionCount if d.status else None)
+        rs_name = f"{d.name}-{h}"
+        owned = [r for r in self.store.list("ReplicaSet", ns)[0] if _owned_by(r, d.metadata.uid)]
+        assert all(isinstance(r, ReplicaSet) for r in owned)
+        changed = False
+        new = next((r for r in owned if r.name == rs_name), None)
+        annotations = {
+            "deployment.kubernetes.io/desired-replicas": str(replicas),
+            "deployment.kubernetes.io/max-replicas": str(replicas + surge),
+        }
+        if new is None:
+            revision = 1 + max((int((r.metadata.annotations or {}).get(REVISION, "0")) for r in owned), default=0)
+            tmpl = d.spec.template
+            labels = {**(tmpl.metadata.labels or {}), HASH_LABEL: h}
+            sel = d.spec.selector or LabelSelector(matchLabels=dict(tmpl.metadata.labels or {}))
+            rs = ReplicaSet(
+                metadata=ObjectMeta(
+                    name=rs_name,
+                    namespace=ns,
+                    labels=labels,
+                    annotations={**annotations, REVISION: str(revision)},
+                    ownerReferences=[owner_ref(d)],
+                ),
+                spec=ReplicaSetSpec(
+                    replicas=replicas,
+                    minReadySeconds=d.spec.minReadySeconds,
+                    selector=replace(sel, matchLabels={**(sel.matchLabels or {}), HASH_LABEL: h}),
+                    template=PodTemplateSpec(metadata=replace(tmpl.metadata, labels=labels), spec=tmpl.spec),
+                ),
+            )
+            try:
+                new = self.store.create(rs)
+            except Conflict:
+                return False  # a ReplicaSet of that name that is not ours; leave it alone
+            owned.append(new)
+            changed = True
+        else:
+            assert isinstance(new, ReplicaSet)
+            ann = {**(new.metadata.annotations or {}), **annotations}
+            if new.spec.replicas != replicas or ann != new.metadata.annotations:
+                new = self.store.update(
+                    replace(
+                        new,
+                        metadata=replace(new.metadata, annotations=ann),
+                        spec=replace(new.spec, replicas=replicas),
+                    )
+                )
+                changed = True
+        for r in owned:
+            assert isinstance(r, ReplicaSet)
+            if r.name != rs_name and r.spec.replicas != 0:
+                self.store.update(replace(r, spec=replace(r.spec, replicas=0)))
+                changed = True
+        return self._status(d, new, replicas, unavail) or changed
+
+    def _status(self, d: Deployment, new: object, replicas: int, max_unavailable: int) -> bool:
+        owned = [r for r in self.store.list("ReplicaSet", d.namespace)[0] if _owned_by(r, d.metadata.uid)]
+        total = ready = available = updated = 0
+        for r in owned:
+            assert isinstance(r, ReplicaSet)
+            st = r.status or ReplicaSetStatus()
+            total += st.replicas
+            ready += st.readyReplicas or 0
+            available += st.availableReplicas or 0
+            if isinstance(new, ReplicaSet) and r.name == new.name:
+                updated = st.replicas
+        ok = available >= replicas - max_unavailable
+        rs_name = new.name if isinstance(new, ReplicaSet) else ""
+        done = updated == replicas and total == replicas and available >= replicas
+        conds = [
+            Condition(
+                type="Available",
+                status="True" if ok else "False",
+                reason="MinimumReplicasAvailable" if ok else "MinimumReplicasUnavailable",
+                message="Deployment has minimum availability."
+                if ok
+                else "Deployment does not have minimum availability.",
+                lastUpdateTime="",
+            ),
+            Condition(
+                type="Progressing",
+                status="True",
+                reason="NewReplicaSetAvailable" if done else "ReplicaSetUpdated",
+                message=f'ReplicaSet "{rs_name}" has successfully progressed.'
+                if done
+                else f'ReplicaSet "{rs_name}" is progressing.',
+                lastUpdateTime="",
+            ),
+        ]
+        old = d.status or DeploymentStatus()
+        status = DeploymentStatus(
+            observedGeneration=d.metadata.generation,
+            replicas=total or None,
+            updatedReplicas=updated or None,
+            readyReplicas=ready or None,
+            availableReplicas=available or None,
+            unavailableReplicas=max(replicas - available, 0) or None,
+            conditions=merge_conditions(old.conditions, conds, self._clock.now()),
+            collisionCount=old.collisionCount,
+        )
+        if status == d.status:
+            return False
+        self.store.update(replace(d, status=status), check_rv=False)
+        return True
+
+
+# --- ReplicaSet -> Pods ------------------------------------------------------------------------
+
+_PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
+
+
+def _active(p: Pod) -> bool:
+    return not p.terminating and (p.status.phase if p.status else None) not in ("Succeeded", "Failed")
+
+
+def deletion_order(pods: list[Pod]) -> list[Pod]:
+    """Pods in the order a scale-down removes them, after Kubernetes' ranking: unscheduled,
+    then pending, then unready first; then pods sharing a node with more siblings; then the
+    most restarted; then the newest."""
+    per_node: dict[str, int] = {}
+    for p in pods:
+        if p.spec.nodeName:
+            per_node[p.spec.nodeName] = per_node.get(p.spec.nodeName, 0) + 1
+
+    def restarts(p: Pod) -> int:
+        return sum(c.restartCount for c in (p.status.containerStatuses if p.status else None) or [])
+
+    # stable sorts, least significant criterion first
+    out = sorted(pods, key=lambda p: p.name, reverse=True)
+    out.sort(key=lambda p: p.metadata.creationTimestamp or "", reverse=True)
+    out.sort(key=restarts, reverse=True)
+    out.sort(key=lambda p: per_node.get(p.spec.nodeName or "", 0), reverse=True)
+    out.sort(key=lambda p: p.ready)
+    out.sort(key=lambda p: _PHASE_RANK.get((p.status.phase if p.status else None) or "Pending", 1))
+    out.sort(key=lambda p: bool(p.spec.nodeName))
+    return out
+
+
+class ReplicaSetController:
+    name = "replicaset"
+    kinds = frozenset({"ReplicaSet", "Pod"})
+
+    def __init__(self, store: Store, rng: random.Random) -> None:
+        self.store = store
+        self.rng = rng
+        self._pods: dict[str, dict[str, None]] = {}  # owner uid -> pod keys
+        self._owner_of: dict[str, str] = {}  # pod key -> owner uid
+
+    def observe(self, ev: WatchEvent) -> Iterable[str]:
+        o = ev.object
+        if isinstance(o, ReplicaSet):
+            return () if ev.type == DELETED else (o.key,)
+        ref = controller_of(o)
+        key = o.key
+        old = self._owner_of.pop(key, None)
+        if old is not None:
+            self._pods.get(old, {}).pop(key, None)
+        if ref is None or ref.kind != "ReplicaSet":
+            return ()
+        if ev.type != DELETED:
+            self._owner_of[key] = ref.uid
+            self._pods.setdefault(ref.uid, {})[key] = None
+        return (f"{o.namespace}/{ref.name}",)
+
+    def start_keys(self) -> Iterable[str]:
+        return ()
+
+    def _owned_pods(self, rs: ReplicaSet) -> list[Pod]:
+        out = []
+        for key in self._pods.get(rs.metadata.uid or "", {}):
+            ns, name = split_key(key)
+            try:
+                p = self.store.get("Pod", ns, name)
+            except NotFound:
+                continue
+            if isinstance(p, Pod) and _owned_by(p, rs.metadata.uid):
+                out.append(p)
+        return out
+
+    def _new_pod(self, rs: ReplicaSet) -> Pod:
+        tmpl = rs.spec.template
+        spec = msgspec.json.decode(msgspec.json.encode(tmpl.spec), type=PodSpec)
+        meta = ObjectMeta(
+            namespace=rs.namespace,
+            labels=dict(tmpl.metadata.labels or {}),
+            annotations=dict(tmpl.metadata.annotations) if tmpl.metadata.annotations else None,
+            ownerReferences=[owner_ref(rs)],
+        )
+        while True:
+            name = f"{rs.name}-{random_suffix(self.rng)}"
+            try:
+                self.store.get("Pod", rs.namespace, name)
+            except NotFound:
+                break
+        return Pod(metadata=replace(meta, name=name), spec=spec, status=PodStatus(phase="Pending"))
+
+    def reconcile(self, key: str) -> bool:
+        ns, name = split_key(key)
+        try:
+            rs = self.store.get("ReplicaSet", ns, name)
+        except NotFound:
+            return False
+        assert isinstance(rs, ReplicaSet)
+        pods = self._owned_pods(rs)
+        active = [p for p in pods if _active(p)]
+        want = rs.spec.replicas if rs.spec.replicas is not None else 1
+        changed = False
+        if len(active) < want:
+            for _ in range(want - len(active)):
+                active.append(self.store.create(self._new_pod(rs)))  # type: ignore[arg-type]
+            changed = True
+        elif len(active) > want:
+            doomed = deletion_order(active)[: len(active) - want]
+            for p in doomed:
+                self.store.delete("Pod", p.namespace, p.name)
+            gone = {p.name for p in doomed}
+            active = [p for p in active if p.name not in gone]
+            changed = True
+        tmpl_labels = rs.spec.template.metadata.labels or {}
+        ready = sum(1 for p in active if p.ready)
+        status = ReplicaSetStatus(
+            replicas=len(active),
+            fullyLabeledReplicas=sum(1 for p in active if tmpl_labels.items() <= p.labels.items()) or None,
+            readyReplicas=ready or None,
+            availableReplicas=ready or None,
+            observedGeneration=rs.metadata.generation,
+        )
+        if status != rs.status:
+            self.store.update(replace(rs, status=status), check_rv=False)
+            changed = True
+        return changed
+
+
+# --- garbage collection ------------------------------------------------------------------------
+
+
+class GarbageCollector:
+    """Deletes ReplicaSets and Pods whose owners are all gone (foreground cascading)."""
+
+    name = "garbage-collector"
+    kinds = frozenset({"Deployment", "ReplicaSet", "Pod"})
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._alive: set[str] = set()
+        self._dependents: dict[str, set[str]] = {}
+
+    def observe(self, ev: WatchEvent) -> Iterable[str]:
+        o = ev.object
+        uid = o.metadata.uid or ""
+        key = f"{o.KIND}/{o.key}"
+        if ev.type == DELETED:
+            self._alive.discard(uid)
+            return sorted(self._dependents.pop(uid, ()))
+        self._alive.add(uid)
+        refs = o.metadata.ownerReferences
+        if not refs:
+            return ()
+        orphan = True
+        for r in refs:
+            self._dependents.setdefault(r.uid, set()).add(key)
+            orphan = orphan and r.uid not in self._alive
+        return (key,) if orphan else ()
+
+    def start_keys(self) -> Iterable[str]:
+        return ()
+
+    def reconcile(self, key: str) -> bool:
+        kind, _, rest = key.partition("/")
+        ns, name = split_key(rest)
+        try:
+            o = self.store.get(kind, ns, name)
+        except NotFound:
+            return False
+        for r in o.metadata.ownerReferences or []:
+            if r.uid in self._alive:
+                return False
+            try:
+                owner = self.store.get(r.kind, ns, r.name)
+            except (NotFound, KeyError):
+                continue
+            if owner.metadata.uid == r.uid:
+                return False
+        if not o.metadata.ownerReferences:
+            return False
+        self.store.delete(kind, ns, name)
+        return True
+
+
+def selects(rs: ReplicaSet, pod: Pod) -> bool:
+    return selector_matches(rs.spec.selector, pod.labels)

@@ -1,0 +1,95 @@
+"""A whole cluster's state computed without a daemon: what ``kins render`` starts from."""
+
+from __future__ import annotations
+
+import gc
+import random
+
+from ..api.config import ClusterConfig, NodeConfig
+from ..api.core import Namespace, NamespaceStatus, Node, NodeAddress, NodeSpec, NodeStatus, Service
+from ..api.meta import Condition, Object, ObjectMeta
+from ..store.base import Clock
+from ..store.memory import MemoryStore
+from .base import run_until_stable
+from .defaults import default_controllers
+from .ipam import ServiceAllocator, kubernetes_service
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+def node_object(n: NodeConfig, now: str = "") -> Node:
+    labels = {
+        "kubernetes.io/arch": "amd64",
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/hostname": n.name,
+        **(n.labels or {}),
+    }
+    addresses = [NodeAddress(type="InternalIP", address=n.ip)] if n.ip else []
+    addresses.append(NodeAddress(type="Hostname", address=n.name))
+    ready = Condition(
+        type="Ready",
+        status="True",
+        reason="KubeletReady",
+        message="kubelet is posting ready status",
+        lastHeartbeatTime=now or None,
+        lastTransitionTime=now or None,
+    )
+    return Node(
+        metadata=ObjectMeta(name=n.name, labels=labels),
+        spec=NodeSpec(podCIDR=n.podCIDR, podCIDRs=[n.podCIDR] if n.podCIDR else None),
+        status=NodeStatus(addresses=addresses, conditions=[ready]),
+    )
+
+
+def namespace_object(name: str) -> Namespace:
+    return Namespace(
+        metadata=ObjectMeta(name=name, labels={"kubernetes.io/metadata.name": name}),
+        status=NamespaceStatus(phase="Active"),
+    )
+
+
+def build_offline_state(cfg: ClusterConfig, objs: list[Object], seed: int = 0) -> MemoryStore:
+    """Nodes from the cluster file, the system namespaces, ``default/kubernetes`` and the user's
+    objects (Services allocated as the API server would, requested addresses first), created in
+    one transaction; then every controller runs until nothing changes.
+
+    Raises AllocationError for a Service the API server would refuse, Conflict for duplicates.
+    """
+    # The cyclic garbage collector would rescan the ever-growing heap of fresh objects many
+    # times over (about 40% of the time for 20,000 objects); none of them form cycles.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _build(cfg, objs, seed)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(cfg: ClusterConfig, objs: list[Object], seed: int) -> MemoryStore:
+    store = MemoryStore(rng=random.Random(seed + 1))
+    now = Clock().now()
+    alloc = ServiceAllocator(cfg)
+    user_ns = {o.namespace for o in objs if o.NAMESPACED}
+    declared_ns = {o.name for o in objs if isinstance(o, Namespace)}
+    services = [o for o in objs if isinstance(o, Service)]
+    # Addresses and ports asked for are reserved before any is picked dynamically, so the
+    # order of the manifests cannot make a dynamic pick steal one.
+    allocated: dict[int, Service] = {}
+    for svc in services:
+        if svc.spec.clusterIP or svc.spec.clusterIPs or any(p.nodePort for p in svc.spec.ports or []):
+            allocated[id(svc)] = alloc.allocate(svc)
+    kube = alloc.allocate(kubernetes_service())
+    for svc in services:
+        if id(svc) not in allocated:
+            allocated[id(svc)] = alloc.allocate(svc)
+    with store.transaction():
+        store.bulk_create([node_object(n, now) for n in cfg.nodes])
+        store.bulk_create(
+            [namespace_object(ns) for ns in sorted(set(SYSTEM_NAMESPACES) | user_ns) if ns not in declared_ns]
+        )
+        if not any(s.key == kube.key for s in services):
+            store.create(kube)
+        store.bulk_create([allocated.get(id(o), o) if isinstance(o, Service) else o for o in objs])
+    run_until_stable(store, cfg, default_controllers(store, cfg, random.Random(seed)))
+    return store
