@@ -188,3 +188,51 @@ def test_apply_time_of_the_article_cluster(kc, article) -> None:
     print(f"re-apply (no changes): {again * 1000:.0f} ms")
     assert pods == 6
     assert first < 1.5, f"applying the article's cluster took {first:.2f} s"
+
+
+def test_changed_vtep_mac_is_set_in_place(kc, article, ping: Ping) -> None:
+    _up(kc, article)
+    n1 = article.node("node1")
+
+    def flannel() -> dict:
+        return next(lk for lk in dump_node(kc.name, "node1")["links"] if lk["ifname"] == "flannel.1")
+
+    before = flannel()
+    new_mac = "0a:0b:0c:0d:0e:0f"
+    new = replace(n1, links=tuple(replace(lk, mac=new_mac) if lk.kind == "vxlan" else lk for lk in n1.links))
+    apply_node(kc.name, new, kc.state_dir)
+    after = flannel()
+    assert after["address"] == new_mac and after["ifindex"] == before["ifindex"] and after["up"]
+    # node2 learns the new VTEP MAC (as from node1's updated lease): neigh and fdb replaced.
+    n2 = article.node("node2")
+    old = before["address"]
+    r = apply_node(
+        kc.name,
+        replace(
+            n2,
+            neighs=tuple(replace(n, lladdr=new_mac) if n.lladdr == old else n for n in n2.neighs),
+            fdb=tuple(replace(f, mac=new_mac) if f.mac == old else f for f in n2.fdb),
+        ),
+        kc.state_dir,
+    )
+    assert [c.split(": ", 1)[1].split()[:2] for c in r.changes] == [
+        ["neigh", "replace"],
+        ["fdb", "replace"],
+        ["fdb", "del"],
+    ]
+    assert ping(kc.ns(n1.pods[0].netns), n2.pods[0].ip)
+
+
+def test_cluster_apply_removes_nodes_and_hosts_no_longer_planned(kc, article) -> None:
+    _up(kc, article)
+    n2 = article.node("node2")
+    r = apply_cluster(kc.name, article.nodes[:1], kc.state_dir)
+    gone = {kc.ns("node-node2"), kc.ns("host-client"), *(kc.ns(p.netns) for p in n2.pods)}
+    assert not any(netns.exists(n) for n in gone)
+    assert {c.split(":")[0] for c in r.changes if c.endswith("netns del")} == gone
+    assert not gone & set(Ledger.load(kc.name, kc.state_dir).netns)
+    # The underlay lost exactly their ports.
+    u = dump_netns(kc.ns("underlay"))
+    assert {lk["ifname"] for lk in u["links"] if lk.get("master") == "br0"} == {
+        next(lk.peer for lk in article.node("node1").links if lk.name == "eth0")
+    }

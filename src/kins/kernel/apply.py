@@ -331,9 +331,15 @@ def remove_node(cluster: str, node: str, state_dir: str | Path, *, kind: str = "
     with Session() as sess:
         for pod in led.pods_of(node):
             report.extend(_remove_pod(led, sess, pod))
-    name = _ns.node_ns(cluster, node) if kind == "node" else _ns.host_ns(cluster, node)
-    if _ns.remove(name):
-        report.note(name, "netns del")
+        name = _ns.node_ns(cluster, node) if kind == "node" else _ns.host_ns(cluster, node)
+        if _ns.exists(name):
+            # The kernel dismantles a namespace asynchronously; deleting the uplink first takes
+            # the node off the underlay at once.
+            sess(name).delete_link(UPLINK)
+            report.note(name, f"link del {UPLINK}")
+            sess.drop(name)
+            _ns.remove(name)
+            report.note(name, "netns del")
     led.drop_netns(name)
     report.elapsed = time.perf_counter() - t0
     return report

@@ -229,10 +229,11 @@ class Netlink:
         if want.kind != "loopback" and have.master != master:
             changes["master"] = master or 0
         if changes:
-            self.call(f"link set {want.name}", self.ipr.link, "set", index=have.index, **changes)
+            self._set(want.name, have, changes)
             report.note(self.netns, f"link set {want.name} {' '.join(f'{k} {v}' for k, v in changes.items())}")
         if want.master:
-            hp = (self.refresh(want.name) if changes else have).hairpin  # type: ignore[union-attr]
+            now = (self.refresh(want.name) if changes else None) or have
+            hp = now.hairpin
             if bool(hp) != want.hairpin:
                 self.call(f"brport {want.name}", self.ipr.brport, "set", index=have.index, mode=int(want.hairpin))
                 hairpin = "on" if want.hairpin else "off"
@@ -242,6 +243,18 @@ class Netlink:
             report.note(self.netns, f"link set {want.name} up")
         if changes or (up and not have.up):
             self.refresh(want.name)
+
+    def _set(self, name: str, have: LinkState, changes: dict[str, Any]) -> None:
+        try:
+            self.ipr.link("set", index=have.index, **changes)
+        except NetlinkError as e:
+            # Some drivers (vxlan) refuse a new MAC while up: the one case where a set needs a
+            # down/up, and only when the plan really changed the address.
+            if e.code != errno.EBUSY or "address" not in changes or not have.up:
+                raise KernelError(f"link set {name}", self.netns, f"{errno.errorcode.get(e.code, e.code)}: {e}") from e
+            self.call(f"link down {name}", self.ipr.link, "set", index=have.index, state="down")
+            self.call(f"link set {name}", self.ipr.link, "set", index=have.index, **changes)
+            self.call(f"link up {name}", self.ipr.link, "set", index=have.index, state="up")
 
     def ensure_link(self, want: Link, report: ApplyReport) -> str | None:
         """Make ``want`` exist (non-veth kinds). Returns the reason it was recreated, if it was."""
