@@ -257,7 +257,7 @@ class _Restless:
 def test_run_until_stable_gives_up_on_a_controller_that_never_settles() -> None:
     store = MemoryStore()
     store.create(load_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}")[0])
-    with pytest.raises(KinsError, match="did not settle after 5 rounds.*restless"):
+    with pytest.raises(KinsError, match=r"did not settle after 5 rounds.*restless"):
         run_until_stable(store, default_cluster(), [_Restless(store)], max_rounds=5)
 
 

@@ -6,7 +6,7 @@
 - Services without a selector: user-written Endpoints stay as written and are mirrored into
   slices managed by ``endpointslicemirroring-controller.k8s.io``; user-written slices are left
   alone.
-- ExternalName Services get neither.
+- ExternalName Services get neither; a deleted Service's Endpoints are deleted.
 
 A named targetPort is looked up per pod (``containerPort`` name and protocol), so pods may
 serve one Service port on different numbers. Readiness: Endpoints list ready pods under
@@ -196,7 +196,6 @@ class EndpointsController:
         self._svc_by_label: dict[tuple[str, str, str], set[str]] = {}  # one selector pair -> services
         self._slices: dict[tuple[str, str], set[str]] = {}  # (ns, service name) -> slice names
         self._slice_svc: dict[tuple[str, str], str] = {}  # (ns, slice name) -> service name
-        self._had_selector: set[str] = set()  # deleted services whose Endpoints were ours
         self._mine: set[int] = set()  # resourceVersions this controller wrote
 
     # --- indexes -------------------------------------------------------------------------------
@@ -258,8 +257,6 @@ class EndpointsController:
         if isinstance(o, Pod):
             return self._index_pod(o.key, ns, None if deleted else dict(o.labels))
         if isinstance(o, Service):
-            if deleted and o.key in self._svc_sel:
-                self._had_selector.add(o.key)
             self._index_service(o.key, ns, None if deleted else o.spec.selector)
             return (o.key,)
         if ev.rv in self._mine:  # our own write: the indexes already know
@@ -321,8 +318,9 @@ class EndpointsController:
         if svc is None or not isinstance(svc, Service) or svc.spec.type == "ExternalName":
             changed = self._sync_slices(ns, name, SLICE_CONTROLLER, None, [], ours[SLICE_CONTROLLER])
             changed = self._sync_slices(ns, name, MIRROR_CONTROLLER, None, [], mirrored) or changed
-            if key in self._had_selector or (svc is not None and key in self._svc_sel):
-                self._had_selector.discard(key)
+            # As Kubernetes: the Endpoints of a deleted Service go too (user-written or not);
+            # an ExternalName Service loses only those the selector produced.
+            if svc is None or (isinstance(svc, Service) and svc.spec.selector):
                 changed = self._delete("Endpoints", ns, name) or changed
             return changed
         if not svc.spec.selector:
