@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from ._errors import KinsError, MultiValidationError
+from .api.meta import LabelSelector, Object
 
 app = typer.Typer(
     name="kins",
@@ -181,8 +182,8 @@ class _OfflineSource:
 
         self.oc = open_offline(files, cluster)
 
-    def list(self, kind: str, ns: str | None, sel: object) -> list:  # type: ignore[type-arg]
-        items, _ = self.oc.store.list(kind, ns, sel)  # type: ignore[arg-type]
+    def list(self, kind: str, ns: str | None, sel: LabelSelector | None) -> list[Object]:
+        items, _ = self.oc.store.list(kind, ns, sel)
         return items
 
 

@@ -225,6 +225,7 @@ def _apply_machine(
     port: str,
     report: ApplyReport,
     pods: bool,
+    keep_pod_links: bool = False,
 ) -> None:
     underlay = _ensure_underlay(cluster, led, sess, report)
     h = sess(netns)
@@ -267,6 +268,8 @@ def _apply_machine(
     h.invalidate()
     for name, s in h.links().items():
         if s.kind in OWNED_KINDS and name not in wanted_links:
+            if keep_pod_links and s.kind == "veth" and name.startswith("veth"):
+                continue  # a pod's port: the kubelet owns it
             h.delete_link(name)
             report.note(netns, f"link del {name} (not in plan)")
 
@@ -282,15 +285,35 @@ def _apply_machine(
             report.note(netns, f"iptables -t {table} -I {chain} {' '.join(args)}")
 
 
-def apply_node(cluster: str, plan: NodePlan, state_dir: str | Path, *, session: Session | None = None) -> ApplyReport:
-    """Apply one node's plan and its pods; remove pods of this node the plan no longer has."""
+def apply_node(
+    cluster: str,
+    plan: NodePlan,
+    state_dir: str | Path,
+    *,
+    session: Session | None = None,
+    manage_pods: bool = True,
+) -> ApplyReport:
+    """Apply one node's plan and its pods; remove pods of this node the plan no longer has.
+
+    With ``manage_pods=False`` the node's own devices and tables are applied and pods (their
+    namespaces and bridge ports) are left alone: the live kubelet adds and removes those."""
     t0 = time.perf_counter()
     report = ApplyReport()
     led = Ledger.load(cluster, state_dir)
     netns = _ns.node_ns(cluster, plan.name)
     with _session(session) as sess:
         _ensure_ns(led, netns, "node", plan.name, report)
-        _apply_machine(cluster, led, sess, netns, plan, _ns.ifname("n-", plan.name), report, pods=True)
+        _apply_machine(
+            cluster,
+            led,
+            sess,
+            netns,
+            plan,
+            _ns.ifname("n-", plan.name),
+            report,
+            pods=manage_pods,
+            keep_pod_links=not manage_pods,
+        )
     report.elapsed = time.perf_counter() - t0
     return report
 

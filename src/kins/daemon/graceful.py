@@ -1,0 +1,84 @@
+"""Graceful pod deletion, as the API server does it.
+
+Deleting a running pod only marks it (``deletionTimestamp``, ``deletionGracePeriodSeconds``): the
+pod turns Terminating, the endpoints controller flags it, and the kubelet stops its containers
+and then removes the object for good. Everything else passes straight through to the store.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+from msgspec.structs import replace
+
+from ..api.core import Pod
+from ..api.meta import LabelSelector, Object
+from ..store.base import Clock, Store
+from ..store.watch import Watch
+
+
+class GracefulStore:
+    """A Store whose ``delete`` of a scheduled, unfinished pod only marks it Terminating."""
+
+    def __init__(self, store: Store) -> None:
+        self.raw = store
+        self._clock = Clock()
+
+    def get(self, kind: str, namespace: str | None, name: str) -> Object:
+        return self.raw.get(kind, namespace, name)
+
+    def list(
+        self, kind: str, namespace: str | None = None, selector: LabelSelector | None = None
+    ) -> tuple[builtins.list[Object], int]:
+        return self.raw.list(kind, namespace, selector)
+
+    def create(self, obj: Object) -> Object:
+        return self.raw.create(obj)
+
+    def bulk_create(self, objs: builtins.list[Object]) -> builtins.list[Object]:
+        return self.raw.bulk_create(objs)
+
+    def update(self, obj: Object, *, check_rv: bool = True) -> Object:
+        return self.raw.update(obj, check_rv=check_rv)
+
+    def delete(self, kind: str, namespace: str | None, name: str) -> Object:
+        if kind == "Pod":
+            pod = self.raw.get(kind, namespace, name)
+            if isinstance(pod, Pod) and pod.spec.nodeName and _unfinished(pod):
+                if pod.metadata.deletionTimestamp:
+                    return pod
+                grace = pod.spec.terminationGracePeriodSeconds
+                meta = replace(
+                    pod.metadata,
+                    deletionTimestamp=self._clock.now(),
+                    deletionGracePeriodSeconds=30 if grace is None else grace,
+                )
+                return self.raw.update(replace(pod, metadata=meta), check_rv=False)
+        return self.raw.delete(kind, namespace, name)
+
+    def watch(self, kinds: set[str] | None, since: int) -> Watch:
+        return self.raw.watch(kinds, since)
+
+    def transaction(self) -> AbstractContextManager[None]:
+        return self.raw.transaction()
+
+    @property
+    def resource_version(self) -> int:
+        return self.raw.resource_version
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+
+def _unfinished(pod: Pod) -> bool:
+    phase = pod.status.phase if pod.status else None
+    return phase not in ("Succeeded", "Failed")
+
+
+def iter_pods(store: Store, node: str | None = None) -> Iterator[Pod]:
+    for p in store.list("Pod")[0]:
+        if isinstance(p, Pod) and (node is None or p.spec.nodeName == node):
+            yield p

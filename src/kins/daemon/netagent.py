@@ -1,0 +1,156 @@
+"""The node agents' network half: flannel (overlay peers) and kube-proxy (iptables) per node.
+
+One thread watches Nodes, Services and EndpointSlices. A change is debounced briefly, then every
+node's plan is rendered again and only what differs is applied: netlink entries through the
+kernel layer's diff when the set of nodes changed, and ``iptables-restore --noflush`` for a node
+only when its kube-proxy payload changed (what kube-proxy's change trackers achieve; the payload
+itself is a full sync, so a restart or a flushed table always converges). Pods' own namespaces
+are the kubelet's business, not this agent's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from msgspec.structs import replace
+
+from ..api.config import ClusterConfig, NodeConfig
+from ..api.core import Node, Service
+from ..api.discovery import EndpointSlice
+from ..kernel import iptables as ipt
+from ..kernel import netns as kns
+from ..kernel.apply import apply_node, remove_node
+from ..render.podnet import render_node_network
+from ..render.proxy.iptables import render_restore
+from ..render.proxy.model import build_proxy_model
+from ..store.base import Store
+
+log = logging.getLogger("kins.netagent")
+
+WATCHED = {"Node", "Service", "EndpointSlice"}
+DEBOUNCE = 0.005
+
+
+def nodes_config(cfg: ClusterConfig, nodes: list[Node]) -> ClusterConfig:
+    """The cluster file with its node list taken from the live Node objects (nodes come and go)."""
+    out = []
+    for n in sorted(nodes, key=lambda n: n.name):
+        out.append(NodeConfig(name=n.name, ip=n.internal_ip, podCIDR=n.spec.podCIDR, labels=n.metadata.labels))
+    order = {n.name: i for i, n in enumerate(cfg.nodes)}
+    out.sort(key=lambda n: (order.get(n.name, len(order)), n.name))
+    return replace(cfg, nodes=out)
+
+
+@dataclass
+class NodeSync:
+    restore_digest: str = ""
+    applied_rv: int = 0
+    last_seconds: float = 0.0
+
+
+@dataclass
+class SyncStats:
+    syncs: int = 0
+    applied_rv: int = 0
+    nodes: dict[str, NodeSync] = field(default_factory=dict)
+
+
+class NetAgent:
+    def __init__(self, cfg: ClusterConfig, store: Store, state_dir: Path, kernel_lock: threading.Lock) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.state_dir = state_dir
+        self.lock = kernel_lock
+        self.stats = SyncStats()
+        self._node_set: tuple[tuple[str, str | None, str | None], ...] = ()
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kins-proxy")
+        self._synced = threading.Condition()
+
+    # --- one sync -----------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        rv = self.store.resource_version
+        nodes = [n for n in self.store.list("Node")[0] if isinstance(n, Node)]
+        cfg = nodes_config(self.cfg, nodes)
+        node_set = tuple((n.name, n.ip, n.podCIDR) for n in cfg.nodes)
+        if node_set != self._node_set:
+            self._sync_overlay(cfg, node_set)
+        services = [s for s in self.store.list("Service")[0] if isinstance(s, Service)]
+        slices = [s for s in self.store.list("EndpointSlice")[0] if isinstance(s, EndpointSlice)]
+        names = [n.name for n in cfg.nodes if n.ip and n.podCIDR]
+        list(self._pool.map(lambda n: self._sync_proxy(cfg, n, services, slices, rv), names))
+        with self._synced:
+            self.stats.syncs += 1
+            self.stats.applied_rv = rv
+            self._synced.notify_all()
+
+    def _sync_overlay(self, cfg: ClusterConfig, node_set: tuple[tuple[str, str | None, str | None], ...]) -> None:
+        """Nodes joined or left: (re)apply every node's own devices and flannel peer entries."""
+        gone = {n for n, _, _ in self._node_set} - {n for n, _, _ in node_set}
+        with self.lock:
+            for name in sorted(gone):
+                remove_node(self.cfg.name, name, self.state_dir)
+                self.stats.nodes.pop(name, None)
+            for n in cfg.nodes:
+                if not n.ip or not n.podCIDR:
+                    continue
+                plan = render_node_network(cfg, n.name, [])
+                apply_node(self.cfg.name, plan, self.state_dir, manage_pods=False)
+        self._node_set = node_set
+
+    def _sync_proxy(
+        self, cfg: ClusterConfig, node: str, services: list[Service], slices: list[EndpointSlice], rv: int
+    ) -> None:
+        t0 = time.perf_counter()
+        ip = cfg.node(node).ip or ""
+        text = render_restore(build_proxy_model(services, slices, cfg, node, ip), cfg)
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        st = self.stats.nodes.setdefault(node, NodeSync())
+        if digest != st.restore_digest:
+            netns = kns.node_ns(self.cfg.name, node)
+            ipt.restore(netns, text, noflush=True, counters=True)
+            if not st.restore_digest:
+                ipt.ensure_jumps(netns, ipt.jumps_for(text))
+            st.restore_digest = digest
+        st.applied_rv = rv
+        st.last_seconds = time.perf_counter() - t0
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        with self.store.watch(WATCHED, self.store.resource_version) as w:
+            self._safe_sync()
+            while not stop.is_set():
+                ev = w.next(timeout=0.5)
+                if ev is None:
+                    continue
+                # Let a burst of writes land, then sync once for all of them.
+                time.sleep(DEBOUNCE)
+                w.drain()
+                self._safe_sync()
+
+    def _safe_sync(self) -> None:
+        try:
+            self.sync()
+        except Exception:  # a failed sync is retried on the next change; the daemon stays up
+            log.exception("network sync failed")
+
+    def wait_applied(self, rv: int, timeout: float) -> bool:
+        """Block until a sync that started at or after ``rv`` finished on every node."""
+        deadline = time.monotonic() + timeout
+        with self._synced:
+            while self.stats.applied_rv < rv:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._synced.wait(left)
+        return True
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
