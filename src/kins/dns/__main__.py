@@ -1,0 +1,7 @@
+"""``python -m kins.dns``: the cluster DNS server."""
+
+import sys
+
+from .server import main
+
+sys.exit(main())
