@@ -72,11 +72,11 @@ def _check_crypto(cert_pem: bytes, key_pem: bytes) -> CertInfo:
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
     except ValueError as e:
-        raise CertError(f"tls.crt is not a PEM certificate: {e}") from e
+        raise CertError("tls.crt is not a PEM certificate") from e
     try:
         key = serialization.load_pem_private_key(key_pem, password=None)
     except (ValueError, TypeError) as e:
-        raise CertError(f"tls.key is not a PEM private key: {e}") from e
+        raise CertError("tls.key is not a PEM private key (or is encrypted)") from e
     fmt = serialization.PublicFormat.SubjectPublicKeyInfo
     enc = serialization.Encoding.DER
     if cert.public_key().public_bytes(enc, fmt) != key.public_key().public_bytes(enc, fmt):
@@ -103,11 +103,11 @@ def _check_openssl(cert_pem: bytes, key_pem: bytes) -> CertInfo:
     try:
         cert_pub = _openssl(["x509", "-noout", "-pubkey"], cert_pem)
     except CertError as e:
-        raise CertError(f"tls.crt is not a PEM certificate: {e}") from e
+        raise CertError("tls.crt is not a PEM certificate") from e
     try:
         key_pub = _openssl(["pkey", "-pubout", "-passin", "pass:"], key_pem)
     except CertError as e:
-        raise CertError(f"tls.key is not a PEM private key: {e}") from e
+        raise CertError("tls.key is not a PEM private key (or is encrypted)") from e
     if cert_pub.strip() != key_pub.strip():
         raise CertError("tls.key does not match the certificate in tls.crt")
     subject = _openssl(["x509", "-noout", "-subject", "-nameopt", "sep_multiline,sname"], cert_pem)

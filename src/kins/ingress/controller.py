@@ -152,14 +152,17 @@ def informer(client: Client, cache: Cache, kind: str, changed: Callable[[], None
 class Nginx:
     """The nginx master as a child process, with its files under ``cfg.dir``."""
 
-    def __init__(self, cfg: IngressConfig, binary: str = NGINX) -> None:
+    def __init__(self, cfg: IngressConfig, binary: str = NGINX, wrapper: Sequence[str] = ()) -> None:
+        """``wrapper``: a command that execs nginx somewhere else (``ip netns exec NS``); it
+        must exec, so that signals to the child reach the nginx master."""
         self.cfg = cfg
         self.binary = binary
+        self.wrapper = list(wrapper)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def _args(self, conf: str) -> list[str]:
         # -e: nginx opens its built-in error log before reading the config; keep it in dir too.
-        return [self.binary, "-e", self.cfg.path("logs", "error.log"), "-p", self.cfg.dir, "-c", conf]
+        return [*self.wrapper, self.binary, "-e", self.cfg.path("logs", "error.log"), "-p", self.cfg.dir, "-c", conf]
 
     def test(self, conf: str) -> tuple[bool, str]:
         proc = subprocess.run([*self._args(conf), "-t", "-q"], capture_output=True, text=True, check=False)

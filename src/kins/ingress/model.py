@@ -232,6 +232,7 @@ class _Builder:
         if name not in self.upstreams:
             self.upstreams[name] = Upstream(name, self._endpoints(svc, sp))
         if not self.upstreams[name].endpoints:
+            self.warn(ing, f'service "{svc.key}" has no ready endpoints for port {port_text or sp.port}')
             return base
         return Target(ing.namespace, ing.name, ref.name, port_text, upstream=name)
 
