@@ -181,12 +181,12 @@ class _Ctx:
         return _Node(bool(rrs), rrs)
 
     def srv_set(self, owner: Name, pairs: list[tuple[Name, int]]) -> list[RR]:
-        """SRV records as CoreDNS writes them: priority 0, the weight split evenly (at least 1),
-        duplicate (target, port) pairs collapsed."""
+        """SRV records as CoreDNS writes them: priority 0, the weight 100 split evenly over the
+        (target, port) pairs (at least 1), duplicate pairs collapsed."""
         unique = list(dict.fromkeys(pairs))
         if not unique:
             return []
-        weight = max(1, 100 // len(unique))
+        weight = max(1, 100 // len(pairs))  # CoreDNS splits the weight before collapsing
         return [
             RR(_label(owner), T_SRV, ttl=self.ttl, rdata=SRV(0, weight, port, _label(target)))
             for target, port in unique
