@@ -1,0 +1,238 @@
+"""The cluster daemon: store, controllers, node agents (network + kubelet) and the HTTP API.
+
+Started by ``kins up`` as ``python -m kins.daemon.main --name NAME`` in its own session. Every
+part is restartable: the store is SQLite, the kernel state is diffed, not rebuilt, and pod
+processes belong to the runtime server, which outlives the daemon, so a SIGKILLed daemon that is
+started again picks everything up without disturbing traffic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from ..api.config import ClusterConfig, load_cluster
+from ..api.core import Namespace, Service
+from ..api.meta import Object
+from ..control.base import ControllerSet
+from ..control.defaults import default_controllers
+from ..control.ipam import allocate_service, kubernetes_service
+from ..control.offline import SYSTEM_NAMESPACES, namespace_object, node_object
+from ..kernel.apply import apply_host, host_plan
+from ..kernel.ledger import teardown
+from ..store.base import Store
+from ..store.sqlite import SqliteStore
+from . import auth
+from .api import make_app, start
+from .graceful import GracefulStore
+from .netagent import NetAgent
+from .state import DaemonInfo
+
+log = logging.getLogger("kins.daemon")
+
+
+def bootstrap(store: Store, cfg: ClusterConfig) -> None:
+    """Objects every cluster has: its Nodes (from the cluster file, first start only), the system
+    namespaces and ``default/kubernetes``."""
+    with store.transaction():
+        if not store.list("Node")[0]:
+            for n in cfg.nodes:
+                store.create(node_object(n))
+        have = {o.name for o in store.list("Namespace")[0]}
+        for ns in SYSTEM_NAMESPACES:
+            if ns not in have:
+                store.create(namespace_object(ns))
+        if not any(s.name == "kubernetes" for s in store.list("Service", "default")[0]):
+            store.create(allocate_service(store, cfg, kubernetes_service()))
+
+
+def admission(store: Store, cfg: ClusterConfig) -> Callable[[Object, Object | None], Object]:
+    """What the API server does before a write: Services get their ClusterIP and node ports (or
+    are refused, naming the holder); objects in a new namespace create it."""
+
+    def admit(obj: Object, old: Object | None) -> Object:
+        if isinstance(obj, Service) and (old is None or _allocation_changed(obj, old)):
+            obj = allocate_service(store, cfg, obj)
+        if obj.NAMESPACED and obj.namespace and not isinstance(obj, Namespace):
+            try:
+                store.get("Namespace", None, obj.namespace)
+            except Exception:
+                store.create(namespace_object(obj.namespace))
+        return obj
+
+    return admit
+
+
+def _allocation_changed(new: Service, old: Object) -> bool:
+    if not isinstance(old, Service):
+        return True
+    if not new.spec.clusterIP and old.spec.clusterIP:
+        new.spec.clusterIP = old.spec.clusterIP
+        new.spec.clusterIPs = old.spec.clusterIPs
+    olds = {(p.port, p.protocol): p.nodePort for p in old.spec.ports or []}
+    for p in new.spec.ports or []:
+        if p.nodePort is None and olds.get((p.port, p.protocol)) and new.spec.type in ("NodePort", "LoadBalancer"):
+            p.nodePort = olds[(p.port, p.protocol)]
+    if new.spec.healthCheckNodePort is None and old.spec.healthCheckNodePort:
+        new.spec.healthCheckNodePort = old.spec.healthCheckNodePort
+    return True
+
+
+class Daemon:
+    def __init__(self, name: str, state_dir: Path) -> None:
+        self.name = name
+        self.state_dir = state_dir
+        self.cfg = load_cluster(state_dir / "cluster.yaml")
+        self.raw = SqliteStore(state_dir / "store.db")
+        self.store = GracefulStore(self.raw)
+        self.stop = threading.Event()
+        self.kernel_lock = threading.Lock()
+        self.threads: list[threading.Thread] = []
+        self.netagent = NetAgent(self.cfg, self.raw, state_dir, self.kernel_lock)
+        self.kubelet: object | None = None
+        self.teardown_on_exit = False
+
+    # --- parts --------------------------------------------------------------------------------
+
+    def _controllers(self) -> None:
+        ctrls = default_controllers(self.store, self.cfg, random.Random(), kubelet=False)
+        cs = ControllerSet(ctrls)
+        with self.raw.watch(cs.kinds, self.raw.resource_version) as w:
+            cs.start(self.raw)
+            while not self.stop.is_set():
+                try:
+                    while cs.pending:
+                        cs.run_round(w.drain, self.raw)
+                except Exception:
+                    log.exception("controller round failed")
+                    time.sleep(0.2)
+                ev = w.next(timeout=0.5)
+                if ev is not None:
+                    cs.feed([ev, *w.drain()])
+
+    def _thread(self, name: str, fn: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                fn()
+            except Exception:
+                log.exception("%s stopped", name)
+
+        t = threading.Thread(target=run, name=name, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def start_parts(self) -> None:
+        bootstrap(self.raw, self.cfg)
+        with self.kernel_lock:
+            for h in self.cfg.hosts:
+                apply_host(self.name, host_plan(self.cfg, h.name), self.state_dir)
+        self.netagent.sync()  # nodes exist before any pod is started on them
+        self._thread("controllers", self._controllers)
+        self._thread("netagent", lambda: self.netagent.run(self.stop))
+        from .kubelet import Kubelet
+
+        kubelet = Kubelet(self.cfg, self.store, self.state_dir, self.kernel_lock)
+        self.kubelet = kubelet
+        self._thread("kubelet", lambda: kubelet.run(self.stop))
+
+    async def serve(self) -> None:
+        token = auth.ensure_token(self.state_dir)
+        cert, key = auth.ensure_tls(self.state_dir)
+        app = make_app(self.store, self.cfg, token=token, admission=admission(self.raw, self.cfg))
+        app["kins.daemon"] = self
+        app.router.add_get("/kins/v1/status", self._status)
+        runner, port = await start(app, "127.0.0.1", 0, ssl_context=auth.server_ssl_context(cert, key))
+        sock = self.state_dir / "api.sock"
+        sock.unlink(missing_ok=True)
+        site = web.UnixSite(runner, str(sock))
+        await site.start()
+        os.chmod(sock, 0o600)
+        DaemonInfo(
+            name=self.name,
+            pid=os.getpid(),
+            url=f"https://127.0.0.1:{port}",
+            socket=str(sock),
+            ca_file=str(cert),
+            state_dir=str(self.state_dir),
+            started=time.time(),
+        ).write()
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, done.set)
+        loop.add_signal_handler(signal.SIGINT, done.set)
+        await done.wait()
+        self.teardown_on_exit = (self.state_dir / "teardown").exists()
+        await runner.cleanup()
+
+    async def _status(self, request: web.Request) -> web.Response:
+        st = self.netagent.stats
+        body = {
+            "name": self.name,
+            "resourceVersion": self.raw.resource_version,
+            "network": {
+                "syncs": st.syncs,
+                "appliedResourceVersion": st.applied_rv,
+                "nodes": {
+                    n: {"appliedResourceVersion": s.applied_rv, "lastSyncSeconds": s.last_seconds}
+                    for n, s in st.nodes.items()
+                },
+            },
+            "kubelet": getattr(self.kubelet, "status", lambda: {})(),
+        }
+        return web.json_response(body)
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=5)
+        if self.teardown_on_exit:
+            close = getattr(self.kubelet, "teardown", None)
+            if close is not None:
+                close()
+            with self.kernel_lock:
+                teardown(self.name, self.state_dir)
+        else:
+            close = getattr(self.kubelet, "close", None)
+            if close is not None:
+                close()
+        self.netagent.close()
+        self.raw.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="kins-daemon")
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--state-dir", required=True, type=Path)
+    a = ap.parse_args(argv)
+    logging.basicConfig(
+        filename=str(a.state_dir / "daemon.log"),
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    d = Daemon(a.name, a.state_dir)
+    try:
+        d.start_parts()
+        asyncio.run(d.serve())
+    except Exception:
+        log.exception("daemon failed")
+        (a.state_dir / "daemon.failed").write_text(repr(sys.exc_info()[1]) + "\n")
+        d.teardown_on_exit = (a.state_dir / "teardown").exists()
+        d.shutdown()
+        return 1
+    d.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
