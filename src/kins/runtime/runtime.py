@@ -137,7 +137,8 @@ class Runtime:
         if self._on_exit is not None:
             self._on_exit(ev)
 
-    def _call(self, op: str, **fields: Any) -> dict[str, Any]:
+    def _call(self, op: str, timeout: float | None = None, **fields: Any) -> dict[str, Any]:
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             if self._closed:
                 raise RuntimeFailure("pod runtime is not running")
@@ -146,7 +147,10 @@ class Runtime:
             while seq not in self._replies:
                 if self._closed:
                     raise RuntimeFailure("pod runtime stopped while answering")
-                self._reply_ready.wait()
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise RuntimeFailure(f"pod runtime did not answer {op!r} in time")
+                self._reply_ready.wait(left)
             return self._replies.pop(seq)
 
     # -- sandboxes ---------------------------------------------------------------------------
@@ -311,7 +315,7 @@ class Runtime:
         """Kill every pod process and stop the fork server. Idempotent."""
         if not self._closed:
             with contextlib.suppress(RuntimeFailure, OSError):
-                self._call("shutdown")
+                self._call("shutdown", timeout=20)
         try:
             self._proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

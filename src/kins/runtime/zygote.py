@@ -22,6 +22,7 @@ import select
 import signal
 import socket
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -284,6 +285,10 @@ class Zygote:
             if entry is None:
                 continue  # an orphan re-parented to us (subreaper)
             id_, sandbox = entry
+            if not sandbox:
+                # As with a container's PID 1: when the main process ends, its session goes too.
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
             if self.by_id.get(id_) == pid:
                 del self.by_id[id_]
             if pid in self.quiet:
@@ -292,32 +297,44 @@ class Zygote:
             self.send({"event": "exit", "id": id_, "pid": pid, "status": status, "sandbox": sandbox})
 
     def kill_all(self) -> None:
+        """SIGKILL every pod process, then reap until no child is left.
+
+        Killing a container can orphan its own children (re-parented to us, the subreaper) after
+        a sweep has looked, so sweep and reap in rounds."""
         for pid, (_, sandbox) in list(self.procs.items()):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 if sandbox:
                     os.kill(pid, signal.SIGKILL)
                 else:
                     os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        me = str(os.getpid())
-        for entry in os.listdir("/proc"):  # orphans handed to us as subreaper
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat") as f:
-                        stat = f.read()
-                except OSError:
-                    continue
-                if stat[stat.rindex(")") + 2 :].split()[1] == me:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(int(entry), signal.SIGKILL)
-        while True:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for pid in _children_of(os.getpid()):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             try:
-                os.waitpid(-1, 0)
+                while os.waitpid(-1, os.WNOHANG)[0]:
+                    pass
             except ChildProcessError:
                 break
+            time.sleep(0.01)
         self.procs.clear()
         self.by_id.clear()
+
+
+def _children_of(parent: int) -> list[int]:
+    me = str(parent)
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if stat[stat.rindex(")") + 2 :].split()[1] == me:
+                out.append(int(entry))
+    return out
 
 
 def main(fd: int) -> None:
