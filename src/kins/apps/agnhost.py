@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import os
 import re
 import signal
 import socket
@@ -238,7 +239,10 @@ async def _dial_http(request: str, ip: str, port: int) -> str:
         reply = await http_get(ip, port, path, timeout=5.0)
     except TimeoutError:
         raise RuntimeError(f'Get "http://{host_port(ip, port)}{path}": timeout awaiting response') from None
-    except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
+    except OSError as exc:
+        reason = f"dial tcp {host_port(ip, port)}: connect: {os.strerror(exc.errno).lower()}" if exc.errno else exc
+        raise RuntimeError(f'Get "http://{host_port(ip, port)}{path}": {reason}') from None
+    except (ValueError, asyncio.IncompleteReadError) as exc:
         raise RuntimeError(f'Get "http://{host_port(ip, port)}{path}": {exc}') from None
     return reply.text()
 
