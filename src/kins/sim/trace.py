@@ -1,0 +1,246 @@
+"""``trace``: follow one packet from FROM to TO through the whole cluster (or one node)."""
+
+from __future__ import annotations
+
+from .._errors import KinsError
+from ..api.config import ClusterConfig
+from ..render.cluster import render_cluster
+from ..store.base import Store
+from .addr import MASKS, int_ip, ip_int
+from .endpoint import Endpoint, resolve_endpoint
+from .engine import Engine, Flow, Result
+from .packet import (
+    ACCEPTED,
+    CT_ESTABLISHED,
+    DELIVERED,
+    SEVERITY,
+    EndpointChoice,
+    Hop,
+    Packet,
+    Step,
+    Trace,
+)
+from .state import NodeState
+from .view import ClusterView
+
+PORT_PROTOS = ("tcp", "udp", "sctp")
+PROTOS = (*PORT_PROTOS, "icmp")
+CLIENT_PORT = 40000  # the source port a traced connection uses
+
+
+def _hops(trail: list[tuple[str, Step]]) -> tuple[Hop, ...]:
+    hops: list[Hop] = []
+    cur: str | None = None
+    steps: list[Step] = []
+    for name, step in trail:
+        if name != cur:
+            if cur is not None:
+                hops.append(Hop(cur, tuple(steps)))
+            cur, steps = name, []
+        steps.append(step)
+    if cur is not None:
+        hops.append(Hop(cur, tuple(steps)))
+    return tuple(hops)
+
+
+def _dport(dst: Endpoint, port: int | None, proto: str) -> int:
+    if port is not None and dst.port is not None and port != dst.port:
+        raise KinsError(f"two ports given for {dst.name}: {dst.port} in the address and {port}")
+    port = port if port is not None else dst.port
+    if proto not in PORT_PROTOS:
+        return 0
+    if dst.kind == "service":
+        if port is not None:
+            return port
+        same = [p for p in dst.ports if p.proto == proto]
+        if len(same) == 1:
+            return same[0].port
+        if not same:
+            raise KinsError(f"service {dst.name} has no {proto} port")
+        listed = ", ".join(f"{p.port}/{p.proto}" + (f" ({p.name})" if p.name else "") for p in same)
+        raise KinsError(f"service {dst.name} has several {proto} ports ({listed}): give --port")
+    if port is None:
+        raise KinsError(f"give a destination port for {proto} to {dst.describe()}")
+    return port
+
+
+def _start(view: ClusterView, engine: Engine, src: Endpoint, flow: Flow, node_only: str | None) -> list[Result]:
+    if node_only is not None:
+        st = view.nodes[node_only]
+        ip = ip_int(src.ip)
+        if src.kind == "pod" and src.name in view.pods:
+            return engine.send(view.pods[src.name], flow)
+        if ip in st.local_ips():
+            return engine.send(st, flow)
+        for a in st.addrs:
+            dev = st.ifaces.get(a.dev)
+            if dev is not None and dev.kind == "bridge" and (ip & MASKS[a.plen]) == (a.ip & MASKS[a.plen]):
+                flow.l2_nh = a.ip  # a pod sends to its gateway, the bridge
+                flow.step(st, "note", f"{src.ip} is in {st.name}'s pod subnet: the packet enters from {a.dev}")
+                return engine.receive(st, a.dev, flow)
+        back = st.routing.lookup(ip)
+        if back is not None and back.route.dev and st.ifaces.get(back.route.dev, None) is not None:
+            dev_name = back.route.dev
+            iface = st.ifaces[dev_name]
+            if iface.vxlan is not None:
+                flow.step(st, "note", f"{src.ip} is reached over {dev_name}: the packet arrives decapsulated there")
+                flow.l2_nh = next((a.ip for a in st.addrs if a.dev == dev_name), 0)
+                return engine.receive(st, dev_name, flow)
+        under = next((a.dev for a in st.addrs if a.ip == ip_int(_node_ip(st))), "eth0")
+        flow.step(st, "note", f"{src.ip} is outside {st.name}: the packet arrives from the underlay on {under}")
+        flow.l2_nh = ip_int(_node_ip(st))
+        return engine.receive(st, under, flow)
+    if src.kind == "pod":
+        pod = view.pods.get(src.name)
+        if pod is None:
+            raise KinsError(f"pod {src.name} has no network namespace (not running, or on the host network)")
+        return engine.send(pod, flow)
+    if src.kind == "node":
+        return engine.send(view.nodes[src.name], flow)
+    if src.kind == "host":
+        host = view.hosts.get(src.name)
+        if host is None:
+            raise KinsError(f"host {src.name} is not part of the traced cluster")
+        return engine.send(host, flow)
+    ip = ip_int(src.ip)
+    if ip in view.pod_ips:
+        return engine.send(view.pod_ips[ip], flow)
+    if ip in view.underlay:
+        return engine.send(view.underlay[ip][0], flow)
+    raise KinsError(f"FROM {src.ip} is not a pod, node or host of the cluster: trace it entering one node with --node")
+
+
+def _node_ip(st: NodeState) -> str:
+    for a in st.addrs:
+        dev = st.ifaces.get(a.dev)
+        if a.dev != "lo" and dev is not None and dev.kind not in ("bridge", "vxlan") and a.scope == "global":
+            return int_ip(a.ip)
+    return "0.0.0.0"
+
+
+def trace(
+    view: ClusterView,
+    src: Endpoint,
+    dst: Endpoint,
+    port: int | None,
+    proto: str,
+    *,
+    node_only: str | None = None,
+    sport: int | None = None,
+    reply: bool = True,
+) -> Trace:
+    """Follow the first packet of a ``proto`` connection from ``src`` to ``dst`` (port
+    ``port``, or the one ``dst`` names), every load-balancing branch of it, and the reply of
+    one branch back to the sender."""
+    proto = proto.lower()
+    if proto not in PROTOS:
+        raise KinsError(f"unknown protocol {proto!r} (one of {', '.join(PROTOS)})")
+    if src.kind == "service":
+        raise KinsError(f"{src.name}: a Service sends no packets; trace from one of its pods")
+    dport = _dport(dst, port, proto)
+    cport = (sport or CLIENT_PORT) if proto in PORT_PROTOS else 0
+    if node_only is not None:
+        if node_only not in view.nodes:
+            raise KinsError(f"--node: no node {node_only!r} (nodes: {', '.join(view.nodes)})")
+        view = view.only(node_only)
+    engine = Engine(view, boundary=node_only is not None)
+    first = Packet(ip_int(src.ip), ip_int(dst.ip), proto, cport, dport)
+    results = _start(view, engine, src, Flow(first.copy()), node_only)
+    worst = max((r.disposition for r in results), key=lambda d: SEVERITY[d])
+    rep = next(r for r in results if r.disposition == worst)
+
+    groups: dict[tuple[int, int | None], list[Result]] = {}
+    for r in results:
+        if r.flow.endpoint is not None:
+            groups.setdefault(r.flow.endpoint, []).append(r)
+    endpoints = []
+    for (ip, p), rs in groups.items():
+        endpoints.append(
+            EndpointChoice(
+                address=f"{int_ip(ip)}:{p if p is not None else dport}",
+                probability=sum(r.flow.prob for r in rs),
+                node=view.node_of_ip(ip),
+                pod=view.pod_ips[ip].name if ip in view.pod_ips else None,
+                disposition=max((r.disposition for r in rs), key=lambda d: SEVERITY[d]),
+                masquerade=any(r.flow.masq for r in rs),
+            )
+        )
+    notes = [n for n in (src.note, dst.note) if n]
+    service = rep.flow.service or next((r.flow.service for r in results if r.flow.service), None)
+    if dst.kind == "service" and service is None:
+        if proto not in PORT_PROTOS:
+            notes.append(f"{dst.ip} is the cluster IP of {dst.name}; kube-proxy only rewrites {dst.name}'s ports")
+        else:
+            notes.append(f"no kube-proxy rule handles {proto} port {dport} of {dst.name} ({dst.ip})")
+    branch = None
+    if len(endpoints) > 1 and rep.flow.endpoint is not None:
+        ip, p = rep.flow.endpoint
+        branch = f"{int_ip(ip)}:{p if p is not None else dport}"
+
+    reply_hops: tuple[Hop, ...] = ()
+    reply_disp = None
+    final = rep.flow.final
+    if reply and rep.disposition in (DELIVERED, ACCEPTED) and final is not None:
+        last = rep.flow.pkt
+        back = Packet(last.dst, last.src, last.proto, last.dport, last.sport, 0, CT_ESTABLISHED)
+        rflow = Flow(back)
+        rflow.conns = dict(rep.flow.conns)
+        rres = engine.send(final, rflow)
+        rr = rres[0]
+        reply_hops, reply_disp = _hops(rr.flow.trail), rr.disposition
+        got = rr.flow.pkt
+        if rr.disposition == DELIVERED or rr.disposition == ACCEPTED:
+            seen = f"{int_ip(got.src)}:{got.sport}" if proto in PORT_PROTOS else int_ip(got.src)
+            asked = f"{int_ip(first.dst)}:{first.dport}" if proto in PORT_PROTOS else int_ip(first.dst)
+            if seen == asked:
+                notes.append(f"the reply reaches the sender from {seen}, the address it connected to")
+            else:
+                notes.append(f"the reply reaches the sender from {seen}, not {asked}: the sender would drop it")
+    return Trace(
+        src=src.describe(),
+        dst=dst.describe() if dst.port is not None or proto not in PORT_PROTOS else f"{dst.describe()} port {dport}",
+        packet=first.describe(),
+        disposition=worst,
+        hops=_hops(rep.flow.trail),
+        service=service,
+        endpoints=tuple(endpoints),
+        masquerade=any(r.flow.masq for r in results),
+        branch=branch,
+        reply=reply_hops,
+        reply_disposition=reply_disp,
+        notes=tuple(notes),
+    )
+
+
+def view_of(cfg: ClusterConfig, store: Store) -> ClusterView:
+    """The whole cluster as rendered from the store, with the services' addresses named."""
+    from ..api.core import Service
+
+    view = ClusterView.from_plans(render_cluster(cfg, store), cfg)
+    objs, _ = store.list("Service")
+    for s in objs:
+        if isinstance(s, Service) and s.spec.clusterIP and not s.headless:
+            for p in s.spec.ports or []:
+                ref = f"{s.key}:{p.name}" if p.name else s.key
+                view.services[(ip_int(s.spec.clusterIP), (p.protocol or "TCP").lower(), p.port)] = ref
+    return view
+
+
+def run_trace(
+    cfg: ClusterConfig,
+    store: Store,
+    from_: str,
+    to: str,
+    *,
+    port: int | None,
+    proto: str,
+    node: str | None,
+) -> Trace:
+    """``kins trace FROM TO``: resolve both ends, render the cluster and trace."""
+    if node is not None and node not in [n.name for n in cfg.nodes]:
+        raise KinsError(
+            f"--node: no node {node!r} in cluster {cfg.name!r} (nodes: {', '.join(n.name for n in cfg.nodes)})"
+        )
+    src = resolve_endpoint(from_, cfg, store, role="from")
+    dst = resolve_endpoint(to, cfg, store, role="to")
+    return trace(view_of(cfg, store), src, dst, port, proto, node_only=node)
