@@ -60,6 +60,11 @@ class _Body:
     ns: int
     ar: int
     data: bytes
+    ar_offset: int  # where the additional section starts in ``data``
+
+
+# Cached for names whose answer ends in a CNAME out of the zone (the upstream adds the rest).
+_CHASE = _Body(0, 0, 0, 0, b"", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,13 +124,18 @@ class Handler:
             body = self._build(q, key)
         if body is None:
             return _Pending(q, None)
+        if body is _CHASE:  # rare: resolve again so the CNAME owner keeps the query's case
+            return _Pending(q, resolve(self.index.snapshot(), q.labels(), q.qtype, self.cfg, q.qclass))
         return self._assemble(q, body, tcp)
 
     def _build(self, q: Query, key: tuple[bytes, int, int]) -> _Body | None:
         labels = name_labels(key[0])
         res = resolve(self.index.snapshot(), labels, q.qtype, self.cfg, q.qclass)
-        if res.forward or res.chase:
+        body: _Body | None
+        if res.forward:
             body = None
+        elif res.chase:
+            body = _CHASE
         else:
             body = _encode(res, labels, q.qtype, q.qclass)
         if len(self._cache) >= FAST_CACHE_MAX:
@@ -144,8 +154,12 @@ class Handler:
             out = header(q.id, flags, 1, body.an, body.ns, body.ar) + q.question + body.data
             limit = 512
         if not tcp and len(out) > max(limit, 512):
-            # Too big for UDP: the question alone with TC set, so the client asks again over TCP.
-            out = header(q.id, flags | TC, 1, 0, 0, 1 if opt else 0) + q.question + opt
+            # Additional records may go silently (RFC 2181 §9); if the rest is still too big, the
+            # question alone with TC set, so the client asks again over TCP.
+            ar = 1 if opt else 0
+            out = header(q.id, flags, 1, body.an, body.ns, ar) + q.question + body.data[: body.ar_offset] + opt
+            if len(out) > max(limit, 512):
+                out = header(q.id, flags | TC, 1, 0, 0, ar) + q.question + opt
         return out
 
     async def complete(self, p: _Pending, tcp: bool) -> bytes:
@@ -164,7 +178,7 @@ class Handler:
         target = tuple(res.chase.encode("latin-1").split(b"."))
         rec = await self.upstream.resolve(target, q.qtype, q.qclass)
         if rec is not None:
-            res = Result(res.rcode if not rec.rr else rec.header.rcode, res.answer + list(rec.rr))
+            res = Result(rec.header.rcode, res.answer + list(rec.rr), list(rec.auth))
         return self._finish_record(q, res, tcp)
 
     def _finish_record(self, q: Query, res: Result, tcp: bool) -> bytes:
@@ -176,19 +190,27 @@ class Handler:
         return self._wire(rec, q, tcp)
 
     def _wire(self, rec: DNSRecord, q: Query, tcp: bool) -> bytes:
-        data = bytes(rec.pack())
-        body = _Body(0, len(rec.rr), len(rec.auth), len(rec.ar), data[12 + len(q.question) :])
-        flags = int.from_bytes(data[2:4], "big") & 0x05FF  # AA and rcode of the record
-        return self._assemble(q, _Body(flags, body.an, body.ns, body.ar, body.data), tcp)
+        body = _encode_record(rec, len(q.question))
+        return self._assemble(q, body, tcp)
 
 
 def _encode(res: Result, labels: tuple[bytes, ...], qtype: int, qclass: int) -> _Body:
-    rec = DNSRecord(DNSHeader(id=0, qr=1), q=DNSQuestion(DNSLabel(labels), qtype, qclass))
-    rec.rr, rec.auth, rec.ar = res.answer, res.authority, res.additional
-    data = bytes(rec.pack())
+    hdr = DNSHeader(id=0, qr=1, aa=1 if res.authoritative else 0, rcode=res.rcode)
+    rec = DNSRecord(hdr, q=DNSQuestion(DNSLabel(labels), qtype, qclass))
+    rec.rr, rec.auth, rec.ar = list(res.answer), list(res.authority), list(res.additional)
     qlen = sum(len(x) + 1 for x in labels) + 1 + 4
-    flags = (0x0400 if res.authoritative else 0) | (res.rcode & 0xF)
-    return _Body(flags, len(res.answer), len(res.authority), len(res.additional), data[12 + qlen :])
+    return _encode_record(rec, qlen)
+
+
+def _encode_record(rec: DNSRecord, qlen: int) -> _Body:
+    """``rec`` minus header and question, plus where its additional section begins."""
+    data = bytes(rec.pack())
+    additional = rec.ar
+    rec.ar = []
+    ar_offset = len(rec.pack()) - 12 - qlen
+    rec.ar = additional
+    flags = int.from_bytes(data[2:4], "big") & 0x040F  # AA and rcode
+    return _Body(flags, len(rec.rr), len(rec.auth), len(rec.ar), data[12 + qlen :], ar_offset)
 
 
 # --- transports ------------------------------------------------------------------------------------
