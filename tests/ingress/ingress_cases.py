@@ -60,7 +60,7 @@ def _backend_names(ing: Ingress) -> list[str]:
 
 
 def load_case(name: str, addresses: Addresses = article_addresses) -> Case:
-    objs: list[Object] = load_paths([GOLDEN / f"{name}.yaml", GOLDEN / "secrets.yaml"])
+    objs: list[Object] = load_paths([str(GOLDEN / f"{name}.yaml"), str(GOLDEN / "secrets.yaml")])
     case = Case(name)
     for o in objs:
         if isinstance(o, Ingress):

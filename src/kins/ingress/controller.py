@@ -244,6 +244,7 @@ class Options:
     publish_service: str | None = None  # namespace/name
     status_addresses: tuple[str, ...] = ()  # explicit addresses win over everything
     nginx: str = NGINX
+    nginx_wrapper: tuple[str, ...] = ()  # e.g. ("ip", "netns", "exec", NS)
     ca_file: str | None = None
     debounce: float = 0.1
 
@@ -254,7 +255,7 @@ class Controller:
         self.cfg = opts.cfg
         self.client = client or make_client(opts.api, opts.token, opts.ca_file)
         self.cache = Cache()
-        self.nginx = Nginx(self.cfg, opts.nginx)
+        self.nginx = Nginx(self.cfg, opts.nginx, opts.nginx_wrapper)
         self.stop_event = threading.Event()
         self._dirty = threading.Event()
         self._applied: tuple[str, dict[str, bytes]] | None = None

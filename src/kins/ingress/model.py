@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -372,13 +373,15 @@ def build_model(
     # Exact twins of Prefix paths only fill keys no real location claimed (Exact wins a tie).
     for server, loc in twins:
         server.locations.setdefault(loc.key, loc)
+    for server in servers.values():
+        _guard_auto_redirects(server)
 
     # A redirect needs a certificate of the host's own; the catch-all never redirects.
     for server in servers.values():
         if server.cert_file is None:
             for k, loc in server.locations.items():
                 if loc.ssl_redirect:
-                    server.locations[k] = _replace_redirect(loc)
+                    server.locations[k] = dataclasses.replace(loc, ssl_redirect=False)
 
     if cfg.default_certificate is not None:
         b.files[cfg.path("certs", DEFAULT_CERT_FILE)] = cfg.default_certificate
@@ -389,12 +392,23 @@ def build_model(
     return Model(ordered, upstreams, b.files, b.warnings, handled)
 
 
+def _guard_auto_redirects(server: Server) -> None:
+    """nginx answers ``/foo`` with a 301 to ``/foo/`` when a proxying location is ``/foo/``
+    (exact or prefix) and nothing is ``= /foo``. The Ingress rules want ``/foo`` routed like any
+    other path, so such paths get an exact location with what the other locations pick."""
+    for loc in list(server.locations.values()):
+        if loc.nginx_path == "/" or not loc.nginx_path.endswith("/"):
+            continue
+        bare = loc.nginx_path.rstrip("/")
+        if (True, bare) in server.locations:
+            continue
+        chosen = pick_location(server, bare)
+        if chosen is not None:
+            server.locations[(True, bare)] = dataclasses.replace(chosen, exact=True, nginx_path=bare)
+
+
 def _root(target: Target, redirect: bool) -> Location:
     return Location("/", "Prefix", False, "/", target, redirect, is_default=True)
-
-
-def _replace_redirect(loc: Location) -> Location:
-    return Location(loc.path, loc.path_type, loc.exact, loc.nginx_path, loc.target, False, loc.is_default)
 
 
 # --- request routing, as nginx does it -------------------------------------------------------
