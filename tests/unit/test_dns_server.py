@@ -4,6 +4,7 @@ EDNS0, live updates through a store watch and the HTTP API, upstream forwarding 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 import subprocess
@@ -502,3 +503,92 @@ def test_dead_upstream_servfails_quickly(upstream: FakeUpstream) -> None:
         assert time.monotonic() - t0 < 1.0
         # the cluster zone is unaffected meanwhile
         assert addrs(ask(r.port, "svc1.testns.svc.cluster.local")) == ["10.0.0.1"]
+
+
+# --- the pod's entry point -----------------------------------------------------------------------
+
+
+@contextmanager
+def unix_api(store: MemoryStore, path: str) -> Iterator[str]:
+    """The API on a unix socket, as the daemon offers it to pods."""
+    from aiohttp import web
+
+    token = generate_token()
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        runner = web.AppRunner(
+            make_app(store, default_cluster(), token=token), handle_signals=False, shutdown_timeout=1.0
+        )
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.UnixSite(runner, path).start())
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    assert ready.wait(10)
+    try:
+        yield token
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        t.join(10)
+
+
+@pytest.mark.parametrize("via", ["http", "unix"])
+def test_main_serves_from_the_api(tmp_path: pytest.TempPathFactory, via: str) -> None:
+    import os
+    import sys
+    from pathlib import Path
+
+    tmp = Path(str(tmp_path))
+    store = MemoryStore()
+    store.create(Namespace(metadata=ObjectMeta(name="testns")))
+    store.create(svc("svc1", ["10.254.0.5"]))
+    with contextlib.ExitStack() as stack:
+        if via == "http":
+            url, token = stack.enter_context(api_server(store))
+        else:
+            sock = str(tmp / "api.sock")
+            token = stack.enter_context(unix_api(store, sock))
+            url = f"unix:{sock}"
+        (tmp / "token").write_text(token + "\n")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cmd = [
+            sys.executable,
+            "-m",
+            "kins.dns",
+            "--api",
+            url,
+            "--token-file",
+            str(tmp / "token"),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--zone",
+            "cluster.local",
+            "--ttl",
+            "7",
+            "--pods",
+            "insecure",
+        ]
+        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+
+            def answered() -> bool:
+                raw = udp(port, query("svc1.testns.svc.cluster.local").pack(), timeout=0.2)
+                return raw is not None and addrs(DNSRecord.parse(raw)) == ["10.254.0.5"]
+
+            eventually(answered, within=10)
+            assert ask(port, "svc1.testns.svc.cluster.local").rr[0].ttl == 7
+            assert addrs(ask(port, "10-1-2-3.testns.pod.cluster.local")) == ["10.1.2.3"]
+            store.create(svc("svc2", ["10.254.0.6"]))
+            eventually(lambda: addrs(ask(port, "svc2.testns.svc.cluster.local")) == ["10.254.0.6"])
+        finally:
+            proc.terminate()
+            assert proc.wait(10) == 0
