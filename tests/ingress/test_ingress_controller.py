@@ -124,8 +124,9 @@ def test_controller_follows_the_api(env: tuple[MemoryStore, NsPool, Controller, 
     # status: the publish Service's external IP
     def status_ips() -> list[str | None]:
         ing = store.get("Ingress", "default", "path-rules")
-        assert isinstance(ing, Ingress) and ing.status is not None and ing.status.loadBalancer is not None
-        return [i.ip for i in ing.status.loadBalancer.ingress or []]
+        assert isinstance(ing, Ingress)
+        lb = ing.status.loadBalancer if ing.status is not None else None
+        return [i.ip for i in (lb.ingress if lb is not None else None) or []]
 
     _until(status_ips, ["192.168.0.21"])
 

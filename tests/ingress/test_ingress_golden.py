@@ -50,3 +50,17 @@ def test_nginx_accepts(case: str, tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_render_for_store_matches_the_golden_text() -> None:
+    """The offline entry point renders what the controller would, from a store's objects."""
+    from kins.ingress.controller import render_for_store
+    from kins.store.memory import MemoryStore
+
+    case = load_case("article")
+    store = MemoryStore()
+    for obj in [*case.services, *case.slices, *case.secrets, *case.ingresses]:
+        store.create(obj)
+    r = render_for_store(store, CFG)
+    assert r.conf == (GOLDEN / "article.conf").read_text()
+    assert [i.key for i in r.model.handled] == ["default/business-manager", "ns-jo/business-user"]
