@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from ._errors import KinsError, MultiValidationError
-from .api.meta import LabelSelector, Object
+from .._errors import KinsError, MultiValidationError
+from .common import ClusterOpt, FilesOpt, NameOpt, out, source
 
 app = typer.Typer(
     name="kins",
@@ -19,14 +19,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-FilesOpt = Annotated[
-    list[str],
-    typer.Option("-f", "--filename", help="Manifest file, directory or - for stdin (repeatable)."),
-]
-ClusterOpt = Annotated[
-    str | None, typer.Option("--cluster", help="Cluster file (kind: Cluster); default: the article's cluster.")
-]
 
 
 class What(StrEnum):
@@ -39,10 +31,6 @@ class What(StrEnum):
     all = "all"
 
 
-def _out(text: str) -> None:
-    sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
-
-
 @app.command()
 def render(
     filename: FilesOpt = [],  # noqa: B006 - typer reads the default, never mutates it
@@ -51,11 +39,11 @@ def render(
     what: Annotated[What, typer.Option("--what", help="Which part of the node plan to print.")] = What.all,
 ) -> None:
     """Print each node's data plane as the real tools would show it (no root needed)."""
-    from .offline import open_offline
-    from .render.cluster import render_cluster
-    from .render.proxy.iptables import base_chain_jumps
-    from .render.proxy.save import render_save
-    from .render.text import format_bridge_fdb, format_ip_neigh, format_ip_route, format_node_links
+    from ..offline import open_offline
+    from ..render.cluster import render_cluster
+    from ..render.proxy.iptables import base_chain_jumps
+    from ..render.proxy.save import render_save
+    from ..render.text import format_bridge_fdb, format_ip_neigh, format_ip_route, format_node_links
 
     oc = open_offline(filename, cluster)
     names = [n.name for n in oc.cfg.nodes]
@@ -80,8 +68,8 @@ def render(
             parts.append(("iptables-save", render_save(plan.iptables_restore, base_chain_jumps())))
         for title, text in parts:
             if many or what == What.all:
-                _out(f"# node {name} ({plan.ip}): {title}")
-            _out(text)
+                out(f"# node {name} ({plan.ip}): {title}")
+            out(text)
 
 
 def _now() -> datetime:
@@ -98,12 +86,13 @@ def get(
     all_namespaces: Annotated[bool, typer.Option("-A", "--all-namespaces")] = False,
     output: Annotated[str, typer.Option("-o", "--output", help="wide|yaml|json")] = "",
     selector: Annotated[str | None, typer.Option("-l", "--selector")] = None,
+    name_: NameOpt = None,
 ) -> None:
     """List objects with kubectl's columns."""
-    from .api.meta import parse_label_selector
-    from .api.registry import STORED, resolve_resource
-    from .views.output import to_json, to_yaml
-    from .views.table import NoResources, format_table
+    from ..api.meta import parse_label_selector
+    from ..api.registry import STORED, resolve_resource
+    from ..views.output import to_json, to_yaml
+    from ..views.table import NoResources, format_table
 
     try:
         kind = resolve_resource(resource)
@@ -111,7 +100,7 @@ def get(
         raise KinsError(f'error: the server doesn\'t have a resource type "{resource}"') from None
     if output not in ("", "wide", "yaml", "json"):
         raise KinsError(f"-o: unsupported output format {output!r} (wide, yaml, json)")
-    src = _source(filename, cluster)
+    src = source(filename, cluster, name_)
     namespaced = STORED[kind].NAMESPACED
     ns = None if all_namespaces or not namespaced else (namespace or "default")
     sel = parse_label_selector(selector) if selector else None
@@ -121,9 +110,9 @@ def get(
         if not objs:
             raise KinsError(f'Error from server (NotFound): {STORED[kind].PLURAL} "{name}" not found')
     if output == "yaml":
-        _out(to_yaml(objs, as_list=name is None))
+        out(to_yaml(objs, as_list=name is None))
     elif output == "json":
-        _out(to_json(objs, as_list=name is None))
+        out(to_json(objs, as_list=name is None))
     else:
         text = format_table(
             kind,
@@ -136,7 +125,7 @@ def get(
         if isinstance(text, NoResources):
             sys.stderr.write(text + "\n")
         else:
-            _out(text)
+            out(text)
 
 
 @app.command()
@@ -146,18 +135,19 @@ def describe(
     filename: FilesOpt = [],  # noqa: B006
     cluster: ClusterOpt = None,
     namespace: Annotated[str | None, typer.Option("-n", "--namespace")] = None,
+    name_: NameOpt = None,
 ) -> None:
     """Show one object in detail, laid out like kubectl describe."""
-    from .api.core import Node, Pod, Service
-    from .api.discovery import EndpointSlice
-    from .api.registry import STORED, resolve_resource
-    from .views.describe import describe_node, describe_pod, describe_service
+    from ..api.core import Node, Pod, Service
+    from ..api.discovery import EndpointSlice
+    from ..api.registry import STORED, resolve_resource
+    from ..views.describe import describe_node, describe_pod, describe_service
 
     try:
         kind = resolve_resource(resource)
     except KeyError:
         raise KinsError(f'error: the server doesn\'t have a resource type "{resource}"') from None
-    src = _source(filename, cluster)
+    src = source(filename, cluster, name_)
     ns = (namespace or "default") if STORED[kind].NAMESPACED else None
     matches = [o for o in src.list(kind, ns, None) if o.name == name]
     if not matches:
@@ -167,30 +157,13 @@ def describe(
         slices = [
             s for s in src.list("EndpointSlice", ns, None) if isinstance(s, EndpointSlice) and s.service_name == name
         ]
-        _out(describe_service(obj, slices))
+        out(describe_service(obj, slices))
     elif isinstance(obj, Pod):
-        _out(describe_pod(obj))
+        out(describe_pod(obj))
     elif isinstance(obj, Node):
-        _out(describe_node(obj))
+        out(describe_node(obj))
     else:
         raise KinsError(f"describe: {kind} is not supported yet (svc, pod, node)")
-
-
-class _OfflineSource:
-    def __init__(self, files: list[str], cluster: str | None) -> None:
-        from .offline import open_offline
-
-        self.oc = open_offline(files, cluster)
-
-    def list(self, kind: str, ns: str | None, sel: LabelSelector | None) -> list[Object]:
-        items, _ = self.oc.store.list(kind, ns, sel)
-        return items
-
-
-def _source(files: list[str], cluster: str | None) -> _OfflineSource:
-    if files:
-        return _OfflineSource(files, cluster)
-    raise KinsError("no cluster to read: give manifests with -f (offline) or start one with `kins up`")
 
 
 def main() -> None:
@@ -204,6 +177,8 @@ def main() -> None:
         sys.stderr.write(f"{e}\n" if str(e).startswith(("error", "Error")) else f"error: {e}\n")
         sys.exit(e.exit_code)
 
+
+from . import cluster as _cluster  # noqa: E402,F401  (registers the cluster commands)
 
 if __name__ == "__main__":
     main()

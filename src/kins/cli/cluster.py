@@ -1,0 +1,379 @@
+"""Commands for a live cluster: up, down, status, apply, delete, scale, exec, logs, node, host."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+import typer
+
+from .._errors import KinsError, NotFound
+from . import app
+from .common import ClusterOpt, FilesOpt, NameOpt, err, live_client, out
+
+node_app = typer.Typer(help="Nodes of the live cluster: add, remove, exec.", no_args_is_help=True)
+host_app = typer.Typer(help="Outside hosts on the underlay: exec.", no_args_is_help=True)
+app.add_typer(node_app, name="node")
+app.add_typer(host_app, name="host")
+
+NsOpt = Annotated[str | None, typer.Option("-n", "--namespace")]
+Cmd = Annotated[list[str], typer.Argument(help="Command and arguments (after --).")]
+
+
+def article_manifests() -> list[str]:
+    """The article's workloads shipped with kins (deployments, services, DNS, ingress)."""
+    base = resources.files("kins").joinpath("data/article")
+    return sorted(str(base.joinpath(p.name)) for p in base.iterdir() if p.name.endswith(".yaml"))
+
+
+# --- up / down / status -----------------------------------------------------------------------
+
+
+@app.command()
+def up(
+    cluster: ClusterOpt = None,
+    name: NameOpt = None,
+    no_workloads: Annotated[bool, typer.Option("--no-workloads", help="Only nodes, DNS-less: no demo apps.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the cluster to be ready.")] = 120.0,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet")] = False,
+) -> None:
+    """Start a cluster daemon, wait until the cluster is ready, show the article's request flow."""
+    from .up import bring_up
+
+    bring_up(cluster, name, no_workloads=no_workloads, timeout=timeout, quiet=quiet)
+
+
+@app.command()
+def down(
+    name: NameOpt = None,
+    keep_state: Annotated[bool, typer.Option(help="Keep the state directory (store, logs).")] = False,
+) -> None:
+    """Stop a cluster and remove everything it created."""
+    from ..daemon.state import cluster_dir, known_clusters, pick_cluster, running_clusters
+
+    target = name or os.environ.get("KINS_CLUSTER")
+    if target is None:
+        running = running_clusters()
+        stale = known_clusters()
+        if running:
+            target = pick_cluster(None).name
+        elif len(stale) == 1:
+            target = stale[0]
+        else:
+            raise KinsError("no cluster is running" if not stale else "several clusters: choose one with --name")
+    state = cluster_dir(target)
+    if not state.exists():
+        raise KinsError(f"no cluster named {target!r}")
+    removed = teardown_cluster(target, state, keep_state=keep_state)
+    out(f"cluster {target!r} removed ({removed})")
+
+
+def teardown_cluster(name: str, state: Path, *, keep_state: bool = False) -> str:
+    from ..daemon.state import DaemonInfo, pid_alive
+    from ..kernel.ledger import teardown
+    from ..kernel.netns import list_namespaces
+    from ..runtime.cleanup import kill_cluster_processes
+
+    (state / "teardown").write_text("1\n")
+    info = DaemonInfo.read(state)
+    if info is not None and pid_alive(info.pid, name):
+        os.kill(info.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while pid_alive(info.pid, name) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if pid_alive(info.pid, name):
+            os.kill(info.pid, signal.SIGKILL)
+    # Whatever the daemon could not finish (it may have crashed): processes, then namespaces.
+    killed = kill_cluster_processes(state)
+    gone = teardown(name, state)
+    left = list_namespaces(name)
+    if left:
+        raise KinsError(f"teardown left namespaces behind: {', '.join(left)}")
+    if not keep_state:
+        shutil.rmtree(state, ignore_errors=True)
+    return f"{len(gone)} namespaces, {killed} stray processes"
+
+
+@app.command()
+def status(name: NameOpt = None) -> None:
+    """Clusters, their nodes and pods."""
+    from ..daemon.state import running_clusters
+
+    infos = running_clusters()
+    if name:
+        infos = [i for i in infos if i.name == name]
+    if not infos:
+        err("no cluster is running")
+        raise typer.Exit(1)
+    for info in infos:
+        c = live_client(info.name)
+        st = c.raw("GET", "/kins/v1/status")
+        nodes = c.list("Node")
+        pods = c.list("Pod", all_namespaces=True)
+        ready = sum(1 for p in pods if getattr(p, "ready", False))
+        out(
+            f"{info.name}: daemon pid {info.pid}, API {info.url}, {len(nodes)} nodes, "
+            f"{ready}/{len(pods)} pods ready, rules synced at resourceVersion "
+            f"{st['network']['appliedResourceVersion']}/{st['resourceVersion']}"
+        )
+
+
+# --- objects ----------------------------------------------------------------------------------
+
+
+@app.command()
+def apply(filename: FilesOpt, name: NameOpt = None, namespace: NsOpt = None) -> None:
+    """Create or update objects from manifests (all validated first: nothing changes on error)."""
+    from ..api.load import load_paths
+    from ..api.validate import validate_all
+
+    if not filename:
+        raise KinsError("apply: give manifests with -f")
+    objs = load_paths(filename)
+    for o in objs:
+        if namespace and o.NAMESPACED and not o.metadata.namespace:
+            o.metadata.namespace = namespace
+    client = live_client(name)
+    validate_all(objs, None)
+    for o in objs:
+        res = client.apply(o)
+        verb = "created" if res.metadata.resourceVersion and res.metadata.generation in (None, 1) else "configured"
+        out(f"{o.kind.lower()}/{o.name} {verb}")
+
+
+@app.command()
+def delete(
+    resource: Annotated[str, typer.Argument()] = "",
+    names: Annotated[list[str] | None, typer.Argument()] = None,
+    filename: FilesOpt = [],  # noqa: B006
+    name: NameOpt = None,
+    namespace: NsOpt = None,
+    wait: Annotated[bool, typer.Option(help="Wait until the objects are gone.")] = True,
+) -> None:
+    """Delete objects by type and name, or those of manifests (-f)."""
+    from ..api.load import load_paths
+    from ..api.registry import STORED, resolve_resource
+
+    client = live_client(name)
+    targets: list[tuple[str, str | None, str]] = []
+    if filename:
+        for o in load_paths(filename):
+            targets.append((o.KIND, o.namespace if o.NAMESPACED else None, o.name))
+    else:
+        if not resource or not names:
+            raise KinsError("delete: give TYPE NAME... or -f FILE")
+        kind = resolve_resource(resource)
+        ns = (namespace or "default") if STORED[kind].NAMESPACED else None
+        targets = [(kind, ns, n) for n in names]
+    for kind, ns, n in targets:
+        client.delete(kind, ns, n)
+        out(f'{STORED[kind].PLURAL.rstrip("s") if kind != "Endpoints" else "endpoints"} "{n}" deleted')
+    if wait:
+        deadline = time.monotonic() + 60
+        for kind, ns, n in targets:
+            while time.monotonic() < deadline:
+                try:
+                    client.get(kind, ns, n)
+                except NotFound:
+                    break
+                time.sleep(0.05)
+
+
+@app.command()
+def scale(
+    resource: Annotated[str, typer.Argument(help="deployment NAME or deployment/NAME")],
+    target: Annotated[str | None, typer.Argument()] = None,
+    replicas: Annotated[int, typer.Option("--replicas")] = -1,
+    name: NameOpt = None,
+    namespace: NsOpt = None,
+) -> None:
+    """Set the number of replicas of a Deployment or ReplicaSet."""
+    from ..api.registry import resolve_resource
+
+    if "/" in resource:
+        resource, target = resource.split("/", 1)
+    if target is None:
+        raise KinsError("scale: give the name: kins scale deployment NAME --replicas N")
+    if replicas < 0:
+        raise KinsError("scale: --replicas must be given and be >= 0")
+    kind = resolve_resource(resource)
+    if kind not in ("Deployment", "ReplicaSet"):
+        raise KinsError(f"scale: {kind} cannot be scaled (deployment, replicaset)")
+    live_client(name).scale(namespace or "default", target, replicas, kind=kind)
+    out(f"{kind.lower()}.apps/{target} scaled")
+
+
+# --- running things ---------------------------------------------------------------------------
+
+
+def _pod_key(pod: str, namespace: str | None) -> str:
+    return pod if "/" in pod else f"{namespace or 'default'}/{pod}"
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def exec(
+    pod: Annotated[str, typer.Argument(help="Pod name (or NAMESPACE/NAME).")],
+    command: Cmd,
+    namespace: NsOpt = None,
+    name: NameOpt = None,
+    container: Annotated[str | None, typer.Option("-c", "--container")] = None,
+    stdin: Annotated[bool, typer.Option("-i", "--stdin")] = False,
+    tty: Annotated[bool, typer.Option("-t", "--tty")] = False,
+) -> None:
+    """Run a command inside a pod (its network, hostname and /etc files)."""
+    from ..daemon.state import pick_cluster
+    from ..runtime.exec import pod_command, pod_env
+    from ..runtime.runtime import load_sandbox
+
+    info = pick_cluster(name)
+    sandbox = load_sandbox(info.state_dir, _pod_key(pod, namespace))
+    argv = pod_command(sandbox, command)
+    sys.stdout.flush()
+    os.execvpe(argv[0], argv, pod_env(sandbox, None, tty=tty))
+
+
+@app.command()
+def logs(
+    pod: Annotated[str, typer.Argument()],
+    namespace: NsOpt = None,
+    name: NameOpt = None,
+    container: Annotated[str | None, typer.Option("-c", "--container")] = None,
+    follow: Annotated[bool, typer.Option("-f", "--follow")] = False,
+    previous: Annotated[bool, typer.Option("-p", "--previous")] = False,
+) -> None:
+    """Print a container's log (its current run, or the previous one with -p)."""
+    from ..daemon.state import pick_cluster
+    from ..runtime.runtime import pod_dir_name
+
+    info = pick_cluster(name)
+    key = _pod_key(pod, namespace)
+    pdir = Path(info.state_dir) / "pods" / pod_dir_name(key)
+    if not pdir.is_dir():
+        raise KinsError(f'Error from server (NotFound): pods "{pod}" not found')
+    names = sorted(d.name for d in pdir.iterdir() if d.is_dir())
+    if container is None:
+        if len(names) > 1:
+            raise KinsError(f"a container name must be specified for pod {pod}, choose one of: [{' '.join(names)}]")
+        if not names:
+            raise KinsError(f"pod {pod} has no container logs yet")
+        container = names[0]
+    cdir = pdir / container
+    runs = sorted((p for p in cdir.glob("*.log")), key=lambda p: int(p.stem)) if cdir.is_dir() else []
+    if not runs:
+        raise KinsError(f'container "{container}" in pod "{pod}" has no log')
+    if previous:
+        if len(runs) < 2:
+            raise KinsError(f'previous terminated container "{container}" in pod "{pod}" not found')
+        path = runs[-2]
+    else:
+        path = runs[-1]
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(65536)
+            if chunk:
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.flush()
+                continue
+            if not follow:
+                break
+            time.sleep(0.2)
+
+
+def _netns_exec(netns: str, command: list[str]) -> None:
+    if not command:
+        raise KinsError("give a command after --, e.g. -- ip route")
+    from ..kernel.netns import exists
+
+    if not exists(netns):
+        raise KinsError(f"{netns} does not exist")
+    argv = ["ip", "netns", "exec", netns, *command]
+    sys.stdout.flush()
+    os.execvp(argv[0], argv)
+
+
+@node_app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def node_exec(node: Annotated[str, typer.Argument()], command: Cmd, name: NameOpt = None) -> None:
+    """Run a command on a node (in its network namespace): ip route, iptables-save, bridge fdb ..."""
+    from ..daemon.state import pick_cluster
+    from ..kernel.netns import node_ns
+
+    info = pick_cluster(name)
+    _netns_exec(node_ns(info.name, node), command)
+
+
+@host_app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def host_exec(host: Annotated[str, typer.Argument()], command: Cmd, name: NameOpt = None) -> None:
+    """Run a command on an outside host of the underlay (e.g. curl to a NodePort)."""
+    from ..daemon.state import pick_cluster
+    from ..kernel.netns import host_ns
+
+    info = pick_cluster(name)
+    _netns_exec(host_ns(info.name, host), command)
+
+
+@node_app.command("add")
+def node_add(
+    node: Annotated[str, typer.Argument()],
+    ip: Annotated[str | None, typer.Option("--ip", help="Underlay address (default: next free).")] = None,
+    pod_cidr: Annotated[str | None, typer.Option("--pod-cidr", help="Pod subnet (default: leased).")] = None,
+    name: NameOpt = None,
+) -> None:
+    """Join a new node: every node's flannel routes, neighbours and FDB entries follow."""
+    from ..api.config import NodeConfig, parse_cluster
+    from ..api.core import Node
+    from ..control.offline import node_object
+
+    client = live_client(name)
+    nodes = [n for n in client.list("Node") if isinstance(n, Node)]
+    if any(n.name == node for n in nodes):
+        raise KinsError(f"node {node!r} already exists")
+    from ..daemon.state import pick_cluster
+
+    info = pick_cluster(name)
+    from ..api.config import load_cluster
+
+    cfg = load_cluster(Path(info.state_dir) / "cluster.yaml")
+    data = msgspec.to_builtins(cfg)
+    data["nodes"] = [{"name": n.name, "ip": n.internal_ip, "podCIDR": n.spec.podCIDR} for n in nodes] + [
+        {"name": node, **({"ip": ip} if ip else {}), **({"podCIDR": pod_cidr} if pod_cidr else {})}
+    ]
+    new = parse_cluster(data, "node add")
+    nc: NodeConfig = new.node(node)
+    client.create(node_object(nc))
+    out(f"node/{node} added ({nc.ip}, pods {nc.podCIDR})")
+
+
+@node_app.command("remove")
+def node_remove(node: Annotated[str, typer.Argument()], name: NameOpt = None) -> None:
+    """Remove a node: its pods are rescheduled, the other nodes forget its flannel entries."""
+    from ..api.core import Pod
+
+    client = live_client(name)
+    client.get("Node", None, node)
+    client.delete("Node", None, node)
+    for p in client.list("Pod", all_namespaces=True):
+        if isinstance(p, Pod) and p.spec.nodeName == node:
+            with contextlib.suppress(NotFound):
+                client.delete("Pod", p.namespace, p.name)
+    out(f"node/{node} removed")
+
+
+def spawn_daemon(name: str, state: Path) -> subprocess.Popen[bytes]:
+    log = open(state / "daemon.out", "ab")  # noqa: SIM115 - handed to the child
+    return subprocess.Popen(
+        [sys.executable, "-m", "kins.daemon.main", "--name", name, "--state-dir", str(state)],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+        close_fds=True,
+    )

@@ -1,0 +1,144 @@
+"""``kins up``: start (or restart) a cluster's daemon, wait for it, show the request flow."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+import msgspec
+from rich.console import Console
+
+from .._errors import KinsError
+from ..api.config import ClusterConfig, load_cluster, parse_cluster
+from ..api.core import Pod, Service
+from ..api.load import load_paths
+from .common import out
+
+
+def _wait(what: str, check, timeout: float, console: Console, quiet: bool):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    last: object = None
+    with console.status(what) as st:
+        while True:
+            ok, note = check()
+            if ok:
+                return ok
+            if note != last and not quiet:
+                st.update(f"{what} {note}")
+                last = note
+            if time.monotonic() > deadline:
+                raise KinsError(f"timed out after {timeout:.0f}s: {what} {note}")
+            time.sleep(0.02)
+
+
+def _config(cluster: str | None, name: str | None) -> ClusterConfig:
+    cfg = load_cluster(cluster)
+    name = name or os.environ.get("KINS_CLUSTER") or cfg.name
+    if name != cfg.name:
+        data = msgspec.to_builtins(cfg)
+        data["name"] = name
+        cfg = parse_cluster(data, cluster or "default cluster")
+    return cfg
+
+
+def bring_up(cluster: str | None, name: str | None, *, no_workloads: bool, timeout: float, quiet: bool) -> None:
+    from ..client import Client
+    from ..daemon.auth import read_token
+    from ..daemon.state import DaemonInfo, cluster_dir, pid_alive
+    from .cluster import article_manifests, spawn_daemon
+
+    t0 = time.monotonic()
+    console = Console(stderr=True, quiet=quiet)
+    cfg = _config(cluster, name)
+    state = cluster_dir(cfg.name)
+    info = DaemonInfo.read(state)
+    if info is not None and pid_alive(info.pid, cfg.name):
+        raise KinsError(f"cluster {cfg.name!r} is already running (daemon pid {info.pid}); `kins down` first")
+    restart = (state / "store.db").exists()
+    if restart and cluster is not None:
+        console.print(f"[yellow]cluster {cfg.name!r} has state: restarting it with its stored cluster file")
+    state.mkdir(parents=True, exist_ok=True)
+    os.chmod(state, 0o700)
+    (state / "teardown").unlink(missing_ok=True)
+    (state / "daemon.failed").unlink(missing_ok=True)
+    if not restart:
+        (state / "cluster.yaml").write_text(json.dumps(msgspec.to_builtins(cfg), indent=2) + "\n")
+    objs = [] if (restart or no_workloads) else load_paths(article_manifests())
+    proc = spawn_daemon(cfg.name, state)
+
+    def daemon_ready() -> tuple[bool, str]:
+        if proc.poll() is not None:
+            why = (state / "daemon.failed").read_text().strip() if (state / "daemon.failed").exists() else ""
+            tail = (state / "daemon.out").read_text()[-2000:] if (state / "daemon.out").exists() else ""
+            raise KinsError(f"the daemon exited ({proc.returncode}) {why}\n{tail}".strip())
+        i = DaemonInfo.read(state)
+        return (i is not None and i.pid == proc.pid, "")
+
+    _wait("starting the daemon (nodes, underlay, API)", daemon_ready, timeout, console, quiet)
+    info = DaemonInfo.read(state)
+    assert info is not None
+    client = Client(info.url, read_token(state), ca_file=info.ca_file)
+    t_daemon = time.monotonic() - t0
+    for o in objs:
+        client.apply(o)
+
+    def pods_ready() -> tuple[bool, str]:
+        pods = [p for p in client.list("Pod", all_namespaces=True) if isinstance(p, Pod)]
+        ready = sum(1 for p in pods if p.ready)
+        want = len(pods)
+        return (want > 0 and ready == want) or (not objs and not restart and want == 0), f"{ready}/{want} pods ready"
+
+    if objs or restart:
+        _wait("starting pods", pods_ready, timeout, console, quiet)
+    t_ready = time.monotonic() - t0
+    if not quiet:
+        console.print(
+            f"[green]cluster {cfg.name!r} is up[/] in {t_ready:.1f}s (daemon {t_daemon:.1f}s): "
+            f"{len(cfg.nodes)} nodes, state in {state}"
+        )
+    if objs:
+        show_flow(client, Path(state), console, t0)
+
+
+def show_flow(client, state: Path, console: Console, t0: float) -> None:  # type: ignore[no-untyped-def]
+    """The article's request: a business-manager pod calls data-product's ClusterIP; which
+    pods answer, on which node."""
+    from ..runtime.exec import exec_in_pod
+    from ..runtime.runtime import load_sandbox
+
+    pods = {p.name: p for p in client.list("Pod", "default") if isinstance(p, Pod)}
+    svc = client.get("Service", "default", "data-product")
+    assert isinstance(svc, Service)
+    bm = sorted((p for p in pods.values() if p.name.startswith("business-manager")), key=lambda p: p.name)
+    if not bm:
+        return
+    src = bm[0]
+    sandbox = load_sandbox(state, src.key)
+    url = f"http://{svc.spec.clusterIP}:50051/"
+    answered: Counter[str] = Counter()
+    first: float | None = None
+    n = 30
+    for _ in range(n):
+        r = exec_in_pod(sandbox, ["curl", "-s", "-m", "2", url], timeout=5)
+        if r.returncode == 0:
+            try:
+                answered[json.loads(r.stdout)["pod"]] += 1
+            except (ValueError, KeyError):
+                answered["<bad answer>"] += 1
+            if first is None:
+                first = time.monotonic() - t0
+        else:
+            answered["<no answer>"] += 1
+    src_node = src.spec.nodeName
+    out(f"\nRequest flow: pod {src.name} ({src.status.podIP if src.status else ''}, {src_node})")
+    out(f"  -> data-product ClusterIP {svc.spec.clusterIP}:50051 (kube-proxy DNATs to a random endpoint)")
+    for pod_name, count in sorted(answered.items()):
+        p = pods.get(pod_name)
+        where = f"{p.status.podIP if p and p.status else '?'} on {p.spec.nodeName if p else '?'}"
+        hop = "same node, via docker0" if p and p.spec.nodeName == src_node else "other node, via flannel.1 (VXLAN)"
+        out(f"  <- answered by {pod_name:<34} {where:<24} {count:>2}/{n}  ({hop})")
+    if first is not None:
+        out(f"\nfirst answered request {first:.2f}s after `kins up` started")
