@@ -207,7 +207,7 @@ class Netexec:
         if self.udp_port != -1:
             for address in self.udp_addresses:
                 await loop.create_datagram_endpoint(
-                    lambda: _UdpServer(self.hostname), local_addr=(address or "0.0.0.0", self.udp_port)
+                    lambda: UdpServer(self.hostname), local_addr=(address or "0.0.0.0", self.udp_port)
                 )
                 log(f"Started UDP server on port {address} {self.udp_port}")
             self.ready = True
@@ -259,7 +259,7 @@ async def _dial_udp(request: str, ip: str, port: int) -> str:
     return data.decode(errors="replace")
 
 
-class _UdpServer(asyncio.DatagramProtocol):
+class UdpServer(asyncio.DatagramProtocol):
     def __init__(self, hostname: object) -> None:
         self._hostname = hostname
         self.transport: asyncio.DatagramTransport | None = None

@@ -46,7 +46,7 @@ ExitCallback = Callable[[ProcessExit], None]
 def pod_dir_name(pod_key: str) -> str:
     """``namespace/name`` -> ``namespace_name`` (the kubelet's /var/log/pods layout)."""
     name = pod_key.replace("/", "_")
-    if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or name.startswith("."):
+    if pod_key.count("/") != 1 or not re.fullmatch(r"[A-Za-z0-9._-]+", name) or name.startswith("."):
         raise ValueError(f"bad pod key {pod_key!r}")
     return name
 
