@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 MASKS = tuple(((0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF) for n in range(33))
 
 
+@lru_cache(maxsize=1 << 16)
 def ip_int(text: str) -> int:
     return int(ipaddress.IPv4Address(text))
 
 
+@lru_cache(maxsize=1 << 16)  # traces print the same few addresses over and over
 def int_ip(value: int) -> str:
     return f"{value >> 24 & 255}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
 

@@ -338,6 +338,13 @@ class Ruleset:
                 chains[cname] = CChain(cname, ch.policy, rules)
             self.tables[tname] = chains
         self._cache: dict[tuple[object, ...], list[Outcome]] = {}
+        # Built-in chains with no rules and an ACCEPT policy: a hook over them changes nothing.
+        self.trivial = {
+            (t, c.name)
+            for t, chains in self.tables.items()
+            for c in chains.values()
+            if not c.rules and c.policy in (None, "ACCEPT")
+        }
 
     @classmethod
     def from_text(cls, text: str, addr_type: Callable[[int], str]) -> Ruleset:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..api.config import ClusterConfig
 from ..render.plan import NodePlan
@@ -36,6 +37,9 @@ class ClusterView:
     # (netns, bridge) -> IP -> port: who answers ARP for an address on the bridge's segment
     bridge_arp: dict[tuple[str, str], dict[int, PortPeer]] = field(default_factory=dict)
     pod_ips: dict[int, NodeState] = field(default_factory=dict)
+    # the engine's flow cache: (namespace, device, headers, walk state) -> how the walk ended
+    flow_cache: dict[tuple[object, ...], list[Any]] = field(default_factory=dict, repr=False)
+    subviews: dict[str, ClusterView] = field(default_factory=dict, repr=False)
 
     def add(self, st: NodeState) -> None:
         self.states[st.netns] = st
@@ -108,10 +112,13 @@ class ClusterView:
         return view
 
     def only(self, node: str) -> ClusterView:
-        """The same view cut down to one node and its pods."""
+        """The same view cut down to one node and its pods (made once, then reused)."""
         if node not in self.nodes:
             raise KeyError(node)
-        sub = ClusterView(services=self.services)
+        cached = self.subviews.get(node)
+        if cached is not None:
+            return cached
+        sub = self.subviews[node] = ClusterView(services=self.services)
         for st in self.states.values():
             if (st.name == node and st.kind == NODE) or (st.kind == POD and st.node == node):
                 sub.add(st)
