@@ -27,7 +27,7 @@ MOUNTINFO = """\
 def test_nsfs_mounts_to_detach() -> None:
     # /run/netns holds only namespace files: detached whole. /run/docker holds other mounts too:
     # only its namespace file goes. A namespace file under / goes alone (never / itself).
-    assert nsfs_mounts_to_detach(MOUNTINFO) == ["/run/docker/netns/x", "/var/my ns", "/run/netns"]
+    assert nsfs_mounts_to_detach(MOUNTINFO) == ["/run/docker/netns/x", "/run/netns", "/var/my ns"]
     assert nsfs_mounts_to_detach("22 1 253:1 / / rw - ext4 /dev/vda rw\n") == []
 
 

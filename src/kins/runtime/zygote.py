@@ -69,7 +69,7 @@ def nsfs_mounts_to_detach(mountinfo: str) -> list[str]:
             continue
         whole = parent in mounts and mounts[parent][1] != "/" and len(nsfs) == len(kids)
         out.extend([mounts[parent][1]] if whole else nsfs)
-    return sorted(set(out), key=len, reverse=True)
+    return sorted(set(out), key=lambda p: (-len(p), p))
 
 
 def _find_sleep() -> str | None:
