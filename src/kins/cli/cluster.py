@@ -93,7 +93,7 @@ def teardown_cluster(name: str, state: Path, *, keep_state: bool = False) -> str
         if pid_alive(info.pid, name):
             os.kill(info.pid, signal.SIGKILL)
     # Whatever the daemon could not finish (it may have crashed): processes, then namespaces.
-    killed = kill_cluster_processes(state)
+    killed = kill_cluster_processes(state, name)
     gone = teardown(name, state)
     left = list_namespaces(name)
     if left:

@@ -169,11 +169,25 @@ class Daemon:
         ).write()
         loop = asyncio.get_running_loop()
         done = asyncio.Event()
-        loop.add_signal_handler(signal.SIGTERM, done.set)
-        loop.add_signal_handler(signal.SIGINT, done.set)
+        # Not loop.add_signal_handler: it routes signals through a wakeup socket that processes
+        # forked by libraries (pyroute2's namespace helpers) inherit, so the SIGTERM those
+        # helpers get when they are closed would reach this loop as if the daemon got it.
+        me = os.getpid()
+
+        def on_signal(sig: int, _frame: object) -> None:
+            if os.getpid() != me:
+                os._exit(128 + sig)  # a forked helper: die as the default action would
+            loop.call_soon_threadsafe(self._signalled, sig, done)
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, on_signal)
         await done.wait()
         self.teardown_on_exit = (self.state_dir / "teardown").exists()
         await runner.cleanup()
+
+    def _signalled(self, sig: int, done: asyncio.Event) -> None:
+        log.info("%s received: stopping", signal.Signals(sig).name)
+        done.set()
 
     async def _status(self, request: web.Request) -> web.Response:
         st = self.netagent.stats

@@ -1,0 +1,671 @@
+"""The node agents' pod half: a kubelet for every node of the cluster.
+
+For each pod bound to a node it hands out the pod's address (CNI host-local style, lowest free),
+builds the pod's namespace and veth through the kernel layer, starts a sandbox and the containers
+through the runtime, runs readiness and liveness probes, restarts containers per restartPolicy
+with kubelet's back-off, and reports all of it in the pod's status. A deleted (Terminating) pod
+is stopped, its namespace removed, and then its object is deleted for good.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from msgspec.structs import replace
+
+from .._errors import Conflict, KinsError, NotFound
+from ..api.config import ClusterConfig
+from ..api.core import ConfigMap, Container, ContainerStatus, Node, Pod, PodIP, PodStatus, Probe, Secret
+from ..api.meta import Condition
+from ..control.ipam import allocate_pod_ip
+from ..kernel import netns as kns
+from ..kernel.apply import apply_pod, remove_pod
+from ..render.plan import NodePlan
+from ..render.podnet import render_node_network, render_pod
+from ..runtime.errors import ImageError, RuntimeFailure
+from ..runtime.exec import exec_in_pod
+from ..runtime.linux import socket_in_netns
+from ..runtime.runtime import Runtime, pod_dir_name
+from ..runtime.types import Container as RunningContainer
+from ..runtime.types import ContainerSpec, ProcessExit, Sandbox
+from ..store.base import Clock, Store
+from .graceful import GracefulStore
+from .netagent import nodes_config
+
+log = logging.getLogger("kins.kubelet")
+
+BACKOFF_START = 10.0
+BACKOFF_MAX = 300.0
+STOP_GRACE_MAX = 5.0  # seconds a container gets after SIGTERM before SIGKILL (capped for speed)
+
+
+@dataclass
+class ProbeState:
+    probe: Probe
+    next_at: float
+    successes: int = 0
+    failures: int = 0
+
+
+@dataclass
+class ContainerRun:
+    spec: Container
+    running: RunningContainer | None = None
+    restarts: int = 0
+    started_at: str | None = None
+    ready: bool = False
+    waiting: tuple[str, str] | None = ("ContainerCreating", "")
+    terminated: dict[str, Any] | None = None
+    last_terminated: dict[str, Any] | None = None
+    backoff: float = 0.0
+    restart_at: float | None = None
+    readiness: ProbeState | None = None
+    liveness: ProbeState | None = None
+    started_mono: float = 0.0
+
+
+@dataclass
+class PodRun:
+    key: str
+    uid: str
+    node: str
+    ip: str = ""
+    netns: str = ""  # the kernel's namespace name
+    sandbox: Sandbox | None = None
+    containers: dict[str, ContainerRun] = field(default_factory=dict)
+    phase: str = "Pending"
+    reason: str | None = None
+    message: str | None = None
+    stopping: bool = False
+    dirty: bool = True
+
+
+class Kubelet:
+    """All nodes' kubelets in one thread (plus a small pool for pod start-up and probes)."""
+
+    def __init__(self, cfg: ClusterConfig, store: GracefulStore, state_dir: Path, kernel_lock: threading.Lock) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.raw: Store = store.raw
+        self.state_dir = state_dir
+        self.kernel_lock = kernel_lock
+        self.clock = Clock()
+        self.pods: dict[str, PodRun] = {}
+        self.lock = threading.RLock()
+        self.events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self.runtime = Runtime(state_dir, on_exit=lambda ev: self.events.put(("exit", ev)))
+        self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kins-kubelet")
+        self.by_container: dict[str, tuple[str, str]] = {}  # runtime container id -> (pod key, name)
+        self._node_plans: dict[str, NodePlan] = {}
+        self._ips: dict[str, set[str]] = {}  # node -> addresses held
+
+    # --- status -------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "pods": len(self.pods),
+                "running": sum(1 for p in self.pods.values() if p.phase == "Running"),
+            }
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        with self.raw.watch({"Pod", "Node", "ConfigMap", "Secret"}, self.raw.resource_version) as w:
+            self._resync()
+            next_probe = 0.0
+            while not stop.is_set():
+                ev = w.next(timeout=0.05)
+                if ev is not None:
+                    evs = [ev, *w.drain()]
+                    if any(e.object.kind in ("Pod", "Node") for e in evs):
+                        self._resync()
+                while True:
+                    try:
+                        kind, data = self.events.get_nowait()
+                    except queue.Empty:
+                        break
+                    if kind == "exit":
+                        self._on_exit(data)
+                    elif kind == "started":
+                        pass
+                now = time.monotonic()
+                self._restarts(now)
+                if now >= next_probe:
+                    self._probe(now)
+                    next_probe = now + 0.1
+                self._flush()
+
+    def _resync(self) -> None:
+        pods = [p for p in self.raw.list("Pod")[0] if isinstance(p, Pod)]
+        nodes = {n.name for n in self.raw.list("Node")[0] if isinstance(n, Node)}
+        seen: set[str] = set()
+        for p in pods:
+            node = p.spec.nodeName
+            if not node:
+                continue
+            seen.add(p.key)
+            run = self.pods.get(p.key)
+            if run is not None and run.uid != (p.metadata.uid or ""):
+                # Same name, new object: the old one is gone.
+                self._stop(run, delete_object=False)
+                run = None
+            if node not in nodes or p.metadata.deletionTimestamp:
+                if run is not None and not run.stopping:
+                    run.stopping = True
+                    self.pool.submit(self._guard, self._stop, run, True)
+                elif run is None:
+                    self.pool.submit(self._guard, self._finalize_unstarted, p)
+                continue
+            if run is None and _unfinished(p):
+                run = PodRun(key=p.key, uid=p.metadata.uid or "", node=node)
+                self.pods[p.key] = run
+                self.pool.submit(self._guard, self._start, p, run)
+        for key in list(self.pods):
+            if key not in seen:
+                run = self.pods[key]
+                if not run.stopping:
+                    run.stopping = True
+                    self.pool.submit(self._guard, self._stop, run, False)
+
+    def _guard(self, fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("%s failed", getattr(fn, "__name__", fn))
+
+    # --- starting a pod -----------------------------------------------------------------------
+
+    def _node_plan(self, cfg: ClusterConfig, node: str) -> NodePlan:
+        plan = self._node_plans.get(node)
+        if plan is None:
+            plan = render_node_network(cfg, node, [])
+            self._node_plans[node] = plan
+        return plan
+
+    def _allocate_ip(self, cfg: ClusterConfig, node: str, pod: Pod) -> str:
+        held = pod.status.podIP if pod.status else None
+        cidr = cfg.node(node).podCIDR or ""
+        with self.lock:
+            used = self._ips.setdefault(node, set())
+            if not used:
+                for p in self.raw.list("Pod")[0]:
+                    if isinstance(p, Pod) and p.spec.nodeName == node and p.status and p.status.podIP:
+                        used.add(p.status.podIP)
+            if held and held in used and held != "":
+                return held
+            ip = held or allocate_pod_ip(cidr, used, node)
+            used.add(ip)
+            return ip
+
+    def _start(self, pod: Pod, run: PodRun) -> None:
+        nodes = [n for n in self.raw.list("Node")[0] if isinstance(n, Node)]
+        cfg = nodes_config(self.cfg, nodes)
+        node_cfg = cfg.node(run.node)
+        ip = self._allocate_ip(cfg, run.node, pod)
+        run.ip = ip
+        status = replace(
+            pod.status or PodStatus(),
+            phase="Pending",
+            podIP=ip,
+            podIPs=[PodIP(ip=ip)],
+            hostIP=node_cfg.ip,
+            hostIPs=[PodIP(ip=node_cfg.ip)] if node_cfg.ip else None,
+            startTime=(pod.status.startTime if pod.status else None) or self.clock.now(),
+            qosClass="BestEffort",
+        )
+        pod = replace(pod, status=status)
+        for c in pod.spec.containers:
+            run.containers[c.name] = ContainerRun(spec=c)
+        self._write_status(run)
+        plan = render_pod(cfg, node_cfg, pod)
+        run.netns = kns.pod_ns(self.cfg.name, plan.netns)
+        with self.kernel_lock:
+            apply_pod(self.cfg.name, self._node_plan(cfg, run.node), plan, self.state_dir)
+        pdir = self.state_dir / "pods" / pod_dir_name(run.key)
+        pdir.mkdir(parents=True, exist_ok=True)
+        resolv, hosts = pdir / "resolv.conf", pdir / "hosts"
+        resolv.write_text(plan.resolv_conf)
+        hosts.write_text(plan.hosts_file)
+        existing = [s for s in self.runtime.sandboxes() if s.pod_key == run.key]
+        for s in existing:
+            self.runtime.remove_sandbox(s, grace=0)
+        run.sandbox = self.runtime.create_sandbox(run.key, kns.path(run.netns), plan.hostname, str(resolv), str(hosts))
+        for c in pod.spec.containers:
+            self._start_container(pod, run, run.containers[c.name])
+        with self.lock:
+            run.phase = "Running"
+            run.dirty = True
+
+    def _env(self, pod: Pod, run: PodRun, c: Container) -> dict[str, str]:
+        env: dict[str, str] = {
+            "HOSTNAME": pod.name,
+            "POD_NAME": pod.name,
+            "POD_NAMESPACE": pod.namespace,
+            "POD_IP": run.ip,
+            "KUBERNETES_SERVICE_HOST": "",
+            "KUBERNETES_SERVICE_PORT": "443",
+        }
+        with contextlib.suppress(NotFound):
+            k = self.raw.get("Service", "default", "kubernetes")
+            env["KUBERNETES_SERVICE_HOST"] = getattr(k.spec, "clusterIP", "") or ""  # type: ignore[attr-defined]
+        for src in c.envFrom or []:
+            data = self._ref_data(pod.namespace, src.configMapRef, src.secretRef)
+            env.update({(src.prefix or "") + k: v for k, v in data.items()})
+        for e in c.env or []:
+            if e.value is not None:
+                env[e.name] = _expand(e.value, env)
+            elif e.valueFrom is not None:
+                v = self._value_from(pod, run, e.valueFrom)
+                if v is not None:
+                    env[e.name] = v
+        return env
+
+    def _ref_data(self, ns: str, cm: Any, sec: Any) -> dict[str, str]:
+        import base64
+
+        try:
+            if cm is not None and cm.name:
+                o = self.raw.get("ConfigMap", ns, cm.name)
+                return dict(o.data or {}) if isinstance(o, ConfigMap) else {}
+            if sec is not None and sec.name:
+                o = self.raw.get("Secret", ns, sec.name)
+                if isinstance(o, Secret):
+                    return {k: base64.b64decode(v).decode(errors="replace") for k, v in (o.data or {}).items()}
+        except NotFound:
+            if not ((cm and cm.optional) or (sec and sec.optional)):
+                raise
+        return {}
+
+    def _value_from(self, pod: Pod, run: PodRun, src: Any) -> str | None:
+        if src.fieldRef is not None:
+            path = src.fieldRef.fieldPath
+            return {
+                "metadata.name": pod.name,
+                "metadata.namespace": pod.namespace,
+                "metadata.uid": pod.metadata.uid or "",
+                "spec.nodeName": pod.spec.nodeName or "",
+                "status.podIP": run.ip,
+                "status.hostIP": self.cfg.node(run.node).ip if run.node in {n.name for n in self.cfg.nodes} else "",
+            }.get(path)
+        ref = src.configMapKeyRef or src.secretKeyRef
+        if ref is None:
+            return None
+        data = self._ref_data(pod.namespace, src.configMapKeyRef, src.secretKeyRef)
+        return data.get(ref.key)
+
+    def _start_container(self, pod: Pod, run: PodRun, cr: ContainerRun) -> None:
+        c = cr.spec
+        assert run.sandbox is not None
+        try:
+            env = self._env(pod, run, c)
+        except NotFound as e:
+            cr.waiting = ("CreateContainerConfigError", str(e))
+            run.dirty = True
+            return
+        spec = ContainerSpec(
+            name=c.name,
+            image=c.image or "",
+            command=tuple(c.command or ()),
+            args=tuple(c.args or ()),
+            env=env,
+            working_dir=c.workingDir,
+        )
+        try:
+            started = self.runtime.start_container(run.sandbox, spec)
+        except ImageError as e:
+            with self.lock:
+                cr.waiting = ("ErrImagePull", str(e))
+                run.dirty = True
+            return
+        except (RuntimeFailure, KinsError) as e:
+            with self.lock:
+                cr.waiting = ("RunContainerError", str(e))
+                cr.restart_at = time.monotonic() + max(cr.backoff, BACKOFF_START)
+                run.dirty = True
+            return
+        now = time.monotonic()
+        with self.lock:
+            self.by_container[started.id] = (run.key, c.name)
+            cr.running = started
+            cr.started_at = self.clock.now()
+            cr.started_mono = now
+            cr.waiting = None
+            cr.terminated = None
+            cr.ready = c.readinessProbe is None
+            cr.readiness = _probe_state(c.readinessProbe, now)
+            cr.liveness = _probe_state(c.livenessProbe, now)
+            run.dirty = True
+
+    # --- exits and restarts -------------------------------------------------------------------
+
+    def _on_exit(self, ev: ProcessExit) -> None:
+        if ev.sandbox:
+            return
+        with self.lock:
+            where = self.by_container.pop(ev.id, None)
+            if where is None:
+                return
+            run = self.pods.get(where[0])
+            if run is None or run.stopping:
+                return
+            cr = run.containers[where[1]]
+            state = {
+                "exitCode": ev.exit_code,
+                "reason": "Completed" if ev.exit_code == 0 else "Error",
+                "startedAt": cr.started_at,
+                "finishedAt": self.clock.now(),
+                "containerID": f"kins://{ev.id}",
+            }
+            if ev.signal is not None:
+                state["signal"] = ev.signal
+            cr.running = None
+            cr.ready = False
+            cr.terminated = state
+            run.dirty = True
+            pod = self._get_pod(run)
+            policy = (pod.spec.restartPolicy if pod else None) or "Always"
+            if policy == "Always" or (policy == "OnFailure" and ev.exit_code != 0):
+                # kubelet's back-off: the first restart is immediate, then 10 s doubling to 5 min;
+                # a container that ran for 10 minutes starts over.
+                if time.monotonic() - cr.started_mono > 600:
+                    cr.backoff = 0.0
+                cr.restart_at = time.monotonic() + cr.backoff
+                cr.backoff = BACKOFF_START if cr.backoff == 0 else min(cr.backoff * 2, BACKOFF_MAX)
+                if cr.restart_at > time.monotonic():
+                    cr.waiting = ("CrashLoopBackOff", f"back-off {cr.backoff:.0f}s restarting failed container")
+            elif all(x.running is None and x.restart_at is None for x in run.containers.values()):
+                failed = any((x.terminated or {}).get("exitCode", 0) != 0 for x in run.containers.values())
+                run.phase = "Failed" if failed else "Succeeded"
+
+    def _restarts(self, now: float) -> None:
+        todo: list[tuple[PodRun, ContainerRun]] = []
+        with self.lock:
+            for run in self.pods.values():
+                if run.stopping or run.sandbox is None:
+                    continue
+                for cr in run.containers.values():
+                    if cr.restart_at is not None and cr.restart_at <= now and cr.running is None:
+                        cr.restart_at = None
+                        cr.last_terminated = cr.terminated
+                        if cr.terminated is not None:
+                            cr.restarts += 1
+                        todo.append((run, cr))
+        for run, cr in todo:
+            pod = self._get_pod(run)
+            if pod is not None:
+                self.pool.submit(self._guard, self._start_container, pod, run, cr)
+
+    # --- probes -------------------------------------------------------------------------------
+
+    def _probe(self, now: float) -> None:
+        with self.lock:
+            due: list[tuple[PodRun, ContainerRun, ProbeState, str]] = []
+            for run in self.pods.values():
+                if run.stopping or run.sandbox is None:
+                    continue
+                for cr in run.containers.values():
+                    if cr.running is None:
+                        continue
+                    for ps, kind in ((cr.readiness, "readiness"), (cr.liveness, "liveness")):
+                        if ps is not None and ps.next_at <= now:
+                            ps.next_at = now + 3600  # not again until this one reported
+                            due.append((run, cr, ps, kind))
+        for item in due:
+            self.pool.submit(self._guard, self._run_probe, *item)
+
+    def _run_probe(self, run: PodRun, cr: ContainerRun, ps: ProbeState, kind: str) -> None:
+        ok = probe_once(ps.probe, run, cr.spec)
+        with self.lock:
+            p = ps.probe
+            ps.next_at = time.monotonic() + (p.periodSeconds or 10)
+            if ok:
+                ps.successes += 1
+                ps.failures = 0
+            else:
+                ps.failures += 1
+                ps.successes = 0
+            if kind == "readiness":
+                if ok and ps.successes >= (p.successThreshold or 1) and not cr.ready:
+                    cr.ready = True
+                    run.dirty = True
+                elif not ok and ps.failures >= (p.failureThreshold or 3) and cr.ready:
+                    cr.ready = False
+                    run.dirty = True
+                elif not ok and not cr.ready and ps.failures == 1:
+                    # Until the first success, probe quickly so the pod turns Ready soon after it
+                    # starts listening (the period applies once it has been Ready).
+                    ps.next_at = time.monotonic() + min(p.periodSeconds or 10, 0.2)
+            elif kind == "liveness" and not ok and ps.failures >= (p.failureThreshold or 3) and cr.running:
+                log.info("%s/%s: liveness probe failed %d times, restarting", run.key, cr.spec.name, ps.failures)
+                ps.failures = 0
+                self.runtime.kill_container(cr.running)
+        if kind == "readiness" and not ok and not cr.ready:
+            with self.lock:
+                ps.next_at = min(ps.next_at, time.monotonic() + 0.2)
+
+    # --- stopping -----------------------------------------------------------------------------
+
+    def _stop(self, run: PodRun, delete_object: bool) -> None:
+        pod = self._get_pod(run)
+        grace = STOP_GRACE_MAX
+        if pod is not None and pod.metadata.deletionGracePeriodSeconds is not None:
+            grace = min(float(pod.metadata.deletionGracePeriodSeconds), STOP_GRACE_MAX)
+        if run.sandbox is not None:
+            with self.lock:
+                running = [cr.running for cr in run.containers.values() if cr.running is not None]
+                for c in running:
+                    self.by_container.pop(c.id, None)
+            with contextlib.suppress(Exception):
+                self.runtime.stop_containers(running, grace=grace)
+            with contextlib.suppress(Exception):
+                self.runtime.remove_sandbox(run.sandbox, grace=0)
+        if run.netns:
+            with self.kernel_lock:
+                remove_pod(self.cfg.name, run.node, run.netns[len(kns.cluster_prefix(self.cfg.name)) :], self.state_dir)
+        with self.lock:
+            if run.ip:
+                self._ips.get(run.node, set()).discard(run.ip)
+            if self.pods.get(run.key) is run:
+                del self.pods[run.key]
+        if delete_object:
+            ns, _, name = run.key.partition("/")
+            with contextlib.suppress(NotFound):
+                cur = self.raw.get("Pod", ns, name)
+                if (cur.metadata.uid or "") == run.uid:
+                    self.raw.delete("Pod", ns, name)
+
+    def _finalize_unstarted(self, pod: Pod) -> None:
+        with contextlib.suppress(NotFound):
+            self.raw.delete("Pod", pod.namespace, pod.name)
+
+    def teardown(self) -> None:
+        """``kins down``: every pod process ends."""
+        self.runtime.shutdown()
+        self.pool.shutdown(wait=False)
+
+    def close(self) -> None:
+        """Daemon exit without teardown: pods keep running in the runtime's processes."""
+        detach = getattr(self.runtime, "detach", None)
+        if detach is not None:
+            detach()
+        else:
+            self.runtime.shutdown()
+        self.pool.shutdown(wait=False)
+
+    # --- status writing -----------------------------------------------------------------------
+
+    def _get_pod(self, run: PodRun) -> Pod | None:
+        ns, _, name = run.key.partition("/")
+        try:
+            p = self.raw.get("Pod", ns, name)
+        except NotFound:
+            return None
+        return p if isinstance(p, Pod) and (p.metadata.uid or "") == run.uid else None
+
+    def _flush(self) -> None:
+        with self.lock:
+            dirty = [r for r in self.pods.values() if r.dirty and not r.stopping]
+            for r in dirty:
+                r.dirty = False
+        for r in dirty:
+            try:
+                self._write_status(r)
+            except Exception:
+                log.exception("status of %s", r.key)
+                r.dirty = True
+
+    def _write_status(self, run: PodRun) -> None:
+        for _ in range(5):
+            pod = self._get_pod(run)
+            if pod is None:
+                return
+            now = self.clock.now()
+            with self.lock:
+                statuses = [_container_status(cr) for cr in run.containers.values()]
+                all_ready = bool(statuses) and all(s.ready for s in statuses)
+                phase = run.phase
+            old = pod.status or PodStatus()
+            prev = {c.type: c for c in old.conditions or []}
+
+            def cond(t: str, ok: bool, prev: dict[str, Condition] = prev, now: str = now) -> Condition:
+                s = "True" if ok else "False"
+                p = prev.get(t)
+                return Condition(
+                    type=t,
+                    status=s,
+                    lastTransitionTime=p.lastTransitionTime if p and p.status == s else now,
+                    reason=None if ok or t in ("PodScheduled", "Initialized") else "ContainersNotReady",
+                )
+
+            started = run.sandbox is not None
+            conds = [
+                cond("Initialized", True),
+                cond("Ready", all_ready and phase == "Running"),
+                cond("ContainersReady", all_ready),
+                cond("PodScheduled", True),
+            ]
+            if started:
+                conds.insert(0, cond("PodReadyToStartContainers", True))
+            status = replace(
+                old,
+                phase=phase,
+                conditions=conds,
+                containerStatuses=statuses,
+                podIP=run.ip or old.podIP,
+                podIPs=[PodIP(ip=run.ip)] if run.ip else old.podIPs,
+            )
+            if status == old:
+                return
+            try:
+                self.raw.update(replace(pod, status=status))
+                return
+            except Conflict:
+                continue
+
+
+def _unfinished(pod: Pod) -> bool:
+    return (pod.status.phase if pod.status else None) not in ("Succeeded", "Failed")
+
+
+def _expand(value: str, env: dict[str, str]) -> str:
+    """Kubernetes' $(VAR) expansion in env values; $$ escapes."""
+    out, i = [], 0
+    while i < len(value):
+        if value.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif value.startswith("$(", i) and ")" in value[i:]:
+            j = value.index(")", i)
+            name = value[i + 2 : j]
+            out.append(env.get(name, value[i : j + 1]))
+            i = j + 1
+        else:
+            out.append(value[i])
+            i += 1
+    return "".join(out)
+
+
+def _probe_state(p: Probe | None, now: float) -> ProbeState | None:
+    if p is None:
+        return None
+    return ProbeState(probe=p, next_at=now + (p.initialDelaySeconds or 0))
+
+
+def _container_status(cr: ContainerRun) -> ContainerStatus:
+    if cr.running is not None:
+        state: dict[str, Any] = {"running": {"startedAt": cr.started_at}}
+    elif cr.waiting is not None:
+        state = {"waiting": {"reason": cr.waiting[0], **({"message": cr.waiting[1]} if cr.waiting[1] else {})}}
+    elif cr.terminated is not None:
+        state = {"terminated": cr.terminated}
+    else:
+        state = {"waiting": {"reason": "ContainerCreating"}}
+    last = {"terminated": cr.last_terminated} if cr.last_terminated else None
+    return ContainerStatus(
+        name=cr.spec.name,
+        ready=cr.ready and cr.running is not None,
+        restartCount=cr.restarts,
+        image=cr.spec.image,
+        imageID="",
+        containerID=f"kins://{cr.running.id}" if cr.running else None,
+        started=cr.running is not None,
+        state=state,
+        lastState=last,
+    )
+
+
+def _port(port: int | str, c: Container) -> int:
+    if isinstance(port, int):
+        return port
+    for p in c.ports or []:
+        if p.name == port:
+            return p.containerPort
+    raise KinsError(f"probe port {port!r} is not a named port of container {c.name}")
+
+
+def probe_once(p: Probe, run: PodRun, c: Container) -> bool:
+    """One probe attempt from the kubelet's side, inside the pod's network namespace."""
+    timeout = float(p.timeoutSeconds or 1)
+    path = kns.path(run.netns)
+    try:
+        if p.tcpSocket is not None:
+            s = socket_in_netns(path)
+            try:
+                s.settimeout(timeout)
+                s.connect((p.tcpSocket.host or run.ip, _port(p.tcpSocket.port, c)))
+            finally:
+                s.close()
+            return True
+        if p.httpGet is not None:
+            g = p.httpGet
+            s = socket_in_netns(path)
+            s.settimeout(timeout)
+            s.connect((g.host or run.ip, _port(g.port, c)))
+            conn = http.client.HTTPConnection(g.host or run.ip, _port(g.port, c), timeout=timeout)
+            conn.sock = s
+            try:
+                headers = {h.name: h.value for h in g.httpHeaders or []}
+                headers.setdefault("User-Agent", "kube-probe/1.31")
+                conn.request("GET", g.path or "/", headers=headers)
+                return 200 <= conn.getresponse().status < 400
+            finally:
+                conn.close()
+        if p.exec is not None and run.sandbox is not None:
+            r = exec_in_pod(run.sandbox, p.exec.command or ["true"], timeout=timeout)
+            return r.returncode == 0
+    except (OSError, KinsError, http.client.HTTPException, TimeoutError):
+        return False
+    except Exception:
+        log.exception("probe of %s", run.key)
+        return False
+    return True
