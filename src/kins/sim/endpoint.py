@@ -37,7 +37,7 @@ class Endpoint:
         port = f":{self.port}" if self.port is not None else ""
         if self.kind == "ip":
             return f"{self.ip}{port}"
-        where = f" on {self.node}" if self.node else ""
+        where = f" on {self.node}" if self.node and self.kind == "pod" else ""
         return f"{self.kind} {self.name} ({self.ip}{port}){where}"
 
 

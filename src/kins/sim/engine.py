@@ -477,7 +477,7 @@ class Engine:
             if s.action == "rule" and s.chain is not None:
                 d = s.detail
                 if (" to KUBE-" in d and any(f"to {c}" in d for c in SERVICE_CHAINS)) or " has no " in d:
-                    svc = _service_of(d)
+                    svc = service_of(d)
                     if svc and f.service is None:
                         f.service = svc
                 if d.startswith(f"jump to {MASQ_CHAIN}"):
@@ -519,7 +519,7 @@ class Engine:
         return f"{int_ip(dst)} matches {net}{via} dev {r.dev}{onlink}{src} (table {r.table})"
 
 
-def _service_of(detail: str) -> str | None:
+def service_of(detail: str) -> str | None:
     """``ns/name:port`` from a kube-proxy rule comment quoted in a step's detail."""
     if '"' not in detail:
         return None

@@ -269,7 +269,11 @@ def target_text(rule: Rule) -> str:
     if isinstance(t, Reject):
         return f"REJECT with {t.with_}"
     if isinstance(t, Mark):
-        return f"MARK {t.value:#x}/{t.mask:#x}"
+        if t.mask == 0:
+            return f"MARK xor {t.value:#x}"
+        if t.mask == t.value:
+            return f"MARK or {t.value:#x}"
+        return f"MARK set {t.value:#x}/{t.mask:#x}"
     if isinstance(t, Dnat):
         return f"DNAT to {t.to}"
     if isinstance(t, Snat):

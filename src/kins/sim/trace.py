@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .._errors import KinsError
 from ..api.config import ClusterConfig
 from ..render.cluster import render_cluster
 from ..store.base import Store
 from .addr import MASKS, int_ip, ip_int
 from .endpoint import Endpoint, resolve_endpoint
-from .engine import Engine, Flow, Result
+from .engine import Engine, Flow, Result, service_of
 from .packet import (
     ACCEPTED,
     CT_ESTABLISHED,
     DELIVERED,
+    NO_ROUTE,
     SEVERITY,
     EndpointChoice,
     Hop,
@@ -110,6 +113,27 @@ def _start(view: ClusterView, engine: Engine, src: Endpoint, flow: Flow, node_on
     raise KinsError(f"FROM {src.ip} is not a pod, node or host of the cluster: trace it entering one node with --node")
 
 
+def _after_routing(view: ClusterView, rep: Result) -> tuple[str, str | None] | None:
+    """What filter/FORWARD would have done to a packet the routing step refused: kube-proxy
+    rejects traffic to Services without endpoints there, which only a routed packet reaches."""
+    if not rep.flow.trail:
+        return None
+    st = next((s for s in view.states.values() if s.name == rep.flow.trail[-1][0]), None)
+    rs = st.ruleset if st is not None else None
+    if rs is None:
+        return None
+    for o in rs.run("filter", "FORWARD", rep.flow.pkt, None, None):
+        if o.verdict in ("REJECT", "DROP") and o.steps:
+            last = o.steps[-1]
+            where = f"filter/{last.chain} #{last.rule}"
+            why = (
+                f"had the packet been routed, {where} would {o.verdict.lower()} it ({last.detail}); "
+                f"the routing decision comes first, so {st.name if st else ''} answers ICMP net unreachable"
+            )
+            return why, service_of(last.detail)
+    return None
+
+
 def _node_ip(st: NodeState) -> str:
     for a in st.addrs:
         dev = st.ifaces.get(a.dev)
@@ -167,11 +191,20 @@ def trace(
         )
     notes = [n for n in (src.note, dst.note) if n]
     service = rep.flow.service or next((r.flow.service for r in results if r.flow.service), None)
+    if worst == NO_ROUTE:
+        later = _after_routing(view, rep)
+        if later is not None:
+            notes.append(later[0])
+            service = service or later[1]
     if dst.kind == "service" and service is None:
+        ports = ", ".join(f"{p.proto} {p.port}" for p in dst.ports) or "none"
         if proto not in PORT_PROTOS:
-            notes.append(f"{dst.ip} is the cluster IP of {dst.name}; kube-proxy only rewrites {dst.name}'s ports")
+            notes.append(
+                f"{dst.ip} is the cluster IP of {dst.name}: kube-proxy rewrites only its ports ({ports}), "
+                f"and no node owns the address, so nothing answers {proto}"
+            )
         else:
-            notes.append(f"no kube-proxy rule handles {proto} port {dport} of {dst.name} ({dst.ip})")
+            notes.append(f"no kube-proxy rule handles {proto} port {dport} of {dst.name} ({dst.ip}; ports: {ports})")
     branch = None
     if len(endpoints) > 1 and rep.flow.endpoint is not None:
         ip, p = rep.flow.endpoint
@@ -198,7 +231,7 @@ def trace(
                 notes.append(f"the reply reaches the sender from {seen}, not {asked}: the sender would drop it")
     return Trace(
         src=src.describe(),
-        dst=dst.describe() if dst.port is not None or proto not in PORT_PROTOS else f"{dst.describe()} port {dport}",
+        dst=replace(dst, port=dport).describe() if proto in PORT_PROTOS else dst.describe(),
         packet=first.describe(),
         disposition=worst,
         hops=_hops(rep.flow.trail),

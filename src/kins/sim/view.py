@@ -111,6 +111,16 @@ class ClusterView:
         view.wire(underlay_cidr)
         return view
 
+    def replace_node(self, st: NodeState, underlay_cidr: str | None = None) -> None:
+        """Swap a node's state for another one (say, read off the live node), keeping its pods."""
+        old = self.nodes.get(st.name)
+        if old is not None:
+            del self.states[old.netns]
+        self.add(st)
+        self.flow_cache.clear()
+        self.subviews.clear()
+        self.wire(underlay_cidr)
+
     def only(self, node: str) -> ClusterView:
         """The same view cut down to one node and its pods (made once, then reused)."""
         if node not in self.nodes:
