@@ -95,6 +95,16 @@ def test_nodeport_from_external_host() -> None:
     assert [h["node"] for h in data["reply"]["hops"]][-1] == "client"
 
 
+def test_article_ingress_nodeport() -> None:
+    # the article's way in: the client reaches the ingress controller on node1's NodePort
+    data = check_golden("ingress-nodeport", go("client", "192.168.0.21:30799"))
+    assert data["service"] == "ingress-nginx/ingress-nginx:http"
+    assert data["disposition"] == "delivered"
+    assert data["masquerade"] is True
+    assert [e["node"] for e in data["endpoints"]] == ["node2"]
+    assert "encapsulated" in actions(data)
+
+
 def test_hairpin_to_own_service() -> None:
     data = check_golden("hairpin", go("default/solo-f6f946797-cr4fv", "solo"))
     assert data["disposition"] == "delivered"
@@ -157,7 +167,9 @@ def test_external_traffic_policy_local() -> None:
     # solo runs on node1 only: node2 drops its NodePort traffic
     data = check_golden("etp-local-no-local-endpoint", go("client", "192.168.0.22:30083"))
     assert data["disposition"] == "dropped"
-    assert "has no local endpoints" in [s for h in data["hops"] for s in h["steps"] if s["action"] == "rule"][-1]["detail"]
+    assert (
+        "has no local endpoints" in [s for h in data["hops"] for s in h["steps"] if s["action"] == "rule"][-1]["detail"]
+    )
 
 
 def test_node_only() -> None:
