@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from kins.apps import agnhost, shop
+from kins.apps import agnhost, shop, system
 
 Main = Callable[[list[str]], int]
 
@@ -69,6 +69,10 @@ def resolve(image: str, command: Sequence[str] = (), args: Sequence[str] = ()) -
         return App(argv[0], main, tuple(argv[1:]))
     if command:
         return None
+    if repo.endswith("coredns/coredns") or base in ("kube-dns", "k8s-dns-kube-dns"):
+        return App("coredns", system.coredns_main, tuple(args))
+    if repo.endswith("ingress-nginx/controller") or base == "nginx-ingress-controller":
+        return App("nginx-ingress-controller", system.ingress_main, tuple(args))
     if base == "pause":
         return App("pause", agnhost.pause_main, tuple(args))
     if "business-manager" in base:
