@@ -179,6 +179,7 @@ def main() -> None:
 
 
 from . import cluster as _cluster  # noqa: E402,F401  (registers the cluster commands)
+from . import trace as _trace  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,91 @@
+"""``kins trace``: a packet's path hop by hop, computed from the cluster's node plans."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .._errors import KinsError
+from ..api.config import ClusterConfig
+from ..store.base import Store
+from . import app
+from .common import ClusterOpt, FilesOpt, NameOpt, out
+
+
+def split_port(to: str) -> tuple[str, int | None]:
+    """``host:port`` -> (host, port); a name or address without a port -> (it, None)."""
+    host, sep, port = to.rpartition(":")
+    if sep and port.isdigit() and host:
+        return host, int(port)
+    return to, None
+
+
+def live_snapshot(name: str | None) -> tuple[ClusterConfig, Store]:
+    """The live cluster's objects in a memory store, and its cluster file with the live nodes."""
+    from ..api.config import load_cluster
+    from ..api.core import Node
+    from ..api.registry import STORED
+    from ..daemon.netagent import nodes_config
+    from ..daemon.state import pick_cluster
+    from ..store.memory import MemoryStore
+    from .common import live_client
+
+    info = pick_cluster(name)
+    client = live_client(info.name)
+    store = MemoryStore()
+    objs = []
+    for kind in ("Namespace", "Node", "Pod", "Service", "Endpoints", "EndpointSlice"):
+        objs.extend(client.list(kind, all_namespaces=STORED[kind].NAMESPACED))
+    store.bulk_create(objs)
+    cfg = load_cluster(Path(info.state_dir) / "cluster.yaml")
+    nodes = [n for n in objs if isinstance(n, Node)]
+    return nodes_config(cfg, nodes), store
+
+
+@app.command()
+def trace(
+    src: Annotated[str, typer.Argument(metavar="FROM", help="Pod, service, node, host, DNS name or IP.")],
+    dst: Annotated[str, typer.Argument(metavar="TO[:PORT]", help="Destination, with the port for TCP/UDP.")],
+    proto: Annotated[str, typer.Option("--proto", help="tcp, udp or icmp.")] = "tcp",
+    output: Annotated[str, typer.Option("-o", "--output", help="text or json.")] = "text",
+    node: Annotated[str | None, typer.Option("--node", help="Only what this node does with the packet.")] = None,
+    verify: Annotated[bool, typer.Option("--verify", help="Send a real probe and compare (live cluster).")] = False,
+    filename: FilesOpt = [],  # noqa: B006
+    cluster: ClusterOpt = None,
+    name: NameOpt = None,
+) -> None:
+    """Explain a packet's path hop by hop: routes, rules, NAT, VXLAN, and the final disposition."""
+    from ..sim.format import format_trace_text, trace_to_json
+    from ..sim.trace import run_trace
+
+    if proto not in ("tcp", "udp", "icmp"):
+        raise KinsError(f"--proto: {proto!r} is not one of tcp, udp, icmp")
+    if output not in ("text", "json"):
+        raise KinsError(f"-o: {output!r} is not one of text, json")
+    to, port = split_port(dst)
+    if proto != "icmp" and port is None:
+        raise KinsError(f"{dst}: give the destination port as TO:PORT for {proto}")
+    if filename:
+        if verify:
+            raise KinsError("--verify sends a real packet: it needs the live cluster, not -f manifests")
+        from ..offline import open_offline
+
+        oc = open_offline(filename, cluster)
+        cfg, store = oc.cfg, oc.store
+    else:
+        cfg, store = live_snapshot(name)
+    t = run_trace(cfg, store, src, to, port=port, proto=proto, node=node)
+    if output == "json":
+        out(json.dumps(trace_to_json(t), indent=2))
+    else:
+        out(format_trace_text(t))
+    if verify:
+        from ..sim.verify import verify_trace
+
+        ok, report = verify_trace(name, cfg, store, t, src, to, port=port, proto=proto)
+        out(report)
+        if not ok:
+            raise typer.Exit(3)
