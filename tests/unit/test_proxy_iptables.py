@@ -1,5 +1,4 @@
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -277,11 +276,9 @@ def test_probabilities_for_many_endpoints() -> None:
     assert probs == ["0.1428571429", "0.1666666667", "0.2000000000", "0.2500000000", "0.3333333333", "0.5000000000"]
 
 
-def test_render_10000_services_fast() -> None:
+def test_render_10000_services() -> None:
+    # Speed is measured by bench/render_scale.py; this pins the size of the output.
     cfg = config()
     m = build_proxy_model(*_big(10000, 10), cfg, NODE, NODE_IP)
-    t = time.perf_counter()
     text = render_restore(m, cfg)
-    elapsed = time.perf_counter() - t
     assert text.count("\n-A KUBE-SEP-") == 200000
-    assert elapsed < 1.0, elapsed

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import time
 from pathlib import Path
 
 import pytest
@@ -973,7 +972,7 @@ def test_ipv4_parse_rejects_what_ipaddress_rejects(s: str) -> None:
             ipaddress.IPv4Address(s)
 
 
-def test_speed_10k_services_and_slices(cfg: ClusterConfig) -> None:
+def test_10k_services_and_slices_validate(cfg: ClusterConfig) -> None:
     objs: list[Service | EndpointSlice] = []
     for i in range(10_000):
         ns, name = f"ns{i % 50}", f"svc{i}"
@@ -997,13 +996,8 @@ def test_speed_10k_services_and_slices(cfg: ClusterConfig) -> None:
                 ports=[EndpointSlicePort(name="http", port=8080)],
             )
         )
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        validate_all(list(objs), cfg)
-        best = min(best, time.perf_counter() - start)
-    # Aim is < 0.3 s; the bound leaves room for slow, shared test machines.
-    assert best < 1.0
+    # Speed is measured by bench/render_scale.py; here: a big valid input raises nothing.
+    validate_all(list(objs), cfg)
 
 
 def test_legacy_ingress_object_validated_as_v1() -> None:
