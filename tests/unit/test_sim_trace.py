@@ -95,16 +95,6 @@ def test_nodeport_from_external_host() -> None:
     assert [h["node"] for h in data["reply"]["hops"]][-1] == "client"
 
 
-def test_article_ingress_nodeport() -> None:
-    # the article's way in: the client reaches the ingress controller on node1's NodePort
-    data = check_golden("ingress-nodeport", go("client", "192.168.0.21:30799"))
-    assert data["service"] == "ingress-nginx/ingress-nginx:http"
-    assert data["disposition"] == "delivered"
-    assert data["masquerade"] is True
-    assert [e["node"] for e in data["endpoints"]] == ["node2"]
-    assert "encapsulated" in actions(data)
-
-
 def test_hairpin_to_own_service() -> None:
     data = check_golden("hairpin", go("default/solo-f6f946797-cr4fv", "solo"))
     assert data["disposition"] == "delivered"
