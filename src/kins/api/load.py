@@ -146,7 +146,45 @@ def _read(path: str) -> list[tuple[str, str]]:
         raise MultiValidationError([ValidationError(str(p), "", f"cannot read: {e.strerror}")]) from None
 
 
+class _Head(msgspec.Struct):
+    kind: str = ""
+    apiVersion: str = ""
+    items: list[msgspec.Raw] | None = None
+
+
+def _load_json(text: str) -> list[Object] | None:
+    """JSON straight into typed objects, without building dicts first (several times faster for a
+    big ``kind: List`` dump); None when the text is not something this path handles, so the
+    general path runs and reports errors the usual way."""
+    try:
+        head = msgspec.json.decode(text, type=_Head)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    raws = head.items if head.kind.endswith("List") and head.items is not None else None
+    if raws is None:
+        return None
+    objs: list[Object] = []
+    for raw in raws:
+        try:
+            h = msgspec.json.decode(raw, type=_Head)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        cls = KINDS.get((h.apiVersion, h.kind))
+        if cls is None or h.items is not None:
+            return None  # unknown kinds and nested lists: the general path explains them
+        try:
+            obj = msgspec.json.decode(raw, type=cls)
+        except msgspec.ValidationError:
+            return None
+        objs.append(obj.to_v1() if isinstance(obj, LegacyIngress) else obj)
+    return objs
+
+
 def load_text(text: str, source: str = "<input>") -> list[Object]:
+    if text.lstrip().startswith("{"):
+        objs = _load_json(text)
+        if objs is not None:
+            return objs
     return load_documents(parse_text(text, source), source)
 
 

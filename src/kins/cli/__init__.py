@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -167,6 +168,9 @@ def describe(
 
 
 def main() -> None:
+    # Commands are short-lived and build large object graphs without cycles (a 10,000-Service
+    # dump is millions of objects): the cyclic collector would only rescan them, again and again.
+    gc.disable()
     try:
         app()
     except MultiValidationError as e:

@@ -15,7 +15,12 @@ from .scheduler import Scheduler
 
 
 def default_controllers(
-    store: Store, cfg: ClusterConfig, rng: random.Random, *, kubelet: bool = True
+    store: Store,
+    cfg: ClusterConfig,
+    rng: random.Random,
+    *,
+    kubelet: bool = True,
+    frozen_endpoints: frozenset[str] = frozenset(),
 ) -> list[Controller]:
     """Service allocation, workloads, owner cleanup, scheduling, (offline) kubelet, endpoints.
 
@@ -30,5 +35,5 @@ def default_controllers(
     ]
     if kubelet:
         ctrls.append(KubeletSim(store))
-    ctrls.append(EndpointsController(store, rng))
+    ctrls.append(EndpointsController(store, rng, frozen_endpoints))
     return ctrls

@@ -187,9 +187,12 @@ class EndpointsController:
     name = "endpoints"
     kinds = frozenset({"Service", "Pod", "Endpoints", "EndpointSlice"})
 
-    def __init__(self, store: Store, rng: random.Random) -> None:
+    def __init__(self, store: Store, rng: random.Random, frozen: frozenset[str] = frozenset()) -> None:
         self.store = store
         self.rng = rng
+        # Services ("ns/name") whose endpoints came with the input (a dump of a real cluster):
+        # their pods are not in the input, so recomputing would wipe what the dump says.
+        self.frozen = frozen
         self._pod_labels: dict[str, tuple[str, dict[str, str]]] = {}  # pod key -> (ns, labels)
         self._pods_by_label: dict[tuple[str, str, str], set[str]] = {}
         self._svc_sel: dict[str, dict[str, str]] = {}  # service key -> selector (non-empty only)
@@ -308,6 +311,8 @@ class EndpointsController:
         return out
 
     def reconcile(self, key: str) -> bool:
+        if key in self.frozen:
+            return False
         ns, name = split_key(key)
         try:
             svc = self.store.get("Service", ns, name)

@@ -6,7 +6,8 @@ import gc
 import random
 
 from ..api.config import ClusterConfig, NodeConfig
-from ..api.core import Namespace, NamespaceStatus, Node, NodeAddress, NodeSpec, NodeStatus, Service
+from ..api.core import Endpoints, Namespace, NamespaceStatus, Node, NodeAddress, NodeSpec, NodeStatus, Service
+from ..api.discovery import EndpointSlice
 from ..api.meta import Condition, Object, ObjectMeta
 from ..store.base import Clock
 from ..store.memory import MemoryStore
@@ -91,5 +92,19 @@ def _build(cfg: ClusterConfig, objs: list[Object], seed: int) -> MemoryStore:
         if not any(s.key == kube.key for s in services):
             store.create(kube)
         store.bulk_create([allocated.get(id(o), o) if isinstance(o, Service) else o for o in objs])
-    run_until_stable(store, cfg, default_controllers(store, cfg, random.Random(seed)))
+    run_until_stable(
+        store, cfg, default_controllers(store, cfg, random.Random(seed), frozen_endpoints=given_endpoints(objs))
+    )
     return store
+
+
+def given_endpoints(objs: list[Object]) -> frozenset[str]:
+    """Services ("ns/name") whose EndpointSlices or Endpoints the input itself carries, as a dump
+    of a real cluster does; their endpoints are taken as given instead of computed from pods."""
+    out: set[str] = set()
+    for o in objs:
+        if isinstance(o, EndpointSlice) and o.service_name:
+            out.add(f"{o.namespace}/{o.service_name}")
+        elif isinstance(o, Endpoints):
+            out.add(o.key)
+    return frozenset(out)

@@ -8,7 +8,6 @@ characters of base32(sha256(service port name + protocol)); endpoint chains hash
 
 from __future__ import annotations
 
-import base64
 import hashlib
 
 SVC_PREFIX = "KUBE-SVC-"
@@ -24,8 +23,28 @@ def service_port_name(namespace: str, name: str, port_name: str | None) -> str:
     return f"{namespace}/{name}:{port_name}" if port_name else f"{namespace}/{name}"
 
 
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+# Two base32 digits per 10 bits: the 80 bits behind the first 16 digits take 8 lookups.
+_B32_PAIRS = [a + b for a in _B32 for b in _B32]
+
+
 def _hash16(text: str) -> str:
-    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
+    """The first 16 base32 digits of sha256(text), as kube-proxy names chains.
+
+    base64.b32encode is pure Python and encodes the whole digest; only 80 bits are needed, and a
+    10,000-Service ruleset hashes 100,000 endpoint chains."""
+    n = int.from_bytes(hashlib.sha256(text.encode()).digest()[:10], "big")
+    p = _B32_PAIRS
+    return (
+        p[n >> 70]
+        + p[(n >> 60) & 1023]
+        + p[(n >> 50) & 1023]
+        + p[(n >> 40) & 1023]
+        + p[(n >> 30) & 1023]
+        + p[(n >> 20) & 1023]
+        + p[(n >> 10) & 1023]
+        + p[n & 1023]
+    )
 
 
 def port_proto_hash(spn: str, proto: str) -> str:

@@ -8,6 +8,7 @@ objects and can stay a tight string-building loop.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -91,9 +92,16 @@ class ProxyModel:
     total_endpoints: int  # drives kube-proxy's large-cluster mode
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CANONICAL_V4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
+
+
 def _ipv4(value: str | None) -> str | None:
+    """The canonical dotted quad, or None. Canonical input (the usual case) skips ipaddress."""
     if not value:
         return None
+    if _CANONICAL_V4.fullmatch(value):
+        return value
     try:
         return str(ipaddress.IPv4Address(value.strip()))
     except ValueError:
