@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shlex
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +28,7 @@ from ..kernel import iptables as ipt
 from ..kernel import netns as kns
 from ..kernel.apply import apply_node, remove_node
 from ..render.podnet import render_node_network
-from ..render.proxy.iptables import render_restore
+from ..render.proxy.iptables import base_chain_jumps, render_restore
 from ..render.proxy.model import build_proxy_model
 from ..store.base import Store
 
@@ -45,6 +46,17 @@ def nodes_config(cfg: ClusterConfig, nodes: list[Node]) -> ClusterConfig:
     order = {n.name: i for i, n in enumerate(cfg.nodes)}
     out.sort(key=lambda n: (order.get(n.name, len(order)), n.name))
     return replace(cfg, nodes=out)
+
+
+def ensure_base_rules(netns: str, restore_text: str) -> None:
+    """What kube-proxy keeps outside its restore payload, in the order it creates it (the same
+    list ``kins render --what iptables-save`` replays): its canary chains, then the jumps from
+    the built-in chains into the chains the payload declares."""
+    base = base_chain_jumps()
+    ipt.ensure_chains(netns, [(t, c) for t, c, args in base if not args])
+    declared = ipt.chains(restore_text)
+    jumps = [(t, c, shlex.split(args)) for t, c, args in base if args]
+    ipt.ensure_jumps(netns, [j for j in jumps if j[2][-1] in declared.get(j[0], set())])
 
 
 @dataclass
@@ -116,7 +128,7 @@ class NetAgent:
             netns = kns.node_ns(self.cfg.name, node)
             ipt.restore(netns, text, noflush=True, counters=True)
             if not st.restore_digest:
-                ipt.ensure_jumps(netns, ipt.jumps_for(text))
+                ensure_base_rules(netns, text)
             st.restore_digest = digest
         st.applied_rv = rv
         st.last_seconds = time.perf_counter() - t0

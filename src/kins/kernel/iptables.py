@@ -153,6 +153,25 @@ def ensure_jumps(netns: str, jumps: Iterable[tuple[str, str, list[str]]]) -> lis
     return inserted
 
 
+def ensure_chains(netns: str, wanted: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Create each (table, chain) that is missing, like kube-proxy's ``EnsureChain`` for its
+    canary chains; returns those created now."""
+    wanted = list(wanted)
+    if not wanted:
+        return []
+    have = chains(save(netns))
+    created = []
+    for table, chain in wanted:
+        if chain in have.get(table, set()):
+            continue
+        res = _run(netns, ["iptables", "-w", "-t", table, "-N", chain])
+        if res.returncode != 0 and "exists" not in res.stderr:
+            raise KernelError(f"iptables -t {table} -N {chain}", netns, res.stderr.strip())
+        have.setdefault(table, set()).add(chain)
+        created.append((table, chain))
+    return created
+
+
 def jumps_for(text: str) -> list[tuple[str, str, list[str]]]:
     """kube-proxy's base jumps whose target chain the restore payload declares."""
     declared = chains(text)
