@@ -54,7 +54,8 @@ def test_node_devices_and_addresses() -> None:
     assert vx.mac == names.vtep_mac("demo", "node1")
     assert link(plan, "eth0").peer_netns == names.UNDERLAY_NETNS
     # No default route: the cluster has no uplink.
-    assert all(r.dst != "default" for r in plan.routes)
+    # The article's default route to the LAN gateway (nothing answers there: no uplink).
+    assert [(r.via, r.dev, r.metric) for r in plan.routes if r.dst == "default"] == [("192.168.0.1", "eth0", 100)]
     # The /32 on flannel.1 gets no connected route; the others do, as the kernel adds them.
     kernel = [(r.dst, r.dev, r.src) for r in plan.routes if r.proto == "kernel"]
     assert kernel == [("192.168.0.0/24", "eth0", "192.168.0.21"), ("172.30.76.0/24", "docker0", "172.30.76.1")]
@@ -246,4 +247,6 @@ def test_dev_filters() -> None:
     plan = render_node_network(default_cluster(), "node1", [])
     assert text.format_ip_neigh(plan.neighs, dev="docker0") == ""
     assert text.format_bridge_fdb(plan.fdb, dev="docker0") == ""
-    assert text.format_ip_route(plan.routes, dev="eth0") == "192.168.0.0/24 proto kernel scope link src 192.168.0.21 \n"
+    assert text.format_ip_route(plan.routes, dev="eth0") == (
+        "default via 192.168.0.1 metric 100 \n192.168.0.0/24 proto kernel scope link src 192.168.0.21 \n"
+    )

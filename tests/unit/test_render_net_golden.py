@@ -100,6 +100,7 @@ def test_article_routes_and_overlay_entries() -> None:
     assert text.format_bridge_fdb(node1.fdb) == f"{mac2} dev flannel.1 dst 192.168.0.22 self permanent\n"
     assert text.format_ip_neigh(node1.neighs) == f"172.30.9.0 dev flannel.1 lladdr {mac2} PERMANENT \n"
     assert text.format_ip_route(node1.routes, node1.links).splitlines() == [
+        "default via 192.168.0.1 dev eth0 metric 100 ",
         "172.30.9.0/24 via 172.30.9.0 dev flannel.1 onlink ",
         "172.30.76.0/24 dev docker0 proto kernel scope link src 172.30.76.1 ",
         "192.168.0.0/24 dev eth0 proto kernel scope link src 192.168.0.21 ",

@@ -131,6 +131,7 @@ def apply(plan: NodePlan, pfx: str) -> int:
             "dev",
             r.dev,
             *(["onlink"] if r.onlink else []),
+            *(["metric", str(r.metric)] if r.metric is not None else []),
         )
     return underlay_index
 

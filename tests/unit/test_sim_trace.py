@@ -109,7 +109,9 @@ def test_hairpin_to_own_service() -> None:
 
 def test_ping_clusterip_is_not_answered() -> None:
     data = check_golden("icmp-clusterip", go("business-manager-7b657b975c-qs2w9", "10.254.116.224", proto="icmp"))
-    assert data["disposition"] == "no-route"
+    # No rule rewrites ICMP to a Service: the node routes it to its default gateway, where no one
+    # answers (the isolated underlay), so the ping goes unanswered, as the article shows.
+    assert data["disposition"] == "dropped"
     assert data["service"] is None
     assert data["endpoints"] == []
     assert not any(s["action"] == "nat" for h in data["hops"] for s in h["steps"])
@@ -122,12 +124,12 @@ def test_service_without_endpoints() -> None:
     rej = [s for h in data["hops"] for s in h["steps"] if s["action"] == "rule"][-1]
     assert (rej["table"], rej["chain"]) == ("filter", "KUBE-EXTERNAL-SERVICES")
     assert "has no endpoints" in rej["detail"]
-    # Through the ClusterIP the routing decision comes before kube-proxy's REJECT in FORWARD:
-    # these nodes have no route to the Service network, so the kernel answers net unreachable.
+    # Through the ClusterIP: routed by the default route, then kube-proxy's REJECT in FORWARD.
     data = check_golden("no-endpoints-clusterip", go("business-manager-7b657b975c-qs2w9", "empty"))
-    assert data["disposition"] == "no-route"
+    assert data["disposition"] == "rejected"
     assert data["service"] == "default/empty:http"
-    assert any("would reject" in n for n in data["notes"])
+    step = [s for h in data["hops"] for s in h["steps"] if s["action"] == "rule"][-1]
+    assert (step["table"], step["chain"]) == ("filter", "KUBE-SERVICES")
 
 
 def test_no_endpoints_clusterip_rejected_with_a_default_route() -> None:
@@ -173,8 +175,8 @@ def test_node_only() -> None:
     t = trace_to_json(go("172.30.76.2", "10.254.116.224:50051", node="node1"))
     assert t["hops"][0]["node"] == "default/business-manager-7b657b975c-qs2w9"
     t = trace_to_json(go("node1", "10.254.116.224:50051", node="node1"))
-    assert t["disposition"] == "no-route"  # routed before OUTPUT: no route to the Service network
-    assert t["hops"][0]["steps"][0]["action"] == "no-route"
+    assert t["hops"][0]["node"] == "node1"  # the node's own address: locally generated (OUTPUT)
+    assert t["service"] == "default/data-product:data-product"
 
 
 def _live_node1() -> Any:

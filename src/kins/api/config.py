@@ -22,6 +22,7 @@ _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 class Underlay(Base):
     cidr: str = "192.168.0.0/24"
     mtu: int = 1500
+    gateway: str | None = None  # default: the first address; nothing answers there (no uplink)
 
 
 class NodeConfig(Base):
@@ -34,6 +35,7 @@ class NodeConfig(Base):
 class HostConfig(Base):
     name: str
     ip: str
+    serve: list[int] | None = None  # TCP ports the daemon answers on from this host (an outside service)
 
 
 class PodNetwork(Base):
@@ -89,6 +91,12 @@ class ClusterConfig(Base):
     def pod_mtu(self) -> int:
         """flannel: the VXLAN device MTU is the underlay MTU minus the 50-byte encapsulation."""
         return self.podNetwork.mtu or self.underlay.mtu - 50
+
+    @property
+    def underlay_gateway(self) -> str:
+        if self.underlay.gateway:
+            return self.underlay.gateway
+        return str(ipaddress.IPv4Network(self.underlay.cidr).network_address + 1)
 
     @property
     def cluster_cidr(self) -> str:
@@ -179,6 +187,10 @@ def validate_cluster(cfg: ClusterConfig) -> list[ValidationError]:
     if not _DNS1123_LABEL.match(cfg.name) or len(cfg.name) > 20:
         errs.append(ValidationError(w, "name", f"{cfg.name!r} must be a DNS-1123 label of at most 20 characters"))
     underlay = _net(cfg.underlay.cidr, "underlay.cidr", errs, w)
+    if cfg.underlay.gateway is not None:
+        gw = _ipv4(cfg.underlay.gateway, "underlay.gateway", errs, w)
+        if gw and underlay and gw not in underlay:
+            errs.append(ValidationError(w, "underlay.gateway", f"{gw} is outside underlay.cidr {underlay}"))
     podnet = _net(cfg.podNetwork.cidr, "podNetwork.cidr", errs, w)
     svcnet = _net(cfg.services.cidr, "services.cidr", errs, w)
     if not cfg.nodes:
@@ -209,6 +221,8 @@ def validate_cluster(cfg: ClusterConfig) -> list[ValidationError]:
         names.add(n.name)
         if n.ip is not None:
             ip = _ipv4(n.ip, f"{p}.ip", errs, w)
+            if ip and underlay and str(ip) == (cfg.underlay.gateway or str(underlay.network_address + 1)):
+                errs.append(ValidationError(w, f"{p}.ip", f"{n.ip} is the underlay's gateway address"))
             if ip and underlay and ip not in underlay:
                 errs.append(ValidationError(w, f"{p}.ip", f"{n.ip} is outside underlay.cidr {underlay}"))
             if n.ip in ips:
@@ -240,6 +254,9 @@ def validate_cluster(cfg: ClusterConfig) -> list[ValidationError]:
         if h.ip in ips:
             errs.append(ValidationError(w, f"{p}.ip", f"{h.ip} is already used by {ips[h.ip]}"))
         ips[h.ip] = h.name
+        for j, port in enumerate(h.serve or []):
+            if not 0 < port < 65536:
+                errs.append(ValidationError(w, f"{p}.serve[{j}]", f"{port} must be 1..65535"))
     if svcnet and podnet and svcnet.overlaps(podnet):
         errs.append(ValidationError(w, "services.cidr", f"{svcnet} overlaps podNetwork.cidr {podnet}"))
     if cfg.services.dnsIP is not None:

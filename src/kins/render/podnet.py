@@ -148,13 +148,19 @@ def render_node_network(cfg: ClusterConfig, node_name: str, pods: list[Pod]) -> 
 
     addrs = (eth0_addr, br_addr, *ov.addrs)
     connected = tuple(r for a in addrs if (r := connected_route(a.dev, a.cidr)) is not None)
+    # The article's nodes have a default route (metric 100) to the LAN's gateway. Here nothing owns
+    # that address (the underlay has no uplink), but the route still matters: traffic to a Service
+    # address is routed, so it reaches filter FORWARD, where kube-proxy REJECTs a Service without
+    # endpoints ("connection refused") and where a ping to a ClusterIP is silently lost, as in a real
+    # cluster, instead of failing early with "network unreachable".
+    default = (Route(dst="default", dev=UNDERLAY_DEV, via=cfg.underlay_gateway, metric=100),)
     return NodePlan(
         name=node.name,
         ip=node.ip,
         pod_cidr=str(subnet),
         links=(LOOPBACK, eth0, br, *ov.links, *veths),
         addrs=addrs,
-        routes=connected + ov.routes,
+        routes=default + connected + ov.routes,
         neighs=ov.neighs,
         fdb=ov.fdb,
         sysctls=node_sysctls(cfg) + ov.sysctls,

@@ -406,6 +406,11 @@ class Engine:
             peer, peer_dev = target
             flow.step(st, "transmitted", f"out {dev.name} onto the underlay: {int_ip(nh)} is {peer.kind} {peer.name}")
             return self.receive(peer, peer_dev, flow)
+        if target is None and dev.peer_netns == "underlay" and self.view.underlay and not self.boundary:
+            # The whole underlay is known: no machine owns this address (e.g. the LAN gateway of
+            # the nodes' default route, which the isolated underlay does not have).
+            flow.step(st, "dropped", f"out {dev.name}: nothing on the underlay answers ARP for {int_ip(nh)}")
+            return [Result(flow, DROPPED)]
         peer_st = self.view.states.get(dev.peer_netns or "")
         if peer_st is not None and dev.peer:
             flow.step(st, "transmitted", f"out {dev.name} to its veth peer {dev.peer} in {peer_st.name}")
