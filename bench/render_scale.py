@@ -23,16 +23,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gen_dump import write_dump  # noqa: E402
+from gen_dump import write_dump
 
-from kins.api.config import default_cluster  # noqa: E402
-from kins.api.core import Service  # noqa: E402
-from kins.api.discovery import EndpointSlice  # noqa: E402
-from kins.api.load import load_paths  # noqa: E402
-from kins.api.validate import validate_all  # noqa: E402
-from kins.control.offline import build_offline_state  # noqa: E402
-from kins.render.proxy.iptables import render_restore  # noqa: E402
-from kins.render.proxy.model import build_proxy_model  # noqa: E402
+from kins.api.config import default_cluster
+from kins.api.core import Service
+from kins.api.discovery import EndpointSlice
+from kins.api.load import load_paths
+from kins.api.validate import validate_all
+from kins.control.offline import build_offline_state
+from kins.render.proxy.iptables import render_restore
+from kins.render.proxy.model import build_proxy_model
 
 
 def phases(path: Path) -> dict[str, float]:
