@@ -54,3 +54,28 @@ def test_decode_status() -> None:
 def test_sandbox_record_round_trip() -> None:
     sb = Sandbox("default_a", "default/a", "a", "/run/netns/x", 42, 1234, "/tmp/pods/default_a")
     assert Sandbox.from_json(sb.to_json()) == sb
+
+
+def test_check_mounts_orders_parents_first_and_refuses_bad_ones() -> None:
+    from kins.runtime.mounts import check_mounts
+
+    got = check_mounts([("/v/b", "/etc/app/sub/", False), ("/v/a", "/etc/app", True)])
+    assert got == [("/v/a", "/etc/app", True), ("/v/b", "/etc/app/sub", False)]
+    for bad in ([("v", "/x", False)], [("/v", "x", False)], [("/v", "/", False)], [("/a", "/x", False)] * 2):
+        with pytest.raises(ValueError):
+            check_mounts(bad)
+
+
+def test_top_submounts() -> None:
+    from kins.runtime.mounts import top_submounts, under
+
+    info = (
+        "22 1 253:1 / / rw - ext4 /dev/vda rw\n"
+        "30 22 0:5 / /etc/resolv.conf rw - ext4 /dev/vda rw\n"
+        "31 22 0:6 / /etc/ssl rw - tmpfs t rw\n"
+        "32 31 0:7 / /etc/ssl/certs rw - tmpfs t rw\n"
+        "33 22 0:8 / /etcetera rw - tmpfs t rw\n"
+        "34 22 0:9 / /etc/my\\040dir rw - tmpfs t rw\n"
+    )
+    assert top_submounts(info, "/etc") == ["/etc/my dir", "/etc/resolv.conf", "/etc/ssl"]
+    assert under("/etc/ssl/x", ["/etc/ssl"]) and not under("/etcetera", ["/etc"])

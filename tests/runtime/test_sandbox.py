@@ -141,8 +141,8 @@ def test_killed_container_reports_its_exit_status(runtime: Runtime, netns: Netns
 
     b = runtime.start_container(sb, ContainerSpec("b", AGNHOST, args=args))
     wait_for_http(sb, "http://127.0.0.1:8080/healthz")
-    ev = runtime.stop_container(b, grace=5)
-    assert ev is not None and (ev.exit_code, ev.signal) == (143, signal.SIGTERM)
+    stopped = runtime.stop_container(b, grace=5)
+    assert stopped is not None and (stopped.exit_code, stopped.signal) == (143, signal.SIGTERM)
 
     # netexec's /exit ends the process with the code asked for.
     c = runtime.start_container(sb, ContainerSpec("c", AGNHOST, command=("/agnhost",), args=args))
@@ -154,8 +154,8 @@ def test_killed_container_reports_its_exit_status(runtime: Runtime, netns: Netns
     # A pause container ends cleanly on SIGTERM, like the pause image.
     p = runtime.start_container(sb, ContainerSpec("p", "registry.k8s.io/pause:3.9"))
     time.sleep(0.2)
-    ev = runtime.stop_container(p, grace=5)
-    assert ev is not None and ev.exit_code == 0
+    paused = runtime.stop_container(p, grace=5)
+    assert paused is not None and paused.exit_code == 0
 
     # Removing the sandbox kills what still runs in it and reports the holder's end too.
     d = runtime.start_container(sb, ContainerSpec("d", "busybox", command=("sleep", "600")))

@@ -7,6 +7,7 @@ server (found by its log file in the state directory) is killed. Nothing else is
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -20,10 +21,8 @@ def _netns_inodes(cluster_prefix: str) -> set[int]:
         return out
     for p in base.iterdir():
         if p.name.startswith(cluster_prefix):
-            try:
+            with contextlib.suppress(OSError):
                 out.add(p.stat().st_ino)
-            except OSError:
-                pass
     return out
 
 
@@ -56,18 +55,14 @@ def kill_cluster_processes(state_dir: str | Path, cluster: str | None = None, ti
     name = cluster or Path(state_dir).name
     pids = cluster_processes(state_dir, name)
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + timeout
     for pid in pids:
         while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
-            try:
-                # A zombie child of ours would linger: reap it if it is one.
+            # A zombie child of ours would linger: reap it if it is one.
+            with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
             if not _alive(pid):
                 break
             time.sleep(0.01)

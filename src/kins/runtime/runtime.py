@@ -1,13 +1,19 @@
 """The pod runtime seen by the kubelet: sandboxes, containers, exits, logs.
 
-All pod processes are forked by one fork server (``zygote.py``), started here as a fresh,
-minimal interpreter (``-I -S``, stdlib only) so that what it shares with its children is small
-and nothing heavy from the caller (the daemon) is copied into hundreds of pods.
+All pod processes are forked by one fork server per cluster (``zygote.py``), started here on
+first use as a fresh, minimal interpreter (``-I -S``, stdlib only) so that what it shares with
+its children is small and nothing heavy from the caller (the daemon) is copied into hundreds of
+pods. The server runs in its own session and outlives its client: ``Runtime`` connects to it
+over ``<state>/runtime.sock`` and learns what runs (and what ended while nobody was connected),
+so a restarted daemon finds its pods. ``detach()`` leaves them running, ``shutdown()`` ends
+them and the server.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import itertools
 import json
 import os
@@ -26,6 +32,7 @@ from typing import Any
 from kins._errors import Conflict, NotFound
 from kins.runtime import linux
 from kins.runtime.errors import ContainerStartError, ImageError, RuntimeFailure, SandboxError
+from kins.runtime.mounts import Mount, check_mounts
 from kins.runtime.types import Container, ContainerSpec, ProcessExit, Sandbox
 
 _KINS_DIR = Path(__file__).resolve().parent.parent
@@ -37,10 +44,46 @@ import sys, types
 for name, path in (("kins", {kins!r}), ("kins.runtime", {kins!r} + "/runtime")):
     m = types.ModuleType(name); m.__path__ = [path]; sys.modules[name] = m
 from kins.runtime.zygote import main
-main(int(sys.argv[1]))
+main(sys.argv[1])
 """
 
+SOCKET_NAME = "runtime.sock"
+LOG_NAME = "zygote.log"  # ``kins down``'s cleanup finds the server by this file
+START_TIMEOUT = 30.0
+
 ExitCallback = Callable[[ProcessExit], None]
+
+# Servers this process started, to reap them (a Runtime that detached may have started one).
+_spawned: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _connect(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        if len(os.fsencode(path)) < 100:
+            sock.connect(str(path))
+        else:
+            # Too long for sun_path: reach it through a descriptor of its directory.
+            fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                sock.connect(f"/proc/self/fd/{fd}/{path.name}")
+            finally:
+                os.close(fd)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _gone(pid: int, start_time: int | None) -> bool:
+    st = linux.process_start_time(pid)
+    if st is None or (start_time is not None and st != start_time):
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except OSError:
+        return True
 
 
 def pod_dir_name(pod_key: str) -> str:
@@ -77,33 +120,117 @@ class Runtime:
         self._containers: dict[str, Container] = {}
         self._closed = False
 
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            with open(self.state_dir / "zygote.log", "ab") as log:
-                self._proc = subprocess.Popen(
-                    [python, "-I", "-S", "-c", _BOOT.format(kins=str(_KINS_DIR)), str(theirs.fileno())],
-                    pass_fds=[theirs.fileno()],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=log,
-                    start_new_session=True,  # a Ctrl-C at the daemon's terminal is the daemon's to handle
-                )
-        finally:
-            theirs.close()
-        self._sock = ours
-        ours.settimeout(30)
-        try:
-            hello = json.loads(ours.recv(1 << 16) or b"{}")
-        except (OSError, ValueError) as exc:
-            self._proc.kill()
-            raise RuntimeFailure(f"pod runtime did not start: {exc}") from None
-        if hello.get("event") != "ready":
-            self._proc.kill()
-            raise RuntimeFailure(f"pod runtime did not start (see {self.state_dir / 'zygote.log'})")
-        ours.settimeout(None)
-        self.zygote_pid: int = hello["pid"]
+        self._detached = False
+        self._spawned: subprocess.Popen[bytes] | None = None
+        self.zygote_pid = 0
+        self.recovered_exits: list[ProcessExit] = []
+        """Exits that happened while no client was connected (also returned by poll_exits)."""
+        self._sock = self._attach(python)
+        self.zygote_start = linux.process_start_time(self.zygote_pid)
         self._reader = threading.Thread(target=self._read_loop, name="kins-runtime", daemon=True)
         self._reader.start()
+
+    # -- connecting --------------------------------------------------------------------------
+
+    @property
+    def socket_path(self) -> Path:
+        return self.state_dir / SOCKET_NAME
+
+    def _attach(self, python: str) -> socket.socket:
+        """Connect to the cluster's server, starting it if none runs; read its inventory."""
+        with open(self.state_dir / "runtime.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one starter at a time
+            last: Exception | None = None
+            for _ in range(3):
+                try:
+                    sock = _connect(self.socket_path)
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOENT, errno.ECONNREFUSED):
+                        raise RuntimeFailure(f"pod runtime at {self.socket_path}: {exc}") from None
+                    sock = self._start_server(python)
+                try:
+                    self._read_inventory(sock)
+                    return sock
+                except (OSError, ValueError, RuntimeFailure) as exc:
+                    # It was exiting (idle) as we connected: start a fresh one.
+                    sock.close()
+                    last = exc
+            raise RuntimeFailure(f"pod runtime did not start: {last} (see {self.state_dir / LOG_NAME})")
+
+    def _start_server(self, python: str) -> socket.socket:
+        with open(self.state_dir / LOG_NAME, "ab") as log:
+            proc = subprocess.Popen(
+                [python, "-I", "-S", "-c", _BOOT.format(kins=str(_KINS_DIR)), str(self.socket_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                # Its own session: neither a Ctrl-C at the daemon's terminal nor the daemon's end
+                # reaches it.
+                start_new_session=True,
+            )
+        _spawned[proc.pid] = proc
+        self._spawned = proc
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeFailure(f"pod runtime exited ({proc.returncode}); see {self.state_dir / LOG_NAME}")
+            try:
+                return _connect(self.socket_path)
+            except OSError as exc:
+                # Connecting before the server replaced a stale socket file can be refused.
+                if exc.errno not in (errno.ENOENT, errno.ECONNREFUSED) or time.monotonic() > deadline:
+                    proc.kill()
+                    raise RuntimeFailure(f"pod runtime did not start: {exc}") from None
+            time.sleep(0.005)
+
+    def _read_inventory(self, sock: socket.socket) -> None:
+        sock.settimeout(START_TIMEOUT)
+        sandboxes: dict[str, Sandbox] = {}
+        containers: dict[str, Container] = {}
+        exits: list[ProcessExit] = []
+        while True:
+            data = sock.recv(1 << 20)
+            if not data:
+                raise RuntimeFailure("pod runtime closed the connection")
+            msg = json.loads(data)
+            ev = msg.get("event")
+            meta = msg.get("meta") or {}
+            if ev == "sandbox":
+                sandboxes[msg["id"]] = Sandbox(
+                    msg["id"],
+                    meta.get("pod_key", ""),
+                    meta.get("hostname", ""),
+                    meta.get("netns", ""),
+                    msg["pid"],
+                    msg["start_time"],
+                    meta.get("dir", ""),
+                    meta.get("uid", ""),
+                )
+            elif ev == "container":
+                containers[msg["id"]] = Container(
+                    msg["id"],
+                    msg["sandbox_id"],
+                    meta.get("name", ""),
+                    int(meta.get("attempt", 0)),
+                    msg["pid"],
+                    meta.get("image", ""),
+                    msg.get("app"),
+                    meta.get("log", ""),
+                    msg["start_time"],
+                )
+            elif ev == "exit":
+                code, sig = decode_status(msg["status"])
+                exits.append(ProcessExit(msg["id"], msg["pid"], code, sig, bool(msg["sandbox"])))
+            elif ev == "ready":
+                break
+        sock.settimeout(None)
+        self.zygote_pid = int(msg["pid"])
+        self._sandboxes = sandboxes
+        self._containers = containers
+        self.recovered_exits = exits
+        for e in exits:
+            self._exited[e.id] = e
+            self._exits.put(e)
 
     # -- transport ---------------------------------------------------------------------------
 
@@ -132,6 +259,11 @@ class Runtime:
         ev = ProcessExit(msg["id"], msg["pid"], code, sig, bool(msg["sandbox"]))
         with self._lock:
             self._exited[ev.id] = ev
+            # What runs is what the server would list on a reconnect.
+            if ev.sandbox:
+                self._sandboxes.pop(ev.id, None)
+            else:
+                self._containers.pop(ev.id, None)
             self._exit_cond.notify_all()
         self._exits.put(ev)
         if self._on_exit is not None:
@@ -156,10 +288,22 @@ class Runtime:
     # -- sandboxes ---------------------------------------------------------------------------
 
     def create_sandbox(
-        self, pod_key: str, netns_path: str, hostname: str, resolv_conf: str | None, hosts: str | None
+        self,
+        pod_key: str,
+        netns_path: str,
+        hostname: str,
+        resolv_conf: str | None,
+        hosts: str | None,
+        *,
+        mounts: list[Mount] | None = None,
+        uid: str = "",
     ) -> Sandbox:
         """Start the pod's holder process in ``netns_path`` with its own hostname and its own
-        /etc/resolv.conf and /etc/hosts (bind mounts of the given files, if given)."""
+        /etc/resolv.conf and /etc/hosts (bind mounts of the given files, if given).
+
+        ``mounts`` are the pod's volumes, ``(host path, path in the pod, read only)``, bound in
+        the pod's mount namespace; a missing mount point is created there only, never on the
+        host. All containers of the pod share that namespace, so they all see every volume."""
         sid = pod_dir_name(pod_key)
         if sid in self._sandboxes:
             raise Conflict(f"pod {pod_key} already has a sandbox")
@@ -168,8 +312,19 @@ class Runtime:
                 raise SandboxError(f"pod {pod_key}: {path} does not exist")
         if len(hostname.encode()) > 64:
             raise SandboxError(f"pod {pod_key}: hostname longer than 64 bytes")
+        try:
+            checked = check_mounts(list(mounts or []))
+        except ValueError as exc:
+            raise SandboxError(f"pod {pod_key}: {exc}") from None
+        for src, _, _ in checked:
+            if not os.path.exists(src):
+                raise SandboxError(f"pod {pod_key}: volume source {src} does not exist")
         pod_dir = self.pods_dir / sid
         pod_dir.mkdir(parents=True, exist_ok=True)
+        scratch = pod_dir / ".mounts"
+        if checked:
+            scratch.mkdir(exist_ok=True)
+        meta = {"pod_key": pod_key, "hostname": hostname, "netns": str(netns_path), "dir": str(pod_dir), "uid": uid}
         reply = self._call(
             "sandbox",
             id=sid,
@@ -177,13 +332,17 @@ class Runtime:
             hostname=hostname,
             resolv_conf=str(resolv_conf) if resolv_conf else None,
             hosts=str(hosts) if hosts else None,
+            mounts=[list(m) for m in checked],
+            scratch=str(scratch),
+            meta=meta,
         )
         if not reply["ok"]:
             raise SandboxError(f"pod {pod_key}: {reply['error']}")
         pid = reply["pid"]
-        start = linux.process_start_time(pid)
-        sandbox = Sandbox(sid, pod_key, hostname, str(netns_path), pid, start or 0, str(pod_dir))
-        sandbox.record_path.write_text(sandbox.to_json())
+        sandbox = Sandbox(sid, pod_key, hostname, str(netns_path), pid, reply["start_time"], str(pod_dir), uid)
+        tmp = sandbox.record_path.with_suffix(".tmp")
+        tmp.write_text(sandbox.to_json())
+        os.replace(tmp, sandbox.record_path)
         self._sandboxes[sid] = sandbox
         return sandbox
 
@@ -228,6 +387,7 @@ class Runtime:
             env=dict(spec.env),
             workdir=spec.working_dir,
             log=str(log_path),
+            meta={"name": spec.name, "attempt": attempt, "image": spec.image, "log": str(log_path)},
         )
         if not reply["ok"]:
             where = f"pod {sandbox.pod_key} container {spec.name}"
@@ -235,9 +395,19 @@ class Runtime:
                 raise ImageError(f"{where}: {reply['error']}")
             raise ContainerStartError(f"{where}: {reply['error']}")
         container = Container(
-            cid, sandbox.id, spec.name, attempt, reply["pid"], spec.image, reply["app"], str(log_path)
+            cid,
+            sandbox.id,
+            spec.name,
+            attempt,
+            reply["pid"],
+            spec.image,
+            reply["app"],
+            str(log_path),
+            reply["start_time"],
         )
-        self._containers[cid] = container
+        with self._lock:
+            if cid not in self._exited:  # it may have ended already
+                self._containers[cid] = container
         return container
 
     def kill_container(self, container: Container, sig: int = signal.SIGTERM) -> bool:
@@ -309,24 +479,48 @@ class Runtime:
             *(c.pid for c in self._containers.values()),
         ]
 
-    # -- shutdown ----------------------------------------------------------------------------
+    # -- detaching and shutdown --------------------------------------------------------------
+
+    def detach(self) -> None:
+        """Close the connection only: every pod keeps running, and the next ``Runtime`` on this
+        state dir finds them. Idempotent."""
+        if self._detached:
+            return
+        self._detached = True
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the reader
+        self._reader.join(timeout=5)
+        self._sock.close()
 
     def shutdown(self) -> None:
         """Kill every pod process and stop the fork server. Idempotent."""
-        if not self._closed:
-            with contextlib.suppress(RuntimeFailure, OSError):
-                self._call("shutdown", timeout=20)
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        self._sock.close()
-        self._reader.join(timeout=5)
+        if not self._detached:
+            if not self._closed:
+                with contextlib.suppress(RuntimeFailure, OSError):
+                    self._call("shutdown", timeout=20)
+            self._wait_server()
+            self.detach()
         for sandbox in self._sandboxes.values():
             sandbox.record_path.unlink(missing_ok=True)
         self._sandboxes.clear()
         self._containers.clear()
+
+    def _wait_server(self) -> None:
+        pid, start = self.zygote_pid, self.zygote_start
+        proc = _spawned.pop(pid, None)
+        if proc is not None:  # our child: reap it
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            return
+        deadline = time.monotonic() + 10
+        while not _gone(pid, start) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not _gone(pid, start):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def __enter__(self) -> Runtime:
         return self

@@ -25,6 +25,7 @@ class Sandbox:
 
     ``start_time`` (clock ticks since boot) guards against a reused pid. ``dir`` holds the pod's
     logs and this sandbox's record (sandbox.json), so other processes (``kins exec``) find it.
+    ``uid`` is the pod object's, so a sandbox found after a restart is matched to the right pod.
     """
 
     id: str
@@ -34,6 +35,7 @@ class Sandbox:
     pid: int
     start_time: int
     dir: str
+    uid: str = ""
 
     @property
     def record_path(self) -> Path:
@@ -57,6 +59,7 @@ class Container:
     image: str
     builtin: str | None  # the built-in app's name, None for a host binary
     log_path: str
+    start_time: int = 0  # clock ticks since boot, as for Sandbox
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,21 @@
-"""The fork server: one single-threaded process that forks every pod process.
+"""The fork server: one single-threaded process per cluster that forks every pod process.
 
 It has imported the built-in apps before its first fork, so a pod costs a fork (about a
-millisecond) and the pages it writes to, not a new interpreter. It talks to its ``Runtime``
-over a SOCK_SEQPACKET socket, one JSON object per message:
+millisecond) and the pages it writes to, not a new interpreter. It outlives its clients: it
+listens on ``<state>/runtime.sock`` (0600) and serves one ``Runtime`` at a time (a new
+connection takes over from the old one), so a daemon that crashes or restarts leaves its pods
+running. One JSON object per SOCK_SEQPACKET message:
 
-    request  {"seq": N, "op": "sandbox" | "start" | "kill" | "modules" | "shutdown", ...}
-    reply    {"seq": N, "ok": true, ...} or {"seq": N, "ok": false, "kind": ..., "error": ...}
-    event    {"event": "exit", "id": ..., "pid": ..., "status": <raw wait status>, "sandbox": bool}
+    on connect  {"event": "sandbox" | "container", "id", "pid", "start_time", "meta", ...} per
+                live process, then the exits buffered while no client was connected, then
+                {"event": "ready", "pid": <server pid>}
+    request     {"seq": N, "op": "sandbox" | "start" | "kill" | "modules" | "shutdown", ...}
+    reply       {"seq": N, "ok": true, ...} or {"seq": N, "ok": false, "kind": ..., "error": ...}
+    event       {"event": "exit", "id": ..., "pid": ..., "status": <raw wait status>, "sandbox": bool}
 
 Children are started with PR_SET_PDEATHSIG, and the server is a child subreaper, so no pod
-process outlives it. The server exits, killing everything, when its socket closes.
+process outlives it. Only ``shutdown`` (or a signal) ends it and everything it runs; with no
+client and nothing running it exits by itself after a while.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 
 from kins import apps
 from kins.runtime import linux
+from kins.runtime.mounts import MountSetup
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NAMESPACES = ("net", "uts", "mnt")
@@ -79,46 +86,112 @@ def _find_sleep() -> str | None:
     return None
 
 
+IDLE_EXIT_SECONDS = 30.0  # no client and nothing running: the server goes away
+MAX_BUFFERED_EXITS = 10000
+
+
 class Zygote:
-    def __init__(self, ctrl: socket.socket) -> None:
-        self.ctrl = ctrl
+    def __init__(self, listener: socket.socket, sock_path: str) -> None:
+        self.listener = listener
+        self.sock_path = sock_path
+        self.sock_ino = os.stat(sock_path).st_ino
+        self.client: socket.socket | None = None
         self.procs: dict[int, tuple[str, bool]] = {}  # pid -> (id, is sandbox)
         self.by_id: dict[str, int] = {}
+        self.records: dict[str, dict[str, Any]] = {}  # id -> what a reconnecting client is told
+        self.buffered: list[dict[str, Any]] = []  # exits while no client was connected
         self.quiet: set[int] = set()  # failed starts: reaped without an exit event
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
         self.devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         self.sleep = _find_sleep()
+        self.poller = select.poll()
 
     # -- main loop ---------------------------------------------------------------------------
 
     def serve(self) -> None:
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(self.wake_w)
-        self.send({"event": "ready", "pid": os.getpid()})
-        poller = select.poll()
-        poller.register(self.ctrl, select.POLLIN)
+        poller = self.poller
+        poller.register(self.listener, select.POLLIN)
         poller.register(self.wake_r, select.POLLIN)
+        idle_since = time.monotonic()
         while True:
-            for fd, _ in poller.poll():
+            events = poller.poll(1000)
+            for fd, _ in events:
                 if fd == self.wake_r:
                     os.read(self.wake_r, 4096)
                     self.reap()
-                    continue
-                data = self.ctrl.recv(1 << 20)
-                if not data:
-                    self.kill_all()
-                    return
-                req = json.loads(data)
-                if req.get("op") == "shutdown":
-                    self.kill_all()
-                    self.send({"seq": req["seq"], "ok": True})
-                    return
-                self.send(self.dispatch(req))
+                elif fd == self.listener.fileno():
+                    self.accept()
+                elif self.client is not None and fd == self.client.fileno():
+                    try:
+                        data = self.client.recv(1 << 20)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        self.drop_client()
+                        continue
+                    req = json.loads(data)
+                    if req.get("op") == "shutdown":
+                        self.kill_all()
+                        self.send({"seq": req["seq"], "ok": True})
+                        self.close()
+                        return
+                    self.send(self.dispatch(req))
             self.reap()
+            if self.client is not None or self.procs:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > IDLE_EXIT_SECONDS:
+                self.close()
+                return
+
+    def accept(self) -> None:
+        conn, _ = self.listener.accept()
+        if self.client is not None:
+            # A new client takes over: the old one is gone (crashed) or being replaced.
+            self.drop_client()
+        self.reap()  # what ended before this moment is reported as ended (buffered), not as running
+        self.client = conn
+        try:
+            for rec in sorted(self.records.values(), key=lambda r: not r["sandbox"]):
+                conn.send(json.dumps({"event": "sandbox" if rec["sandbox"] else "container", **rec}).encode())
+            for ev in self.buffered:
+                conn.send(json.dumps(ev).encode())
+            conn.send(json.dumps({"event": "ready", "pid": os.getpid()}).encode())
+        except OSError:
+            self.client = None
+            conn.close()
+            return
+        self.buffered.clear()
+        self.poller.register(conn, select.POLLIN)
+
+    def drop_client(self) -> None:
+        if self.client is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self.poller.unregister(self.client)
+            self.client.close()
+            self.client = None
+
+    def close(self) -> None:
+        # Only our own socket file: a newer server may have replaced it.
+        with contextlib.suppress(OSError):
+            if os.stat(self.sock_path).st_ino == self.sock_ino:
+                os.unlink(self.sock_path)
+        self.listener.close()
+        if self.client is not None:
+            self.client.close()
 
     def send(self, msg: dict[str, Any]) -> None:
-        self.ctrl.send(json.dumps(msg).encode())
+        if self.client is not None:
+            try:
+                self.client.send(json.dumps(msg).encode())
+                return
+            except OSError:
+                self.drop_client()
+        if msg.get("event") == "exit":
+            self.buffered.append(msg)
+            del self.buffered[:-MAX_BUFFERED_EXITS]
 
     def dispatch(self, req: dict[str, Any]) -> dict[str, Any]:
         seq = req.get("seq")
@@ -126,10 +199,12 @@ class Zygote:
         try:
             if op == "sandbox":
                 pid = self.start_sandbox(req)
-                return {"seq": seq, "ok": True, "pid": pid}
+                rec = self.remember(req["id"], pid, True, req)
+                return {"seq": seq, "ok": True, "pid": pid, "start_time": rec["start_time"]}
             if op == "start":
                 pid, app = self.start_container(req)
-                return {"seq": seq, "ok": True, "pid": pid, "app": app}
+                rec = self.remember(req["id"], pid, False, req, app=app, sandbox_id=req["sandbox"])
+                return {"seq": seq, "ok": True, "pid": pid, "app": app, "start_time": rec["start_time"]}
             if op == "kill":
                 return {"seq": seq, "ok": True, "alive": self.kill(req["id"], int(req["signal"]))}
             if op == "modules":
@@ -139,6 +214,18 @@ class Zygote:
             return {"seq": seq, "ok": False, "kind": exc.kind, "error": str(exc)}
         except Exception as exc:
             return {"seq": seq, "ok": False, "kind": "internal", "error": f"{type(exc).__name__}: {exc}"}
+
+    def remember(self, id_: str, pid: int, sandbox: bool, req: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        rec = {
+            "id": id_,
+            "pid": pid,
+            "sandbox": sandbox,
+            "start_time": linux.process_start_time(pid) or 0,
+            "meta": req.get("meta") or {},
+            **extra,
+        }
+        self.records[id_] = rec
+        return rec
 
     # -- children ----------------------------------------------------------------------------
 
@@ -180,9 +267,12 @@ class Zygote:
     def _child_setup(self) -> None:
         """Undo the server's own state in a fresh child."""
         signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
-        self.ctrl.close()
+        # A pod must not hold the server's sockets: clients would never see them close.
+        self.listener.close()
+        if self.client is not None:
+            self.client.close()
         os.close(self.wake_r)
         os.close(self.wake_w)
         os.setsid()
@@ -213,6 +303,13 @@ class Zygote:
         for point in points:
             with contextlib.suppress(OSError):
                 linux.umount2(point, linux.MNT_DETACH)
+        mounts = [(m[0], m[1], bool(m[2])) for m in req.get("mounts") or []]
+        if mounts:
+            try:
+                MountSetup(req["scratch"]).apply(mounts)
+            except (OSError, ValueError) as exc:
+                message = exc.args[1] if isinstance(exc, OSError) and len(exc.args) > 1 else str(exc)
+                raise StartFailed("start", f"volume mounts: {message}") from None
         for source, target in ((req["resolv_conf"], "/etc/resolv.conf"), (req["hosts"], "/etc/hosts")):
             if source:
                 linux.mount(source, target, None, linux.MS_BIND)
@@ -328,6 +425,7 @@ class Zygote:
             id_, sandbox = entry
             if self.by_id.get(id_) == pid:
                 del self.by_id[id_]
+                self.records.pop(id_, None)
             if pid in self.quiet:
                 self.quiet.discard(pid)
                 continue
@@ -357,6 +455,7 @@ class Zygote:
             time.sleep(0.01)
         self.procs.clear()
         self.by_id.clear()
+        self.records.clear()
 
 
 def _children_of(parent: int) -> list[int]:
@@ -384,9 +483,35 @@ def _warm_up() -> None:
     asyncio.run(noop())
 
 
-def main(fd: int) -> None:
-    ctrl = socket.socket(fileno=fd)
-    ctrl.set_inheritable(False)
+def listen(sock_path: str) -> socket.socket:
+    """Bind ``sock_path`` (0600); a stale file left by a dead server is replaced."""
+    directory, name = os.path.split(sock_path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    # Bound by a name relative to the directory: state dirs can be longer than sun_path allows.
+    old = os.open(".", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.chdir(directory)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+        umask = os.umask(0o177)
+        try:
+            listener.bind(name)
+        finally:
+            os.umask(umask)
+    finally:
+        os.fchdir(old)
+        os.close(old)
+    listener.listen(8)
+    return listener
+
+
+def main(sock_path: str) -> None:
+    os.chdir("/")
+    # Both end the server like a shutdown would: its pods die with it (PDEATHSIG).
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: sys.exit(0))
+    listener = listen(sock_path)
+    listener.set_inheritable(False)
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     linux.set_comm("kins-zygote")
     _warm_up()
@@ -394,8 +519,13 @@ def main(fd: int) -> None:
     # garbage collector then never writes to them, so their pages stay shared.
     gc.collect()
     gc.freeze()
-    Zygote(ctrl).serve()
+    zygote = Zygote(listener, sock_path)
+    try:
+        zygote.serve()
+    except SystemExit:
+        zygote.kill_all()
+        zygote.close()
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main(int(sys.argv[1]))
+    main(sys.argv[1])
