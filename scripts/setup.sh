@@ -8,7 +8,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 pkgs=(iproute2 iptables nftables nginx-light curl dnsutils iputils-ping net-tools conntrack
-      procps psmisc kmod util-linux dnsperf dnsmasq-base wrk python3 python3-venv python3-pip)
+      procps psmisc kmod util-linux openssl dnsperf dnsmasq-base wrk python3 python3-venv python3-pip)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
