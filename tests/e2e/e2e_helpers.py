@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kins.api.core import Pod, Service
-from kins.api.discovery import EndpointSlice
+from kins.api.discovery import Endpoint, EndpointSlice
 from kins.client import Client
 from kins.daemon.auth import read_token
 from kins.daemon.state import DaemonInfo
@@ -130,15 +130,20 @@ class Cluster:
         assert isinstance(svc, Service)
         return svc
 
-    def endpoint_ips(self, service: str, ns: str = "default") -> set[str]:
-        """Addresses of the Service's ready endpoints."""
-        out: set[str] = set()
+    def _ready_endpoints(self, service: str, ns: str) -> list[Endpoint]:
+        out: list[Endpoint] = []
         for s in self.client.list("EndpointSlice", ns):
             if isinstance(s, EndpointSlice) and s.service_name == service:
-                for ep in s.endpoints or []:
-                    if ep.conditions is None or ep.conditions.ready is not False:
-                        out.update(ep.addresses)
+                out += [ep for ep in s.endpoints or [] if ep.conditions is None or ep.conditions.ready is not False]
         return out
+
+    def endpoint_ips(self, service: str, ns: str = "default") -> set[str]:
+        """Addresses of the Service's ready endpoints."""
+        return {a for ep in self._ready_endpoints(service, ns) for a in ep.addresses}
+
+    def endpoint_pods(self, service: str, ns: str = "default") -> set[str]:
+        """Names of the pods behind the Service's ready endpoints."""
+        return {ep.targetRef.name for ep in self._ready_endpoints(service, ns) if ep.targetRef and ep.targetRef.name}
 
     def status(self) -> dict[str, Any]:
         st = self.client.raw("GET", "/kins/v1/status")
