@@ -99,12 +99,15 @@ def _build(cfg: ClusterConfig, objs: list[Object], seed: int) -> MemoryStore:
 
 
 def given_endpoints(objs: list[Object]) -> frozenset[str]:
-    """Services ("ns/name") whose EndpointSlices or Endpoints the input itself carries, as a dump
-    of a real cluster does; their endpoints are taken as given instead of computed from pods."""
+    """Services ("ns/name") with a selector whose EndpointSlices or Endpoints the input itself
+    carries, as a dump of a real cluster does: their endpoints are taken as given instead of
+    computed from pods the dump does not hold."""
+    selected = {o.key for o in objs if isinstance(o, Service) and o.spec.selector}
     out: set[str] = set()
     for o in objs:
         if isinstance(o, EndpointSlice) and o.service_name:
             out.add(f"{o.namespace}/{o.service_name}")
         elif isinstance(o, Endpoints):
             out.add(o.key)
-    return frozenset(out)
+    # Selector-less Services keep their hand-written Endpoints anyway (and get them mirrored).
+    return frozenset(out & selected)
