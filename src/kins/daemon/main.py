@@ -102,6 +102,7 @@ class Daemon:
         self.netagent = NetAgent(self.cfg, self.raw, state_dir, self.kernel_lock)
         self.kubelet: object | None = None
         self.teardown_on_exit = False
+        self.outside: list[Callable[[], None]] = []  # closers of LB, health checks, host services
 
     # --- parts --------------------------------------------------------------------------------
 
@@ -140,11 +141,29 @@ class Daemon:
         self.netagent.sync()  # nodes exist before any pod is started on them
         self._thread("controllers", self._controllers)
         self._thread("netagent", lambda: self.netagent.run(self.stop))
+        self._start_outside()
         from .kubelet import Kubelet
 
         kubelet = Kubelet(self.cfg, self.store, self.state_dir, self.kernel_lock)
         self.kubelet = kubelet
         self._thread("kubelet", lambda: kubelet.run(self.stop))
+
+    def _start_outside(self) -> None:
+        """The ways in from outside: LoadBalancer addresses, health check ports, outside hosts."""
+        from .healthcheck import HealthChecks
+        from .hostsvc import HostServices
+        from .ipmasq import IPMasq
+        from .lb import LoadBalancer
+
+        lb = LoadBalancer(self.cfg, self.raw, self.kernel_lock)
+        self._thread("loadbalancer", lambda: lb.run(self.stop))
+        hc = HealthChecks(self.cfg.name, self.raw)
+        self._thread("healthcheck", lambda: hc.run(self.stop))
+        masq = IPMasq(self.cfg, self.raw, self.kernel_lock)
+        self._thread("ipmasq", lambda: masq.run(self.stop))
+        hosts = HostServices(self.cfg)
+        hosts.start()
+        self.outside += [hc.close, hosts.close]
 
     async def serve(self) -> None:
         token = auth.ensure_token(self.state_dir)
@@ -210,6 +229,8 @@ class Daemon:
         self.stop.set()
         for t in self.threads:
             t.join(timeout=5)
+        for close_outside in self.outside:  # their sockets pin namespaces: close before teardown
+            close_outside()
         if self.teardown_on_exit:
             close = getattr(self.kubelet, "teardown", None)
             if close is not None:
