@@ -121,7 +121,10 @@ class Cluster:
         def check() -> list[Pod] | None:
             pods = self.pods(prefix, ns)
             ready = self.ready_pods(prefix, ns)
-            return ready if len(pods) == count and len(ready) == count else None
+            if len(pods) == count and len(ready) == count:
+                return ready
+            phases = [(p.name, p.status.phase if p.status else None, p.ready) for p in pods]
+            raise AssertionError(f"{len(ready)}/{len(pods)} ready: {phases}")
 
         return poll(check, timeout, f"{count} ready {prefix}* pods")
 
