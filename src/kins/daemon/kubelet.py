@@ -1,18 +1,27 @@
 """The node agents' pod half: a kubelet for every node of the cluster.
 
 For each pod bound to a node it hands out the pod's address (CNI host-local style, lowest free),
-builds the pod's namespace and veth through the kernel layer, starts a sandbox and the containers
-through the runtime, runs readiness and liveness probes, restarts containers per restartPolicy
-with kubelet's back-off, and reports all of it in the pod's status. A deleted (Terminating) pod
-is stopped, its namespace removed, and then its object is deleted for good.
+builds the pod's namespace and veth through the kernel layer, prepares the pod's volumes, starts
+a sandbox and the containers through the runtime, runs readiness and liveness probes, restarts
+containers per restartPolicy with kubelet's back-off, and reports all of it in the pod's status.
+A deleted (Terminating) pod is stopped, its namespace and volumes removed, and then its object is
+deleted for good.
+
+Pod processes outlive the daemon (the runtime's server keeps them), so a kubelet that starts
+adopts what it finds running: same sandbox, address, namespace and containers, restart counts and
+readiness taken from the stored status, probes resumed. Containers that ended meanwhile are
+restarted per restartPolicy; sandboxes and namespaces of pods that are gone are removed.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import logging
+import os
 import queue
+import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,9 +38,11 @@ from ..api.meta import Condition
 from ..control.ipam import allocate_pod_ip
 from ..kernel import netns as kns
 from ..kernel.apply import apply_pod, remove_pod
+from ..kernel.ledger import Ledger
+from ..render.names import pod_netns
 from ..render.plan import NodePlan
 from ..render.podnet import render_node_network, render_pod
-from ..runtime.errors import ImageError, RuntimeFailure
+from ..runtime.errors import ImageError, RuntimeFailure, SandboxError
 from ..runtime.exec import exec_in_pod
 from ..runtime.linux import socket_in_netns
 from ..runtime.runtime import Runtime, pod_dir_name
@@ -46,6 +57,10 @@ log = logging.getLogger("kins.kubelet")
 BACKOFF_START = 10.0
 BACKOFF_MAX = 300.0
 STOP_GRACE_MAX = 5.0  # seconds a container gets after SIGTERM before SIGKILL (capped for speed)
+RETRY_START = 2.0  # seconds before a pod whose volumes or sandbox failed is tried again
+# Their containers get the API's address and token: they run controllers (DNS, ingress).
+SYSTEM_NAMESPACES = ("kube-system", "ingress-nginx")
+API_VOLUME_KINDS = ("configMap", "secret")
 
 
 @dataclass
@@ -87,6 +102,7 @@ class PodRun:
     message: str | None = None
     stopping: bool = False
     dirty: bool = True
+    retry_at: float | None = None  # set while the pod waits to be started again
 
 
 class Kubelet:
@@ -107,6 +123,11 @@ class Kubelet:
         self.by_container: dict[str, tuple[str, str]] = {}  # runtime container id -> (pod key, name)
         self._node_plans: dict[str, NodePlan] = {}
         self._ips: dict[str, set[str]] = {}  # node -> addresses held
+        self._ips_loaded: set[str] = set()
+        # What the runtime still runs from before this kubelet started, by pod key.
+        self._adoptable: dict[str, Sandbox] = {s.pod_key: s for s in self.runtime.sandboxes()}
+        self._recovered = {e.id: e for e in self.runtime.recovered_exits}
+        self._first_sync = True
 
     # --- status -------------------------------------------------------------------------------
 
@@ -129,6 +150,11 @@ class Kubelet:
                     evs = [ev, *w.drain()]
                     if any(e.object.kind in ("Pod", "Node") for e in evs):
                         self._resync()
+                    changed: set[tuple[str, str | None, str]] = {
+                        (e.object.kind, e.object.namespace, e.object.name) for e in evs
+                    }
+                    if any(k in ("ConfigMap", "Secret") for k, _, _ in changed):
+                        self._refresh_volumes(changed)
                 while True:
                     try:
                         kind, data = self.events.get_nowait()
@@ -139,6 +165,7 @@ class Kubelet:
                     elif kind == "started":
                         pass
                 now = time.monotonic()
+                self._retry_starts(now)
                 self._restarts(now)
                 if now >= next_probe:
                     self._probe(now)
@@ -159,6 +186,12 @@ class Kubelet:
                 # Same name, new object: the old one is gone.
                 self._stop(run, delete_object=False)
                 run = None
+            if run is None and p.key in self._adoptable:
+                sandbox = self._adoptable.pop(p.key)
+                run = self._adopt(p, sandbox)
+                if run is None and (p.metadata.deletionTimestamp or not _unfinished(p) or node not in nodes):
+                    self.pool.submit(self._guard, self._remove_orphans, [sandbox], None)
+                # Otherwise the pod's start replaces the sandbox.
             if node not in nodes or p.metadata.deletionTimestamp:
                 if run is not None and not run.stopping:
                     run.stopping = True
@@ -176,12 +209,134 @@ class Kubelet:
                 if not run.stopping:
                     run.stopping = True
                     self.pool.submit(self._guard, self._stop, run, False)
+        if self._first_sync:
+            self._first_sync = False
+            wanted = {kns.pod_ns(self.cfg.name, pod_netns(p.key)) for p in pods if p.spec.nodeName}
+            # Sandboxes left that no pod claims are the pod's with the same name, if there is one
+            # (its start replaces them), else of pods that are gone.
+            orphans = [sb for key, sb in self._adoptable.items() if key not in seen]
+            self._adoptable.clear()
+            self.pool.submit(self._guard, self._remove_orphans, orphans, wanted)
 
     def _guard(self, fn: Any, *args: Any) -> None:
         try:
             fn(*args)
         except Exception:
             log.exception("%s failed", getattr(fn, "__name__", fn))
+
+    def _retry_starts(self, now: float) -> None:
+        with self.lock:
+            due = [r for r in self.pods.values() if r.retry_at is not None and r.retry_at <= now and not r.stopping]
+            for r in due:
+                r.retry_at = None
+        for r in due:
+            pod = self._get_pod(r)
+            if pod is not None:
+                self.pool.submit(self._guard, self._start, pod, r)
+
+    # --- adopting what runs from before ---------------------------------------------------------
+
+    def _adopt(self, pod: Pod, sandbox: Sandbox) -> PodRun | None:
+        """Take over a pod whose sandbox the runtime still runs; None if it cannot be (another
+        object of the same name, or its namespace is gone): then it is started anew."""
+        uid = pod.metadata.uid or ""
+        status = pod.status or PodStatus()
+        node = pod.spec.nodeName or ""
+        if sandbox.uid != uid or not status.podIP or not os.path.exists(sandbox.netns_path):
+            return None
+        run = PodRun(key=pod.key, uid=uid, node=node, ip=status.podIP, netns=os.path.basename(sandbox.netns_path))
+        run.sandbox = sandbox
+        run.phase = status.phase or "Running"
+        with self.lock:
+            self._used_ips(node).add(status.podIP)
+        live = {c.name: c for c in self.runtime.containers(sandbox)}
+        stored = {cs.name: cs for cs in status.containerStatuses or []}
+        now = time.monotonic()
+        policy = pod.spec.restartPolicy or "Always"
+        for c in pod.spec.containers:
+            cs = stored.get(c.name)
+            cr = ContainerRun(spec=c, restarts=cs.restartCount if cs else 0, waiting=None)
+            cr.last_terminated = ((cs.lastState if cs else None) or {}).get("terminated")
+            state = (cs.state if cs else None) or {}
+            running = live.get(c.name)
+            run.containers[c.name] = cr
+            if running is not None:
+                cr.running = running
+                cr.started_at = (state.get("running") or {}).get("startedAt") or self.clock.now()
+                cr.started_mono = now
+                cr.ready = bool(cs and cs.ready) or c.readinessProbe is None
+                cr.readiness = _probe_state(c.readinessProbe, now)
+                if cr.readiness is not None and cr.ready:
+                    # Ready before: stays Ready unless the probe now fails its threshold.
+                    cr.readiness.successes = cr.readiness.probe.successThreshold or 1
+                    cr.readiness.next_at = now + (cr.readiness.probe.periodSeconds or 10)
+                cr.liveness = _probe_state(c.livenessProbe, now)
+                if cr.liveness is not None:
+                    cr.liveness.next_at = now + (cr.liveness.probe.periodSeconds or 10)
+                self.by_container[running.id] = (pod.key, c.name)
+                continue
+            if "running" in state:
+                # It ended while no kubelet was watching: as if its exit had been seen now.
+                cid = (cs.containerID if cs else None) or ""
+                ev = self._recovered.get(cid.removeprefix("kins://"))
+                cr.started_at = state["running"].get("startedAt")
+                self._ended(run, cr, policy, ev.exit_code if ev else 137, ev.signal if ev else None, cid)
+                if ev is None:
+                    assert cr.terminated is not None
+                    cr.terminated["reason"] = "ContainerStatusUnknown"
+            elif "terminated" in state:
+                cr.terminated = state["terminated"]
+                code = int(cr.terminated.get("exitCode") or 0)
+                if run.phase not in ("Succeeded", "Failed") and (
+                    policy == "Always" or (policy == "OnFailure" and code != 0)
+                ):
+                    cr.restart_at = now
+            else:
+                # Waiting (back-off, a start error, not started yet): try again now.
+                cr.waiting = (state.get("waiting") or {}).get("reason") and (
+                    state["waiting"]["reason"],
+                    state["waiting"].get("message", ""),
+                )
+                cr.terminated = cr.last_terminated
+                cr.restart_at = now
+        self.pods[pod.key] = run
+        if run.phase in ("Running", "Pending"):
+            run.phase = "Running"
+            # Heals the pod's link if something broke it; a no-op when it is right.
+            self.pool.submit(self._guard, self._reapply_pod, pod, run)
+        log.info("%s: adopted sandbox %s (pid %d)", pod.key, sandbox.id, sandbox.pid)
+        return run
+
+    def _reapply_pod(self, pod: Pod, run: PodRun) -> None:
+        nodes = [n for n in self.raw.list("Node")[0] if isinstance(n, Node)]
+        cfg = nodes_config(self.cfg, nodes)
+        plan = render_pod(cfg, cfg.node(run.node), pod)
+        with self.kernel_lock:
+            report = apply_pod(self.cfg.name, self._node_plan(cfg, run.node), plan, self.state_dir)
+        if report.changes:
+            log.info("%s: pod network repaired: %s", run.key, report.changes)
+
+    def _remove_orphans(self, sandboxes: list[Sandbox], wanted: set[str] | None) -> None:
+        """Sandboxes of pods that no longer exist, and (given the namespaces the pods in the
+        store need) pod namespaces that no pod claims."""
+        for sb in sandboxes:
+            log.info("%s: removing the sandbox of a pod that is gone", sb.pod_key)
+            with contextlib.suppress(Exception):
+                self.runtime.remove_sandbox(sb, grace=0)
+            shutil.rmtree(Path(sb.dir) / "volumes", ignore_errors=True)
+        if wanted is None:
+            return
+        led = Ledger.load(self.cfg.name, self.state_dir)
+        prefix = kns.cluster_prefix(self.cfg.name)
+        for name, entry in sorted(led.netns.items()):
+            if entry.kind != "pod" or name in wanted or not entry.owner:
+                continue
+            with self.lock:
+                if any(kns.pod_ns(self.cfg.name, pod_netns(key)) == name for key in self.pods):
+                    continue
+            log.info("removing pod namespace %s: no pod claims it", name)
+            with self.kernel_lock:
+                remove_pod(self.cfg.name, entry.owner, name[len(prefix) :], self.state_dir)
 
     # --- starting a pod -----------------------------------------------------------------------
 
@@ -196,16 +351,22 @@ class Kubelet:
         held = pod.status.podIP if pod.status else None
         cidr = cfg.node(node).podCIDR or ""
         with self.lock:
-            used = self._ips.setdefault(node, set())
-            if not used:
-                for p in self.raw.list("Pod")[0]:
-                    if isinstance(p, Pod) and p.spec.nodeName == node and p.status and p.status.podIP:
-                        used.add(p.status.podIP)
+            used = self._used_ips(node)
             if held and held in used and held != "":
                 return held
             ip = held or allocate_pod_ip(cidr, used, node)
             used.add(ip)
             return ip
+
+    def _used_ips(self, node: str) -> set[str]:
+        """Addresses held on ``node``: loaded from the pods' status once, then kept. Lock held."""
+        used = self._ips.setdefault(node, set())
+        if node not in self._ips_loaded:
+            self._ips_loaded.add(node)
+            for p in self.raw.list("Pod")[0]:
+                if isinstance(p, Pod) and p.spec.nodeName == node and p.status and p.status.podIP:
+                    used.add(p.status.podIP)
+        return used
 
     def _start(self, pod: Pod, run: PodRun) -> None:
         nodes = [n for n in self.raw.list("Node")[0] if isinstance(n, Node)]
@@ -224,8 +385,10 @@ class Kubelet:
             qosClass="BestEffort",
         )
         pod = replace(pod, status=status)
+        # A pod started again (its sandbox was lost) keeps counting its containers' restarts.
+        counts = {cs.name: cs.restartCount for cs in status.containerStatuses or []}
         for c in pod.spec.containers:
-            run.containers[c.name] = ContainerRun(spec=c)
+            run.containers[c.name] = ContainerRun(spec=c, restarts=counts.get(c.name, 0))
         self._write_status(run)
         plan = render_pod(cfg, node_cfg, pod)
         run.netns = kns.pod_ns(self.cfg.name, plan.netns)
@@ -239,7 +402,27 @@ class Kubelet:
         existing = [s for s in self.runtime.sandboxes() if s.pod_key == run.key]
         for s in existing:
             self.runtime.remove_sandbox(s, grace=0)
-        run.sandbox = self.runtime.create_sandbox(run.key, kns.path(run.netns), plan.hostname, str(resolv), str(hosts))
+        try:
+            mounts = self._volume_mounts(pod)
+            sandbox = self.runtime.create_sandbox(
+                run.key,
+                kns.path(run.netns),
+                plan.hostname,
+                str(resolv),
+                str(hosts),
+                mounts=mounts,
+                uid=run.uid,
+            )
+        except (KinsError, OSError) as e:
+            reason = "CreatePodSandboxError" if isinstance(e, SandboxError) else "ContainerCreating"
+            log.warning("%s: %s", run.key, e)
+            with self.lock:
+                for cr in run.containers.values():
+                    cr.waiting = (reason, str(e))
+                run.retry_at = time.monotonic() + RETRY_START
+                run.dirty = True
+            return
+        run.sandbox = sandbox
         for c in pod.spec.containers:
             self._start_container(pod, run, run.containers[c.name])
         with self.lock:
@@ -255,6 +438,11 @@ class Kubelet:
             "KUBERNETES_SERVICE_HOST": "",
             "KUBERNETES_SERVICE_PORT": "443",
         }
+        if pod.namespace in SYSTEM_NAMESPACES:
+            # The daemon's API on its unix socket (plain HTTP, bearer token): pods share the
+            # host's filesystem, so the path is all they need.
+            env["KINS_API"] = f"unix:{self.state_dir / 'api.sock'}"
+            env["KINS_TOKEN_FILE"] = str(self.state_dir / "token")
         with contextlib.suppress(NotFound):
             k = self.raw.get("Service", "default", "kubernetes")
             env["KUBERNETES_SERVICE_HOST"] = getattr(k.spec, "clusterIP", "") or ""  # type: ignore[attr-defined]
@@ -271,8 +459,6 @@ class Kubelet:
         return env
 
     def _ref_data(self, ns: str, cm: Any, sec: Any) -> dict[str, str]:
-        import base64
-
         try:
             if cm is not None and cm.name:
                 o = self.raw.get("ConfigMap", ns, cm.name)
@@ -302,6 +488,139 @@ class Kubelet:
             return None
         data = self._ref_data(pod.namespace, src.configMapKeyRef, src.secretKeyRef)
         return data.get(ref.key)
+
+    # --- volumes ------------------------------------------------------------------------------
+
+    def _volumes_dir(self, key: str) -> Path:
+        return self.state_dir / "pods" / pod_dir_name(key) / "volumes"
+
+    def _volume_mounts(self, pod: Pod) -> list[tuple[str, str, bool]]:
+        """(host path, pod path, read only) for every volumeMount of the pod's containers; their
+        volumes are made ready here. The containers share one mount namespace: the union."""
+        vols = {v.get("name"): v for v in pod.spec.volumes or []}
+        base = self._volumes_dir(pod.key)
+        sources: dict[str, tuple[Path, bool]] = {}
+        out: dict[str, tuple[str, bool]] = {}
+        for c in [*(pod.spec.initContainers or []), *pod.spec.containers]:
+            for vm in c.volumeMounts or []:
+                name, dst = vm.get("name") or "", vm.get("mountPath") or ""
+                v = vols.get(name)
+                if v is None:
+                    raise KinsError(f"container {c.name}: volumeMount {name!r} names no volume of the pod")
+                if name not in sources:
+                    sources[name] = self._prepare_volume(pod, v, base / name)
+                src, read_only = sources[name]
+                sub = vm.get("subPath")
+                if sub:
+                    if os.path.isabs(sub) or ".." in Path(sub).parts:
+                        raise KinsError(
+                            f"container {c.name}: subPath {sub!r} must be a relative path inside the volume"
+                        )
+                    src = src / sub
+                    if "emptyDir" in v:
+                        src.mkdir(parents=True, exist_ok=True)  # as kubelet does for a new subPath
+                want = (str(src), read_only or bool(vm.get("readOnly")))
+                if out.setdefault(os.path.normpath(dst), want) != want:
+                    raise KinsError(
+                        f"two different volumes at {dst}: kins runs a pod's containers in one mount namespace"
+                    )
+        return [(src, dst, ro) for dst, (src, ro) in out.items()]
+
+    def _prepare_volume(self, pod: Pod, v: dict[str, Any], path: Path) -> tuple[Path, bool]:
+        """The host directory (or file) of one volume, and whether it is mounted read-only."""
+        if "emptyDir" in v:
+            path.mkdir(parents=True, exist_ok=True)
+            return path, False
+        if "hostPath" in v:
+            return Path((v["hostPath"] or {}).get("path") or "/nonexistent"), False
+        if any(k in v for k in API_VOLUME_KINDS):
+            self._write_api_volume(pod.namespace, v, path)
+            return path, True  # like kubelet: configMap and secret volumes are read-only
+        kind = next((k for k in v if k != "name"), "?")
+        raise KinsError(
+            f"volume {v.get('name')}: {kind} volumes are not supported (emptyDir, configMap, secret and hostPath are)"
+        )
+
+    def _api_volume_files(self, ns: str, v: dict[str, Any]) -> dict[str, tuple[bytes, int]]:
+        """A configMap or secret volume's files: relative path -> (content, mode)."""
+        data: dict[str, bytes] = {}
+        if "configMap" in v:
+            src = v["configMap"] or {}
+            what = f'configmap "{src.get("name")}"'
+            try:
+                cm = self.raw.get("ConfigMap", ns, src.get("name") or "")
+            except NotFound:
+                cm = None
+            if isinstance(cm, ConfigMap):
+                data = {k: val.encode() for k, val in (cm.data or {}).items()}
+                data.update({k: base64.b64decode(val) for k, val in (cm.binaryData or {}).items()})
+            found = cm is not None
+        else:
+            src = v["secret"] or {}
+            what = f'secret "{src.get("secretName")}"'
+            try:
+                sec = self.raw.get("Secret", ns, src.get("secretName") or "")
+            except NotFound:
+                sec = None
+            if isinstance(sec, Secret):
+                data = {k: base64.b64decode(val) for k, val in (sec.data or {}).items()}
+                data.update({k: val.encode() for k, val in (sec.stringData or {}).items()})
+            found = sec is not None
+        if not found:
+            if src.get("optional"):
+                return {}
+            raise KinsError(f"MountVolume.SetUp failed for volume {v.get('name')!r}: {what} not found")
+        mode = int(src.get("defaultMode") or 0o644)
+        items = src.get("items")
+        if not items:
+            out = {k: (val, mode) for k, val in data.items()}
+        else:
+            out = {}
+            for it in items:
+                key = it.get("key")
+                if key not in data:
+                    if src.get("optional"):
+                        continue
+                    raise KinsError(f"MountVolume.SetUp failed for volume {v.get('name')!r}: {what} has no key {key!r}")
+                out[it.get("path") or key] = (data[key], int(it.get("mode") or mode))
+        for rel in out:
+            if not rel or os.path.isabs(rel) or ".." in Path(rel).parts:
+                raise KinsError(f"volume {v.get('name')!r}: bad file path {rel!r}")
+        return out
+
+    def _write_api_volume(self, ns: str, v: dict[str, Any], path: Path) -> None:
+        """Write (or bring up to date) a configMap or secret volume's files; each file replaced
+        at once, so a pod never reads half of one."""
+        files = self._api_volume_files(ns, v)
+        path.mkdir(parents=True, exist_ok=True)
+        before = {str(f.relative_to(path)) for f in path.rglob("*") if f.is_file()}
+        for rel, (content, mode) in files.items():
+            target = path / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_file() and target.read_bytes() == content and target.stat().st_mode & 0o7777 == mode:
+                continue
+            tmp = target.with_name(f".{target.name}.tmp")
+            tmp.write_bytes(content)
+            os.chmod(tmp, mode)
+            os.replace(tmp, target)
+        for rel in before - set(files):
+            (path / rel).unlink(missing_ok=True)
+
+    def _refresh_volumes(self, changed: set[tuple[str, str | None, str]]) -> None:
+        """ConfigMaps or Secrets changed: running pods that mount them see the new files."""
+        with self.lock:
+            runs = [r for r in self.pods.values() if r.sandbox is not None and not r.stopping]
+        for run in runs:
+            pod = self._get_pod(run)
+            if pod is None:
+                continue
+            for v in pod.spec.volumes or []:
+                ref = ("ConfigMap", (v.get("configMap") or {}).get("name")) if "configMap" in v else None
+                if "secret" in v:
+                    ref = ("Secret", (v.get("secret") or {}).get("secretName"))
+                if ref is not None and (ref[0], pod.namespace, ref[1]) in changed:
+                    path = self._volumes_dir(run.key) / (v.get("name") or "")
+                    self.pool.submit(self._guard, self._write_api_volume, pod.namespace, v, path)
 
     def _start_container(self, pod: Pod, run: PodRun, cr: ContainerRun) -> None:
         c = cr.spec
@@ -359,33 +678,39 @@ class Kubelet:
             if run is None or run.stopping:
                 return
             cr = run.containers[where[1]]
-            state = {
-                "exitCode": ev.exit_code,
-                "reason": "Completed" if ev.exit_code == 0 else "Error",
-                "startedAt": cr.started_at,
-                "finishedAt": self.clock.now(),
-                "containerID": f"kins://{ev.id}",
-            }
-            if ev.signal is not None:
-                state["signal"] = ev.signal
-            cr.running = None
-            cr.ready = False
-            cr.terminated = state
-            run.dirty = True
             pod = self._get_pod(run)
             policy = (pod.spec.restartPolicy if pod else None) or "Always"
-            if policy == "Always" or (policy == "OnFailure" and ev.exit_code != 0):
-                # kubelet's back-off: the first restart is immediate, then 10 s doubling to 5 min;
-                # a container that ran for 10 minutes starts over.
-                if time.monotonic() - cr.started_mono > 600:
-                    cr.backoff = 0.0
-                cr.restart_at = time.monotonic() + cr.backoff
-                cr.backoff = BACKOFF_START if cr.backoff == 0 else min(cr.backoff * 2, BACKOFF_MAX)
-                if cr.restart_at > time.monotonic():
-                    cr.waiting = ("CrashLoopBackOff", f"back-off {cr.backoff:.0f}s restarting failed container")
-            elif all(x.running is None and x.restart_at is None for x in run.containers.values()):
-                failed = any((x.terminated or {}).get("exitCode", 0) != 0 for x in run.containers.values())
-                run.phase = "Failed" if failed else "Succeeded"
+            self._ended(run, cr, policy, ev.exit_code, ev.signal, f"kins://{ev.id}")
+
+    def _ended(
+        self, run: PodRun, cr: ContainerRun, policy: str, exit_code: int, sig: int | None, container_id: str
+    ) -> None:
+        """A container ended: record it, then restart it per ``policy`` or finish the pod."""
+        state: dict[str, Any] = {
+            "exitCode": exit_code,
+            "reason": "Completed" if exit_code == 0 else "Error",
+            "startedAt": cr.started_at,
+            "finishedAt": self.clock.now(),
+            "containerID": container_id,
+        }
+        if sig is not None:
+            state["signal"] = sig
+        cr.running = None
+        cr.ready = False
+        cr.terminated = state
+        run.dirty = True
+        if policy == "Always" or (policy == "OnFailure" and exit_code != 0):
+            # kubelet's back-off: the first restart is immediate, then 10 s doubling to 5 min;
+            # a container that ran for 10 minutes starts over.
+            if time.monotonic() - cr.started_mono > 600:
+                cr.backoff = 0.0
+            cr.restart_at = time.monotonic() + cr.backoff
+            cr.backoff = BACKOFF_START if cr.backoff == 0 else min(cr.backoff * 2, BACKOFF_MAX)
+            if cr.restart_at > time.monotonic():
+                cr.waiting = ("CrashLoopBackOff", f"back-off {cr.backoff:.0f}s restarting failed container")
+        elif all(x.running is None and x.restart_at is None for x in run.containers.values()):
+            failed = any((x.terminated or {}).get("exitCode", 0) != 0 for x in run.containers.values())
+            run.phase = "Failed" if failed else "Succeeded"
 
     def _restarts(self, now: float) -> None:
         todo: list[tuple[PodRun, ContainerRun]] = []
@@ -472,6 +797,8 @@ class Kubelet:
         if run.netns:
             with self.kernel_lock:
                 remove_pod(self.cfg.name, run.node, run.netns[len(kns.cluster_prefix(self.cfg.name)) :], self.state_dir)
+        # Volumes go with the pod (emptyDir data included); hostPath volumes are never in here.
+        shutil.rmtree(self._volumes_dir(run.key), ignore_errors=True)
         with self.lock:
             if run.ip:
                 self._ips.get(run.node, set()).discard(run.ip)

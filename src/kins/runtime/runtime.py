@@ -50,6 +50,12 @@ main(sys.argv[1])
 SOCKET_NAME = "runtime.sock"
 LOG_NAME = "zygote.log"  # ``kins down``'s cleanup finds the server by this file
 START_TIMEOUT = 30.0
+BUSY_WAIT = 3.0  # how long to wait for the server's current client to go away
+
+
+class Busy(Exception):
+    pass
+
 
 ExitCallback = Callable[[ProcessExit], None]
 
@@ -141,7 +147,8 @@ class Runtime:
         with open(self.state_dir / "runtime.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # one starter at a time
             last: Exception | None = None
-            for _ in range(3):
+            deadline = time.monotonic() + BUSY_WAIT
+            for _ in range(200):
                 try:
                     sock = _connect(self.socket_path)
                 except OSError as exc:
@@ -151,6 +158,12 @@ class Runtime:
                 try:
                     self._read_inventory(sock)
                     return sock
+                except Busy as exc:
+                    # Another client is connected; if it is dying, its place frees up soon.
+                    sock.close()
+                    if time.monotonic() > deadline:
+                        raise RuntimeFailure(f"pod runtime at {self.socket_path}: {exc}") from None
+                    time.sleep(0.05)
                 except (OSError, ValueError, RuntimeFailure) as exc:
                     # It was exiting (idle) as we connected: start a fresh one.
                     sock.close()
@@ -223,6 +236,8 @@ class Runtime:
                 exits.append(ProcessExit(msg["id"], msg["pid"], code, sig, bool(msg["sandbox"])))
             elif ev == "ready":
                 break
+            elif ev == "busy":
+                raise Busy(f"another client is connected to the pod runtime (pid {msg['pid']})")
         sock.settimeout(None)
         self.zygote_pid = int(msg["pid"])
         self._sandboxes = sandboxes

@@ -2,13 +2,13 @@
 
 It has imported the built-in apps before its first fork, so a pod costs a fork (about a
 millisecond) and the pages it writes to, not a new interpreter. It outlives its clients: it
-listens on ``<state>/runtime.sock`` (0600) and serves one ``Runtime`` at a time (a new
-connection takes over from the old one), so a daemon that crashes or restarts leaves its pods
-running. One JSON object per SOCK_SEQPACKET message:
+listens on ``<state>/runtime.sock`` (0600) and serves one ``Runtime`` at a time (another
+is told it is busy), so a daemon that crashes or restarts leaves its pods running. One JSON
+object per SOCK_SEQPACKET message:
 
     on connect  {"event": "sandbox" | "container", "id", "pid", "start_time", "meta", ...} per
                 live process, then the exits buffered while no client was connected, then
-                {"event": "ready", "pid": <server pid>}
+                {"event": "ready", "pid": <server pid>}; or {"event": "busy"} and a close
     request     {"seq": N, "op": "sandbox" | "start" | "kill" | "modules" | "shutdown", ...}
     reply       {"seq": N, "ok": true, ...} or {"seq": N, "ok": false, "kind": ..., "error": ...}
     event       {"event": "exit", "id": ..., "pid": ..., "status": <raw wait status>, "sandbox": bool}
@@ -148,9 +148,13 @@ class Zygote:
 
     def accept(self) -> None:
         conn, _ = self.listener.accept()
-        if self.client is not None:
-            # A new client takes over: the old one is gone (crashed) or being replaced.
-            self.drop_client()
+        if self.client is not None and not self.client_gone():
+            # One client at a time: a second daemon (or a stray tool) must not steal the pods.
+            with contextlib.suppress(OSError):
+                conn.send(json.dumps({"event": "busy", "pid": os.getpid()}).encode())
+            conn.close()
+            return
+        self.drop_client()
         self.reap()  # what ended before this moment is reported as ended (buffered), not as running
         self.client = conn
         try:
@@ -165,6 +169,13 @@ class Zygote:
             return
         self.buffered.clear()
         self.poller.register(conn, select.POLLIN)
+
+    def client_gone(self) -> bool:
+        """The connected client hung up (its end may close in the same instant a new one comes)."""
+        assert self.client is not None
+        probe = select.poll()
+        probe.register(self.client, select.POLLIN)
+        return any(mask & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _, mask in probe.poll(0))
 
     def drop_client(self) -> None:
         if self.client is not None:
