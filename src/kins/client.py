@@ -77,9 +77,19 @@ def error_from_status(status_code: int, body: Any, where: str = "") -> KinsError
         return Unauthorized(f"{message}: the API token was refused")
     if code == 422 and reason == "Invalid":
         causes = (body.get("details") or {}).get("causes") or []
-        errors = [ValidationError(where, str(c.get("field") or ""), str(c.get("message") or "")) for c in causes]
+        errors = [ValidationError(where, str(c.get("field") or ""), _unprefixed(c, where)) for c in causes]
         return MultiValidationError(errors or [ValidationError(where, "", message)])
     return ApiRequestError(code, reason, message)
+
+
+def _unprefixed(cause: dict[str, Any], where: str) -> str:
+    """A cause's message without the object and field the error already names."""
+    msg = str(cause.get("message") or "")
+    field = str(cause.get("field") or "")
+    for head in (f"{where}: {field}: ", f"{where}: "):
+        if where and msg.startswith(head):
+            return msg[len(head) :]
+    return msg
 
 
 class Client:
@@ -189,24 +199,28 @@ class Client:
         """Objects of a kind in ``ns`` ("default" when omitted) or every namespace."""
         return self.list_with_rv(kind, ns, selector, all_namespaces, field_selector)[0]
 
-    def create(self, obj: Object) -> Object:
+    def create(self, obj: Object, *, dry_run: bool = False) -> Object:
         res = resource_for(obj.KIND)
         ns = self._ns(res, obj.metadata.namespace)
-        data = self._request("POST", res.path(ns), body=obj, where=_where(res.kind, ns, obj.name))
+        params = {"dryRun": "All"} if dry_run else None
+        data = self._request("POST", res.path(ns), body=obj, params=params, where=_where(res.kind, ns, obj.name))
         return self._typed(data)
 
-    def update(self, obj: Object) -> Object:
+    def update(self, obj: Object, *, dry_run: bool = False) -> Object:
         """PUT; with ``metadata.resourceVersion`` set, a stale object raises Conflict."""
-        return self._put(obj, None)
+        return self._put(obj, None, dry_run=dry_run)
 
     def update_status(self, obj: Object) -> Object:
         """PUT to ``/status``: only the status changes."""
         return self._put(obj, "status")
 
-    def _put(self, obj: Object, sub: str | None) -> Object:
+    def _put(self, obj: Object, sub: str | None, *, dry_run: bool = False) -> Object:
         res = resource_for(obj.KIND)
         ns = self._ns(res, obj.metadata.namespace)
-        data = self._request("PUT", res.path(ns, obj.name, sub), body=obj, where=_where(res.kind, ns, obj.name))
+        params = {"dryRun": "All"} if dry_run else None
+        data = self._request(
+            "PUT", res.path(ns, obj.name, sub), body=obj, params=params, where=_where(res.kind, ns, obj.name)
+        )
         return self._typed(data)
 
     def patch(self, kind: str, ns: str | None, name: str, patch: dict[str, Any], *, strategic: bool = False) -> Object:
@@ -227,7 +241,7 @@ class Client:
         ns = self._ns(res, ns)
         return self._typed(self._request("DELETE", res.path(ns, name), where=_where(res.kind, ns, name)))
 
-    def apply(self, obj: Object) -> Object:
+    def apply(self, obj: Object, *, dry_run: bool = False) -> Object:
         """Create, or update like ``kubectl apply``: the manifest laid over the live object,
         fields dropped since the last apply removed, fields set by the server (clusterIP,
         nodePort, status) kept. The update carries the live resourceVersion; a concurrent
@@ -245,7 +259,7 @@ class Client:
             except NotFound:
                 with_note = replace(obj, metadata=replace(obj.metadata, annotations=annotations))
                 try:
-                    return self.create(with_note)
+                    return self.create(with_note, dry_run=dry_run)
                 except Conflict:
                     continue  # created meanwhile: update it
             live_doc = msgspec.to_builtins(live)
@@ -255,7 +269,7 @@ class Client:
             merged["metadata"]["annotations"] = {**(merged["metadata"].get("annotations") or {}), **annotations}
             merged["metadata"]["resourceVersion"] = live.metadata.resourceVersion
             try:
-                return self.update(self._typed(merged))
+                return self.update(self._typed(merged), dry_run=dry_run)
             except Conflict:
                 continue
         raise Conflict(f"{_where(res.kind, obj.metadata.namespace, obj.name)}: changed by others while applying")

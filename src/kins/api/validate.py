@@ -1224,5 +1224,42 @@ def validate_all(objs: list[Object], cfg: ClusterConfig | None = None) -> None:
             )
         else:
             first[key] = i
+    errors.extend(_requested_twice(objs))
     if errors:
         raise MultiValidationError(errors)
+
+
+def _requested_twice(objs: list[Object]) -> list[ValidationError]:
+    """Two Services of one input asking for the same ClusterIP or node port: the API server would
+    refuse the second, so the input is refused as a whole before anything is written."""
+    errors: list[ValidationError] = []
+    ips: dict[str, str] = {}
+    ports: dict[tuple[int, str], str] = {}
+    for obj in objs:
+        if not isinstance(obj, Service):
+            continue
+        who = describe(obj)
+        ip = obj.spec.clusterIP
+        if ip and ip != "None":
+            if ip in ips and ips[ip] != who:
+                errors.append(
+                    ValidationError(
+                        who, "spec.clusterIP", f"Invalid value: {_fmt(ip)}: also requested by {ips[ip]} in this input"
+                    )
+                )
+            ips.setdefault(ip, who)
+        for i, p in enumerate(obj.spec.ports or []):
+            if not p.nodePort:
+                continue
+            k = (p.nodePort, (p.protocol or "TCP").upper())
+            if k in ports and ports[k] != who:
+                errors.append(
+                    ValidationError(
+                        who,
+                        f"spec.ports[{i}].nodePort",
+                        f"Invalid value: {p.nodePort}: provided port is already allocated (requested by "
+                        f"{ports[k]} in this input)",
+                    )
+                )
+            ports.setdefault(k, who)
+    return errors

@@ -144,10 +144,32 @@ def apply(filename: FilesOpt, name: NameOpt = None, namespace: NsOpt = None) -> 
             o.metadata.namespace = namespace
     client = live_client(name)
     validate_all(objs, None)
+    apply_all(client, objs, report=True)
+
+
+def apply_all(client, objs: list, *, report: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """All or nothing: every object is first applied as a dry run (validation, address and port
+    allocation on the server), and only if all pass are they applied for real; namespaces that
+    the objects live in are created first."""
+    from ..api.core import Namespace
+    from ..control.offline import namespace_object
+
     for o in objs:
-        res = client.apply(o)
-        verb = "created" if res.metadata.resourceVersion and res.metadata.generation in (None, 1) else "configured"
-        out(f"{o.kind.lower()}/{o.name} {verb}")
+        client.apply(o, dry_run=True)
+    have = {n.name for n in client.list("Namespace")}
+    for ns in sorted(
+        {o.namespace for o in objs if o.NAMESPACED} - have - {o.name for o in objs if isinstance(o, Namespace)}
+    ):
+        client.create(namespace_object(ns))
+    for o in objs:
+        existed = True
+        try:
+            client.get(o.KIND, o.namespace if o.NAMESPACED else None, o.name)
+        except NotFound:
+            existed = False
+        client.apply(o)
+        if report:
+            out(f"{o.kind.lower()}/{o.name} {'configured' if existed else 'created'}")
 
 
 @app.command()

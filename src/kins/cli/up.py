@@ -48,7 +48,7 @@ def bring_up(cluster: str | None, name: str | None, *, no_workloads: bool, timeo
     from ..client import Client
     from ..daemon.auth import read_token
     from ..daemon.state import DaemonInfo, cluster_dir, pid_alive
-    from .cluster import article_manifests, spawn_daemon
+    from .cluster import apply_all, article_manifests, spawn_daemon
 
     t0 = time.monotonic()
     console = Console(stderr=True, quiet=quiet)
@@ -82,8 +82,7 @@ def bring_up(cluster: str | None, name: str | None, *, no_workloads: bool, timeo
     assert info is not None
     client = Client(info.url, read_token(state), ca_file=info.ca_file)
     t_daemon = time.monotonic() - t0
-    for o in objs:
-        client.apply(o)
+    apply_all(client, objs)
 
     def pods_ready() -> tuple[bool, str]:
         pods = [p for p in client.list("Pod", all_namespaces=True) if isinstance(p, Pod)]

@@ -23,7 +23,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ..api.config import ClusterConfig, load_cluster
-from ..api.core import Namespace, Service
+from ..api.core import Service
 from ..api.meta import Object
 from ..control.base import ControllerSet
 from ..control.defaults import default_controllers
@@ -59,16 +59,11 @@ def bootstrap(store: Store, cfg: ClusterConfig) -> None:
 
 def admission(store: Store, cfg: ClusterConfig) -> Callable[[Object, Object | None], Object]:
     """What the API server does before a write: Services get their ClusterIP and node ports (or
-    are refused, naming the holder); objects in a new namespace create it."""
+    are refused, naming the holder). It writes nothing itself (dry runs go through it too)."""
 
     def admit(obj: Object, old: Object | None) -> Object:
         if isinstance(obj, Service) and (old is None or _allocation_changed(obj, old)):
             obj = allocate_service(store, cfg, obj)
-        if obj.NAMESPACED and obj.namespace and not isinstance(obj, Namespace):
-            try:
-                store.get("Namespace", None, obj.namespace)
-            except Exception:
-                store.create(namespace_object(obj.namespace))
         return obj
 
     return admit
