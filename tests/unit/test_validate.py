@@ -1022,3 +1022,34 @@ def test_legacy_ingress_object_validated_as_v1() -> None:
         "Ingress ns-jo/business-user: spec.rules[0].http.paths[0].backend: "
         "Required value: port name or number is required"
     )
+
+
+def test_two_services_of_one_input_asking_for_one_node_port(cfg: ClusterConfig) -> None:
+    objs = load_text(
+        """
+apiVersion: v1
+kind: Service
+metadata: {name: a}
+spec: {type: NodePort, selector: {app: a}, ports: [{port: 80, nodePort: 30200}], clusterIP: 10.254.9.9}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: b}
+spec: {type: NodePort, selector: {app: b}, ports: [{port: 81, nodePort: 30200}], clusterIP: 10.254.9.9}
+"""
+    )
+    with pytest.raises(MultiValidationError) as e:
+        validate_all(objs, cfg)
+    got = [(x.where, x.field, x.message) for x in e.value.errors]
+    assert got == [
+        (
+            "Service default/b",
+            "spec.clusterIP",
+            'Invalid value: "10.254.9.9": also requested by Service default/a in this input',
+        ),
+        (
+            "Service default/b",
+            "spec.ports[0].nodePort",
+            "Invalid value: 30200: provided port is already allocated (requested by Service default/a in this input)",
+        ),
+    ]
