@@ -141,3 +141,86 @@ def show_flow(client, state: Path, console: Console, t0: float) -> None:  # type
         out(f"  <- answered by {pod_name:<34} {where:<24} {count:>2}/{n}  ({hop})")
     if first is not None:
         out(f"\nfirst answered request {first:.2f}s after `kins up` started")
+    show_ingress_flow(client, state, pods)
+
+
+INGRESS_HOST = "business-manager.default"
+INGRESS_PATH = "/api/v1/product/list"
+
+
+def _host_curl(cluster: str, host: str, url: str, headers: dict[str, str]) -> tuple[int, str]:
+    import subprocess
+
+    from ..kernel.netns import host_ns
+
+    hdr = [a for k, v in headers.items() for a in ("-H", f"{k}: {v}")]
+    argv = ["ip", "netns", "exec", host_ns(cluster, host), "curl", "-s", "-m", "3", *hdr, "-w", "\n%{http_code}", url]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    body, _, code = r.stdout.rpartition("\n")
+    return (int(code) if code.isdigit() else 0), body
+
+
+def show_ingress_flow(client, state: Path, pods: dict[str, Pod]) -> None:  # type: ignore[no-untyped-def]
+    """The article's whole request: the external host ``client`` asks node1's ingress NodePort
+    for the product list; nginx, business-manager, cluster DNS and data-product each take a hop."""
+    from .._errors import NotFound
+    from ..api.config import load_cluster
+    from ..runtime.exec import exec_in_pod
+    from ..runtime.runtime import load_sandbox
+
+    cfg = load_cluster(state / "cluster.yaml")
+    try:
+        isvc = client.get("Service", "ingress-nginx", "ingress-nginx")
+        dp = client.get("Service", "default", "data-product")
+    except NotFound:
+        return
+    if not cfg.hosts or not cfg.nodes:
+        return
+    ext = cfg.hosts[0]
+    node = cfg.nodes[0]
+    port = next((p.nodePort for p in isvc.spec.ports or [] if p.port == 80 and p.nodePort), None)
+    if port is None:
+        return
+    url = f"http://{node.ip}:{port}{INGRESS_PATH}"
+    answers: Counter[tuple[str, str]] = Counter()
+    failures: Counter[str] = Counter()
+    deadline = time.monotonic() + 10  # nginx may still be loading its first configuration
+    n = 12
+    while sum(answers.values()) < n and time.monotonic() < deadline:
+        code, body = _host_curl(cfg.name, ext.name, url, {"Host": INGRESS_HOST})
+        try:
+            data = json.loads(body) if code == 200 else None
+        except ValueError:
+            data = None
+        if data is None:
+            failures[f"HTTP {code or 'no answer'}"] += 1
+            time.sleep(0.2)
+            continue
+        answers[(data["businessManager"]["pod"], data["dataProduct"]["pod"])] += 1
+    ing = sorted((p for p in client.list("Pod", "ingress-nginx") if isinstance(p, Pod)), key=lambda p: p.name)
+    nginx = f"{ing[0].name} ({ing[0].status.podIP if ing[0].status else '?'}, {ing[0].spec.nodeName})" if ing else "?"
+
+    def where(name: str) -> str:
+        p = pods.get(name)
+        return f"{name} ({p.status.podIP if p and p.status else '?'}, {p.spec.nodeName if p else '?'})"
+
+    resolved = "?"
+    bms = sorted({bm for bm, _ in answers})
+    if bms and bms[0] in pods:
+        r = exec_in_pod(load_sandbox(state, pods[bms[0]].key), ["getent", "hosts", "data-product"], timeout=5)
+        raw = r.stdout
+        words = (raw.decode() if isinstance(raw, bytes) else raw).split()
+        resolved = words[0] if r.returncode == 0 and words else "?"
+    out(f"\nFrom outside: host {ext.name} ({ext.ip}) runs curl -H 'Host: {INGRESS_HOST}' {url}")
+    out(f"  1. -> {node.name} {node.ip}:{port}   NodePort of ingress-nginx/ingress-nginx: kube-proxy DNATs to nginx")
+    out(f"  2. -> nginx {nginx}   Host {INGRESS_HOST} matches the Ingress business-manager")
+    out("  3. -> Service business-manager   nginx proxies straight to one of its endpoints (its upstream)")
+    out("  4. -> a business-manager pod   it calls DATA_PRODUCT_URL http://data-product:50051/")
+    out(f"  5. -> cluster DNS {cfg.dns_ip}   resolves data-product (default.svc.{cfg.services.domain}) to {resolved}")
+    out(f"  6. -> ClusterIP {dp.spec.clusterIP}:50051   kube-proxy DNATs to a data-product pod, same node or VXLAN")
+    for (bm, dpod), count in sorted(answers.items()):
+        b, d = pods.get(bm), pods.get(dpod)
+        hop = "same node, docker0" if b and d and b.spec.nodeName == d.spec.nodeName else "other node, flannel.1 VXLAN"
+        out(f"     {where(bm)} -> {where(dpod)}  {count:>2}/{n}  ({hop})")
+    for why, count in sorted(failures.items()):
+        out(f"     {why}: {count}")
