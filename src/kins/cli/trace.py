@@ -57,7 +57,13 @@ def trace(
     cluster: ClusterOpt = None,
     name: NameOpt = None,
 ) -> None:
-    """Explain a packet's path hop by hop: routes, rules, NAT, VXLAN, and the final disposition."""
+    """Explain a packet's path hop by hop: routes, rules, NAT, VXLAN, and the final disposition.
+
+    On a live cluster the trace reads what the kernel holds (every namespace's links, routes,
+    neighbours, FDB and iptables rules); -f traces rendered manifests offline. --verify sends
+    one real packet and checks the prediction against rule counters, conntrack and the outcome
+    (exit 3 when they disagree)."""
+    from ..sim.endpoint import resolve_endpoint
     from ..sim.format import format_trace_text, trace_to_json
     from ..sim.trace import run_trace
 
@@ -74,18 +80,35 @@ def trace(
         from ..offline import open_offline
 
         oc = open_offline(filename, cluster)
-        cfg, store = oc.cfg, oc.store
-    else:
-        cfg, store = live_snapshot(name)
-    t = run_trace(cfg, store, src, to, port=port, proto=proto, node=node)
-    if output == "json":
-        out(json.dumps(trace_to_json(t), indent=2))
-    else:
-        out(format_trace_text(t))
-    if verify:
-        from ..sim.verify import verify_trace
+        t = run_trace(oc.cfg, oc.store, src, to, port=port, proto=proto, node=node)
+        out(json.dumps(trace_to_json(t), indent=2) if output == "json" else format_trace_text(t))
+        return
+    from ..daemon.state import pick_cluster
+    from ..sim.live import live_view
 
-        ok, report = verify_trace(name, cfg, store, t, src, to, port=port, proto=proto)
-        out(report)
-        if not ok:
-            raise typer.Exit(3)
+    cluster_name = pick_cluster(name).name
+    cfg, store = live_snapshot(cluster_name)
+    view = live_view(cluster_name, cfg, store)
+    if not verify:
+        t = run_trace(cfg, store, src, to, port=port, proto=proto, node=node, view=view)
+        out(json.dumps(trace_to_json(t), indent=2) if output == "json" else format_trace_text(t))
+        return
+    if node is not None:
+        raise KinsError("--verify follows the packet through the whole cluster: drop --node")
+    from ..sim.verify import format_verification, verification_json
+    from ..sim.verify import verify as verify_probe
+
+    v = verify_probe(
+        view,
+        cluster_name,
+        resolve_endpoint(src, cfg, store, role="from"),
+        resolve_endpoint(to, cfg, store, role="to"),
+        port,
+        proto,
+    )
+    if output == "json":
+        out(json.dumps({**trace_to_json(v.trace), "verify": verification_json(v)}, indent=2))
+    else:
+        out(format_trace_text(v.trace) + format_verification(v))
+    if not v.ok:
+        raise typer.Exit(3)

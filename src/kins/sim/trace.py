@@ -152,10 +152,12 @@ def trace(
     node_only: str | None = None,
     sport: int | None = None,
     reply: bool = True,
+    branch: str | None = None,
 ) -> Trace:
     """Follow the first packet of a ``proto`` connection from ``src`` to ``dst`` (port
     ``port``, or the one ``dst`` names), every load-balancing branch of it, and the reply of
-    one branch back to the sender."""
+    one branch back to the sender: the worst-ending one, or the one to ``branch`` (an
+    endpoint's ``ip:port``, say the one the kernel picked) when it is among them."""
     proto = proto.lower()
     if proto not in PROTOS:
         raise KinsError(f"unknown protocol {proto!r} (one of {', '.join(PROTOS)})")
@@ -172,6 +174,18 @@ def trace(
     results = _start(view, engine, src, Flow(first.copy()), node_only)
     worst = max((r.disposition for r in results), key=lambda d: SEVERITY[d])
     rep = next(r for r in results if r.disposition == worst)
+    if branch is not None:
+        bip, _, bport = branch.rpartition(":")
+        rep = next(
+            (
+                r
+                for r in results
+                if r.flow.endpoint is not None
+                and int_ip(r.flow.endpoint[0]) == bip
+                and str(r.flow.endpoint[1] if r.flow.endpoint[1] is not None else dport) == bport
+            ),
+            rep,
+        )
 
     groups: dict[tuple[int, int | None], list[Result]] = {}
     for r in results:
@@ -268,12 +282,14 @@ def run_trace(
     port: int | None,
     proto: str,
     node: str | None,
+    view: ClusterView | None = None,
 ) -> Trace:
-    """``kins trace FROM TO``: resolve both ends, render the cluster and trace."""
+    """``kins trace FROM TO``: resolve both ends, render the cluster (unless ``view`` is given,
+    say one read off the live kernel) and trace."""
     if node is not None and node not in [n.name for n in cfg.nodes]:
         raise KinsError(
             f"--node: no node {node!r} in cluster {cfg.name!r} (nodes: {', '.join(n.name for n in cfg.nodes)})"
         )
     src = resolve_endpoint(from_, cfg, store, role="from")
     dst = resolve_endpoint(to, cfg, store, role="to")
-    return trace(view_of(cfg, store), src, dst, port, proto, node_only=node)
+    return trace(view if view is not None else view_of(cfg, store), src, dst, port, proto, node_only=node)

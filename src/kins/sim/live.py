@@ -1,0 +1,190 @@
+"""A ``ClusterView`` read off the running kernel: what the namespaces really hold.
+
+Every namespace of a live cluster (nodes, pods, outside hosts) is dumped over netlink (links,
+addresses, routes of all tables, neighbours, FDB), its ``iptables-save`` and its two forwarding
+sysctls are read, and the veth pairs are matched up from the kernel's own peer indexes. A trace
+over this view explains what the kernel will do, including rules and routes kins never wrote.
+Object names (pods, Services) still come from the API: the kernel knows addresses, not names.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..api.config import ClusterConfig
+from ..api.core import Pod
+from ..render.names import UNDERLAY_NETNS, pod_netns
+from ..store.base import Store
+from .addr import ip_int
+from .ipjson import state_from_kins_dump
+from .state import HOST, NODE, POD, NodeState
+from .view import ClusterView
+
+_SYSCTLS = ("net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables")
+
+
+@dataclass
+class NsDump:
+    """One namespace as read from the kernel. ``netns`` is the full name, ``plan`` the name
+    without the cluster prefix (``node-node1``, ``pod-default-web-0``, ``underlay``)."""
+
+    netns: str
+    plan: str
+    dump: dict[str, list[dict[str, Any]]]
+    iptables: str
+    sysctls: dict[str, bool]
+
+
+def _sysctls() -> dict[str, bool]:
+    # Runs inside the namespace's thread: /proc/sys/net shows the opener's namespace.
+    out = {}
+    for key in _SYSCTLS:
+        try:
+            out[key] = Path("/proc/sys", key).read_text().strip() == "1"
+        except OSError:
+            out[key] = False
+    return out
+
+
+def read_namespace(netns: str, plan: str, rules: bool = True) -> NsDump:
+    """Dump one namespace (netlink, sysctls and, when ``rules``, ``iptables-save``)."""
+    from ..kernel import iptables
+    from ..kernel.dump import dump_netns
+    from ..kernel.netns import run_in
+
+    dump = dump_netns(netns, dynamic=True)
+    sysctls = run_in(netns, _sysctls)
+    text = iptables.save(netns) if rules else ""
+    return NsDump(netns, plan, dump, text, sysctls)
+
+
+def read_cluster(cluster: str, rules_in_pods: bool = True) -> list[NsDump]:
+    """Every namespace of ``cluster``, read in parallel (each netlink dump and iptables-save
+    waits on the kernel or a child process, not on Python)."""
+    from ..kernel.netns import cluster_prefix, list_namespaces
+
+    pre = cluster_prefix(cluster)
+    names = list_namespaces(cluster)
+    with ThreadPoolExecutor(max_workers=min(16, max(1, len(names)))) as ex:
+        futs = [
+            ex.submit(read_namespace, n, n[len(pre) :], rules_in_pods or not n[len(pre) :].startswith("pod-"))
+            for n in names
+        ]
+        return [f.result() for f in futs]
+
+
+def _nsids(netns: str) -> dict[int, str]:
+    """The namespace ids ``netns`` gives its peers (``ip netns list-id``), by full name."""
+    res = subprocess.run(
+        ["ip", "-n", netns, "-j", "netns", "list-id"], capture_output=True, text=True, check=False, timeout=10
+    )
+    try:
+        data = json.loads(res.stdout or "[]")
+    except json.JSONDecodeError:
+        return {}
+    return {int(d["nsid"]): str(d.get("name", "")) for d in data if "nsid" in d}
+
+
+def _pair_veths(dumps: list[NsDump]) -> dict[tuple[str, str], tuple[str, str]]:
+    """(plan netns, device) -> (peer's plan netns, peer device), from each veth's peer ifindex.
+
+    Two veths are a pair when each one's peer index is the other's index; ifindexes repeat
+    across namespaces, so when several namespaces fit, the namespace ids the kernel hands out
+    (``link_netnsid``) decide."""
+    by_index: dict[int, list[tuple[NsDump, dict[str, Any]]]] = {}
+    for d in dumps:
+        for link in d.dump.get("links", []):
+            if link.get("link_kind") == "veth":
+                by_index.setdefault(int(link["ifindex"]), []).append((d, link))
+    full_to_plan = {d.netns: d.plan for d in dumps}
+    nsid_cache: dict[str, dict[int, str]] = {}
+    pairs: dict[tuple[str, str], tuple[str, str]] = {}
+    for d in dumps:
+        for link in d.dump.get("links", []):
+            if link.get("link_kind") != "veth" or link.get("link_index") is None:
+                continue
+            cands = [
+                (o, ol)
+                for o, ol in by_index.get(int(link["link_index"]), [])
+                if o is not d and ol.get("link_index") == link["ifindex"]
+            ]
+            if len(cands) > 1 and link.get("link_netnsid") is not None:
+                ids = nsid_cache.get(d.netns)
+                if ids is None:
+                    ids = nsid_cache[d.netns] = _nsids(d.netns)
+                want = full_to_plan.get(ids.get(int(link["link_netnsid"]), ""))
+                cands = [(o, ol) for o, ol in cands if o.plan == want]
+            if len(cands) == 1:
+                o, ol = cands[0]
+                pairs[(d.plan, str(link["ifname"]))] = (o.plan, str(ol["ifname"]))
+    return pairs
+
+
+def states_from_dumps(dumps: Iterable[NsDump], cfg: ClusterConfig, pods: Iterable[Pod] = ()) -> list[NodeState]:
+    """``NodeState`` of every node, pod and host namespace (the underlay is only a wire)."""
+    dumps = list(dumps)
+    pairs = _pair_veths(dumps)
+    pod_by_netns = {pod_netns(p.key): p for p in pods}
+    cidrs = {n.name: n.podCIDR for n in cfg.nodes}
+    states = []
+    for d in dumps:
+        if d.plan == UNDERLAY_NETNS:
+            continue
+        kind, _, rest = d.plan.partition("-")
+        if kind not in (NODE, POD, HOST):
+            continue
+        st = state_from_kins_dump(rest, d.dump, d.iptables)
+        ifaces = {}
+        for name, i in st.ifaces.items():
+            peer = pairs.get((d.plan, name))
+            ifaces[name] = replace(i, peer=peer[1], peer_netns=peer[0]) if peer else i
+        node: str | None = None
+        name = rest
+        if kind == POD:
+            p = pod_by_netns.get(d.plan)
+            if p is not None:
+                name, node = p.key, p.spec.nodeName
+            eth = ifaces.get("eth0")
+            if eth is not None and eth.peer_netns and eth.peer_netns.startswith("node-"):
+                node = eth.peer_netns[len("node-") :]  # where the wire really goes
+        st = replace(
+            st,
+            name=name,
+            kind=kind,
+            netns=d.plan,
+            ifaces=ifaces,
+            node=node,
+            forwarding=d.sysctls.get("net/ipv4/ip_forward", False),
+            bridge_nf=d.sysctls.get("net/bridge/bridge-nf-call-iptables", False),
+            pod_cidr=cidrs.get(rest) if kind == NODE else None,
+        )
+        states.append(st)
+    return states
+
+
+def name_services(view: ClusterView, store: Store) -> None:
+    """Let traces name the Service an address:port belongs to (from the API's objects)."""
+    from ..api.core import Service
+
+    objs, _ = store.list("Service")
+    for s in objs:
+        if isinstance(s, Service) and s.spec.clusterIP and not s.headless:
+            for p in s.spec.ports or []:
+                ref = f"{s.key}:{p.name}" if p.name else s.key
+                view.services[(ip_int(s.spec.clusterIP), (p.protocol or "TCP").lower(), p.port)] = ref
+
+
+def live_view(cluster: str, cfg: ClusterConfig, store: Store, dumps: list[NsDump] | None = None) -> ClusterView:
+    """The cluster as its kernel holds it now (``dumps`` to reuse a reading)."""
+    if dumps is None:
+        dumps = read_cluster(cluster)
+    pods = [p for p in store.list("Pod")[0] if isinstance(p, Pod)]
+    view = ClusterView.from_states(states_from_dumps(dumps, cfg, pods), cfg.underlay.cidr)
+    name_services(view, store)
+    return view
