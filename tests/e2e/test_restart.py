@@ -1,0 +1,375 @@
+"""Root tests: a live cluster survives its daemon's SIGKILL; containers restart; pod volumes.
+
+Each test brings up its own uniquely named cluster with ``kins up`` (its state in a scratch
+directory) and always ends it with ``kins down``, then checks that none of its namespaces is left.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from kins.api.core import Pod, Service
+from kins.api.registry import STORED
+from kins.client import Client
+from kins.daemon.auth import read_token
+from kins.daemon.state import DaemonInfo
+from kins.runtime import load_sandbox, socket_in_netns
+
+pytestmark = pytest.mark.root
+
+
+@dataclass
+class Cluster:
+    name: str
+    root: Path  # KINS_STATE_DIR
+
+    @property
+    def state(self) -> Path:
+        return self.root / self.name
+
+    def kins(self, *args: str, timeout: float = 180, check: bool = True) -> subprocess.CompletedProcess[str]:
+        exe = shutil.which("kins")
+        assert exe is not None, "the kins command is not installed"
+        env = {**os.environ, "KINS_STATE_DIR": str(self.root)}
+        env.pop("KINS_CLUSTER", None)
+        done = subprocess.run(
+            [exe, *args, "--name", self.name], env=env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if check:
+            assert done.returncode == 0, f"kins {' '.join(args)}: {done.stdout}\n{done.stderr}"
+        return done
+
+    def client(self) -> Client:
+        info = DaemonInfo.read(self.state)
+        assert info is not None
+        return Client(info.url, read_token(self.state), ca_file=info.ca_file)
+
+    def daemon_pid(self) -> int:
+        info = DaemonInfo.read(self.state)
+        assert info is not None
+        return info.pid
+
+
+def namespaces_of(name: str) -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    return [line.split()[0] for line in out.splitlines() if line.startswith(f"kins-{name}-")]
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    assert os.geteuid() == 0, "these tests build real network namespaces and need root"
+    # Short paths: the API's unix socket lives in the state dir.
+    root = Path(tempfile.mkdtemp(prefix="kins-rs-", dir="/tmp"))
+    c = Cluster(f"rs{secrets.token_hex(3)}", root)
+    try:
+        yield c
+    finally:
+        try:
+            c.kins("down", timeout=120, check=False)
+        finally:
+            left = namespaces_of(c.name)
+            shutil.rmtree(root, ignore_errors=True)
+        assert left == [], f"namespaces left behind: {left}"
+
+
+def dead(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def kill_daemon(c: Cluster) -> None:
+    pid = c.daemon_pid()
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while not dead(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert dead(pid)
+
+
+Snapshot = dict[tuple[str, str | None, str], tuple[str | None, str | None]]
+
+
+def snapshot(client: Client) -> Snapshot:
+    out: Snapshot = {}
+    for kind in STORED:
+        for o in client.list(kind, all_namespaces=True):
+            out[(kind, o.namespace, o.name)] = (o.metadata.uid, o.metadata.resourceVersion)
+    return out
+
+
+def pods(client: Client, ns: str | None = None) -> dict[str, Pod]:
+    items = client.list("Pod", ns) if ns else client.list("Pod", all_namespaces=True)
+    return {p.key: p for p in items if isinstance(p, Pod)}
+
+
+@dataclass
+class Traffic:
+    """GETs from a pod's namespace to a Service, on a thread, until stopped (bounded)."""
+
+    netns: str
+    addr: tuple[str, int]
+    ok: int = 0
+    failures: list[str] = field(default_factory=list)
+    answered_by: set[str] = field(default_factory=set)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def one(self) -> None:
+        try:
+            with socket_in_netns(self.netns) as s:
+                s.settimeout(2)
+                s.connect(self.addr)
+                s.sendall(b"GET / HTTP/1.1\r\nHost: data-product\r\nConnection: close\r\n\r\n")
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise OSError(f"answer {head[:40]!r}")
+            self.answered_by.add(json.loads(body)["pod"])
+            self.ok += 1
+        except (OSError, ValueError, KeyError) as exc:
+            self.failures.append(f"{time.strftime('%X')} {exc}")
+
+    def run(self) -> None:
+        deadline = time.monotonic() + 300
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            self.one()
+            time.sleep(0.02)
+
+
+def test_daemon_sigkill_keeps_traffic_and_objects(cluster: Cluster) -> None:
+    cluster.kins("up")
+    client = cluster.client()
+    before = snapshot(client)
+    pods_before = pods(client)
+    assert pods_before and all(p.ready for p in pods_before.values())
+    svc = client.get("Service", "default", "data-product")
+    assert isinstance(svc, Service) and svc.spec.clusterIP
+    bm = sorted(k for k in pods_before if k.startswith("default/business-manager"))[0]
+    sandboxes = {k: load_sandbox(cluster.state, k) for k in pods_before}
+    client.close()
+
+    traffic = Traffic(sandboxes[bm].netns_path, (svc.spec.clusterIP, 50051))
+    loop = threading.Thread(target=traffic.run, daemon=True)
+    loop.start()
+    try:
+        time.sleep(1)
+        assert traffic.ok > 0
+        kill_daemon(cluster)
+        dead_since = traffic.ok
+        time.sleep(2)
+        assert traffic.ok > dead_since, "no request answered while the daemon was dead"
+        assert not traffic.failures
+
+        cluster.kins("up")
+        time.sleep(1.5)
+    finally:
+        traffic.stop.set()
+        loop.join(10)
+    assert traffic.failures == []
+    assert len(traffic.answered_by) == 3  # all data-product pods, across both nodes
+
+    client = cluster.client()
+    after = snapshot(client)
+    assert after == before  # nothing lost, nothing rewritten
+    log = (cluster.state / "daemon.log").read_text()
+    assert log.count("adopted sandbox") == len(pods_before)
+    assert "pod network repaired" not in log  # adoption found every link and address right
+    for key, p in pods(client).items():
+        old = pods_before[key]
+        assert p.status is not None and old.status is not None
+        assert p.status.podIP == old.status.podIP
+        assert [cs.restartCount for cs in p.status.containerStatuses or []] == [0] * len(p.spec.containers)
+        assert p.ready
+        # The very same processes: adopted, not started again.
+        assert load_sandbox(cluster.state, key) == sandboxes[key]
+    client.close()
+    # A restarted daemon still manages its pods: a new one starts and gets an address.
+    cluster.kins("scale", "deployment", "data-product", "--replicas", "4")
+    deadline = time.monotonic() + 60
+    with cluster.client() as client:
+        while time.monotonic() < deadline:
+            dp = [p for p in pods(client, "default").values() if p.name.startswith("data-product")]
+            if len(dp) == 4 and all(p.ready for p in dp):
+                break
+            time.sleep(0.1)
+        ips = [p.status.podIP for p in dp if p.status]
+    assert len(dp) == 4 and all(p.ready for p in dp)
+    assert len(set(ips)) == 4
+
+
+MANIFEST = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: web-config, namespace: default}
+data:
+  app.conf: "answer = 42\\n"
+  unused: "not mounted"
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: web-secret, namespace: default}
+data:
+  token: %(token)s
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: vol-demo, namespace: default}
+spec:
+  containers:
+  - name: web
+    image: registry.k8s.io/e2e-test-images/agnhost:2.47
+    args: ["netexec", "--http-port=8080"]
+    readinessProbe:
+      httpGet: {path: /healthz, port: 8080}
+      periodSeconds: 1
+    volumeMounts:
+    - {name: scratch, mountPath: /mnt/kins-scratch}
+    - {name: config, mountPath: /etc/kins-demo/config}
+    - {name: secret, mountPath: /etc/kins-demo/secret, readOnly: true}
+  volumes:
+  - name: scratch
+    emptyDir: {}
+  - name: config
+    configMap:
+      name: web-config
+      items: [{key: app.conf, path: conf/app.conf}]
+  - name: secret
+    secret: {secretName: web-secret}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: sys-demo, namespace: kube-system}
+spec:
+  containers:
+  - name: main
+    image: docker.io/library/busybox:1.36
+    command: ["sleep", "3600"]
+"""
+
+
+def wait_pod(c: Cluster, ns: str, name: str, check, timeout: float = 60) -> Pod:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    with c.client() as client:
+        while True:
+            p = client.get("Pod", ns, name)
+            assert isinstance(p, Pod)
+            if check(p) or time.monotonic() > deadline:
+                return p
+            time.sleep(0.1)
+
+
+def restarts(p: Pod) -> int:
+    return sum(cs.restartCount for cs in (p.status.containerStatuses if p.status else None) or [])
+
+
+def processes_in(netns_path: str, comm: str) -> list[int]:
+    ino = os.stat(netns_path).st_ino
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if (
+                    os.stat(f"/proc/{entry}/ns/net").st_ino == ino
+                    and Path(f"/proc/{entry}/comm").read_text().strip() == comm
+                ):
+                    out.append(int(entry))
+            except OSError:
+                continue
+    return out
+
+
+def kill_container(c: Cluster, key: str, comm: str) -> None:
+    sb = load_sandbox(c.state, key)
+    (pid,) = processes_in(sb.netns_path, comm)
+    os.kill(pid, signal.SIGKILL)
+
+
+def get_po_line(c: Cluster, name: str) -> list[str]:
+    out = c.kins("get", "po").stdout
+    line = next(line for line in out.splitlines() if line.startswith(name + " "))
+    return line.split()
+
+
+def test_container_restarts_and_pod_volumes(cluster: Cluster, tmp_path: Path) -> None:
+    cluster.kins("up", "--no-workloads")
+    manifest = tmp_path / "demo.yaml"
+    manifest.write_text(MANIFEST % {"token": base64.b64encode(b"s3cret\n").decode()})
+    cluster.kins("apply", "-f", str(manifest))
+    pod = wait_pod(cluster, "default", "vol-demo", lambda p: p.ready)
+    assert pod.ready
+    key = "default/vol-demo"
+    ip = pod.status.podIP if pod.status else None
+
+    def sh(script: str) -> str:
+        done = cluster.kins("exec", "vol-demo", "--", "sh", "-c", script, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    # configMap with items: only the listed key, at its path; secret base64-decoded; emptyDir
+    # shared with the host's per-pod directory.
+    assert sh("cat /etc/kins-demo/config/conf/app.conf") == "answer = 42\n"
+    assert sh("ls -A /etc/kins-demo/config") == "conf\n"
+    assert sh("cat /etc/kins-demo/secret/token") == "s3cret\n"
+    assert sh("echo hello > /mnt/kins-scratch/f && cat /mnt/kins-scratch/f") == "hello\n"
+    volumes = cluster.state / "pods" / "default_vol-demo" / "volumes"
+    assert (volumes / "scratch" / "f").read_text() == "hello\n"
+    assert not Path("/etc/kins-demo").exists() and not Path("/mnt/kins-scratch").exists()
+    assert cluster.kins("exec", "vol-demo", "--", "touch", "/etc/kins-demo/secret/x", check=False).returncode != 0
+
+    # A system pod's containers can reach the API.
+    sys_pod = wait_pod(cluster, "kube-system", "sys-demo", lambda p: p.ready)
+    assert sys_pod.ready
+    sys_sb = load_sandbox(cluster.state, "kube-system/sys-demo")
+    (sleeper,) = set(processes_in(sys_sb.netns_path, "sleep")) - {sys_sb.pid}  # the holder execs sleep too
+    environ = Path(f"/proc/{sleeper}/environ").read_bytes().decode().split("\0")
+    env = dict(item.split("=", 1) for item in environ if "=" in item)
+    assert env["KINS_API"] == f"unix:{cluster.state / 'api.sock'}"
+    assert env["KINS_TOKEN_FILE"] == str(cluster.state / "token")
+
+    # A container killed with SIGKILL is restarted.
+    kill_container(cluster, key, "netexec")
+    pod = wait_pod(cluster, "default", "vol-demo", lambda p: restarts(p) == 1 and p.ready)
+    assert restarts(pod) == 1 and pod.ready
+    cols = get_po_line(cluster, "vol-demo")
+    assert cols[1:4] == ["1/1", "Running", "1"], cols
+    assert pod.status is not None
+    last = (pod.status.containerStatuses or [])[0].lastState or {}
+    assert last["terminated"]["exitCode"] == 137
+
+    # One that dies while the daemon is down is restarted by the next daemon; the rest is kept.
+    kill_daemon(cluster)
+    kill_container(cluster, key, "netexec")
+    cluster.kins("up")
+    pod = wait_pod(cluster, "default", "vol-demo", lambda p: restarts(p) == 2 and p.ready)
+    assert restarts(pod) == 2 and pod.ready
+    assert pod.status is not None and pod.status.podIP == ip
+    assert sh("cat /mnt/kins-scratch/f /etc/kins-demo/config/conf/app.conf") == "hello\nanswer = 42\n"
+
+    # A ConfigMap change reaches the mounted files.
+    with cluster.client() as client:
+        client.patch("ConfigMap", "default", "web-config", {"data": {"app.conf": "answer = 43\n"}})
+    deadline = time.monotonic() + 10
+    while sh("cat /etc/kins-demo/config/conf/app.conf") != "answer = 43\n" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sh("cat /etc/kins-demo/config/conf/app.conf") == "answer = 43\n"
+
+    # Deleting the pod removes its volumes.
+    cluster.kins("delete", "pod", "vol-demo")
+    assert not volumes.exists()
