@@ -20,11 +20,20 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 KINS = [sys.executable, "-c", "from kins.cli import main; main()"]
 DATA_PRODUCT_URL = "http://10.254.116.224:50051/"
+_ARTICLE = resources.files("kins").joinpath("data/article")
+# `kins apply` arguments for the article's two apps (without the system pods of a full `kins up`).
+ARTICLE_APPS_ARGS = [
+    "-f",
+    str(_ARTICLE.joinpath("business-manager.yaml")),
+    "-f",
+    str(_ARTICLE.joinpath("data-product.yaml")),
+]
 
 
 class Live:
