@@ -233,17 +233,18 @@ def _not_ready(n: Node) -> bool:
 
 
 def gratuitous_arp(ip: str, dev: str = UPLINK) -> None:
-    """Broadcast an ARP reply for ``ip`` from ``dev``'s MAC (the form ``arping -A`` sends); run
-    inside the node's namespace. Neighbours holding an entry for ``ip`` take the new MAC."""
-    with open(f"/sys/class/net/{dev}/address") as f:
-        mac = bytes.fromhex(f.read().strip().replace(":", ""))
+    """Broadcast gratuitous ARP for ``ip`` from ``dev``'s MAC, run inside the node's namespace:
+    a request (``arping -U``) and a reply (``arping -A``), both with sender = target = ``ip``,
+    which the kernel treats as gratuitous and lets override a neighbour entry at once. The MAC
+    comes from the packet socket itself: /sys would show the daemon's own namespace."""
     addr = socket.inet_aton(ip)
     bcast = b"\xff" * 6
-    frame = bcast + mac + struct.pack("!H", 0x0806)
-    frame += struct.pack("!HHBBH", 1, 0x0800, 6, 4, 2) + mac + addr + bcast + addr
     with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
-        s.bind((dev, 0))
-        s.send(frame)
+        s.bind((dev, 0x0806))
+        mac = s.getsockname()[4][:6]
+        for op, tha in ((1, b"\x00" * 6), (2, mac)):
+            arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, op) + mac + addr + tha + addr
+            s.send(bcast + mac + struct.pack("!H", 0x0806) + arp)
 
 
 def _ip(netns: str, *args: str) -> subprocess.CompletedProcess[str]:
