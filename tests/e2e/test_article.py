@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 from e2e_helpers import DATA_PRODUCT_IP, DATA_PRODUCT_URL, Cluster
 
+from kins.daemon.ipmasq import CHAIN as FLANNEL_CHAIN
+from kins.daemon.ipmasq import masq_rules
+
 pytestmark = pytest.mark.root
 
 NODES = {"node1": ("192.168.0.21", "172.30.76"), "node2": ("192.168.0.22", "172.30.9")}
@@ -147,7 +150,14 @@ def test_live_iptables_equal_the_offline_render(cluster: Cluster, node: str, tmp
     def norm(text: str) -> list[str]:
         return [COUNTERS.sub("[0:0]", line) for line in text.splitlines() if line and not line.startswith("#")]
 
-    assert norm(live) == norm(rendered)
+    # flanneld's masquerade chain is the overlay's, not kube-proxy's: it must be exactly its own
+    # payload (and its jump), and the rest exactly kube-proxy's render.
+    flannel = [line for line in norm(live) if FLANNEL_CHAIN in line]
+    cidr = cluster.client.get("Node", None, node).spec.podCIDR  # type: ignore[attr-defined]
+    want = [line for line in norm(masq_rules("172.30.0.0/16", cidr, "0x4000")) if FLANNEL_CHAIN in line]
+    want.append(f'-A POSTROUTING -m comment --comment "flanneld masq" -j {FLANNEL_CHAIN}')
+    assert sorted(flannel) == sorted(want)
+    assert [line for line in norm(live) if FLANNEL_CHAIN not in line] == norm(rendered)
 
 
 def test_cross_node_pod_to_pod(cluster: Cluster) -> None:
