@@ -329,14 +329,39 @@ def parse_conntrack(text: str) -> list[CtEntry]:
     return out
 
 
-def conntrack(netns: str, proto: str, src: str, sport: int) -> list[CtEntry]:
-    """The entries of ``netns`` whose original tuple comes from ``src:sport`` (ICMP: echo id)."""
-    argv = ["conntrack", "-L", "-p", proto, "-s", src]
-    argv += ["--icmp-id", str(sport)] if proto == "icmp" else ["--sport", str(sport)]
+def conntrack(netns: str, proto: str, src: str | None = None, sport: int | None = None) -> list[CtEntry]:
+    """The ``proto`` entries of ``netns``; only those from ``src:sport`` (ICMP: echo id) when given."""
+    argv = ["conntrack", "-L", "-p", proto]
+    if src is not None:
+        argv += ["-s", src]
+    if sport is not None:
+        argv += ["--icmp-id", str(sport)] if proto == "icmp" else ["--sport", str(sport)]
     res = subprocess.run(
         ["nsenter", f"--net=/run/netns/{netns}", "--", *argv], capture_output=True, text=True, check=False, timeout=10
     )
-    return [e for e in parse_conntrack(res.stdout) if e.orig[0] == src and e.orig[2] == sport]
+    return [
+        e
+        for e in parse_conntrack(res.stdout)
+        if (src is None or e.orig[0] == src) and (sport is None or e.orig[2] == sport)
+    ]
+
+
+def follow_connection(tables: dict[str, list[CtEntry]], src: str, sport: int) -> dict[str, list[CtEntry]]:
+    """The entries, per node, of the connection ``src:sport`` opened: its own, and once a node
+    rewrote the source (masquerade), the entries of the rewritten connection further on."""
+    keys = {(src, sport)}
+    out: dict[str, list[CtEntry]] = {}
+    grew = True
+    while grew:
+        grew = False
+        for node, entries in tables.items():
+            for e in entries:
+                if (e.orig[0], e.orig[2]) in keys and e not in out.get(node, []):
+                    out.setdefault(node, []).append(e)
+                    grew = True
+                    if e.snat:
+                        keys.add((e.reply[1], e.reply[2] if e.proto == "icmp" else e.reply[3]))
+    return out
 
 
 def rule_counters(save_c: str) -> dict[tuple[str, str, int | None], tuple[int, str]]:
@@ -479,8 +504,8 @@ def verify(
         result = send_probe(probe)
         time.sleep(0.05)  # let the reply's last packets pass the hooks
         after = counters()
-        found = pool.map(lambda n: conntrack(n, proto, src.ip, sport), ct_ns.values())
-        cts = dict(zip(ct_ns, found, strict=True))
+        found = pool.map(lambda n: conntrack(n, proto), ct_ns.values())
+        cts = follow_connection(dict(zip(ct_ns, found, strict=True)), src.ip, sport)
     # the branch the kernel took, from the first DNAT it recorded for the probe
     chosen = next((e.dnat for es in cts.values() for e in es if e.dnat), None)
     t = trace(view, src, dst, port, proto, sport=sport, branch=chosen) if chosen else first
@@ -506,8 +531,15 @@ def verify(
                 elif a[0] > b[0]:
                     rows.append(Row(hop.node, pred, f"counter +{a[0] - b[0]} packet(s)", "OK"))
                 else:
-                    verdict = "MISMATCH" if went_through or result.outcome == TIMEOUT_ else "?"
+                    # with no answer there is no telling where the packet vanished
+                    verdict = "MISMATCH" if went_through else "?"
                     rows.append(Row(hop.node, pred, "counter did not move: the probe never hit this rule", verdict))
+            elif s.action == "note" and s.table and s.chain and s.rule is not None and hop.node in before:
+                # a rule the simulator could not evaluate and assumed not to match
+                b, a = before[hop.node].get((s.table, s.chain, s.rule)), after[hop.node].get((s.table, s.chain, s.rule))
+                if a is not None and b is not None and a[1] == b[1] and a[0] > b[0]:
+                    ev = f"counter +{a[0] - b[0]}: the kernel matched this rule"
+                    rows.append(Row(hop.node, f"[{s.table}/{s.chain} #{s.rule}] {s.detail}", ev, "MISMATCH"))
             elif s.action == "nat" and s.detail.startswith("DNAT ") and hop in t.hops:
                 es = cts.get(hop.node, [])
                 if not es:
@@ -538,10 +570,16 @@ def verify(
         rows.append(Row("-", "DNAT to " + ", ".join(sorted(predicted_eps)), "no conntrack entry on any node", "?"))
     final_ns = _final_state(view, t)
     fip, fport = _final_dst(t, proto)
+    if not fip:  # a namespace talking to itself: no hop received anything
+        fip, fport = probe.dst, probe.dport
     listener = True
     if t.disposition in (DELIVERED, ACCEPTED) and final_ns is not None and fip:
         listener = listening(ns_name(cluster, final_ns), proto, fip, fport)
     want = expected_outcomes(t.disposition, proto, listener)
+    last = t.hops[-1].steps[-1] if t.hops and t.hops[-1].steps else None
+    if t.disposition == DROPPED and last is not None and "answers ARP" in last.detail:
+        # the kernel gives up on ARP after a few probes and tells the sender: host unreachable
+        want = {TIMEOUT_, UNREACHABLE}
     lis = ""
     if t.disposition in (DELIVERED, ACCEPTED) and proto != "icmp":
         lis = f" ({'a socket listens on' if listener else 'nothing listens on'} {fip}:{fport})"
