@@ -204,6 +204,14 @@ class Daemon:
         done.set()
 
     async def _status(self, request: web.Request) -> web.Response:
+        # ?waitApplied=RV[&timeoutSeconds=S]: answer once every node applied resourceVersion RV
+        # (or the timeout passed), so a client measures rule programming without polling.
+        want = request.query.get("waitApplied")
+        if want is not None and want.isdigit():
+            timeout = float(request.query.get("timeoutSeconds", "10"))
+            await asyncio.get_running_loop().run_in_executor(
+                None, self.netagent.wait_applied, int(want), min(timeout, 60.0)
+            )
         st = self.netagent.stats
         body = {
             "name": self.name,
