@@ -28,6 +28,7 @@ from kins.client import Client
 from kins.daemon.auth import read_token
 from kins.daemon.state import DaemonInfo
 from kins.runtime import load_sandbox, socket_in_netns
+from kins.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.root
 
@@ -354,13 +355,23 @@ def test_container_restarts_and_pod_volumes(cluster: Cluster, tmp_path: Path) ->
     assert last["terminated"]["exitCode"] == 137
 
     # One that dies while the daemon is down is restarted by the next daemon; the rest is kept.
+    # A pod whose object vanished meanwhile loses its sandbox and namespace.
     kill_daemon(cluster)
     kill_container(cluster, key, "netexec")
+    store = SqliteStore(cluster.state / "store.db")
+    store.delete("Pod", "kube-system", "sys-demo")
+    store.close()
+    assert not dead(sys_sb.pid)
     cluster.kins("up")
     pod = wait_pod(cluster, "default", "vol-demo", lambda p: restarts(p) == 2 and p.ready)
     assert restarts(pod) == 2 and pod.ready
     assert pod.status is not None and pod.status.podIP == ip
     assert sh("cat /mnt/kins-scratch/f /etc/kins-demo/config/conf/app.conf") == "hello\nanswer = 42\n"
+    deadline = time.monotonic() + 10
+    while not (dead(sys_sb.pid) and not Path(sys_sb.netns_path).exists()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert dead(sys_sb.pid) and dead(sleeper)
+    assert not Path(sys_sb.netns_path).exists()
 
     # A ConfigMap change reaches the mounted files.
     with cluster.client() as client:

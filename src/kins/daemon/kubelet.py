@@ -402,6 +402,9 @@ class Kubelet:
         existing = [s for s in self.runtime.sandboxes() if s.pod_key == run.key]
         for s in existing:
             self.runtime.remove_sandbox(s, grace=0)
+        # Containers that outlived their sandbox's holder would still hold the pod's ports.
+        sid = pod_dir_name(run.key)
+        self.runtime.stop_containers([c for c in self.runtime.containers() if c.sandbox_id == sid], grace=0)
         try:
             mounts = self._volume_mounts(pod)
             sandbox = self.runtime.create_sandbox(
