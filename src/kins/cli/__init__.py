@@ -42,6 +42,7 @@ def render(
     """Print each node's data plane as the real tools would show it (no root needed)."""
     from ..offline import open_offline
     from ..render.cluster import render_cluster
+    from ..render.overlay.ipmasq import masq_with_jump
     from ..render.proxy.iptables import base_chain_jumps
     from ..render.proxy.save import render_save
     from ..render.text import format_bridge_fdb, format_ip_neigh, format_ip_route, format_node_links
@@ -66,7 +67,8 @@ def render(
         if what == What.iptables:
             parts.append(("iptables-restore input", plan.iptables_restore))
         if what in (What.iptables_save, What.all):
-            parts.append(("iptables-save", render_save(plan.iptables_restore, base_chain_jumps())))
+            masq = masq_with_jump(oc.cfg.podNetwork.cidr, plan.pod_cidr, oc.cfg.masquerade_mark)
+            parts.append(("iptables-save", render_save(plan.iptables_restore, base_chain_jumps(), (masq,))))
         for title, text in parts:
             if many or what == What.all:
                 out(f"# node {name} ({plan.ip}): {title}")

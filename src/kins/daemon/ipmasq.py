@@ -17,35 +17,32 @@ from ..api.config import ClusterConfig
 from ..api.core import Node
 from ..kernel import iptables as ipt
 from ..kernel import netns as kns
+from ..render.overlay.ipmasq import CHAIN, JUMP_ARGS, masq_rules
 from ..store.base import Store
 
 log = logging.getLogger("kins.ipmasq")
 
-CHAIN = "FLANNEL-POSTRTG"
-COMMENT = "flanneld masq"
 RESYNC = 5.0
 
 
-def masq_rules(network: str, subnet: str, mark: str) -> str:
-    """The ``iptables-restore --noflush`` payload of flanneld's masquerade chain for one node."""
-    c = f'-m comment --comment "{COMMENT}"'
-    rules = [
-        f"-A {CHAIN} -m mark --mark {mark}/{mark} {c} -j RETURN",
-        f"-A {CHAIN} -s {subnet} -d {network} {c} -j RETURN",
-        f"-A {CHAIN} -s {network} -d {subnet} {c} -j RETURN",
-        f"-A {CHAIN} ! -s {network} -d {subnet} {c} -j RETURN",
-        f"-A {CHAIN} -s {network} ! -d 224.0.0.0/4 {c} -j MASQUERADE --random-fully",
-        f"-A {CHAIN} ! -s {network} -d {network} {c} -j MASQUERADE --random-fully",
-    ]
-    return "\n".join(["*nat", f":{CHAIN} - [0:0]", *rules, "COMMIT", ""])
-
-
 def ensure(netns: str, text: str) -> None:
-    """Write the chain (a full rewrite of it, nothing else) and the jump from POSTROUTING. The
-    chain returns kube-proxy-marked packets first, so its place next to KUBE-POSTROUTING does
-    not matter."""
+    """Write the chain (a full rewrite of it, nothing else) and append the jump to POSTROUTING,
+    as flanneld does (kube-proxy's own jump stays first)."""
     ipt.restore(netns, text, noflush=True, counters=False)
-    ipt.ensure_jumps(netns, [("nat", "POSTROUTING", ["-m", "comment", "--comment", COMMENT, "-j", CHAIN])])
+    ipt.ensure_appended(netns, "nat", "POSTROUTING", JUMP_ARGS)
+
+
+def _chain_intact(netns: str, text: str) -> bool:
+    """The chain holds exactly the rules of ``text`` and POSTROUTING still jumps to it."""
+    want = [ln for ln in text.splitlines() if ln.startswith("-A ")]
+    try:
+        have = ipt.save(netns, table="nat")
+    except Exception:
+        return False
+    lines = have.splitlines()
+    rules = [ln for ln in lines if ln.startswith(f"-A {CHAIN} ")]
+    jumped = any(ln.startswith("-A POSTROUTING ") and f"-j {CHAIN}" in ln for ln in lines)
+    return jumped and len(rules) == len(want)
 
 
 class IPMasq:
@@ -53,6 +50,7 @@ class IPMasq:
         self.cfg = cfg
         self.store = store
         self.lock = kernel_lock
+        self.applied: dict[str, str] = {}
 
     def sync(self) -> None:
         nodes = [n for n in self.store.list("Node")[0] if isinstance(n, Node)]
@@ -63,8 +61,13 @@ class IPMasq:
             if not kns.exists(netns):
                 continue
             text = masq_rules(self.cfg.podNetwork.cidr, n.spec.podCIDR, self.cfg.masquerade_mark)
+            # Like flanneld's periodic check: read the chain (no commit) and rewrite it only when
+            # it is not what it should be; a rewrite is an nf_tables commit on the node.
+            if self.applied.get(n.name) == text and _chain_intact(netns, text):
+                continue
             with self.lock:
                 ensure(netns, text)
+            self.applied[n.name] = text
 
     def run(self, stop: threading.Event) -> None:
         with self.store.watch({"Node"}, self.store.resource_version) as w:

@@ -151,6 +151,9 @@ class Daemon:
         from .lb import LoadBalancer
 
         lb = LoadBalancer(self.cfg, self.raw, self.kernel_lock)
+        # The overlay sync owns eth0's addresses: it must keep the LoadBalancer addresses a node
+        # announces, or a change of nodes would drop them until the announcer re-adds them.
+        self.netagent.extra_addrs = lambda node: sorted(ip for ip, n in dict(lb.announced).items() if n == node)
         self._thread("loadbalancer", lambda: lb.run(self.stop))
         hc = HealthChecks(self.cfg.name, self.raw)
         self._thread("healthcheck", lambda: hc.run(self.stop))

@@ -10,11 +10,13 @@ are the kubelet's business, not this agent's.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import shlex
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,7 @@ from ..api.discovery import EndpointSlice
 from ..kernel import iptables as ipt
 from ..kernel import netns as kns
 from ..kernel.apply import apply_node, remove_node
+from ..render.plan import Addr
 from ..render.podnet import render_node_network
 from ..render.proxy.iptables import base_chain_jumps, render_restore
 from ..render.proxy.model import build_proxy_model
@@ -83,6 +86,8 @@ class NetAgent:
         self._node_set: tuple[tuple[str, str | None, str | None], ...] = ()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kins-proxy")
         self._synced = threading.Condition()
+        # Addresses other parts of the daemon put on a node's eth0 (LoadBalancer announcements).
+        self.extra_addrs: Callable[[str], list[str]] = lambda node: []
 
     # --- one sync -----------------------------------------------------------------------------
 
@@ -113,6 +118,9 @@ class NetAgent:
                 if not n.ip or not n.podCIDR:
                     continue
                 plan = render_node_network(cfg, n.name, [])
+                extra = tuple(Addr(dev="eth0", cidr=f"{ip}/32") for ip in self.extra_addrs(n.name))
+                if extra:
+                    plan = dataclasses.replace(plan, addrs=plan.addrs + extra)
                 apply_node(self.cfg.name, plan, self.state_dir, manage_pods=False)
         self._node_set = node_set
 

@@ -153,6 +153,16 @@ def ensure_jumps(netns: str, jumps: Iterable[tuple[str, str, list[str]]]) -> lis
     return inserted
 
 
+def ensure_appended(netns: str, table: str, chain: str, args: list[str]) -> bool:
+    """Append a rule to ``chain`` unless an equal one is there; True if it was appended."""
+    if _run(netns, ["iptables", "-w", "-t", table, "-C", chain, *args]).returncode == 0:
+        return False
+    res = _run(netns, ["iptables", "-w", "-t", table, "-A", chain, *args])
+    if res.returncode != 0:
+        raise KernelError(f"iptables -t {table} -A {chain}", netns, res.stderr.strip())
+    return True
+
+
 def ensure_chains(netns: str, wanted: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """Create each (table, chain) that is missing, like kube-proxy's ``EnsureChain`` for its
     canary chains; returns those created now."""

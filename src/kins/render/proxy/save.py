@@ -223,10 +223,13 @@ def apply_jumps(state: Dump, jumps: list[tuple[str, str, str]]) -> None:
         table.chains[chain].rules.insert(0, rule)
 
 
-def render_save(restore_text: str, jumps: list[tuple[str, str, str]]) -> str:
-    """``iptables-save`` output after ``jumps`` were inserted into an empty namespace and
-    ``restore_text`` was loaded with ``iptables-restore --noflush``."""
+def render_save(restore_text: str, jumps: list[tuple[str, str, str]], after: tuple[str, ...] = ()) -> str:
+    """``iptables-save`` output after ``jumps`` were inserted into an empty namespace,
+    ``restore_text`` was loaded with ``iptables-restore --noflush``, then each of ``after``
+    (other components' payloads, e.g. flanneld's) the same way."""
     state = Dump()
     apply_jumps(state, jumps)
     apply_restore(state, restore_text)
+    for text in after:
+        apply_restore(state, text)
     return render_dump(state)
