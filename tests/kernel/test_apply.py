@@ -176,18 +176,20 @@ def test_unknown_sysctl_is_an_error(kc, article) -> None:
         apply_node(kc.name, bad, kc.state_dir)
 
 
-def test_apply_time_of_the_article_cluster(kc, article) -> None:
+def test_apply_of_the_article_cluster_then_again(kc, article) -> None:
     t0 = time.perf_counter()
     r = apply_cluster(kc.name, article.nodes, kc.state_dir, article.hosts)
     first = time.perf_counter() - t0
     t0 = time.perf_counter()
-    apply_cluster(kc.name, article.nodes, kc.state_dir, article.hosts)
+    r2 = apply_cluster(kc.name, article.nodes, kc.state_dir, article.hosts)
     again = time.perf_counter() - t0
     pods = sum(len(n.pods) for n in article.nodes)
     print(f"\napply: 2 nodes, {pods} pods, 1 host: {first * 1000:.0f} ms ({len(r.changes)} changes)")
     print(f"re-apply (no changes): {again * 1000:.0f} ms")
     assert pods == 6
-    assert first < 1.5, f"applying the article's cluster took {first:.2f} s"
+    assert r.changes
+    # Speed is for benchmarks (bench/up.py); the second apply must change nothing.
+    assert r2.noop, r2.changes
 
 
 def test_changed_vtep_mac_is_set_in_place(kc, article, ping: Ping) -> None:
