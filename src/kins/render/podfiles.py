@@ -133,9 +133,7 @@ def pod_dns_config(pod: Pod, cfg: ClusterConfig, host: HostDNS | None = None) ->
     return conf
 
 
-def render_resolv_conf(
-    pod: Pod, cfg: ClusterConfig, host: HostDNS | None = None, runtime: Runtime = "docker"
-) -> str:
+def render_resolv_conf(pod: Pod, cfg: ClusterConfig, host: HostDNS | None = None, runtime: Runtime = "docker") -> str:
     """The pod's /etc/resolv.conf, byte for byte as the runtime writes it."""
     conf = pod_dns_config(pod, cfg, host)
     ns = [f"nameserver {s}\n" for s in conf.servers]
