@@ -25,7 +25,9 @@ def make_objects(n_services: int, n_endpoints: int) -> list[dict[str, Any]]:
             "resourceVersion": str(1000 + i),
             "creationTimestamp": "2026-11-01T10:00:00Z",
             "labels": {"app": name, "tier": "backend"},
-            "managedFields": [] if i else [
+            "managedFields": []
+            if i
+            else [
                 {
                     "apiVersion": "v1",
                     "fieldsType": "FieldsV1",
