@@ -1,12 +1,15 @@
 """Packet traces per second: the article's cluster, and a cluster with 10,000 Services.
 
-    python bench/trace.py [--seconds 2]
+    python bench/trace.py [--seconds 2] [--baseline DIR]
 
 Rules are parsed and indexed once per node (as ``kins trace`` does); every trace then walks
 the full path (pods, bridges, VXLAN, both nodes' iptables, every load-balancing branch and
 the reply). Three figures per cluster, side by side: the same few tuples over and over (what
 the flow cache is best at), DISTINCT (source, destination, port, source port) tuples with the
-cache on (each one new: the realistic case of many different questions), and the cache off.
+cache on (each one new: no two traces share a 5-tuple), and every cache off (the flow cache
+and the memoised rule walks emptied before each trace: the cold path).
+``--baseline DIR`` runs the same measurement against the sources in DIR (say an export of an
+older commit: ``git archive HEAD~3 src | tar -x -C DIR``) and prints both, side by side.
 The 10k case renders the Services and EndpointSlices of ``gen_dump.make_objects`` straight into
 node plans and traces from node1 to Service addresses spread over the set.
 """
@@ -14,6 +17,9 @@ node plans and traces from node1 to Service addresses spread over the set.
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -45,19 +51,34 @@ MODES = ("repeated", "distinct", "cache off")
 def rate(fn: Callable[[int, int], object], n_cases: int, seconds: float, view: ClusterView, mode: str) -> float:
     """Traces per second over the cases, round-robin. ``fn(i, sport)``: "repeated" keeps the
     source port, "distinct" gives every trace a source port never used before (no two traces
-    share a 5-tuple), "cache off" empties the flow cache before every trace."""
+    share a 5-tuple), "cache off" empties every cache before every trace. Every mode starts
+    from empty caches and one pass over the cases (the distinct mode's with a source port it
+    then never uses), so no mode inherits another's work."""
+    clear_caches(view)
+    for i in range(n_cases):
+        fn(i, 1023 if mode == "distinct" else 1024)
     done = 0
     sport = 1024
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
         for i in range(n_cases):
             if mode == "cache off":
-                view.flow_cache.clear()
+                clear_caches(view)
             if mode != "repeated":
                 sport = sport + 1 if sport < 65535 else 1024
             fn(i, sport)
         done += n_cases
     return done / (time.perf_counter() - start)
+
+
+def clear_caches(view: ClusterView) -> None:
+    """Empty the flow caches and the rulesets' memoised walks (works on older trees too)."""
+    for v in (view, *view.subviews.values()):
+        v.flow_cache.clear()
+    for st in view.states.values():
+        rs = st._rules
+        if rs is not None:
+            rs._cache.clear()
 
 
 ARTICLE = [
@@ -76,8 +97,6 @@ def article(seconds: float, mode: str) -> float:
     cases: list[tuple[Endpoint, Endpoint, int | None]] = [(p, s, None) for p in srcs for s in svcs]
     cases += [(a, b, port) for a in srcs for b in pods if a != b for port in (8080, 50051, 9999)]
     cases += [(a, n, port) for a in srcs for n in nodes for port in (30799, 22)]
-    for c in cases:  # warm the per-node rule caches once
-        trace(view, *c, "tcp")
     return rate(lambda i, sp: trace(view, *cases[i], "tcp", sport=sp), len(cases), seconds, view, mode)
 
 
@@ -99,20 +118,54 @@ def ten_thousand_view() -> tuple[ClusterView, list[Endpoint]]:
 
 
 def ten_thousand(seconds: float, mode: str, view: ClusterView, dsts: list[Endpoint]) -> float:
-    sub = view.only("node1")
     return rate(
-        lambda i, sp: trace(view, SRC, dsts[i], None, "tcp", node_only="node1", sport=sp), len(dsts), seconds, sub, mode
+        lambda i, sp: trace(view, SRC, dsts[i], None, "tcp", node_only="node1", sport=sp),
+        len(dsts),
+        seconds,
+        view,
+        mode,
     )
+
+
+ROWS = ("article cluster", "10,000 Services")
+
+
+def measure(seconds: float) -> dict[str, list[float]]:
+    big = ten_thousand_view()
+    return {
+        ROWS[0]: [article(seconds, m) for m in MODES],
+        ROWS[1]: [ten_thousand(seconds, m, *big) for m in MODES],
+    }
+
+
+def baseline(src_dir: str, seconds: float) -> dict[str, list[float]]:
+    """The same measurement in a fresh interpreter importing kins from ``src_dir``/src."""
+    env = {**os.environ, "PYTHONPATH": str(Path(src_dir).resolve() / "src")}
+    argv = [sys.executable, __file__, "--seconds", str(seconds), "--json"]
+    out = subprocess.run(argv, env=env, check=True, capture_output=True, text=True).stdout
+    data: dict[str, list[float]] = json.loads(out)
+    return data
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--baseline", metavar="DIR", help="also measure the kins sources under DIR/src")
+    ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    big = ten_thousand_view()
-    print(f"{'traces/s':<18}" + "".join(f"{m:>14}" for m in MODES))
-    print(f"{'article cluster':<18}" + "".join(f"{article(a.seconds, m):14.0f}" for m in MODES))
-    print(f"{'10,000 Services':<18}" + "".join(f"{ten_thousand(a.seconds, m, *big):14.0f}" for m in MODES))
+    if a.json:
+        print(json.dumps(measure(a.seconds)))
+        return
+    before = baseline(a.baseline, a.seconds) if a.baseline else None
+    now = measure(a.seconds)
+    if before is None:
+        print(f"{'traces/s':<18}" + "".join(f"{m:>14}" for m in MODES))
+        for row in ROWS:
+            print(f"{row:<18}" + "".join(f"{v:14.0f}" for v in now[row]))
+        return
+    print(f"{'traces/s':<18}" + "".join(f"{m + ' before':>18}{m + ' after':>18}" for m in MODES))
+    for row in ROWS:
+        print(f"{row:<18}" + "".join(f"{b:18.0f}{n:18.0f}" for b, n in zip(before[row], now[row], strict=True)))
 
 
 if __name__ == "__main__":

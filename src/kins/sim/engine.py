@@ -25,9 +25,6 @@ from .view import ClusterView
 from .vxlan import Encap, encapsulate, vxlan_listener
 
 MAX_HOPS = 32
-FLOW_CACHE_MAX = 100_000
-SERVICE_CHAINS = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-")
-MASQ_CHAIN = "KUBE-MARK-MASQ"
 
 
 class Flow:
@@ -71,24 +68,6 @@ class Flow:
 
     def step(self, st: NodeState, action: str, detail: str) -> None:
         self.trail.append((st.name, Step(action, detail)))
-
-
-@dataclass(frozen=True, slots=True)
-class _Cached:
-    """A flow-cache entry: one way the walk ended, relative to where it was looked up."""
-
-    trail: tuple[tuple[str, Step], ...]
-    prob: float
-    pkt: Packet
-    encap: tuple[tuple[Packet, str], ...]
-    conns: dict[str, Conn]
-    endpoint: tuple[int, int | None] | None
-    service: str | None
-    masq: bool
-    final: NodeState | None
-    l2_nh: int
-    hops: int
-    disposition: str
 
 
 @dataclass(slots=True)
@@ -145,60 +124,8 @@ class Engine:
         return res
 
     def receive(self, st: NodeState, dev: str, flow: Flow) -> list[Result]:
-        """A frame arrives on ``dev`` of ``st``.
-
-        What happens from here on depends only on the frame and on what the walk carries
-        (encapsulation, conntrack entries for replies, the hop count), so the outcome is kept
-        in the view's flow cache, the way a switch's flow table remembers a decision: the next
-        packet with the same headers replays it instead of walking every hook again.
-        """
-        p = flow.pkt
-        encap = tuple((q.tuple, q.mark, q.ct, d) for q, d in flow.encap)
-        conns = None if p.ct & CT_NEW else frozenset(flow.conns.items())
-        key: tuple[object, ...] = (st.netns, dev, p.src, p.dst, p.proto, p.sport, p.dport, p.mark, p.ct)
-        key += (flow.l2_nh, encap, conns, flow.hops, self.boundary)
-        cache = self.view.flow_cache
-        hit = cache.get(key)
-        if hit is None:
-            sub = Flow(p.copy())
-            sub.l2_nh, sub.encap, sub.hops = flow.l2_nh, list(flow.encap), flow.hops
-            sub.conns = dict(flow.conns)
-            base = flow.conns
-            hit = [
-                _Cached(
-                    tuple(r.flow.trail),
-                    r.flow.prob,
-                    r.flow.pkt,
-                    tuple(r.flow.encap),
-                    {k: v for k, v in r.flow.conns.items() if base.get(k) is not v},
-                    r.flow.endpoint,
-                    r.flow.service,
-                    r.flow.masq,
-                    r.flow.final,
-                    r.flow.l2_nh,
-                    r.flow.hops,
-                    r.disposition,
-                )
-                for r in self._receive(st, dev, sub)
-            ]
-            if len(cache) > FLOW_CACHE_MAX:
-                cache.clear()
-            cache[key] = hit
-        out = []
-        for c in hit:
-            g = flow if len(hit) == 1 else flow.fork(flow.prob)
-            g.trail.extend(c.trail)
-            g.prob *= c.prob
-            g.pkt = c.pkt.copy()
-            g.encap = [(q.copy(), d) for q, d in c.encap]
-            if c.conns:
-                g.conns = {**g.conns, **c.conns}
-            g.endpoint = g.endpoint or c.endpoint
-            g.service = g.service or c.service
-            g.masq = g.masq or c.masq
-            g.final, g.l2_nh, g.hops = c.final, c.l2_nh, c.hops
-            out.append(Result(g, c.disposition))
-        return out
+        """A frame arrives on ``dev`` of ``st``."""
+        return self._receive(st, dev, flow)
 
     def _receive(self, st: NodeState, dev: str, flow: Flow) -> list[Result]:
         flow.hops += 1
@@ -477,16 +404,11 @@ class Engine:
 
     def _apply(self, st: NodeState, f: Flow, o: Outcome, table: str, chain: str, oif: str | None) -> None:
         name = st.name
-        for s in o.steps:
-            f.trail.append((name, s))
-            if s.action == "rule" and s.chain is not None:
-                d = s.detail
-                if (" to KUBE-" in d and any(f"to {c}" in d for c in SERVICE_CHAINS)) or " has no " in d:
-                    svc = service_of(d)
-                    if svc and f.service is None:
-                        f.service = svc
-                if d.startswith(f"jump to {MASQ_CHAIN}"):
-                    f.masq = True
+        f.trail.extend([(name, s) for s in o.steps])
+        if o.service is not None and f.service is None:
+            f.service = o.service
+        if o.masq:
+            f.masq = True
         p = f.pkt
         p.mark = o.mark
         nat = o.nat
@@ -522,12 +444,3 @@ class Engine:
         onlink = " onlink" if r.onlink else ""
         src = f" src {int_ip(hit.src)}" if hit.src is not None else ""
         return f"{int_ip(dst)} matches {net}{via} dev {r.dev}{onlink}{src} (table {r.table})"
-
-
-def service_of(detail: str) -> str | None:
-    """``ns/name:port`` from a kube-proxy rule comment quoted in a step's detail."""
-    if '"' not in detail:
-        return None
-    text = detail.split('"', 2)[1]
-    head = text.split(" ", 1)[0]
-    return head if "/" in head and ":" in head else None

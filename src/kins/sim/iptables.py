@@ -40,6 +40,7 @@ from ..render.proxy.restore import (
 )
 from .addr import MASKS, ip_int, net_int
 from .packet import CT_BITS, Packet, Step
+from .sym import READS, SymPort, touched
 
 INDEX_MIN_RULES = 16  # below this a plain scan is as fast as the index
 MAX_DEPTH = 64  # the kernel refuses deeper jump nesting (loops) too
@@ -59,7 +60,9 @@ class Nat:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """One way a packet leaves a chain (or a hook's base chain)."""
+    """One way a packet leaves a chain (or a hook's base chain). ``service`` is the first
+    kube-proxy Service a rule on the way names, ``masq`` whether a rule jumped to
+    KUBE-MARK-MASQ."""
 
     prob: float
     mark: int
@@ -67,9 +70,39 @@ class Outcome:
     nat: Nat | None
     steps: tuple[Step, ...]
     reject_with: str | None = None
+    service: str | None = None
+    masq: bool = False
+
+
+SERVICE_CHAINS = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-")
+MASQ_JUMP = "jump to KUBE-MARK-MASQ"
+
+
+def service_of(detail: str) -> str | None:
+    """``ns/name:port`` from a kube-proxy rule comment quoted in a step's detail."""
+    if '"' not in detail:
+        return None
+    text = detail.split('"', 2)[1]
+    head = text.split(" ", 1)[0]
+    return head if "/" in head and ":" in head else None
+
+
+def step_service(s: Step) -> tuple[str | None, bool]:
+    """What a step tells about the walk: the Service its rule names, if any, and whether it
+    marks the packet for masquerading."""
+    if s.action != "rule" or s.chain is None:
+        return None, False
+    d = s.detail
+    svc = None
+    if (" to KUBE-" in d and any(f"to {c}" in d for c in SERVICE_CHAINS)) or " has no " in d:
+        svc = service_of(d)
+    return svc, d.startswith(MASQ_JUMP)
 
 
 Check = Callable[[Packet, int], bool]  # (packet, mark) -> matched
+
+# What a rule's target does, sorted out at compile time.
+SIDE, VERDICT, REJECT, NAT, JUMP = range(5)  # changes the mark or nothing / ends / ends / NATs / jumps
 
 
 def _iface_match(pattern: str, name: str | None) -> bool:
@@ -113,10 +146,16 @@ class CRule:
         "src_mask",
         "src_neg",
         "stat",
+        "step",
+        "target",
+        "tkind",
+        "tnat",
         "unknown",
+        "unknown_step",
+        "verdict",
     )
 
-    def __init__(self, num: int, rule: Rule, addr_type: Callable[[int], str]) -> None:
+    def __init__(self, num: int, rule: Rule, addr_type: Callable[[int], str], table: str = "", chain: str = "") -> None:
         self.num = num
         self.rule = rule
         self.comment = rule.comment
@@ -147,6 +186,39 @@ class CRule:
         if self.dst is not None and self.dst_mask == 0xFFFFFFFF and not self.dst_neg:
             exact = proto is not None and not self.proto_neg and dport_exact is not None
             self.key = (self.dst, proto, dport_exact) if exact else (self.dst, None, None)
+        self._compile_target(table, chain)
+
+    def _compile_target(self, table: str, chain: str) -> None:
+        """The target's effect and the step it prints, worked out once instead of per packet."""
+        t = self.target = self.rule.target
+        self.tnat: Nat | None = None
+        self.verdict: str | None = None
+        text = target_text(self.rule)
+        detail = f'{text} "{self.comment}"' if self.comment else text
+        self.step: Step | None = Step("rule", detail, table, chain, self.num)
+        self.unknown_step = Step("note", self.unknown, table, chain, self.num) if self.unknown else None
+        if t is None:
+            self.tkind, self.step = SIDE, None
+        elif isinstance(t, Mark):
+            self.tkind = SIDE
+        elif isinstance(t, GenericTarget):
+            self.tkind = SIDE
+            self.step = Step("rule", f"{detail} (no effect on the path)", table, chain, self.num)
+        elif isinstance(t, Verdict):
+            self.tkind, self.verdict = VERDICT, "DROP" if t.name == "QUEUE" else t.name
+        elif isinstance(t, Reject):
+            self.tkind, self.verdict = REJECT, "REJECT"
+        elif isinstance(t, Dnat):
+            self.tkind, self.tnat = NAT, Nat("dnat", ip_int(t.ip), t.port, t.to)
+        elif isinstance(t, Snat):
+            ip, _, port = t.to.partition(":")
+            self.tkind = NAT
+            self.tnat = Nat("snat", ip_int(ip.split("-")[0]), int(port.split("-")[0]) if port else None, t.to)
+        elif isinstance(t, Masquerade):
+            self.tkind, self.tnat = NAT, Nat("masquerade", None, None, "MASQUERADE")
+        else:
+            assert isinstance(t, Jump)
+            self.tkind = JUMP
 
     def _compile(self, m: object, addr_type: Callable[[int], str]) -> Check | None:
         if isinstance(m, Comment | NfacctMatch):
@@ -157,9 +229,16 @@ class CRule:
             def port_check(p: Packet, _mark: int) -> bool:
                 if p.proto != proto:
                     return False
-                if sp is not None and (sp[0] <= p.sport <= sp[1]) == spn:
-                    return False
-                return dp is None or (dp[0] <= p.dport <= dp[1]) != dpn
+                if sp is not None:
+                    if type(p.sport) is SymPort:
+                        touched()
+                    if (sp[0] <= p.sport <= sp[1]) == spn:
+                        return False
+                if dp is None:
+                    return True
+                if type(p.dport) is SymPort:
+                    touched()
+                return (dp[0] <= p.dport <= dp[1]) != dpn
 
             return port_check
         if isinstance(m, MultiportMatch):
@@ -168,6 +247,8 @@ class CRule:
             def multiport(p: Packet, _mark: int) -> bool:
                 if p.proto not in ("tcp", "udp", "sctp", "udplite", "dccp"):
                     return False
+                if type(p.sport) is SymPort or type(p.dport) is SymPort:
+                    touched()
                 if kind == "dports":
                     hit = _in_ranges(p.dport, ranges)
                 elif kind == "sports":
@@ -284,7 +365,7 @@ def target_text(rule: Rule) -> str:
 
 
 class CChain:
-    __slots__ = ("exact", "generic", "indexed", "name", "policy", "rules", "to_dst")
+    __slots__ = ("by_dst_proto", "exact", "generic", "indexed", "memo", "name", "policy", "rules", "to_dst")
 
     def __init__(self, name: str, policy: str | None, rules: list[CRule]) -> None:
         self.name = name
@@ -294,6 +375,9 @@ class CChain:
         self.exact: dict[tuple[int, str | None, int | None], list[CRule]] = {}
         self.to_dst: dict[int, list[CRule]] = {}
         self.generic: list[CRule] = []
+        self.by_dst_proto: set[tuple[int, str | None]] = set()  # whose rules read the destination port
+        # merged candidate lists, one per index key that has rules (bounded by the rule count)
+        self.memo: dict[tuple[int, str, int], list[CRule]] = {}
         if self.indexed:
             for r in rules:
                 if r.key is None:
@@ -302,28 +386,42 @@ class CChain:
                     self.to_dst.setdefault(r.key[0], []).append(r)
                 else:
                     self.exact.setdefault(r.key, []).append(r)
+                    self.by_dst_proto.add((r.key[0], r.key[1]))
 
     def candidates(self, p: Packet) -> list[CRule]:
         """The rules that can match ``p``, in rule order."""
         if not self.indexed:
             return self.rules
-        a = self.exact.get((p.dst, p.proto, p.dport))
+        if type(p.dport) is SymPort and (p.dst, p.proto) in self.by_dst_proto:
+            touched()  # which rules apply depends on the port's value
+        key = (p.dst, p.proto, p.dport)
+        got = self.memo.get(key)
+        if got is not None:
+            return got
+        a = self.exact.get(key)
         b = self.to_dst.get(p.dst)
         if not a and not b:
             return self.generic
-        return sorted((*(a or ()), *(b or ()), *self.generic), key=lambda r: r.num)
+        got = sorted((*(a or ()), *(b or ()), *self.generic), key=lambda r: r.num)
+        self.memo[key] = got
+        return got
 
 
 class _Walk:
-    """A branch being walked: its probability, mark, NAT and steps so far."""
+    """A branch being walked: its probability, mark, NAT and steps so far (``notes``: how
+    many of them are not rule steps)."""
 
-    __slots__ = ("mark", "nat", "prob", "steps")
+    __slots__ = ("mark", "nat", "notes", "prob", "steps")
 
-    def __init__(self, prob: float, mark: int, nat: Nat | None, steps: list[Step]) -> None:
-        self.prob, self.mark, self.nat, self.steps = prob, mark, nat, steps
+    def __init__(self, prob: float, mark: int, nat: Nat | None, steps: list[Step], notes: int = 0) -> None:
+        self.prob, self.mark, self.nat, self.steps, self.notes = prob, mark, nat, steps, notes
 
     def fork(self, prob: float) -> _Walk:
-        return _Walk(prob, self.mark, self.nat, list(self.steps))
+        return _Walk(prob, self.mark, self.nat, list(self.steps), self.notes)
+
+    def note(self, step: Step) -> None:
+        self.steps.append(step)
+        self.notes += 1
 
 
 _Res = list[tuple[_Walk, str, str | None]]  # (branch, verdict, reject-with)
@@ -338,10 +436,12 @@ class Ruleset:
         for tname, table in dump.tables.items():
             chains: dict[str, CChain] = {}
             for cname, ch in table.chains.items():
-                rules = [CRule(i, r, addr_type) for i, r in enumerate(ch.rules, 1)]
+                rules = [CRule(i, r, addr_type, tname, cname) for i, r in enumerate(ch.rules, 1)]
                 chains[cname] = CChain(cname, ch.policy, rules)
             self.tables[tname] = chains
-        self._cache: dict[tuple[object, ...], list[Outcome]] = {}
+        # header and interfaces -> (outcomes, whether the walk read a symbolic port)
+        self._cache: dict[tuple[object, ...], tuple[list[Outcome], bool]] = {}
+        self._info: dict[Step, tuple[str | None, bool]] = {}
         # Built-in chains with no rules and an ACCEPT policy: a hook over them changes nothing.
         self.trivial = {
             (t, c.name)
@@ -354,14 +454,23 @@ class Ruleset:
     def from_text(cls, text: str, addr_type: Callable[[int], str]) -> Ruleset:
         return cls(parse_restore(text), addr_type)
 
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
     def run(self, table: str, chain: str, p: Packet, iif: str | None, oif: str | None) -> list[Outcome]:
         """Every way ``p`` can leave ``table``'s built-in ``chain``: the verdict (the policy
         when it falls off the end), the mark, a NAT target if one fired, and the rules that
-        matched on the way. Results are cached per packet header and interfaces."""
+        matched on the way. Results are cached per packet header and interfaces (a symbolic
+        source port is a header value like any other; whether the walk read it is cached too)."""
         key = (table, chain, p.src, p.dst, p.proto, p.sport, p.dport, p.mark, p.ct, iif, oif)
         hit = self._cache.get(key)
         if hit is not None:
-            return hit
+            if hit[1]:
+                touched()
+            return hit[0]
+        reads = READS
+        before = reads.touched
+        reads.touched = False
         chains = self.tables.get(table)
         ch = chains.get(chain) if chains else None
         if ch is None:
@@ -374,11 +483,27 @@ class Ruleset:
                     verdict = ch.policy or "ACCEPT"
                     if verdict != "ACCEPT":
                         w.steps.append(Step("policy", f"chain policy {verdict}", table, chain))
-                out.append(Outcome(w.prob, w.mark, verdict, w.nat, tuple(w.steps), rw))
+                svc, masq = self._about(w.steps)
+                out.append(Outcome(w.prob, w.mark, verdict, w.nat, tuple(w.steps), rw, svc, masq))
+        read = reads.touched
+        reads.touched = before or read
         if len(self._cache) > _CACHE_MAX:
             self._cache.clear()
-        self._cache[key] = out
+        self._cache[key] = (out, read)
         return out
+
+    def _about(self, steps: list[Step]) -> tuple[str | None, bool]:
+        svc: str | None = None
+        masq = False
+        info = self._info
+        for s in steps:
+            got = info.get(s)
+            if got is None:
+                got = info[s] = step_service(s)
+            if svc is None:
+                svc = got[0]
+            masq = masq or got[1]
+        return svc, masq
 
     def _walk(self, table: str, ch: CChain, p: Packet, iif: str | None, oif: str | None, w: _Walk, depth: int) -> _Res:
         if depth > MAX_DEPTH:
@@ -402,35 +527,30 @@ class Ruleset:
             r = rules[i]
             i += 1
             if not r.matches(p, iif, oif, w.mark):
-                if r.unknown:
-                    w.steps.append(Step("note", r.unknown, table, ch.name, r.num))
+                if r.unknown_step is not None:
+                    w.note(r.unknown_step)
                 continue
-            if r.stat is not None and r.stat < 1.0:
-                if r.stat <= 0.0:
+            stat = r.stat
+            if stat is not None and stat < 1.0:
+                if stat <= 0.0:
                     continue
-                miss = w.fork(w.prob * (1.0 - r.stat))
-                w.prob *= r.stat
+                miss = w.fork(w.prob * (1.0 - stat))
+                w.prob *= stat
                 hit = self._target(table, ch, rules, i, r, p, iif, oif, w, depth)
                 return hit + self._from(table, ch, rules, i, p, iif, oif, miss, depth)
-            t = r.rule.target
-            if t is None or isinstance(t, Mark | GenericTarget):
-                self._side_effect(table, ch, r, w)
+            if r.tkind == SIDE:
+                self._side_effect(r, w)
                 continue
             return self._target(table, ch, rules, i, r, p, iif, oif, w, depth)
         return [(w, "", None)]
 
-    def _side_effect(self, table: str, ch: CChain, r: CRule, w: _Walk) -> None:
-        t = r.rule.target
+    @staticmethod
+    def _side_effect(r: CRule, w: _Walk) -> None:
+        t = r.target
         if isinstance(t, Mark):
             w.mark = t.apply(w.mark)
-            w.steps.append(Step("rule", self._detail(r), table, ch.name, r.num))
-        elif isinstance(t, GenericTarget):
-            w.steps.append(Step("rule", f"{self._detail(r)} (no effect on the path)", table, ch.name, r.num))
-
-    @staticmethod
-    def _detail(r: CRule) -> str:
-        text = target_text(r.rule)
-        return f'{text} "{r.comment}"' if r.comment else text
+        if r.step is not None:
+            w.steps.append(r.step)
 
     def _target(
         self,
@@ -447,35 +567,29 @@ class Ruleset:
     ) -> _Res:
         """Apply ``r``'s target to branch ``w`` and continue after it when it does not end the
         chain (``i`` is the next rule's position)."""
-        t = r.rule.target
-        if t is None or isinstance(t, Mark | GenericTarget):
-            self._side_effect(table, ch, r, w)
+        kind = r.tkind
+        if kind == SIDE:
+            self._side_effect(r, w)
             return self._from(table, ch, rules, i, p, iif, oif, w, depth)
-        w.steps.append(Step("rule", self._detail(r), table, ch.name, r.num))
-        if isinstance(t, Verdict):
-            return [(w, "DROP" if t.name == "QUEUE" else t.name, None)]
-        if isinstance(t, Reject):
-            return [(w, "REJECT", t.with_)]
-        if isinstance(t, Dnat):
-            w.nat = Nat("dnat", ip_int(t.ip), t.port, t.to)
+        assert r.step is not None
+        w.steps.append(r.step)
+        if kind in (VERDICT, REJECT):
+            t = r.target
+            return [(w, r.verdict or "", t.with_ if isinstance(t, Reject) else None)]
+        if kind == NAT:
+            w.nat = r.tnat
             return [(w, "ACCEPT", None)]
-        if isinstance(t, Snat):
-            ip, _, port = t.to.partition(":")
-            w.nat = Nat("snat", ip_int(ip.split("-")[0]), int(port.split("-")[0]) if port else None, t.to)
-            return [(w, "ACCEPT", None)]
-        if isinstance(t, Masquerade):
-            w.nat = Nat("masquerade", None, None, "MASQUERADE")
-            return [(w, "ACCEPT", None)]
+        t = r.target
         assert isinstance(t, Jump)
         target = self.tables[table].get(t.chain)
         if target is None:
-            w.steps.append(Step("note", f"chain {t.chain} does not exist: rule ignored", table, ch.name, r.num))
+            w.note(Step("note", f"chain {t.chain} does not exist: rule ignored", table, ch.name, r.num))
             return self._from(table, ch, rules, i, p, iif, oif, w, depth)
         out: _Res = []
-        before, mark, nat = len(w.steps) - 1, w.mark, w.nat
+        before, mark, nat, notes = len(w.steps) - 1, w.mark, w.nat, w.notes
         for w2, verdict, rw in self._walk(table, target, p, iif, oif, w, depth + 1):
             if verdict in ("", "RETURN"):
-                if w2.mark == mark and w2.nat is nat and all(s.action == "rule" for s in w2.steps[before:]):
+                if w2.mark == mark and w2.nat is nat and w2.notes == notes:
                     del w2.steps[before:]  # the chain changed nothing: keep the trace to what mattered
                 if t.goto:
                     out.append((w2, "RETURN", None))

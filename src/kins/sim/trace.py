@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from .._errors import KinsError
 from ..api.config import ClusterConfig
@@ -10,7 +10,8 @@ from ..render.cluster import render_cluster
 from ..store.base import Store
 from .addr import MASKS, int_ip, ip_int
 from .endpoint import Endpoint, resolve_endpoint
-from .engine import Engine, Flow, Result, service_of
+from .engine import Engine, Flow, Result
+from .iptables import service_of
 from .packet import (
     ACCEPTED,
     CT_ESTABLISHED,
@@ -24,6 +25,7 @@ from .packet import (
     Trace,
 )
 from .state import NodeState
+from .sym import MARK, READS, SPORT, SymPort, labels, resolver, touched
 from .view import ClusterView
 
 PORT_PROTOS = ("tcp", "udp", "sctp")
@@ -165,13 +167,114 @@ def trace(
         raise KinsError(f"{src.name}: a Service sends no packets; trace from one of its pods")
     dport = _dport(dst, port, proto)
     cport = (sport or CLIENT_PORT) if proto in PORT_PROTOS else 0
+    if node_only is not None and node_only not in view.nodes:
+        raise KinsError(f"--node: no node {node_only!r} (nodes: {', '.join(view.nodes)})")
+    key = (src, dst, dport, proto, node_only, reply, branch)
+    cache = view.flow_cache
+    tpl = cache.get(key)
+    if tpl is None:
+        tpl = _template(view, src, dst, dport, proto, node_only, reply, branch)
+        cache.put(key, tpl)
+    if tpl.trace is not None and cport not in tpl.ports:
+        return tpl.fill(cport)
+    # The walk read the source port (or the port equals one conntrack compared it with):
+    # this port's own walk, remembered under the port too.
+    exact = (*key, cport)
+    hit = cache.get(exact)
+    if hit is None:
+        hit = _walk(view, src, dst, dport, proto, cport, node_only, reply, branch)[0]
+        cache.put(exact, hit)
+    return hit
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """A trace walked with a symbolic source port (``trace`` None when a decision read it),
+    the symbols its text mentions and the real ports conntrack compared the symbol with (a
+    source port equal to one of them would pair up where the symbol did not)."""
+
+    trace: Trace | None
+    syms: dict[int, SymPort]
+    ports: frozenset[int]
+    marked: bool
+
+    def fill(self, cport: int) -> Trace:
+        """The trace for source port ``cport``: the markers replaced by their values."""
+        t = self.trace
+        assert t is not None
+        if not self.marked:
+            return t
+        res = resolver(cport, self.syms)
+
+        def hops(hs: tuple[Hop, ...]) -> tuple[Hop, ...]:
+            out = []
+            for h in hs:
+                if any(MARK in s.detail for s in h.steps):
+                    steps = tuple(s if MARK not in s.detail else replace(s, detail=res(s.detail)) for s in h.steps)
+                    h = Hop(h.node, steps)
+                out.append(h)
+            return tuple(out)
+
+        return replace(
+            t,
+            packet=res(t.packet),
+            hops=hops(t.hops),
+            reply=hops(t.reply),
+            notes=tuple(res(n) for n in t.notes),
+        )
+
+
+def _template(
+    view: ClusterView,
+    src: Endpoint,
+    dst: Endpoint,
+    dport: int,
+    proto: str,
+    node_only: str | None,
+    reply: bool,
+    branch: str | None,
+) -> _Template:
+    if proto not in PORT_PROTOS:  # no source port: the walk is exact as it is
+        t, ports = _walk(view, src, dst, dport, proto, 0, node_only, reply, branch)
+        return _Template(t, {}, frozenset(ports), False)
+    reads = READS
+    reads.start()
+    try:
+        t, ports = _walk(view, src, dst, dport, proto, SPORT, node_only, reply, branch)
+        if reads.touched:
+            return _Template(None, {}, frozenset(), False)
+        syms = dict(reads.syms)
+    finally:
+        reads.start()
+    texts = [t.packet, *t.notes, *(s.detail for h in (*t.hops, *t.reply) for s in h.steps)]
+    marked = [k for text in texts if MARK in text for k in labels(text)]
+    if any(k not in syms for k in marked):
+        return _Template(None, {}, frozenset(), False)  # a marker from elsewhere: trust only real walks
+    real = frozenset(p for p in ports if not isinstance(p, SymPort))
+    return _Template(t, syms, real, bool(marked))
+
+
+def _walk(
+    view: ClusterView,
+    src: Endpoint,
+    dst: Endpoint,
+    dport: int,
+    proto: str,
+    cport: int,
+    node_only: str | None,
+    reply: bool,
+    branch: str | None,
+) -> tuple[Trace, set[int]]:
+    """The trace itself, and every port conntrack entries on the way hold."""
     if node_only is not None:
-        if node_only not in view.nodes:
-            raise KinsError(f"--node: no node {node_only!r} (nodes: {', '.join(view.nodes)})")
         view = view.only(node_only)
     engine = Engine(view, boundary=node_only is not None)
     first = Packet(ip_int(src.ip), ip_int(dst.ip), proto, cport, dport)
     results = _start(view, engine, src, Flow(first.copy()), node_only)
+    held = {dport}
+    for r in results:
+        for c in r.flow.conns.values():
+            held.update((c.orig[2], c.orig[4], c.final[2], c.final[4]))
     worst = max((r.disposition for r in results), key=lambda d: SEVERITY[d])
     rep = next(r for r in results if r.disposition == worst)
     if branch is not None:
@@ -237,13 +340,15 @@ def trace(
         reply_hops, reply_disp = _hops(rr.flow.trail), rr.disposition
         got = rr.flow.pkt
         if rr.disposition == DELIVERED or rr.disposition == ACCEPTED:
+            if isinstance(got.sport, SymPort):
+                touched()  # compared with the port asked for below
             seen = f"{int_ip(got.src)}:{got.sport}" if proto in PORT_PROTOS else int_ip(got.src)
             asked = f"{int_ip(first.dst)}:{first.dport}" if proto in PORT_PROTOS else int_ip(first.dst)
             if seen == asked:
                 notes.append(f"the reply reaches the sender from {seen}, the address it connected to")
             else:
                 notes.append(f"the reply reaches the sender from {seen}, not {asked}: the sender would drop it")
-    return Trace(
+    out = Trace(
         src=src.describe(),
         dst=replace(dst, port=dport).describe() if proto in PORT_PROTOS else dst.describe(),
         packet=first.describe(),
@@ -257,6 +362,7 @@ def trace(
         reply_disposition=reply_disp,
         notes=tuple(notes),
     )
+    return out, held
 
 
 def view_of(cfg: ClusterConfig, store: Store) -> ClusterView:

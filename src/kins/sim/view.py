@@ -7,7 +7,7 @@ live in the states and are built on first use.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +15,42 @@ from ..api.config import ClusterConfig
 from ..render.plan import NodePlan
 from .addr import MASKS, int_ip, net_int
 from .state import HOST, NODE, POD, NodeState, from_plan, from_pod_plan, host_state
+
+FLOW_CACHE_MAX = 8192
+
+
+class FlowCache:
+    """Traces already walked, least recently used first out: ``maxsize`` bounds the memory a
+    long run of distinct questions can take. Keys and values are the tracer's (see
+    ``trace.trace``: a key holds only what the walk read)."""
+
+    def __init__(self, maxsize: int = FLOW_CACHE_MAX) -> None:
+        self.maxsize = maxsize
+        self._d: dict[Hashable, Any] = {}
+        self.hits = self.misses = 0
+
+    def get(self, key: Hashable) -> Any:
+        d = self._d
+        v = d.pop(key, None)
+        if v is None:
+            self.misses += 1
+            return None
+        d[key] = v  # re-inserted: dicts keep insertion order, so the front is the oldest
+        self.hits += 1
+        return v
+
+    def put(self, key: Hashable, value: Any) -> None:
+        d = self._d
+        d.pop(key, None)
+        if len(d) >= self.maxsize:
+            del d[next(iter(d))]
+        d[key] = value
+
+    def clear(self) -> None:
+        self._d.clear()
+
+    def __len__(self) -> int:
+        return len(self._d)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +73,8 @@ class ClusterView:
     # (netns, bridge) -> IP -> port: who answers ARP for an address on the bridge's segment
     bridge_arp: dict[tuple[str, str], dict[int, PortPeer]] = field(default_factory=dict)
     pod_ips: dict[int, NodeState] = field(default_factory=dict)
-    # the engine's flow cache: (namespace, device, headers, walk state) -> how the walk ended
-    flow_cache: dict[tuple[object, ...], list[Any]] = field(default_factory=dict, repr=False)
+    # traces by what they read (the source port only when a rule looked at it)
+    flow_cache: FlowCache = field(default_factory=FlowCache, repr=False)
     subviews: dict[str, ClusterView] = field(default_factory=dict, repr=False)
 
     def add(self, st: NodeState) -> None:
@@ -120,6 +156,16 @@ class ClusterView:
         self.flow_cache.clear()
         self.subviews.clear()
         self.wire(underlay_cidr)
+
+    def clear_caches(self) -> None:
+        """Forget every trace and every memoised rule walk (of this view and its cut-downs)."""
+        self.flow_cache.clear()
+        for sub in self.subviews.values():
+            sub.flow_cache.clear()
+        for st in self.states.values():
+            rs = st._rules
+            if rs is not None:
+                rs.clear_cache()
 
     def only(self, node: str) -> ClusterView:
         """The same view cut down to one node and its pods (made once, then reused)."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from .addr import int_ip
 from .packet import Packet
 from .state import Iface, NodeState
+from .sym import derived
 
 EPHEMERAL = (32768, 60999)  # the kernel's default source port range for VXLAN (srcport 0 0)
 
@@ -22,11 +23,17 @@ class Encap:
     vni: int
 
 
+def _port_hash(parts: tuple[int, ...]) -> int:
+    src, dst, sport, dport = parts
+    h = (src * 2654435761 ^ dst * 40503 ^ sport << 16 ^ dport) & 0xFFFFFFFF
+    return EPHEMERAL[0] + h % (EPHEMERAL[1] - EPHEMERAL[0] + 1)
+
+
 def flow_port(inner: Packet) -> int:
     """The outer UDP source port: a hash of the inner flow (the kernel uses it for ECMP
-    entropy); deterministic here so traces are stable."""
-    h = (inner.src * 2654435761 ^ inner.dst * 40503 ^ inner.sport << 16 ^ inner.dport) & 0xFFFFFFFF
-    return EPHEMERAL[0] + h % (EPHEMERAL[1] - EPHEMERAL[0] + 1)
+    entropy); deterministic here so traces are stable. A symbolic inner port gives a
+    symbolic outer one (see ``sym``)."""
+    return derived((inner.src, inner.dst, inner.sport, inner.dport), _port_hash)
 
 
 def encapsulate(state: NodeState, dev: Iface, nexthop: int, inner: Packet) -> Encap | str:
