@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from .._errors import KinsError
@@ -187,16 +188,45 @@ def trace(
     return hit
 
 
+Marked = tuple[tuple[int, tuple[int, ...]], ...]  # (hop, its steps) whose text holds markers
+
+
+def _marked(hops: tuple[Hop, ...]) -> Marked:
+    out = []
+    for i, h in enumerate(hops):
+        steps = tuple(j for j, st in enumerate(h.steps) if MARK in st.detail)
+        if steps:
+            out.append((i, steps))
+    return tuple(out)
+
+
+def _filled(hops: tuple[Hop, ...], marked: Marked, res: Callable[[str], str]) -> tuple[Hop, ...]:
+    if not marked:
+        return hops
+    out = list(hops)
+    for i, js in marked:
+        h = hops[i]
+        steps = list(h.steps)
+        for j in js:
+            st = steps[j]
+            steps[j] = Step(st.action, res(st.detail), st.table, st.chain, st.rule)
+        out[i] = Hop(h.node, tuple(steps))
+    return tuple(out)
+
+
 @dataclass(frozen=True, slots=True)
 class _Template:
     """A trace walked with a symbolic source port (``trace`` None when a decision read it),
-    the symbols its text mentions and the real ports conntrack compared the symbol with (a
-    source port equal to one of them would pair up where the symbol did not)."""
+    the symbols its text mentions, where (hops and reply hops), and the real ports conntrack
+    compared the symbol with (a source port equal to one of them would pair up where the
+    symbol did not)."""
 
     trace: Trace | None
     syms: dict[int, SymPort]
     ports: frozenset[int]
     marked: bool
+    hops: Marked = ()
+    reply: Marked = ()
 
     def fill(self, cport: int) -> Trace:
         """The trace for source port ``cport``: the markers replaced by their values."""
@@ -205,21 +235,11 @@ class _Template:
         if not self.marked:
             return t
         res = resolver(cport, self.syms)
-
-        def hops(hs: tuple[Hop, ...]) -> tuple[Hop, ...]:
-            out = []
-            for h in hs:
-                if any(MARK in s.detail for s in h.steps):
-                    steps = tuple(s if MARK not in s.detail else replace(s, detail=res(s.detail)) for s in h.steps)
-                    h = Hop(h.node, steps)
-                out.append(h)
-            return tuple(out)
-
         return replace(
             t,
             packet=res(t.packet),
-            hops=hops(t.hops),
-            reply=hops(t.reply),
+            hops=_filled(t.hops, self.hops, res),
+            reply=_filled(t.reply, self.reply, res),
             notes=tuple(res(n) for n in t.notes),
         )
 
@@ -251,7 +271,7 @@ def _template(
     if any(k not in syms for k in marked):
         return _Template(None, {}, frozenset(), False)  # a marker from elsewhere: trust only real walks
     real = frozenset(p for p in ports if not isinstance(p, SymPort))
-    return _Template(t, syms, real, bool(marked))
+    return _Template(t, syms, real, bool(marked), _marked(t.hops), _marked(t.reply))
 
 
 def _walk(
