@@ -222,6 +222,7 @@ class Daemon:
             "network": {
                 "syncs": st.syncs,
                 "appliedResourceVersion": st.applied_rv,
+                "lastSyncSeconds": st.last,
                 "nodes": {
                     n: {"appliedResourceVersion": s.applied_rv, "lastSyncSeconds": s.last_seconds}
                     for n, s in st.nodes.items()

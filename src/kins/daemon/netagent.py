@@ -32,7 +32,7 @@ from ..kernel.apply import apply_node, remove_node
 from ..render.plan import Addr
 from ..render.podnet import render_node_network
 from ..render.proxy.iptables import base_chain_jumps, render_restore
-from ..render.proxy.model import build_proxy_model
+from ..render.proxy.model import ProxyModel, build_proxy_model
 from ..store.base import Store
 
 log = logging.getLogger("kins.netagent")
@@ -62,11 +62,20 @@ def ensure_base_rules(netns: str, restore_text: str) -> None:
     ipt.ensure_jumps(netns, [j for j in jumps if j[2][-1] in declared.get(j[0], set())])
 
 
+FULL_SYNC_PERIOD = 300.0  # seconds between full syncs (kube-proxy: an hour, and after failures)
+
+
 @dataclass
 class NodeSync:
     restore_digest: str = ""
     applied_rv: int = 0
     last_seconds: float = 0.0
+    # kube-proxy's partial sync (KEP-3453): what each Service's chains were rendered from, and
+    # which nat chains the node holds (so stale ones are deleted), known from what was applied.
+    fingerprints: dict[str, int] = field(default_factory=dict)
+    nat_chains: set[str] = field(default_factory=set)
+    last_full: float = 0.0
+    partial_lines: int = 0
 
 
 @dataclass
@@ -74,6 +83,21 @@ class SyncStats:
     syncs: int = 0
     applied_rv: int = 0
     nodes: dict[str, NodeSync] = field(default_factory=dict)
+    last: dict[str, float] = field(default_factory=dict)  # seconds of the last sync's phases
+
+
+def _nat_chains_after(before: set[str], text: str) -> set[str]:
+    """The nat chains a node holds once ``text`` is restored with --noflush."""
+    out = set(before)
+    in_nat = False
+    for line in text.splitlines():
+        if line.startswith("*"):
+            in_nat = line == "*nat"
+        elif in_nat and line.startswith(":"):
+            out.add(line[1:].split(" ", 1)[0])
+        elif in_nat and line.startswith("-X "):
+            out.discard(line[3:].strip())
+    return out
 
 
 class NetAgent:
@@ -84,7 +108,8 @@ class NetAgent:
         self.lock = kernel_lock
         self.stats = SyncStats()
         self._node_set: tuple[tuple[str, str | None, str | None], ...] = ()
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kins-proxy")
+        # One worker per node (up to 64): the restores wait in the kernel, not on the GIL.
+        self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="kins-proxy")
         self._synced = threading.Condition()
         # Addresses other parts of the daemon put on a node's eth0 (LoadBalancer announcements).
         self.extra_addrs: Callable[[str], list[str]] = lambda node: []
@@ -92,6 +117,7 @@ class NetAgent:
     # --- one sync -----------------------------------------------------------------------------
 
     def sync(self) -> None:
+        t0 = time.perf_counter()
         rv = self.store.resource_version
         nodes = [n for n in self.store.list("Node")[0] if isinstance(n, Node)]
         cfg = nodes_config(self.cfg, nodes)
@@ -101,10 +127,24 @@ class NetAgent:
         services = [s for s in self.store.list("Service")[0] if isinstance(s, Service)]
         slices = [s for s in self.store.list("EndpointSlice")[0] if isinstance(s, EndpointSlice)]
         names = [n.name for n in cfg.nodes if n.ip and n.podCIDR]
-        list(self._pool.map(lambda n: self._sync_proxy(cfg, n, services, slices, rv), names))
+        # Without node-dependent rules (Local traffic policies, nodePortAddresses) every node gets
+        # the same kube-proxy payload: build the model once and render each distinct payload once.
+        shared = not cfg.kubeProxy.nodePortAddresses and not any(
+            s.spec.externalTrafficPolicy == "Local" or s.spec.internalTrafficPolicy == "Local" for s in services
+        )
+        model = (
+            build_proxy_model(services, slices, cfg, names[0], cfg.node(names[0]).ip or "")
+            if shared and names
+            else None
+        )
+        texts: dict[tuple[frozenset[str] | None, frozenset[str]], str] = {}
+        t1 = time.perf_counter()
+        list(self._pool.map(lambda n: self._sync_proxy(cfg, n, services, slices, rv, model, texts), names))
+        t2 = time.perf_counter()
         with self._synced:
             self.stats.syncs += 1
             self.stats.applied_rv = rv
+            self.stats.last = {"read": t1 - t0, "nodes": t2 - t1}
             self._synced.notify_all()
 
     def _sync_overlay(self, cfg: ClusterConfig, node_set: tuple[tuple[str, str | None, str | None], ...]) -> None:
@@ -125,19 +165,53 @@ class NetAgent:
         self._node_set = node_set
 
     def _sync_proxy(
-        self, cfg: ClusterConfig, node: str, services: list[Service], slices: list[EndpointSlice], rv: int
+        self,
+        cfg: ClusterConfig,
+        node: str,
+        services: list[Service],
+        slices: list[EndpointSlice],
+        rv: int,
+        shared_model: ProxyModel | None,
+        texts: dict[tuple[frozenset[str] | None, frozenset[str]], str],
     ) -> None:
         t0 = time.perf_counter()
         ip = cfg.node(node).ip or ""
-        text = render_restore(build_proxy_model(services, slices, cfg, node, ip), cfg)
-        digest = hashlib.sha256(text.encode()).hexdigest()
+        model = shared_model or build_proxy_model(services, slices, cfg, node, ip)
         st = self.stats.nodes.setdefault(node, NodeSync())
-        if digest != st.restore_digest:
+        prints: dict[str, list[object]] = {}
+        for spi in model.services:
+            prints.setdefault(spi.key, []).append(spi)
+        fingerprints = {k: hash(tuple(v)) for k, v in prints.items()}
+        full = not st.restore_digest or time.monotonic() - st.last_full > FULL_SYNC_PERIOD
+        changed = {k for k, f in fingerprints.items() if st.fingerprints.get(k) != f}
+        # A partial payload writes every fixed chain and KUBE-SERVICES, but the per-service chains
+        # only of Services that changed: a Service change costs a small restore on each node.
+        only = None if full else frozenset(changed)
+        key = (only, frozenset(st.nat_chains))
+        text = texts.get(key) if shared_model is not None else None
+        if text is None:
+            text = render_restore(
+                model, cfg, only=set(only) if only is not None else None, existing_nat_chains=st.nat_chains
+            )
+            if shared_model is not None:
+                texts[key] = text
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        if full or changed or digest != st.restore_digest:
             netns = kns.node_ns(self.cfg.name, node)
-            ipt.restore(netns, text, noflush=True, counters=True)
-            if not st.restore_digest:
+            try:
+                ipt.restore(netns, text, noflush=True, counters=True)
+            except Exception:
+                st.restore_digest = ""  # the next sync is a full one
+                raise
+            if full and not st.last_full:
                 ensure_base_rules(netns, text)
             st.restore_digest = digest
+            st.nat_chains = _nat_chains_after(st.nat_chains, text)
+            if full:
+                st.last_full = time.monotonic()
+            else:
+                st.partial_lines = text.count("\n")
+        st.fingerprints = fingerprints
         st.applied_rv = rv
         st.last_seconds = time.perf_counter() - t0
 
