@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import struct
 
-from dnslib import EDNS0, DNSRecord
+from dnslib import EDNS0, QTYPE, DNSHeader, DNSQuestion, DNSRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_dns_answer import ep, eps, f1_objects, svc
@@ -31,8 +31,9 @@ TYPES = ["A", "AAAA", "SRV", "PTR", "TXT", "CNAME", "SOA", "NS", "ANY", "MX"]
 
 
 def valid_query(name: str, qtype: str, edns: bool) -> bytes:
-    q = DNSRecord.question(name, qtype)
-    q.header.id = 0x4B1D  # fixed: hypothesis wants no hidden randomness
+    # A fixed id, built without DNSRecord.question (which draws one from the random module):
+    # hypothesis wants no hidden randomness inside a strategy.
+    q = DNSRecord(DNSHeader(id=0x4B1D, rd=1), q=DNSQuestion(name, getattr(QTYPE, qtype)))
     if edns:
         q.add_ar(EDNS0(udp_len=1232))
     return bytes(q.pack())
