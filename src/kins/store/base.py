@@ -162,3 +162,43 @@ def missing_name(obj: Object) -> ValidationError:
 def spec_of(obj: Object) -> object:
     """What bumps ``metadata.generation`` when it changes (spec; Endpoints/slices have none)."""
     return getattr(obj, "spec", None)
+
+
+def created(obj: Object, name: str, ns: str, uid: str, rv: int, now: str) -> Object:
+    """``obj`` as stored on creation: its final name, namespace, identity and version."""
+    return msgspec.structs.replace(
+        obj,
+        metadata=msgspec.structs.replace(
+            obj.metadata,
+            name=name,
+            namespace=ns or None,
+            uid=uid,
+            resourceVersion=str(rv),
+            creationTimestamp=now,
+            generation=1,
+        ),
+    )
+
+
+def check_fresh(obj: Object, old: Object, check_rv: bool) -> None:
+    """Optimistic concurrency: a write based on an older resourceVersion is a Conflict."""
+    rv = obj.metadata.resourceVersion
+    if check_rv and rv is not None and rv != old.metadata.resourceVersion:
+        raise stale(obj.KIND, obj.metadata.name)
+
+
+def updated(obj: Object, old: Object, ns: str, rv: int) -> Object:
+    """``obj`` as stored by an update of ``old``: identity kept, generation bumped on spec change."""
+    om = old.metadata
+    gen = (om.generation or 1) + (spec_of(obj) != spec_of(old))
+    return msgspec.structs.replace(
+        obj,
+        metadata=msgspec.structs.replace(
+            obj.metadata,
+            namespace=ns or None,
+            uid=om.uid,
+            creationTimestamp=om.creationTimestamp,
+            resourceVersion=str(rv),
+            generation=gen,
+        ),
+    )

@@ -26,12 +26,13 @@ from .base import (
     UidSource,
     WatchEvent,
     already_exists,
+    check_fresh,
+    created,
     key_namespace,
     missing_name,
     not_found,
     random_suffix,
-    spec_of,
-    stale,
+    updated,
 )
 from .watch import Watch, WatchHub
 
@@ -104,18 +105,7 @@ class MemoryStore:
                 raise already_exists(kind, name)
             self._rv += 1
             rv = self._rv
-            new = replace(
-                obj,
-                metadata=replace(
-                    meta,
-                    name=name,
-                    namespace=ns or None,
-                    uid=self._uid(),
-                    resourceVersion=str(rv),
-                    creationTimestamp=self._clock.now(),
-                    generation=1,
-                ),
-            )
+            new = created(obj, name, ns, self._uid(), rv, self._clock.now())
             bucket[name] = new
             self._record(WatchEvent(ADDED, new, rv), kind, ns, name, None)
             return new
@@ -133,23 +123,10 @@ class MemoryStore:
             old = bucket.get(name) if bucket else None
             if bucket is None or old is None:
                 raise not_found(kind, name)
-            om = old.metadata
-            if check_rv and meta.resourceVersion is not None and meta.resourceVersion != om.resourceVersion:
-                raise stale(kind, name)
+            check_fresh(obj, old, check_rv)
             self._rv += 1
             rv = self._rv
-            gen = (om.generation or 1) + (spec_of(obj) != spec_of(old))
-            new = replace(
-                obj,
-                metadata=replace(
-                    meta,
-                    namespace=ns or None,
-                    uid=om.uid,
-                    creationTimestamp=om.creationTimestamp,
-                    resourceVersion=str(rv),
-                    generation=gen,
-                ),
-            )
+            new = updated(obj, old, ns, rv)
             bucket[name] = new
             self._record(WatchEvent(MODIFIED, new, rv), kind, ns, name, old)
             return new

@@ -33,12 +33,13 @@ from .base import (
     UidSource,
     WatchEvent,
     already_exists,
+    check_fresh,
+    created,
     key_namespace,
     missing_name,
     not_found,
     random_suffix,
-    spec_of,
-    stale,
+    updated,
 )
 from .watch import Watch, WatchHub
 
@@ -163,18 +164,7 @@ class SqliteStore:
                     name = meta.generateName + random_suffix(self._rng)
             self._rv += 1
             rv = self._rv
-            new = replace(
-                obj,
-                metadata=replace(
-                    meta,
-                    name=name,
-                    namespace=ns or None,
-                    uid=self._uid(),
-                    resourceVersion=str(rv),
-                    creationTimestamp=self._clock.now(),
-                    generation=1,
-                ),
-            )
+            new = created(obj, name, ns, self._uid(), rv, self._clock.now())
             data = _encode(new)
             try:
                 self._db.execute("INSERT INTO objects VALUES (?, ?, ?, ?, ?)", (kind, ns, name, rv, data))
@@ -196,23 +186,10 @@ class SqliteStore:
             old = self._row(kind, ns, name)
             if old is None:
                 raise not_found(kind, name)
-            om = old.metadata
-            if check_rv and meta.resourceVersion is not None and meta.resourceVersion != om.resourceVersion:
-                raise stale(kind, name)
+            check_fresh(obj, old, check_rv)
             self._rv += 1
             rv = self._rv
-            gen = (om.generation or 1) + (spec_of(obj) != spec_of(old))
-            new = replace(
-                obj,
-                metadata=replace(
-                    meta,
-                    namespace=ns or None,
-                    uid=om.uid,
-                    creationTimestamp=om.creationTimestamp,
-                    resourceVersion=str(rv),
-                    generation=gen,
-                ),
-            )
+            new = updated(obj, old, ns, rv)
             data = _encode(new)
             self._db.execute(
                 "UPDATE objects SET rv = ?, data = ? WHERE kind = ? AND namespace = ? AND name = ?",
