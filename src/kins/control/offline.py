@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+import platform
 import random
 
+from .. import __version__
 from ..api.config import ClusterConfig, NodeConfig
 from ..api.core import Endpoints, Namespace, NamespaceStatus, Node, NodeAddress, NodeSpec, NodeStatus, Service
 from ..api.discovery import EndpointSlice
@@ -14,6 +16,17 @@ from ..store.memory import MemoryStore
 from .base import run_until_stable
 from .defaults import default_controllers
 from .ipam import ServiceAllocator, kubernetes_service
+
+# What the node's kubelet reports about itself: kins' node agent on this machine's kernel.
+NODE_INFO = {
+    "kubeletVersion": f"v1.31.0-kins.{__version__}",
+    "kubeProxyVersion": f"v1.31.0-kins.{__version__}",
+    "osImage": "kins network namespace",
+    "kernelVersion": platform.release(),
+    "containerRuntimeVersion": f"kins://{__version__}",
+    "operatingSystem": "linux",
+    "architecture": "amd64",
+}
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -38,7 +51,7 @@ def node_object(n: NodeConfig, now: str = "") -> Node:
     return Node(
         metadata=ObjectMeta(name=n.name, labels=labels),
         spec=NodeSpec(podCIDR=n.podCIDR, podCIDRs=[n.podCIDR] if n.podCIDR else None),
-        status=NodeStatus(addresses=addresses, conditions=[ready]),
+        status=NodeStatus(addresses=addresses, conditions=[ready], nodeInfo=NODE_INFO),
     )
 
 
