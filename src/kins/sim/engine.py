@@ -382,9 +382,11 @@ class Engine:
         done: list[Result],
     ) -> list[Flow]:
         """Run one table's hook on every flow; finished branches go to ``done``."""
-        rs = st.ruleset
-        assert rs is not None
-        if (table, chain) in rs.trivial or table not in rs.tables:
+        rs = st._rules
+        if rs is None:
+            rs = st.ruleset
+            assert rs is not None
+        if (table, chain) not in rs.active:
             return flows
         nxt: list[Flow] = []
         for f in flows:

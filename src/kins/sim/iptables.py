@@ -449,6 +449,9 @@ class Ruleset:
             for c in chains.values()
             if not c.rules and c.policy in (None, "ACCEPT")
         }
+        # The hooks that can change a packet: a table's chains that are not trivial (a missing
+        # table or chain accepts and changes nothing).
+        self.active = {(t, c) for t, chains in self.tables.items() for c in chains if (t, c) not in self.trivial}
 
     @classmethod
     def from_text(cls, text: str, addr_type: Callable[[int], str]) -> Ruleset:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 TABLE_ORDER = ("local", "main", "default")
 MULTICAST_NET = (0xE0000000, 4)
+_HITS_MAX = 65536  # remembered destinations per namespace
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +76,25 @@ class RoutingTables:
             if r.type in ("local", "broadcast"):
                 for ip in (r.net,) if r.plen == 32 else ():
                     self._local[ip] = r.type.upper()
+        # The tables do not change once built: each destination's answer is worked out once.
+        self._hits: dict[int, RouteHit | None] = {}
 
     def lookup(self, dst: int) -> RouteHit | None:
         """The route the kernel picks for ``dst``, or None (no route: ENETUNREACH)."""
+        try:
+            return self._hits[dst]
+        except KeyError:
+            pass
+        hit = None
         for t in self.tables:
             r = t.lookup(dst, self.up)
             if r is not None:
                 nh = r.via if r.via is not None else dst
-                return RouteHit(r, nh, r.src if r.src is not None else self.source_for(r.dev, nh))
-        return None
+                hit = RouteHit(r, nh, r.src if r.src is not None else self.source_for(r.dev, nh))
+                break
+        if len(self._hits) < _HITS_MAX:
+            self._hits[dst] = hit
+        return hit
 
     def source_for(self, dev: str | None, dst: int) -> int | None:
         """Source address selection: an address on the output device, preferring one whose

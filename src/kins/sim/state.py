@@ -101,7 +101,7 @@ class NodeState:
     @property
     def ruleset(self) -> Ruleset | None:
         """The parsed, indexed iptables rules (built once, then cached)."""
-        if self._rules is None and self.iptables_text.strip():
+        if self._rules is None and self.iptables_text and self.iptables_text.strip():
             from .iptables import Ruleset
 
             self._rules = Ruleset.from_text(self.iptables_text, self.routing.addr_type)
