@@ -590,7 +590,9 @@ class Ruleset:
             return self._from(table, ch, rules, i, p, iif, oif, w, depth)
         out: _Res = []
         before, mark, nat, notes = len(w.steps) - 1, w.mark, w.nat, w.notes
-        for w2, verdict, rw in self._walk(table, target, p, iif, oif, w, depth + 1):
+        if depth >= MAX_DEPTH:
+            raise RecursionError(f"iptables chain nesting deeper than {MAX_DEPTH} at {table}/{target.name}")
+        for w2, verdict, rw in self._from(table, target, target.candidates(p), 0, p, iif, oif, w, depth + 1):
             if verdict in ("", "RETURN"):
                 if w2.mark == mark and w2.nat is nat and w2.notes == notes:
                     del w2.steps[before:]  # the chain changed nothing: keep the trace to what mattered
