@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import http.client
 import logging
 import os
 import queue
@@ -33,7 +32,7 @@ from msgspec.structs import replace
 
 from .._errors import Conflict, KinsError, NotFound
 from ..api.config import ClusterConfig
-from ..api.core import ConfigMap, Container, ContainerStatus, Node, Pod, PodIP, PodStatus, Probe, Secret
+from ..api.core import ConfigMap, Container, ContainerStatus, Node, Pod, PodIP, PodStatus, Secret
 from ..api.meta import Condition
 from ..control.ipam import allocate_pod_ip
 from ..kernel import netns as kns
@@ -43,14 +42,14 @@ from ..render.names import pod_netns
 from ..render.plan import NodePlan
 from ..render.podnet import render_node_network, render_pod
 from ..runtime.errors import ImageError, RuntimeFailure, SandboxError
-from ..runtime.exec import exec_in_pod
-from ..runtime.linux import socket_in_netns
 from ..runtime.runtime import Runtime, pod_dir_name
 from ..runtime.types import Container as RunningContainer
 from ..runtime.types import ContainerSpec, ProcessExit, Sandbox
 from ..store.base import Clock, Store
 from .graceful import GracefulStore
 from .netagent import nodes_config
+from .probes import ProbeState, probe_once, probe_state
+from .volumes import PodVolumes
 
 log = logging.getLogger("kins.kubelet")
 
@@ -60,15 +59,6 @@ STOP_GRACE_MAX = 5.0  # seconds a container gets after SIGTERM before SIGKILL (c
 RETRY_START = 2.0  # seconds before a pod whose volumes or sandbox failed is tried again
 # Their containers get the API's address and token: they run controllers (DNS, ingress).
 SYSTEM_NAMESPACES = ("kube-system", "ingress-nginx")
-API_VOLUME_KINDS = ("configMap", "secret")
-
-
-@dataclass
-class ProbeState:
-    probe: Probe
-    next_at: float
-    successes: int = 0
-    failures: int = 0
 
 
 @dataclass
@@ -119,6 +109,7 @@ class Kubelet:
         self.lock = threading.RLock()
         self.events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self.runtime = Runtime(state_dir, on_exit=lambda ev: self.events.put(("exit", ev)))
+        self.volumes = PodVolumes(self.raw, state_dir)
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kins-kubelet")
         self.by_container: dict[str, tuple[str, str]] = {}  # runtime container id -> (pod key, name)
         self._node_plans: dict[str, NodePlan] = {}
@@ -265,12 +256,12 @@ class Kubelet:
                 cr.started_at = (state.get("running") or {}).get("startedAt") or self.clock.now()
                 cr.started_mono = now
                 cr.ready = bool(cs and cs.ready) or c.readinessProbe is None
-                cr.readiness = _probe_state(c.readinessProbe, now)
+                cr.readiness = probe_state(c.readinessProbe, now)
                 if cr.readiness is not None and cr.ready:
                     # Ready before: stays Ready unless the probe now fails its threshold.
                     cr.readiness.successes = cr.readiness.probe.successThreshold or 1
                     cr.readiness.next_at = now + (cr.readiness.probe.periodSeconds or 10)
-                cr.liveness = _probe_state(c.livenessProbe, now)
+                cr.liveness = probe_state(c.livenessProbe, now)
                 if cr.liveness is not None:
                     cr.liveness.next_at = now + (cr.liveness.probe.periodSeconds or 10)
                 self.by_container[running.id] = (pod.key, c.name)
@@ -406,7 +397,7 @@ class Kubelet:
         sid = pod_dir_name(run.key)
         self.runtime.stop_containers([c for c in self.runtime.containers() if c.sandbox_id == sid], grace=0)
         try:
-            mounts = self._volume_mounts(pod)
+            mounts = self.volumes.mounts(pod)
             sandbox = self.runtime.create_sandbox(
                 run.key,
                 kns.path(run.netns),
@@ -494,121 +485,6 @@ class Kubelet:
 
     # --- volumes ------------------------------------------------------------------------------
 
-    def _volumes_dir(self, key: str) -> Path:
-        return self.state_dir / "pods" / pod_dir_name(key) / "volumes"
-
-    def _volume_mounts(self, pod: Pod) -> list[tuple[str, str, bool]]:
-        """(host path, pod path, read only) for every volumeMount of the pod's containers; their
-        volumes are made ready here. The containers share one mount namespace: the union."""
-        vols = {v.get("name"): v for v in pod.spec.volumes or []}
-        base = self._volumes_dir(pod.key)
-        sources: dict[str, tuple[Path, bool]] = {}
-        out: dict[str, tuple[str, bool]] = {}
-        for c in [*(pod.spec.initContainers or []), *pod.spec.containers]:
-            for vm in c.volumeMounts or []:
-                name, dst = vm.get("name") or "", vm.get("mountPath") or ""
-                v = vols.get(name)
-                if v is None:
-                    raise KinsError(f"container {c.name}: volumeMount {name!r} names no volume of the pod")
-                if name not in sources:
-                    sources[name] = self._prepare_volume(pod, v, base / name)
-                src, read_only = sources[name]
-                sub = vm.get("subPath")
-                if sub:
-                    if os.path.isabs(sub) or ".." in Path(sub).parts:
-                        raise KinsError(
-                            f"container {c.name}: subPath {sub!r} must be a relative path inside the volume"
-                        )
-                    src = src / sub
-                    if "emptyDir" in v:
-                        src.mkdir(parents=True, exist_ok=True)  # as kubelet does for a new subPath
-                want = (str(src), read_only or bool(vm.get("readOnly")))
-                if out.setdefault(os.path.normpath(dst), want) != want:
-                    raise KinsError(
-                        f"two different volumes at {dst}: kins runs a pod's containers in one mount namespace"
-                    )
-        return [(src, dst, ro) for dst, (src, ro) in out.items()]
-
-    def _prepare_volume(self, pod: Pod, v: dict[str, Any], path: Path) -> tuple[Path, bool]:
-        """The host directory (or file) of one volume, and whether it is mounted read-only."""
-        if "emptyDir" in v:
-            path.mkdir(parents=True, exist_ok=True)
-            return path, False
-        if "hostPath" in v:
-            return Path((v["hostPath"] or {}).get("path") or "/nonexistent"), False
-        if any(k in v for k in API_VOLUME_KINDS):
-            self._write_api_volume(pod.namespace, v, path)
-            return path, True  # like kubelet: configMap and secret volumes are read-only
-        kind = next((k for k in v if k != "name"), "?")
-        raise KinsError(
-            f"volume {v.get('name')}: {kind} volumes are not supported (emptyDir, configMap, secret and hostPath are)"
-        )
-
-    def _api_volume_files(self, ns: str, v: dict[str, Any]) -> dict[str, tuple[bytes, int]]:
-        """A configMap or secret volume's files: relative path -> (content, mode)."""
-        data: dict[str, bytes] = {}
-        if "configMap" in v:
-            src = v["configMap"] or {}
-            what = f'configmap "{src.get("name")}"'
-            try:
-                cm = self.raw.get("ConfigMap", ns, src.get("name") or "")
-            except NotFound:
-                cm = None
-            if isinstance(cm, ConfigMap):
-                data = {k: val.encode() for k, val in (cm.data or {}).items()}
-                data.update({k: base64.b64decode(val) for k, val in (cm.binaryData or {}).items()})
-            found = cm is not None
-        else:
-            src = v["secret"] or {}
-            what = f'secret "{src.get("secretName")}"'
-            try:
-                sec = self.raw.get("Secret", ns, src.get("secretName") or "")
-            except NotFound:
-                sec = None
-            if isinstance(sec, Secret):
-                data = {k: base64.b64decode(val) for k, val in (sec.data or {}).items()}
-                data.update({k: val.encode() for k, val in (sec.stringData or {}).items()})
-            found = sec is not None
-        if not found:
-            if src.get("optional"):
-                return {}
-            raise KinsError(f"MountVolume.SetUp failed for volume {v.get('name')!r}: {what} not found")
-        mode = int(src.get("defaultMode") or 0o644)
-        items = src.get("items")
-        if not items:
-            out = {k: (val, mode) for k, val in data.items()}
-        else:
-            out = {}
-            for it in items:
-                key = it.get("key")
-                if key not in data:
-                    if src.get("optional"):
-                        continue
-                    raise KinsError(f"MountVolume.SetUp failed for volume {v.get('name')!r}: {what} has no key {key!r}")
-                out[it.get("path") or key] = (data[key], int(it.get("mode") or mode))
-        for rel in out:
-            if not rel or os.path.isabs(rel) or ".." in Path(rel).parts:
-                raise KinsError(f"volume {v.get('name')!r}: bad file path {rel!r}")
-        return out
-
-    def _write_api_volume(self, ns: str, v: dict[str, Any], path: Path) -> None:
-        """Write (or bring up to date) a configMap or secret volume's files; each file replaced
-        at once, so a pod never reads half of one."""
-        files = self._api_volume_files(ns, v)
-        path.mkdir(parents=True, exist_ok=True)
-        before = {str(f.relative_to(path)) for f in path.rglob("*") if f.is_file()}
-        for rel, (content, mode) in files.items():
-            target = path / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.is_file() and target.read_bytes() == content and target.stat().st_mode & 0o7777 == mode:
-                continue
-            tmp = target.with_name(f".{target.name}.tmp")
-            tmp.write_bytes(content)
-            os.chmod(tmp, mode)
-            os.replace(tmp, target)
-        for rel in before - set(files):
-            (path / rel).unlink(missing_ok=True)
-
     def _refresh_volumes(self, changed: set[tuple[str, str | None, str]]) -> None:
         """ConfigMaps or Secrets changed: running pods that mount them see the new files."""
         with self.lock:
@@ -622,8 +498,8 @@ class Kubelet:
                 if "secret" in v:
                     ref = ("Secret", (v.get("secret") or {}).get("secretName"))
                 if ref is not None and (ref[0], pod.namespace, ref[1]) in changed:
-                    path = self._volumes_dir(run.key) / (v.get("name") or "")
-                    self.pool.submit(self._guard, self._write_api_volume, pod.namespace, v, path)
+                    path = self.volumes.dir(run.key) / (v.get("name") or "")
+                    self.pool.submit(self._guard, self.volumes.write_api_volume, pod.namespace, v, path)
 
     def _start_container(self, pod: Pod, run: PodRun, cr: ContainerRun) -> None:
         c = cr.spec
@@ -664,8 +540,8 @@ class Kubelet:
             cr.waiting = None
             cr.terminated = None
             cr.ready = c.readinessProbe is None
-            cr.readiness = _probe_state(c.readinessProbe, now)
-            cr.liveness = _probe_state(c.livenessProbe, now)
+            cr.readiness = probe_state(c.readinessProbe, now)
+            cr.liveness = probe_state(c.livenessProbe, now)
             run.dirty = True
 
     # --- exits and restarts -------------------------------------------------------------------
@@ -801,7 +677,7 @@ class Kubelet:
             with self.kernel_lock:
                 remove_pod(self.cfg.name, run.node, run.netns[len(kns.cluster_prefix(self.cfg.name)) :], self.state_dir)
         # Volumes go with the pod (emptyDir data included); hostPath volumes are never in here.
-        shutil.rmtree(self._volumes_dir(run.key), ignore_errors=True)
+        shutil.rmtree(self.volumes.dir(run.key), ignore_errors=True)
         with self.lock:
             if run.ip:
                 self._ips.get(run.node, set()).discard(run.ip)
@@ -925,12 +801,6 @@ def _expand(value: str, env: dict[str, str]) -> str:
     return "".join(out)
 
 
-def _probe_state(p: Probe | None, now: float) -> ProbeState | None:
-    if p is None:
-        return None
-    return ProbeState(probe=p, next_at=now + (p.initialDelaySeconds or 0))
-
-
 def _container_status(cr: ContainerRun) -> ContainerStatus:
     if cr.running is not None:
         state: dict[str, Any] = {"running": {"startedAt": cr.started_at}}
@@ -952,50 +822,3 @@ def _container_status(cr: ContainerRun) -> ContainerStatus:
         state=state,
         lastState=last,
     )
-
-
-def _port(port: int | str, c: Container) -> int:
-    if isinstance(port, int):
-        return port
-    for p in c.ports or []:
-        if p.name == port:
-            return p.containerPort
-    raise KinsError(f"probe port {port!r} is not a named port of container {c.name}")
-
-
-def probe_once(p: Probe, run: PodRun, c: Container) -> bool:
-    """One probe attempt from the kubelet's side, inside the pod's network namespace."""
-    timeout = float(p.timeoutSeconds or 1)
-    path = kns.path(run.netns)
-    try:
-        if p.tcpSocket is not None:
-            s = socket_in_netns(path)
-            try:
-                s.settimeout(timeout)
-                s.connect((p.tcpSocket.host or run.ip, _port(p.tcpSocket.port, c)))
-            finally:
-                s.close()
-            return True
-        if p.httpGet is not None:
-            g = p.httpGet
-            s = socket_in_netns(path)
-            s.settimeout(timeout)
-            s.connect((g.host or run.ip, _port(g.port, c)))
-            conn = http.client.HTTPConnection(g.host or run.ip, _port(g.port, c), timeout=timeout)
-            conn.sock = s
-            try:
-                headers = {h.name: h.value for h in g.httpHeaders or []}
-                headers.setdefault("User-Agent", "kube-probe/1.31")
-                conn.request("GET", g.path or "/", headers=headers)
-                return 200 <= conn.getresponse().status < 400
-            finally:
-                conn.close()
-        if p.exec is not None and run.sandbox is not None:
-            r = exec_in_pod(run.sandbox, p.exec.command or ["true"], timeout=timeout)
-            return r.returncode == 0
-    except (OSError, KinsError, http.client.HTTPException, TimeoutError):
-        return False
-    except Exception:
-        log.exception("probe of %s", run.key)
-        return False
-    return True

@@ -1,0 +1,140 @@
+"""Pod volumes as the kubelet prepares them: emptyDir, configMap, secret and hostPath.
+
+All containers of a pod share its sandbox's mount namespace here, so a pod's volume mounts are
+the union of its containers' ``volumeMounts``, bind-mounted into the sandbox.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+from typing import Any
+
+from .._errors import KinsError, NotFound
+from ..api.core import ConfigMap, Pod, Secret
+from ..runtime.runtime import pod_dir_name
+from ..store.base import Store
+
+API_VOLUME_KINDS = ("configMap", "secret")
+
+
+class PodVolumes:
+    def __init__(self, store: Store, state_dir: Path) -> None:
+        self.store = store
+        self.state_dir = state_dir
+
+    def dir(self, key: str) -> Path:
+        return self.state_dir / "pods" / pod_dir_name(key) / "volumes"
+
+    def mounts(self, pod: Pod) -> list[tuple[str, str, bool]]:
+        """(host path, pod path, read only) for every volumeMount of the pod's containers; their
+        volumes are made ready here. The containers share one mount namespace: the union."""
+        vols = {v.get("name"): v for v in pod.spec.volumes or []}
+        base = self.dir(pod.key)
+        sources: dict[str, tuple[Path, bool]] = {}
+        out: dict[str, tuple[str, bool]] = {}
+        for c in [*(pod.spec.initContainers or []), *pod.spec.containers]:
+            for vm in c.volumeMounts or []:
+                name, dst = vm.get("name") or "", vm.get("mountPath") or ""
+                v = vols.get(name)
+                if v is None:
+                    raise KinsError(f"container {c.name}: volumeMount {name!r} names no volume of the pod")
+                if name not in sources:
+                    sources[name] = self._prepare(pod, v, base / name)
+                src, read_only = sources[name]
+                sub = vm.get("subPath")
+                if sub:
+                    if os.path.isabs(sub) or ".." in Path(sub).parts:
+                        raise KinsError(
+                            f"container {c.name}: subPath {sub!r} must be a relative path inside the volume"
+                        )
+                    src = src / sub
+                    if "emptyDir" in v:
+                        src.mkdir(parents=True, exist_ok=True)  # as kubelet does for a new subPath
+                want = (str(src), read_only or bool(vm.get("readOnly")))
+                if out.setdefault(os.path.normpath(dst), want) != want:
+                    raise KinsError(
+                        f"two different volumes at {dst}: kins runs a pod's containers in one mount namespace"
+                    )
+        return [(src, dst, ro) for dst, (src, ro) in out.items()]
+
+    def _prepare(self, pod: Pod, v: dict[str, Any], path: Path) -> tuple[Path, bool]:
+        """The host directory (or file) of one volume, and whether it is mounted read-only."""
+        if "emptyDir" in v:
+            path.mkdir(parents=True, exist_ok=True)
+            return path, False
+        if "hostPath" in v:
+            return Path((v["hostPath"] or {}).get("path") or "/nonexistent"), False
+        if any(k in v for k in API_VOLUME_KINDS):
+            self.write_api_volume(pod.namespace, v, path)
+            return path, True  # like kubelet: configMap and secret volumes are read-only
+        kind = next((k for k in v if k != "name"), "?")
+        raise KinsError(
+            f"volume {v.get('name')}: {kind} volumes are not supported (emptyDir, configMap, secret and hostPath are)"
+        )
+
+    def _api_volume_files(self, ns: str, v: dict[str, Any]) -> dict[str, tuple[bytes, int]]:
+        """A configMap or secret volume's files: relative path -> (content, mode)."""
+        data: dict[str, bytes] = {}
+        if "configMap" in v:
+            src = v["configMap"] or {}
+            what = f'configmap "{src.get("name")}"'
+            try:
+                cm = self.store.get("ConfigMap", ns, src.get("name") or "")
+            except NotFound:
+                cm = None
+            if isinstance(cm, ConfigMap):
+                data = {k: val.encode() for k, val in (cm.data or {}).items()}
+                data.update({k: base64.b64decode(val) for k, val in (cm.binaryData or {}).items()})
+            found = cm is not None
+        else:
+            src = v["secret"] or {}
+            what = f'secret "{src.get("secretName")}"'
+            try:
+                sec = self.store.get("Secret", ns, src.get("secretName") or "")
+            except NotFound:
+                sec = None
+            if isinstance(sec, Secret):
+                data = {k: base64.b64decode(val) for k, val in (sec.data or {}).items()}
+                data.update({k: val.encode() for k, val in (sec.stringData or {}).items()})
+            found = sec is not None
+        if not found:
+            if src.get("optional"):
+                return {}
+            raise KinsError(f"MountVolume.SetUp failed for volume {v.get('name')!r}: {what} not found")
+        mode = int(src.get("defaultMode") or 0o644)
+        items = src.get("items")
+        if not items:
+            out = {k: (val, mode) for k, val in data.items()}
+        else:
+            out = {}
+            for it in items:
+                key = it.get("key")
+                if key not in data:
+                    if src.get("optional"):
+                        continue
+                    raise KinsError(f"MountVolume.SetUp failed for volume {v.get('name')!r}: {what} has no key {key!r}")
+                out[it.get("path") or key] = (data[key], int(it.get("mode") or mode))
+        for rel in out:
+            if not rel or os.path.isabs(rel) or ".." in Path(rel).parts:
+                raise KinsError(f"volume {v.get('name')!r}: bad file path {rel!r}")
+        return out
+
+    def write_api_volume(self, ns: str, v: dict[str, Any], path: Path) -> None:
+        """Write (or bring up to date) a configMap or secret volume's files; each file replaced
+        at once, so a pod never reads half of one."""
+        files = self._api_volume_files(ns, v)
+        path.mkdir(parents=True, exist_ok=True)
+        before = {str(f.relative_to(path)) for f in path.rglob("*") if f.is_file()}
+        for rel, (content, mode) in files.items():
+            target = path / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_file() and target.read_bytes() == content and target.stat().st_mode & 0o7777 == mode:
+                continue
+            tmp = target.with_name(f".{target.name}.tmp")
+            tmp.write_bytes(content)
+            os.chmod(tmp, mode)
+            os.replace(tmp, target)
+        for rel in before - set(files):
+            (path / rel).unlink(missing_ok=True)
