@@ -43,6 +43,7 @@ from .packet import CT_BITS, Packet, Step
 from .sym import READS, SymPort, touched
 
 INDEX_MIN_RULES = 16  # below this a plain scan is as fast as the index
+INDEX_MIN_KEYED = 3  # ...unless this many rules are keyed on their destination address
 MAX_DEPTH = 64  # the kernel refuses deeper jump nesting (loops) too
 _CACHE_MAX = 200_000
 ALWAYS_TRUE_MODULES = frozenset({"limit", "nfacct", "hashlimit", "length", "tcpmss", "conntrack-helper"})
@@ -371,7 +372,13 @@ class CChain:
         self.name = name
         self.policy = policy
         self.rules = rules
-        self.indexed = len(rules) >= INDEX_MIN_RULES
+        # Smaller chains are indexed too when most of a scan would be address-keyed rules (a
+        # KUBE-SERVICES with a few Services): unless a keyed rule has a match the simulator
+        # cannot evaluate, whose note a scan adds for every packet that passes it.
+        keyed = [r for r in rules if r.key is not None]
+        self.indexed = len(rules) >= INDEX_MIN_RULES or (
+            len(keyed) >= INDEX_MIN_KEYED and all(r.unknown_step is None for r in keyed)
+        )
         self.exact: dict[tuple[int, str | None, int | None], list[CRule]] = {}
         self.to_dst: dict[int, list[CRule]] = {}
         self.generic: list[CRule] = []
