@@ -16,7 +16,7 @@ from .packet import CT_DNAT, CT_ESTABLISHED, CT_SNAT, Packet
 Tuple5 = tuple[str, int, int, int, int]  # proto, src, sport, dst, dport
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: cheaper to make, never mutated
 class Conn:
     orig: Tuple5  # as the first packet arrived
     final: Tuple5  # as it left, after DNAT and SNAT

@@ -59,7 +59,7 @@ class Nat:
     text: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: cheaper to make, never mutated
 class Outcome:
     """One way a packet leaves a chain (or a hook's base chain). ``service`` is the first
     kube-proxy Service a rule on the way names, ``masq`` whether a rule jumped to

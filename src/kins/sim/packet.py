@@ -86,7 +86,7 @@ class Hop:
     steps: tuple[Step, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: cheaper to make, never mutated
 class EndpointChoice:
     """One DNAT destination a load-balanced Service may pick, and what happens on that branch."""
 
@@ -98,7 +98,7 @@ class EndpointChoice:
     masquerade: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: cheaper to make, never mutated
 class Trace:
     src: str  # how FROM was understood, in words
     dst: str

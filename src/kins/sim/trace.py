@@ -214,7 +214,7 @@ def _filled(hops: tuple[Hop, ...], marked: Marked, res: Callable[[str], str]) ->
     return tuple(out)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: cheaper to make, never mutated
 class _Template:
     """A trace walked with a symbolic source port (``trace`` None when a decision read it),
     the symbols its text mentions, where (hops and reply hops), and the real ports conntrack

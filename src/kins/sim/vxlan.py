@@ -16,7 +16,7 @@ from .sym import derived
 EPHEMERAL = (32768, 60999)  # the kernel's default source port range for VXLAN (srcport 0 0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: cheaper to make, never mutated
 class Encap:
     outer: Packet
     vtep_mac: str
