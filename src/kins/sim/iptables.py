@@ -136,6 +136,7 @@ class CRule:
         "dst_neg",
         "iif",
         "iif_neg",
+        "jump",
         "key",
         "num",
         "oif",
@@ -220,6 +221,7 @@ class CRule:
         else:
             assert isinstance(t, Jump)
             self.tkind = JUMP
+        self.jump: CChain | None = None  # a plain jump's (not goto's) chain, once all are known
 
     def _compile(self, m: object, addr_type: Callable[[int], str]) -> Check | None:
         if isinstance(m, Comment | NfacctMatch):
@@ -446,6 +448,11 @@ class Ruleset:
                 rules = [CRule(i, r, addr_type, tname, cname) for i, r in enumerate(ch.rules, 1)]
                 chains[cname] = CChain(cname, ch.policy, rules)
             self.tables[tname] = chains
+            for c in chains.values():
+                for r in c.rules:
+                    t = r.target
+                    if r.tkind == JUMP and isinstance(t, Jump) and not t.goto:
+                        r.jump = chains.get(t.chain)
         # header and interfaces -> (outcomes, whether the walk read a symbolic port)
         self._cache: dict[tuple[object, ...], tuple[list[Outcome], bool]] = {}
         self._info: dict[Step, tuple[str | None, bool]] = {}
@@ -551,6 +558,23 @@ class Ruleset:
             if r.tkind == SIDE:
                 self._side_effect(r, w)
                 continue
+            sub = r.jump
+            if sub is not None:
+                # A plain jump walked in line: when the chain returns one unchanged branch (the
+                # common case), carry on with the next rule here instead of recursing again.
+                assert r.step is not None
+                steps = w.steps
+                steps.append(r.step)
+                if depth >= MAX_DEPTH:
+                    raise RecursionError(f"iptables chain nesting deeper than {MAX_DEPTH} at {table}/{sub.name}")
+                before, mark, nat, notes = len(steps) - 1, w.mark, w.nat, w.notes
+                res = self._from(table, sub, sub.candidates(p), 0, p, iif, oif, w, depth + 1)
+                if len(res) == 1 and res[0][1] in ("", "RETURN"):
+                    w = res[0][0]
+                    if w.mark == mark and w.nat is nat and w.notes == notes:
+                        del w.steps[before:]  # the chain changed nothing: keep the trace to what mattered
+                    continue
+                return self._returned(table, ch, rules, i, p, iif, oif, res, before, mark, nat, notes, depth, False)
             return self._target(table, ch, rules, i, r, p, iif, oif, w, depth)
         return [(w, "", None)]
 
@@ -595,15 +619,37 @@ class Ruleset:
         if target is None:
             w.note(Step("note", f"chain {t.chain} does not exist: rule ignored", table, ch.name, r.num))
             return self._from(table, ch, rules, i, p, iif, oif, w, depth)
-        out: _Res = []
         before, mark, nat, notes = len(w.steps) - 1, w.mark, w.nat, w.notes
         if depth >= MAX_DEPTH:
             raise RecursionError(f"iptables chain nesting deeper than {MAX_DEPTH} at {table}/{target.name}")
-        for w2, verdict, rw in self._from(table, target, target.candidates(p), 0, p, iif, oif, w, depth + 1):
+        res = self._from(table, target, target.candidates(p), 0, p, iif, oif, w, depth + 1)
+        return self._returned(table, ch, rules, i, p, iif, oif, res, before, mark, nat, notes, depth, t.goto)
+
+    def _returned(
+        self,
+        table: str,
+        ch: CChain,
+        rules: list[CRule],
+        i: int,
+        p: Packet,
+        iif: str | None,
+        oif: str | None,
+        res: _Res,
+        before: int,
+        mark: int,
+        nat: Nat | None,
+        notes: int,
+        depth: int,
+        goto: bool,
+    ) -> _Res:
+        """The branches of a jumped-to chain: those that came back go on after the jump (a
+        goto's return from the calling chain); the others have ended."""
+        out: _Res = []
+        for w2, verdict, rw in res:
             if verdict in ("", "RETURN"):
                 if w2.mark == mark and w2.nat is nat and w2.notes == notes:
                     del w2.steps[before:]  # the chain changed nothing: keep the trace to what mattered
-                if t.goto:
+                if goto:
                     out.append((w2, "RETURN", None))
                 else:
                     out.extend(self._from(table, ch, rules, i, p, iif, oif, w2, depth))
