@@ -13,13 +13,11 @@ by putting the port, and every value derived from it, in place of the markers.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable
 
 SYM_BASE = 1 << 40  # far above any port: a symbol never equals a real one
 MARK = "\x00"  # never part of a name, a rule comment or a number: markers cannot collide
-_LABEL = re.compile("\x00([0-9]+)\x00")
 
 
 class SymPort(int):
@@ -93,19 +91,22 @@ def resolver(real: int, syms: dict[int, SymPort]) -> Callable[[str], str]:
     """Text with every marker replaced by its value for source port ``real``."""
     values: dict[str, str] = {}
 
-    def sub(m: re.Match[str]) -> str:
-        k = m.group(1)
-        v = values.get(k)
-        if v is None:
-            v = values[k] = str(syms[int(k)].derive(real))
-        return v
-
     def resolve(text: str) -> str:
-        return _LABEL.sub(sub, text) if MARK in text else text
+        if MARK not in text:
+            return text
+        # MARK occurs only around labels: every odd part of the split is a label's number.
+        parts = text.split(MARK)
+        for j in range(1, len(parts), 2):
+            k = parts[j]
+            v = values.get(k)
+            if v is None:
+                v = values[k] = str(syms[int(k)].derive(real))
+            parts[j] = v
+        return "".join(parts)
 
     return resolve
 
 
 def labels(text: str) -> list[int]:
     """The symbols ``text`` mentions, by number."""
-    return [int(k) for k in _LABEL.findall(text)]
+    return [int(k) for k in text.split(MARK)[1::2]]

@@ -191,12 +191,15 @@ def trace(
 Marked = tuple[tuple[int, tuple[int, ...]], ...]  # (hop, its steps) whose text holds markers
 
 
-def _marked(hops: tuple[Hop, ...]) -> Marked:
+def _marked(hops: tuple[Hop, ...], keys: list[int]) -> Marked:
+    """Where the steps whose text holds markers are; the markers' numbers go to ``keys``."""
     out = []
     for i, h in enumerate(hops):
         steps = tuple(j for j, st in enumerate(h.steps) if MARK in st.detail)
         if steps:
             out.append((i, steps))
+            for j in steps:
+                keys.extend(labels(h.steps[j].detail))
     return tuple(out)
 
 
@@ -235,12 +238,19 @@ class _Template:
         if not self.marked:
             return t
         res = resolver(cport, self.syms)
-        return replace(
-            t,
-            packet=res(t.packet),
-            hops=_filled(t.hops, self.hops, res),
-            reply=_filled(t.reply, self.reply, res),
-            notes=tuple(res(n) for n in t.notes),
+        return Trace(
+            t.src,
+            t.dst,
+            res(t.packet),
+            t.disposition,
+            _filled(t.hops, self.hops, res),
+            t.service,
+            t.endpoints,
+            t.masquerade,
+            t.branch,
+            _filled(t.reply, self.reply, res),
+            t.reply_disposition,
+            tuple(res(n) for n in t.notes),
         )
 
 
@@ -266,12 +276,12 @@ def _template(
         syms = dict(reads.syms)
     finally:
         reads.start()
-    texts = [t.packet, *t.notes, *(s.detail for h in (*t.hops, *t.reply) for s in h.steps)]
-    marked = [k for text in texts if MARK in text for k in labels(text)]
+    marked = [k for text in (t.packet, *t.notes) if MARK in text for k in labels(text)]
+    hops, back = _marked(t.hops, marked), _marked(t.reply, marked)
     if any(k not in syms for k in marked):
         return _Template(None, {}, frozenset(), False)  # a marker from elsewhere: trust only real walks
     real = frozenset(p for p in ports if not isinstance(p, SymPort))
-    return _Template(t, syms, real, bool(marked), _marked(t.hops), _marked(t.reply))
+    return _Template(t, syms, real, bool(marked), hops, back)
 
 
 def _walk(
