@@ -105,7 +105,7 @@ class Engine:
             return self._leave(st, flow, hit, orig, None, None)
         flows = [flow]
         out: list[Result] = []
-        for table in ("raw", "mangle", "nat", "filter"):
+        for table in rs.hook_tables("OUTPUT", ("raw", "mangle", "nat", "filter")):
             if table == "nat" and not p.ct & CT_NEW:
                 continue
             flows = self._hook(st, flows, table, "OUTPUT", None, hit.route.dev, out)
@@ -159,7 +159,7 @@ class Engine:
         flows = [flow]
         out: list[Result] = []
         if rs is not None:
-            for table in ("raw", "mangle", "nat"):
+            for table in rs.hook_tables("PREROUTING", ("raw", "mangle", "nat")):
                 if table == "nat" and not p.ct & CT_NEW:
                     continue
                 flows = self._hook(st, flows, table, "PREROUTING", iif, None, out)
@@ -193,7 +193,7 @@ class Engine:
             flows = [flow]
             out: list[Result] = []
             if rs is not None:
-                for table in ("mangle", "filter", "nat"):
+                for table in rs.hook_tables("INPUT", ("mangle", "filter", "nat")):
                     if table == "nat" and not p.ct & CT_NEW:
                         continue
                     flows = self._hook(st, flows, table, "INPUT", iif, None, out)
@@ -219,7 +219,7 @@ class Engine:
         flows = [flow]
         out = []
         if rs is not None:
-            for table in ("mangle", "filter"):
+            for table in rs.hook_tables("FORWARD", ("mangle", "filter")):
                 flows = self._hook(st, flows, table, "FORWARD", iif, r.dev, out)
         for f in flows:
             out.extend(self._post(st, f, hit, orig, iif, from_port))
@@ -263,7 +263,7 @@ class Engine:
         flows = [flow]
         out: list[Result] = []
         if rs is not None and (iif is None or from_port is None or st.bridge_nf or hit.route.dev != iif):
-            for table in ("mangle", "nat"):
+            for table in rs.hook_tables("POSTROUTING", ("mangle", "nat")):
                 if table == "nat" and not p.ct & CT_NEW:
                     continue
                 flows = self._hook(st, flows, table, "POSTROUTING", iif, hit.route.dev, out)
@@ -300,7 +300,7 @@ class Engine:
             out: list[Result] = []
             rs = st.ruleset
             if rs is not None:
-                for table in ("mangle", "filter"):
+                for table in rs.hook_tables("INPUT", ("mangle", "filter")):
                     flows = self._hook(st, flows, table, "INPUT", "lo", None, out)
             for f in flows:
                 out.extend(self._local_in(st, f, orig))

@@ -466,6 +466,14 @@ class Ruleset:
         # The hooks that can change a packet: a table's chains that are not trivial (a missing
         # table or chain accepts and changes nothing).
         self.active = {(t, c) for t, chains in self.tables.items() for c in chains if (t, c) not in self.trivial}
+        self._hooks: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+
+    def hook_tables(self, chain: str, order: tuple[str, ...]) -> tuple[str, ...]:
+        """The tables of ``order`` whose ``chain`` can change a packet (see ``active``)."""
+        got = self._hooks.get((chain, order))
+        if got is None:
+            got = self._hooks[(chain, order)] = tuple(t for t in order if (t, chain) in self.active)
+        return got
 
     @classmethod
     def from_text(cls, text: str, addr_type: Callable[[int], str]) -> Ruleset:
