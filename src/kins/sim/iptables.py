@@ -129,6 +129,7 @@ class CRule:
     """A rule compiled for fast matching."""
 
     __slots__ = (
+        "always",
         "checks",
         "comment",
         "dst",
@@ -184,6 +185,15 @@ class CRule:
             if isinstance(m, PortMatch) and m.dport and m.dport[0] == m.dport[1] and not m.dport_neg:
                 dport_exact = m.dport[0]
         self.checks = tuple(checks)
+        # no condition at all (a plain "-j CHAIN"): the walk need not call ``matches``
+        self.always = (
+            not checks
+            and self.src is None
+            and self.dst is None
+            and proto is None
+            and self.iif is None
+            and self.oif is None
+        )
         self.key: tuple[int, str | None, int | None] | None = None
         if self.dst is not None and self.dst_mask == 0xFFFFFFFF and not self.dst_neg:
             exact = proto is not None and not self.proto_neg and dport_exact is not None
@@ -551,7 +561,7 @@ class Ruleset:
         while i < n:
             r = rules[i]
             i += 1
-            if not r.matches(p, iif, oif, w.mark):
+            if not r.always and not r.matches(p, iif, oif, w.mark):
                 if r.unknown_step is not None:
                     w.note(r.unknown_step)
                 continue
@@ -576,7 +586,8 @@ class Ruleset:
                 if depth >= MAX_DEPTH:
                     raise RecursionError(f"iptables chain nesting deeper than {MAX_DEPTH} at {table}/{sub.name}")
                 before, mark, nat, notes = len(steps) - 1, w.mark, w.nat, w.notes
-                res = self._from(table, sub, sub.candidates(p), 0, p, iif, oif, w, depth + 1)
+                cands = sub.candidates(p) if sub.indexed else sub.rules
+                res = self._from(table, sub, cands, 0, p, iif, oif, w, depth + 1)
                 if len(res) == 1 and res[0][1] in ("", "RETURN"):
                     w = res[0][0]
                     if w.mark == mark and w.nat is nat and w.notes == notes:
