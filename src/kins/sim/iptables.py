@@ -518,7 +518,7 @@ class Ruleset:
                     verdict = ch.policy or "ACCEPT"
                     if verdict != "ACCEPT":
                         w.steps.append(Step("policy", f"chain policy {verdict}", table, chain))
-                svc, masq = self._about(w.steps)
+                svc, masq = self._about(w.steps) if w.steps else (None, False)
                 out.append(Outcome(w.prob, w.mark, verdict, w.nat, tuple(w.steps), rw, svc, masq))
         read = reads.touched
         reads.touched = before or read
