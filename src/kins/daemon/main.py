@@ -31,6 +31,7 @@ from ..control.ipam import allocate_service, kubernetes_service
 from ..control.offline import SYSTEM_NAMESPACES, namespace_object, node_object
 from ..kernel.apply import apply_host, host_plan
 from ..kernel.ledger import teardown
+from ..runtime.cleanup import kill_cluster_processes
 from ..store.base import Store
 from ..store.sqlite import SqliteStore
 from . import auth
@@ -242,6 +243,10 @@ class Daemon:
             close = getattr(self.kubelet, "teardown", None)
             if close is not None:
                 close()
+            # Anything still running in the cluster's namespaces (a process that left its
+            # container's session) goes before the namespaces do: afterwards it could no longer
+            # be told apart from the host's own processes.
+            kill_cluster_processes(self.state_dir, self.name)
             with self.kernel_lock:
                 teardown(self.name, self.state_dir)
         else:
