@@ -468,6 +468,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         children.append(pid)
 
     async def run() -> None:
+        # Handlers first: a SIGTERM that arrives while the index syncs still ends in a clean exit.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
         source = watch_api(factory, pods=cfg.pods)  # type: ignore[arg-type]
         server = await serve(host, port, source, cfg, reuse_port=workers > 1)
         # What start-up left alive (modules, clients, the first index) is never scanned again,
@@ -475,10 +480,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         gc.collect()
         gc.freeze()
         log.info("cluster DNS for %s on %s:%d (pid %d)", cfg.zone, host, server.port, os.getpid())
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         server.close()
         await server.wait_closed()
