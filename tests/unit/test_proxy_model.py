@@ -1,6 +1,6 @@
 from test_proxy_cases import NODE, NODE_IP, article, config, eps, svc
 
-from kins.api.core import ClientIPConfig, SessionAffinityConfig
+from kins.api.core import ClientIPConfig, Service, SessionAffinityConfig
 from kins.render.proxy.model import build_proxy_model
 
 
@@ -116,3 +116,21 @@ def test_service_fields() -> None:
     assert (info.node_port, info.health_check_node_port) == (30080, 32000)
     default_affinity = svc("b", "10.254.1.2", [("p", 80, "TCP")], sessionAffinity="ClientIP")
     assert _model([default_affinity], []).services[0].sticky_seconds == 10800
+
+
+def test_rules_node_independent_means_equal_payloads() -> None:
+    from kins.offline import open_offline
+    from kins.render.proxy.iptables import render_restore
+    from kins.render.proxy.model import build_proxy_model, rules_node_independent
+
+    oc = open_offline(["examples/article"])
+    svcs = [s for s in oc.store.list("Service")[0] if isinstance(s, Service)]
+    slices = oc.store.list("EndpointSlice")[0]
+    assert rules_node_independent(svcs, oc.cfg)
+    texts = {
+        render_restore(build_proxy_model(svcs, slices, oc.cfg, n.name, n.ip or ""), oc.cfg)  # type: ignore[arg-type]
+        for n in oc.cfg.nodes
+    }
+    assert len(texts) == 1
+    svcs[0].spec.externalTrafficPolicy = "Local"
+    assert not rules_node_independent(svcs, oc.cfg)

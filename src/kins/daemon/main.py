@@ -63,16 +63,18 @@ def admission(store: Store, cfg: ClusterConfig) -> Callable[[Object, Object | No
     are refused, naming the holder). It writes nothing itself (dry runs go through it too)."""
 
     def admit(obj: Object, old: Object | None) -> Object:
-        if isinstance(obj, Service) and (old is None or _allocation_changed(obj, old)):
+        if isinstance(obj, Service):
+            if isinstance(old, Service):
+                _keep_allocation(obj, old)
             obj = allocate_service(store, cfg, obj)
         return obj
 
     return admit
 
 
-def _allocation_changed(new: Service, old: Object) -> bool:
-    if not isinstance(old, Service):
-        return True
+def _keep_allocation(new: Service, old: Service) -> None:
+    """An update that leaves the ClusterIP or node ports out keeps the ones already held, as the
+    API server does; the allocator then checks (and refuses) only what actually changed."""
     if not new.spec.clusterIP and old.spec.clusterIP:
         new.spec.clusterIP = old.spec.clusterIP
         new.spec.clusterIPs = old.spec.clusterIPs
@@ -82,7 +84,6 @@ def _allocation_changed(new: Service, old: Object) -> bool:
             p.nodePort = olds[(p.port, p.protocol)]
     if new.spec.healthCheckNodePort is None and old.spec.healthCheckNodePort:
         new.spec.healthCheckNodePort = old.spec.healthCheckNodePort
-    return True
 
 
 class Daemon:

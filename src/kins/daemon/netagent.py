@@ -32,7 +32,7 @@ from ..kernel.apply import apply_node, remove_node
 from ..render.plan import Addr
 from ..render.podnet import render_node_network
 from ..render.proxy.iptables import base_chain_jumps, render_restore
-from ..render.proxy.model import ProxyModel, build_proxy_model
+from ..render.proxy.model import ProxyModel, build_proxy_model, rules_node_independent
 from ..store.base import Store
 
 log = logging.getLogger("kins.netagent")
@@ -129,9 +129,7 @@ class NetAgent:
         names = [n.name for n in cfg.nodes if n.ip and n.podCIDR]
         # Without node-dependent rules (Local traffic policies, nodePortAddresses) every node gets
         # the same kube-proxy payload: build the model once and render each distinct payload once.
-        shared = not cfg.kubeProxy.nodePortAddresses and not any(
-            s.spec.externalTrafficPolicy == "Local" or s.spec.internalTrafficPolicy == "Local" for s in services
-        )
+        shared = rules_node_independent(services, cfg)
         model = (
             build_proxy_model(services, slices, cfg, names[0], cfg.node(names[0]).ip or "")
             if shared and names

@@ -301,3 +301,11 @@ def build_proxy_model(
         services=tuple(infos),
         total_endpoints=total,
     )
+
+
+def rules_node_independent(services: Iterable[Service], cfg: ClusterConfig) -> bool:
+    """True when every node gets the same kube-proxy payload: only Local traffic policies (local
+    endpoints) and ``nodePortAddresses`` (the node's own addresses) make rules differ by node."""
+    return not cfg.kubeProxy.nodePortAddresses and not any(
+        s.spec.externalTrafficPolicy == "Local" or s.spec.internalTrafficPolicy == "Local" for s in services
+    )
