@@ -350,26 +350,25 @@ def node_add(
     name: NameOpt = None,
 ) -> None:
     """Join a new node: every node's flannel routes, neighbours and FDB entries follow."""
-    from ..api.config import NodeConfig, parse_cluster
+    from ..api.config import load_cluster, parse_cluster
     from ..api.core import Node
     from ..control.offline import node_object
-
-    client = live_client(name)
-    nodes = [n for n in client.list("Node") if isinstance(n, Node)]
-    if any(n.name == node for n in nodes):
-        raise KinsError(f"node {node!r} already exists")
     from ..daemon.state import pick_cluster
 
     info = pick_cluster(name)
-    from ..api.config import load_cluster
-
+    client = live_client(info.name)
+    nodes = [n for n in client.list("Node") if isinstance(n, Node)]
+    if any(n.name == node for n in nodes):
+        raise KinsError(f"node {node!r} already exists")
+    # The cluster file with the live nodes plus the new one: validation and the leasing of a
+    # free address and pod subnet are the cluster file's own.
     cfg = load_cluster(Path(info.state_dir) / "cluster.yaml")
     data = msgspec.to_builtins(cfg)
     data["nodes"] = [{"name": n.name, "ip": n.internal_ip, "podCIDR": n.spec.podCIDR} for n in nodes] + [
         {"name": node, **({"ip": ip} if ip else {}), **({"podCIDR": pod_cidr} if pod_cidr else {})}
     ]
     new = parse_cluster(data, "node add")
-    nc: NodeConfig = new.node(node)
+    nc = new.node(node)
     client.create(node_object(nc))
     out(f"node/{node} added ({nc.ip}, pods {nc.podCIDR})")
 
