@@ -303,11 +303,11 @@ def test_names_outside_the_zone_fail_at_once(cluster: Cluster, client_pod: str) 
     """No upstream is configured: SERVFAIL straight away, never a timeout."""
     r = ask(cluster, client_pod, "www.example.org A")
     assert r.status == "SERVFAIL" and not r.answer
-    assert r.msec < 100, r
+    assert r.msec < 1000, r  # answered, not waited out (dig gives up after 2 s)
     t0 = time.monotonic()
     res = cluster.exec(client_pod, "getent", "hosts", "www.example.org", check=False)
     assert res.returncode == 2 and not res.stdout
-    assert time.monotonic() - t0 < 2  # search list (3 NXDOMAIN) + SERVFAIL, one exec included
+    assert time.monotonic() - t0 < 4  # search list (3 NXDOMAIN) + SERVFAIL, one exec; a timeout is 5 s
 
 
 def test_both_dns_pods_answer(cluster: Cluster, client_pod: str) -> None:

@@ -467,7 +467,7 @@ def upstream() -> Iterator[FakeUpstream]:
 def test_no_upstream_servfails_at_once(f1: Running) -> None:
     t0 = time.monotonic()
     r = ask(f1.port, "www.example.org")
-    assert r.header.rcode == SERVFAIL and time.monotonic() - t0 < 0.2
+    assert r.header.rcode == SERVFAIL and time.monotonic() - t0 < 1.0  # nothing waited for an upstream
     assert ask(f1.port, "9.9.9.9.in-addr.arpa", "PTR").header.rcode == SERVFAIL
 
 

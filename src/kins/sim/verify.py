@@ -41,7 +41,8 @@ from .trace import trace
 from .view import ClusterView
 
 TIMEOUT = 2.0
-SPORTS = (42000, 59999)  # below the kernel's default ephemeral range's busy end, above NodePorts
+# above the kernel's default ephemeral range (32768-60999): a pod's own outgoing connections never hold them
+SPORTS = (61000, 65535)
 
 # outcomes of a probe
 CONNECTED = "connected"  # TCP handshake completed
