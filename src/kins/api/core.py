@@ -1,4 +1,4 @@
-"""Core (``v1``) kinds: Namespace, Node, Pod, Service, Endpoints, ConfigMap, Secret."""
+"""Core (``v1``) kinds: Namespace, Node, Pod, Service, Endpoints, ConfigMap, Secret, Event."""
 
 from __future__ import annotations
 
@@ -417,6 +417,36 @@ class Secret(Object):
     immutable: bool | None = None
 
 
+# --- Event ------------------------------------------------------------------------------------
+
+
+class EventSource(Base):
+    component: str | None = None
+    host: str | None = None
+
+
+class Event(Object):
+    """core/v1 Event, as the components' event recorders write it (aggregated: ``count`` and
+    ``lastTimestamp`` grow when the same event repeats)."""
+
+    KIND = "Event"
+    PLURAL = "events"
+    involvedObject: ObjectReference = msgspec.field(default_factory=ObjectReference)
+    reason: str | None = None
+    message: str | None = None
+    source: EventSource | None = None
+    firstTimestamp: str | None = None
+    lastTimestamp: str | None = None
+    count: int | None = None
+    type: str | None = None
+    eventTime: str | None = None
+    series: dict[str, Any] | None = None
+    action: str | None = None
+    related: ObjectReference | None = None
+    reportingComponent: str | None = None
+    reportingInstance: str | None = None
+
+
 __all__ = [
     "ConfigMap",
     "Container",
@@ -425,6 +455,8 @@ __all__ = [
     "EndpointPort",
     "EndpointSubset",
     "Endpoints",
+    "Event",
+    "EventSource",
     "IntOrString",
     "LabelSelector",
     "Namespace",

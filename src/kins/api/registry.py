@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .apps import Deployment, ReplicaSet
-from .core import ConfigMap, Endpoints, Namespace, Node, Pod, Secret, Service
+from .core import ConfigMap, Endpoints, Event, Namespace, Node, Pod, Secret, Service
 from .discovery import EndpointSlice
 from .meta import Object
 from .networking import Ingress, IngressClass, LegacyIngress, NetworkPolicy
@@ -16,6 +16,7 @@ KINDS: dict[tuple[str, str], type[Object]] = {
     ("v1", "Endpoints"): Endpoints,
     ("v1", "ConfigMap"): ConfigMap,
     ("v1", "Secret"): Secret,
+    ("v1", "Event"): Event,
     ("apps/v1", "Deployment"): Deployment,
     ("apps/v1", "ReplicaSet"): ReplicaSet,
     ("discovery.k8s.io/v1", "EndpointSlice"): EndpointSlice,
@@ -39,6 +40,7 @@ _SHORT = {
     "Endpoints": ["ep"],
     "ConfigMap": ["cm"],
     "Secret": [],
+    "Event": ["ev"],
     "Deployment": ["deploy"],
     "ReplicaSet": ["rs"],
     "EndpointSlice": [],
