@@ -9,8 +9,10 @@ from ..store.base import Store
 from .base import Controller
 from .deployment import DeploymentController, GarbageCollector, ReplicaSetController
 from .endpoints import EndpointsController
+from .events import NO_EVENTS, EventSink, shared_recorder
 from .ipam import ServiceIPController
 from .kubelet_sim import KubeletSim
+from .nodes import NodeEvents
 from .scheduler import Scheduler
 
 
@@ -21,18 +23,25 @@ def default_controllers(
     *,
     kubelet: bool = True,
     frozen_endpoints: frozenset[str] = frozenset(),
+    events: EventSink | None = None,
 ) -> list[Controller]:
     """Service allocation, workloads, owner cleanup, scheduling, (offline) kubelet, endpoints.
 
-    ``kubelet=False`` leaves pod start-up to real node agents (the live daemon).
+    ``kubelet=False`` leaves pod start-up to real node agents (the live daemon), which also
+    records Events (into the store's shared recorder unless ``events`` is given); offline
+    convergence records none unless asked to.
     """
+    if events is None:
+        events = NO_EVENTS if kubelet else shared_recorder(store)
     ctrls: list[Controller] = [
         ServiceIPController(store, cfg),
-        DeploymentController(store),
-        ReplicaSetController(store, rng),
+        DeploymentController(store, events),
+        ReplicaSetController(store, rng, events),
         GarbageCollector(store),
-        Scheduler(store),
+        Scheduler(store, events),
     ]
+    if events is not NO_EVENTS:
+        ctrls.append(NodeEvents(events))
     if kubelet:
         ctrls.append(KubeletSim(store))
     ctrls.append(EndpointsController(store, rng, frozen_endpoints))

@@ -25,6 +25,7 @@ from ..api.core import Pod, PodSpec, PodStatus, PodTemplateSpec
 from ..api.meta import Condition, LabelSelector, ObjectMeta, selector_matches
 from ..store.base import DELETED, NAME_ALPHABET, Clock, Store, WatchEvent, random_suffix
 from .base import controller_of, merge_conditions, owner_ref, split_key
+from .events import NO_EVENTS, NORMAL, EventSink
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
@@ -83,9 +84,20 @@ class DeploymentController:
     name = "deployment"
     kinds = frozenset({"Deployment", "ReplicaSet"})
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, events: EventSink = NO_EVENTS) -> None:
         self.store = store
+        self.events = events
         self._clock = Clock()
+
+    def _scaled(self, d: Deployment, rs: str, old: int, new: int) -> None:
+        way = "up" if new > old else "down"
+        self.events.event(
+            d,
+            NORMAL,
+            "ScalingReplicaSet",
+            f"Scaled {way} replica set {rs} from {old} to {new}",
+            component="deployment-controller",
+        )
 
     def observe(self, ev: WatchEvent) -> Iterable[str]:
         o = ev.object
@@ -141,11 +153,16 @@ class DeploymentController:
             except Conflict:
                 return False  # a ReplicaSet of that name that is not ours; leave it alone
             owned.append(new)
+            if replicas:
+                self._scaled(d, rs_name, 0, replicas)
             changed = True
         else:
             assert isinstance(new, ReplicaSet)
             ann = {**(new.metadata.annotations or {}), **annotations}
             if new.spec.replicas != replicas or ann != new.metadata.annotations:
+                before = new.spec.replicas if new.spec.replicas is not None else 1
+                if before != replicas:
+                    self._scaled(d, rs_name, before, replicas)
                 new = self.store.update(
                     replace(
                         new,
@@ -158,6 +175,7 @@ class DeploymentController:
             assert isinstance(r, ReplicaSet)
             if r.name != rs_name and r.spec.replicas != 0:
                 self.store.update(replace(r, spec=replace(r.spec, replicas=0)))
+                self._scaled(d, r.name, r.spec.replicas if r.spec.replicas is not None else 1, 0)
                 changed = True
         return self._status(d, new, replicas, unavail) or changed
 
@@ -248,9 +266,10 @@ class ReplicaSetController:
     name = "replicaset"
     kinds = frozenset({"ReplicaSet", "Pod"})
 
-    def __init__(self, store: Store, rng: random.Random) -> None:
+    def __init__(self, store: Store, rng: random.Random, events: EventSink = NO_EVENTS) -> None:
         self.store = store
         self.rng = rng
+        self.events = events
         self._pods: dict[str, dict[str, None]] = {}  # owner uid -> pod keys
         self._owner_of: dict[str, str] = {}  # pod key -> owner uid
 
@@ -315,12 +334,20 @@ class ReplicaSetController:
         changed = False
         if len(active) < want:
             for _ in range(want - len(active)):
-                active.append(self.store.create(self._new_pod(rs)))  # type: ignore[arg-type]
+                pod = self.store.create(self._new_pod(rs))
+                assert isinstance(pod, Pod)
+                active.append(pod)
+                self.events.event(
+                    rs, NORMAL, "SuccessfulCreate", f"Created pod: {pod.name}", component="replicaset-controller"
+                )
             changed = True
         elif len(active) > want:
             doomed = deletion_order(active)[: len(active) - want]
             for p in doomed:
                 self.store.delete("Pod", p.namespace, p.name)
+                self.events.event(
+                    rs, NORMAL, "SuccessfulDelete", f"Deleted pod: {p.name}", component="replicaset-controller"
+                )
             gone = {p.name for p in doomed}
             active = [p for p in active if p.name not in gone]
             changed = True

@@ -18,6 +18,7 @@ from ..api.core import Node, Pod, PodStatus, Taint
 from ..api.meta import Condition
 from ..store.base import Clock, Store, WatchEvent
 from .base import merge_conditions
+from .events import NO_EVENTS, NORMAL, WARNING, EventSink
 
 ALL = "*"
 
@@ -64,8 +65,9 @@ class Scheduler:
     name = "scheduler"
     kinds = frozenset({"Pod", "Node"})
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, events: EventSink = NO_EVENTS) -> None:
         self.store = store
+        self.events = events
         self._clock = Clock()
 
     def observe(self, ev: WatchEvent) -> Iterable[str]:
@@ -108,6 +110,7 @@ class Scheduler:
                 conds = merge_conditions(st.conditions, [cond], now)
                 if conds != st.conditions:
                     self.store.update(replace(p, status=replace(st, phase="Pending", conditions=conds)))
+                    self.events.event(p, WARNING, "FailedScheduling", msg, component="default-scheduler")
                     changed = True
                 continue
             best = min(feasible, key=lambda n: (counts[n.name], n.name))
@@ -120,6 +123,13 @@ class Scheduler:
                     spec=replace(p.spec, nodeName=best.name),
                     status=replace(st, phase=st.phase or "Pending", conditions=conds),
                 )
+            )
+            self.events.event(
+                p,
+                NORMAL,
+                "Scheduled",
+                f"Successfully assigned {p.namespace}/{p.name} to {best.name}",
+                component="default-scheduler",
             )
             changed = True
         return changed
