@@ -32,8 +32,9 @@ from msgspec.structs import replace
 
 from .._errors import Conflict, KinsError, NotFound
 from ..api.config import ClusterConfig
-from ..api.core import ConfigMap, Container, ContainerStatus, Node, Pod, PodIP, PodStatus, Secret
+from ..api.core import ConfigMap, Container, ContainerStatus, Node, ObjectReference, Pod, PodIP, PodStatus, Secret
 from ..api.meta import Condition
+from ..control.events import NORMAL, WARNING, shared_recorder
 from ..control.ipam import allocate_pod_ip
 from ..kernel import netns as kns
 from ..kernel.apply import apply_pod, remove_pod
@@ -48,7 +49,7 @@ from ..runtime.types import ContainerSpec, ProcessExit, Sandbox
 from ..store.base import Clock, Store
 from .graceful import GracefulStore
 from .netagent import nodes_config
-from .probes import ProbeState, probe_once, probe_state
+from .probes import ProbeState, probe_result, probe_state
 from .volumes import PodVolumes
 
 log = logging.getLogger("kins.kubelet")
@@ -119,6 +120,14 @@ class Kubelet:
         self._adoptable: dict[str, Sandbox] = {s.pod_key: s for s in self.runtime.sandboxes()}
         self._recovered = {e.id: e for e in self.runtime.recovered_exits}
         self._first_sync = True
+        self.recorder = shared_recorder(store)
+
+    def _event(self, run: PodRun, type_: str, reason: str, message: str, container: str | None = None) -> None:
+        """An Event about the pod (or one of its containers), reported by the node's kubelet."""
+        ns, _, name = run.key.partition("/")
+        ref = ObjectReference(kind="Pod", namespace=ns, name=name, uid=run.uid, apiVersion="v1")
+        path = f"spec.containers{{{container}}}" if container else None
+        self.recorder.event(ref, type_, reason, message, component="kubelet", host=run.node, field_path=path)
 
     # --- status -------------------------------------------------------------------------------
 
@@ -410,6 +419,7 @@ class Kubelet:
         except (KinsError, OSError) as e:
             reason = "CreatePodSandboxError" if isinstance(e, SandboxError) else "ContainerCreating"
             log.warning("%s: %s", run.key, e)
+            self._event(run, WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
             with self.lock:
                 for cr in run.containers.values():
                     cr.waiting = (reason, str(e))
@@ -509,6 +519,7 @@ class Kubelet:
         except NotFound as e:
             cr.waiting = ("CreateContainerConfigError", str(e))
             run.dirty = True
+            self._event(run, WARNING, "Failed", f"Error: {e}", c.name)
             return
         spec = ContainerSpec(
             name=c.name,
@@ -524,13 +535,20 @@ class Kubelet:
             with self.lock:
                 cr.waiting = ("ErrImagePull", str(e))
                 run.dirty = True
+            self._event(run, WARNING, "Failed", f'Failed to pull image "{spec.image}": {e}', c.name)
+            self._event(run, WARNING, "Failed", "Error: ErrImagePull", c.name)
             return
         except (RuntimeFailure, KinsError) as e:
             with self.lock:
                 cr.waiting = ("RunContainerError", str(e))
                 cr.restart_at = time.monotonic() + max(cr.backoff, BACKOFF_START)
                 run.dirty = True
+            self._event(run, WARNING, "Failed", f"Error: {e}", c.name)
             return
+        # Built-in images and host binaries are always "present": kubelet's IfNotPresent path.
+        self._event(run, NORMAL, "Pulled", f'Container image "{spec.image}" already present on machine', c.name)
+        self._event(run, NORMAL, "Created", f"Created container {c.name}", c.name)
+        self._event(run, NORMAL, "Started", f"Started container {c.name}", c.name)
         now = time.monotonic()
         with self.lock:
             self.by_container[started.id] = (run.key, c.name)
@@ -587,6 +605,9 @@ class Kubelet:
             cr.backoff = BACKOFF_START if cr.backoff == 0 else min(cr.backoff * 2, BACKOFF_MAX)
             if cr.restart_at > time.monotonic():
                 cr.waiting = ("CrashLoopBackOff", f"back-off {cr.backoff:.0f}s restarting failed container")
+                ns, _, name = run.key.partition("/")
+                msg = f"Back-off restarting failed container {cr.spec.name} in pod {name}_{ns}({run.uid})"
+                self._event(run, WARNING, "BackOff", msg, cr.spec.name)
         elif all(x.running is None and x.restart_at is None for x in run.containers.values()):
             failed = any((x.terminated or {}).get("exitCode", 0) != 0 for x in run.containers.values())
             run.phase = "Failed" if failed else "Succeeded"
@@ -628,10 +649,16 @@ class Kubelet:
             self.pool.submit(self._guard, self._run_probe, *item)
 
     def _run_probe(self, run: PodRun, cr: ContainerRun, ps: ProbeState, kind: str) -> None:
-        ok = probe_once(ps.probe, run, cr.spec)
+        ok, why = probe_result(ps.probe, run, cr.spec)
         with self.lock:
             p = ps.probe
-            ps.next_at = time.monotonic() + (p.periodSeconds or 10)
+            now = time.monotonic()
+            ps.next_at = now + (p.periodSeconds or 10)
+            # kubelet reports every failed probe; kins probes a not-yet-ready container more often
+            # than its period, so it reports at most one failure per period.
+            if not ok and now - ps.reported_at >= (p.periodSeconds or 10):
+                ps.reported_at = now
+                self._event(run, WARNING, "Unhealthy", f"{kind.capitalize()} probe failed: {why}", cr.spec.name)
             if ok:
                 ps.successes += 1
                 ps.failures = 0
@@ -651,6 +678,8 @@ class Kubelet:
                     ps.next_at = time.monotonic() + min(p.periodSeconds or 10, 0.2)
             elif kind == "liveness" and not ok and ps.failures >= (p.failureThreshold or 3) and cr.running:
                 log.info("%s/%s: liveness probe failed %d times, restarting", run.key, cr.spec.name, ps.failures)
+                msg = f"Container {cr.spec.name} failed liveness probe, will be restarted"
+                self._event(run, NORMAL, "Killing", msg, cr.spec.name)
                 ps.failures = 0
                 self.runtime.kill_container(cr.running)
         if kind == "readiness" and not ok and not cr.ready:
@@ -669,6 +698,7 @@ class Kubelet:
                 running = [cr.running for cr in run.containers.values() if cr.running is not None]
                 for c in running:
                     self.by_container.pop(c.id, None)
+                    self._event(run, NORMAL, "Killing", f"Stopping container {c.name}", c.name)
             with contextlib.suppress(Exception):
                 self.runtime.stop_containers(running, grace=grace)
             with contextlib.suppress(Exception):
@@ -696,11 +726,13 @@ class Kubelet:
 
     def teardown(self) -> None:
         """``kins down``: every pod process ends."""
+        self.recorder.close()
         self.runtime.shutdown()
         self.pool.shutdown(wait=False)
 
     def close(self) -> None:
         """Daemon exit without teardown: pods keep running in the runtime's processes."""
+        self.recorder.close()  # its last events reach the store before the store closes
         detach = getattr(self.runtime, "detach", None)
         if detach is not None:
             detach()
