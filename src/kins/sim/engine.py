@@ -13,12 +13,14 @@ Random load balancing forks the walk: every branch is followed with its probabil
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .addr import int_ip
 from .conntrack import Conn, Tuple5, conn_of, is_reply, reply_post_routing, reply_pre_routing
 from .iptables import Outcome
-from .packet import ACCEPTED, CT_DNAT, CT_NEW, DELIVERED, DROPPED, FORWARDED, NO_ROUTE, REJECTED, Packet, Step
+from .packet import ACCEPTED, CT_DNAT, CT_NEW, DELIVERED, DROPPED, FORWARDED, NO_ROUTE, REJECTED, Entry, Packet, Step
 from .routing import RouteHit
 from .state import NODE, NodeState
 from .view import ClusterView
@@ -47,7 +49,7 @@ class Flow:
     def __init__(self, pkt: Packet, prob: float = 1.0) -> None:
         self.pkt = pkt
         self.prob = prob
-        self.trail: list[tuple[str, Step]] = []
+        self.trail: list[Entry] = []  # made into hops (``Walked``) only when a trace is read
         self.encap: list[tuple[Packet, str]] = []  # inner packets and the VXLAN device that wrapped them
         self.conns: dict[str, Conn] = {}
         self.endpoint: tuple[int, int | None] | None = None
@@ -68,6 +70,10 @@ class Flow:
 
     def step(self, st: NodeState, action: str, detail: str) -> None:
         self.trail.append((st.name, Step(action, detail)))
+
+    def later(self, st: NodeState, action: str, fmt: Callable[..., str], *args: Any) -> None:
+        """A step whose text ``fmt(*args)`` is written only when the trace is read."""
+        self.trail.append((st.name, action, fmt, args))
 
 
 @dataclass(slots=True)
@@ -98,7 +104,7 @@ class Engine:
             return [Result(flow, NO_ROUTE)]
         if p.src == 0:
             p.src = hit.src or 0
-        flow.step(st, "route", self._route_text(hit, p.dst))
+        flow.later(st, "route", route_text, hit, p.dst)
         orig = p.tuple
         rs = st.ruleset
         if rs is None:
@@ -118,7 +124,7 @@ class Engine:
                     f.step(st, "no-route", f"no route to {int_ip(f.pkt.dst)} after DNAT")
                     res.append(Result(f, NO_ROUTE))
                     continue
-                f.step(st, "route", "re-routed after DNAT: " + self._route_text(h2, f.pkt.dst))
+                f.later(st, "route", _rerouted_text, h2, f.pkt.dst)
                 h = h2
             res.extend(self._post(st, f, h, orig, None, None))
         return res
@@ -133,16 +139,13 @@ class Engine:
             flow.step(st, "dropped", "too many hops: a forwarding loop")
             return [Result(flow, DROPPED)]
         iface = st.ifaces.get(dev)
-        flow.step(st, "received", f"{flow.pkt.describe()} on {dev}")
+        p = flow.pkt
+        flow.later(st, "received", _received_text, p.proto, p.src, p.sport, p.dst, p.dport, dev)
         if iface is not None and iface.master:
             br = iface.master
             to_bridge = any(a.ip == flow.l2_nh and a.dev == br for a in st.addrs)
             if not to_bridge:
-                flow.step(
-                    st,
-                    "bridged",
-                    f"{dev} -> {br}: frame for another port (bridge-nf-call-iptables={int(st.bridge_nf)})",
-                )
+                flow.later(st, "bridged", _to_bridge_text, dev, br, int(st.bridge_nf))
             return self._l3_in(st, br, flow, from_port=dev, routed=to_bridge)
         return self._l3_in(st, dev, flow, from_port=None, routed=True)
 
@@ -152,8 +155,7 @@ class Engine:
         p = flow.pkt
         conn = flow.conns.get(st.name) if not p.ct & CT_NEW else None
         if conn is not None and is_reply(conn, p) and reply_pre_routing(conn, p):
-            to = f"{int_ip(p.dst)}:{p.dport}"
-            flow.step(st, "nat", f"conntrack: reply of a masqueraded connection, destination restored to {to}")
+            flow.later(st, "nat", _unmasq_text, p.dst, p.dport)
         orig = p.tuple
         rs = st.ruleset if (routed or st.bridge_nf) else None
         flows = [flow]
@@ -189,7 +191,7 @@ class Engine:
             return [Result(flow, NO_ROUTE if r.type != "blackhole" else DROPPED)]
         rs = st.ruleset if (routed or st.bridge_nf) else None
         if r.type in ("local", "broadcast"):
-            flow.step(st, "route", f"{int_ip(p.dst)} is local ({r.type} table entry on {r.dev})")
+            flow.later(st, "route", _local_text, p.dst, r.type, r.dev)
             flows = [flow]
             out: list[Result] = []
             if rs is not None:
@@ -203,7 +205,7 @@ class Engine:
         if not routed and r.dev == iif:
             flow.step(st, "route", f"switched by {iif} (no routing)")
         else:
-            flow.step(st, "route", self._route_text(hit, p.dst))
+            flow.later(st, "route", route_text, hit, p.dst)
             bridged_back = from_port is not None and r.dev == iif
             if bridged_back:
                 # br_netfilter: a DNATed frame whose new destination is on the same bridge is
@@ -243,10 +245,9 @@ class Engine:
                 return self.receive(st, dev.name, flow)
         flow.final = st
         if st.kind == NODE:
-            port = f" port {p.dport}" if p.proto in ("tcp", "udp", "sctp") else ""
-            flow.step(st, "accepted", f"accepted by {st.name} itself: a local {p.proto} socket{port} gets it")
+            flow.later(st, "accepted", _accepted_text, st.name, p.proto, p.dport)
             return [Result(flow, ACCEPTED)]
-        flow.step(st, "delivered", f"delivered to {st.kind} {st.name}: {p.describe()}")
+        flow.later(st, "delivered", _delivered_text, st.kind, st.name, p.proto, p.src, p.sport, p.dst, p.dport)
         return [Result(flow, DELIVERED)]
 
     def _post(
@@ -271,8 +272,7 @@ class Engine:
             conn = f.conns.get(st.name) if not f.pkt.ct & CT_NEW else None
             back = conn is not None and (f.pkt.src, f.pkt.sport) == conn.final[3:]
             if conn is not None and back and reply_post_routing(conn, f.pkt):
-                was = f"{int_ip(f.pkt.src)}:{f.pkt.sport}"
-                f.step(st, "nat", f"conntrack: reply source restored to {was}, undoing the DNAT")
+                f.later(st, "nat", _undnat_text, f.pkt.src, f.pkt.sport)
             self._record_conn(st, f, orig)
             out.extend(self._leave(st, f, hit, orig, iif, from_port))
         return out
@@ -316,12 +316,9 @@ class Engine:
             if not isinstance(enc, Encap):
                 flow.step(st, "dropped", enc)
                 return [Result(flow, DROPPED)]
-            flow.step(
-                st,
-                "encapsulated",
-                f"VXLAN VNI {enc.vni} on {dev.name}: next hop {int_ip(nh)} is VTEP {enc.vtep_mac} (neighbour), "
-                f"FDB sends it to {int_ip(enc.outer.dst)}; outer udp {int_ip(enc.outer.src)}:{enc.outer.sport} -> "
-                f"{int_ip(enc.outer.dst)}:{enc.outer.dport}",
+            o = enc.outer
+            flow.later(
+                st, "encapsulated", _encap_text, enc.vni, dev.name, nh, enc.vtep_mac, o.src, o.sport, o.dst, o.dport
             )
             flow.encap.append((p, dev.name))
             flow.pkt = enc.outer
@@ -331,7 +328,7 @@ class Engine:
         target = self.view.underlay.get(nh)
         if target is not None and target[0] is not st:
             peer, peer_dev = target
-            flow.step(st, "transmitted", f"out {dev.name} onto the underlay: {int_ip(nh)} is {peer.kind} {peer.name}")
+            flow.later(st, "transmitted", _underlay_text, dev.name, nh, peer.kind, peer.name)
             return self.receive(peer, peer_dev, flow)
         if target is None and dev.peer_netns == "underlay" and self.view.underlay and not self.boundary:
             # The whole underlay is known: no machine owns this address (e.g. the LAN gateway of
@@ -340,7 +337,7 @@ class Engine:
             return [Result(flow, DROPPED)]
         peer_st = self.view.states.get(dev.peer_netns or "")
         if peer_st is not None and dev.peer:
-            flow.step(st, "transmitted", f"out {dev.name} to its veth peer {dev.peer} in {peer_st.name}")
+            flow.later(st, "transmitted", _veth_text, dev.name, dev.peer, peer_st.name)
             return self.receive(peer_st, dev.peer, flow)
         return self._gone(st, flow, f"out {dev.name} towards {int_ip(nh)}")
 
@@ -359,7 +356,7 @@ class Engine:
                 return [Result(flow, DROPPED)]
             flow.step(st, "hairpin", f"{br} sends the frame back out {pp.port}, the port it came in on (hairpin on)")
         else:
-            flow.step(st, "bridged", f"{br} -> {pp.port}: {int_ip(nh)} answers ARP behind that port")
+            flow.later(st, "bridged", _to_port_text, br, pp.port, nh)
         if pp.peer is None or pp.peer_dev is None:
             return self._gone(st, flow, f"out bridge port {pp.port}")
         return self.receive(pp.peer, pp.peer_dev, flow)
@@ -423,16 +420,16 @@ class Engine:
         if nat is None:
             return
         if nat.kind == "dnat":
-            before = f"{int_ip(p.dst)}:{p.dport}"
+            bdst, bport = p.dst, p.dport
             p.dst = nat.ip or p.dst
             if nat.port is not None:
                 p.dport = nat.port
             p.ct |= CT_DNAT
             if f.endpoint is None:
                 f.endpoint = (p.dst, nat.port)
-            f.step(st, "nat", f"DNAT {before} -> {int_ip(p.dst)}:{p.dport} ({self.view.who(p.dst)})")
+            f.later(st, "nat", _dnat_text, bdst, bport, p.dst, p.dport, self.view.who(p.dst))
         else:
-            before = int_ip(p.src)
+            before = p.src
             if nat.kind == "snat":
                 p.src = nat.ip or p.src
                 if nat.port is not None:
@@ -442,13 +439,83 @@ class Engine:
                 src = st.routing.source_for(oif, hit.nexthop if hit else p.dst)
                 p.src = src or p.src
             f.masq = True
-            f.step(st, "nat", f"{nat.kind.upper()} source {before} -> {int_ip(p.src)} (the reply comes back here)")
+            f.later(st, "nat", _snat_text, nat.kind, before, p.src)
 
-    @staticmethod
-    def _route_text(hit: RouteHit, dst: int) -> str:
-        r = hit.route
-        net = "default" if r.plen == 0 else f"{int_ip(r.net)}/{r.plen}"
-        via = f" via {int_ip(r.via)}" if r.via is not None else ""
-        onlink = " onlink" if r.onlink else ""
-        src = f" src {int_ip(hit.src)}" if hit.src is not None else ""
-        return f"{int_ip(dst)} matches {net}{via} dev {r.dev}{onlink}{src} (table {r.table})"
+
+# Step texts, written when a trace is read (see ``Step.later``); their arguments are values
+# taken as the step happened (the packet itself changes on the way).
+
+
+def pkt_text(proto: str, src: int, sport: int, dst: int, dport: int) -> str:
+    if proto in ("tcp", "udp", "sctp"):
+        return f"{proto} {int_ip(src)}:{sport} -> {int_ip(dst)}:{dport}"
+    return f"{proto} {int_ip(src)} -> {int_ip(dst)}"
+
+
+def route_text(hit: RouteHit, dst: int) -> str:
+    r = hit.route
+    net = "default" if r.plen == 0 else f"{int_ip(r.net)}/{r.plen}"
+    via = f" via {int_ip(r.via)}" if r.via is not None else ""
+    onlink = " onlink" if r.onlink else ""
+    src = f" src {int_ip(hit.src)}" if hit.src is not None else ""
+    return f"{int_ip(dst)} matches {net}{via} dev {r.dev}{onlink}{src} (table {r.table})"
+
+
+def _rerouted_text(hit: RouteHit, dst: int) -> str:
+    return "re-routed after DNAT: " + route_text(hit, dst)
+
+
+def _received_text(proto: str, src: int, sport: int, dst: int, dport: int, dev: str) -> str:
+    return f"{pkt_text(proto, src, sport, dst, dport)} on {dev}"
+
+
+def _to_bridge_text(dev: str, br: str, nf: int) -> str:
+    return f"{dev} -> {br}: frame for another port (bridge-nf-call-iptables={nf})"
+
+
+def _unmasq_text(dst: int, dport: int) -> str:
+    return f"conntrack: reply of a masqueraded connection, destination restored to {int_ip(dst)}:{dport}"
+
+
+def _local_text(dst: int, kind: str, dev: str | None) -> str:
+    return f"{int_ip(dst)} is local ({kind} table entry on {dev})"
+
+
+def _accepted_text(name: str, proto: str, dport: int) -> str:
+    port = f" port {dport}" if proto in ("tcp", "udp", "sctp") else ""
+    return f"accepted by {name} itself: a local {proto} socket{port} gets it"
+
+
+def _delivered_text(kind: str, name: str, proto: str, src: int, sport: int, dst: int, dport: int) -> str:
+    return f"delivered to {kind} {name}: {pkt_text(proto, src, sport, dst, dport)}"
+
+
+def _undnat_text(src: int, sport: int) -> str:
+    return f"conntrack: reply source restored to {int_ip(src)}:{sport}, undoing the DNAT"
+
+
+def _encap_text(vni: int, dev: str, nh: int, mac: str, osrc: int, osport: int, odst: int, odport: int) -> str:
+    return (
+        f"VXLAN VNI {vni} on {dev}: next hop {int_ip(nh)} is VTEP {mac} (neighbour), "
+        f"FDB sends it to {int_ip(odst)}; outer udp {int_ip(osrc)}:{osport} -> {int_ip(odst)}:{odport}"
+    )
+
+
+def _underlay_text(dev: str, nh: int, kind: str, name: str) -> str:
+    return f"out {dev} onto the underlay: {int_ip(nh)} is {kind} {name}"
+
+
+def _veth_text(dev: str, peer: str, name: str) -> str:
+    return f"out {dev} to its veth peer {peer} in {name}"
+
+
+def _to_port_text(br: str, port: str, nh: int) -> str:
+    return f"{br} -> {port}: {int_ip(nh)} answers ARP behind that port"
+
+
+def _dnat_text(bdst: int, bport: int, dst: int, dport: int, who: str) -> str:
+    return f"DNAT {int_ip(bdst)}:{bport} -> {int_ip(dst)}:{dport} ({who})"
+
+
+def _snat_text(kind: str, before: int, src: int) -> str:
+    return f"{kind.upper()} source {int_ip(before)} -> {int_ip(src)} (the reply comes back here)"

@@ -7,9 +7,12 @@ steps, and a final disposition.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from .addr import int_ip
+from .sym import MARK, SymPort, resolver
 
 # Final dispositions, from best to worst (the worst one wins when load-balanced branches differ).
 DELIVERED = "delivered"
@@ -64,20 +67,77 @@ class Packet:
         return f"{self.proto} {int_ip(self.src)} -> {int_ip(self.dst)}"
 
 
-# Step and Hop are made per packet and per hop: hashable value types, but not frozen (a frozen
-# dataclass sets every field through object.__setattr__, several times slower). Never mutated.
-@dataclass(slots=True, unsafe_hash=True)
 class Step:
     """``action``: received, route, rule, policy, nat, masquerade, bridged, hairpin, arp,
     encapsulated, decapsulated, transmitted, delivered, accepted, dropped, rejected, no-route,
     note. ``table``/``chain``/``rule`` are set for iptables steps (rule numbers are 1-based, as
-    ``iptables -L --line-numbers`` shows them)."""
+    ``iptables -L --line-numbers`` shows them).
 
-    action: str
-    detail: str
-    table: str | None = None
-    chain: str | None = None
-    rule: int | None = None
+    A hashable value type, never mutated. ``Step.later`` makes one whose ``detail`` is
+    written only when it is first read: a walk makes dozens of steps, and most callers of
+    ``trace`` print or serialise the result once (or not at all, when it is only compared)."""
+
+    __slots__ = ("_args", "_detail", "_fmt", "action", "chain", "rule", "table")
+
+    def __init__(
+        self,
+        action: str,
+        detail: str,
+        table: str | None = None,
+        chain: str | None = None,
+        rule: int | None = None,
+    ) -> None:
+        self.action = action
+        self._detail: str | None = detail
+        self._fmt: Callable[..., str] | None = None
+        self._args: tuple[Any, ...] = ()
+        self.table, self.chain, self.rule = table, chain, rule
+
+    @classmethod
+    def later(cls, action: str, fmt: Callable[..., str], args: tuple[Any, ...]) -> Step:
+        """A step whose detail is ``fmt(*args)``, written when first read. ``args`` are
+        values (ints, strings, frozen objects), never something that changes later."""
+        s = cls.__new__(cls)
+        s.action, s._detail, s._fmt, s._args = action, None, fmt, args
+        s.table = s.chain = s.rule = None
+        return s
+
+    @property
+    def args(self) -> tuple[Any, ...] | None:
+        """What a later step's detail is written from (None for a step made with its text)."""
+        return self._args if self._fmt is not None else None
+
+    def with_args(self, args: tuple[Any, ...]) -> Step:
+        """The same later step written from other values."""
+        assert self._fmt is not None
+        s = Step.later(self.action, self._fmt, args)
+        s.table, s.chain, s.rule = self.table, self.chain, self.rule
+        return s
+
+    @property
+    def detail(self) -> str:
+        d = self._detail
+        if d is None:
+            assert self._fmt is not None
+            d = self._detail = self._fmt(*self._args)
+        return d
+
+    def _key(self) -> tuple[str, str, str | None, str | None, int | None]:
+        return (self.action, self.detail, self.table, self.chain, self.rule)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Step:
+            return NotImplemented
+        return self is other or self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Step(action={self.action!r}, detail={self.detail!r}, table={self.table!r}, "
+            f"chain={self.chain!r}, rule={self.rule!r})"
+        )
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -98,17 +158,204 @@ class EndpointChoice:
     masquerade: bool
 
 
-@dataclass(slots=True, unsafe_hash=True)  # not frozen: cheaper to make, never mutated
+Entry = tuple[Any, ...]  # a step as a walk records it: (namespace, Step) or (namespace, action, fmt, args)
+
+
+class Walked:
+    """How a trace's hops are made when they are first read: the steps of the walk as it
+    recorded them, and the real source port its symbols stand for (None: the walk used real
+    ports, or this is the template itself)."""
+
+    __slots__ = ("port", "reply", "syms", "trail")
+
+    def __init__(
+        self, trail: Sequence[Entry], reply: Sequence[Entry], syms: dict[int, SymPort], port: int | None
+    ) -> None:
+        self.trail, self.reply, self.syms, self.port = trail, reply, syms, port
+
+    def bound(self, port: int) -> Walked:
+        return Walked(self.trail, self.reply, self.syms, port)
+
+    def text(self, text: str) -> str:
+        """``text`` with its markers replaced by their values for the port."""
+        if self.port is None or MARK not in text:
+            return text
+        return resolver(self.port, self.syms)(text)
+
+    def hops(self, trail: Sequence[Entry]) -> tuple[Hop, ...]:
+        """The steps grouped by namespace, symbols given their values for the port."""
+        port = self.port
+        hops: list[Hop] = []
+        cur: str | None = None
+        steps: list[Step] = []
+        for e in trail:
+            name = e[0]
+            if name != cur:
+                if cur is not None:
+                    hops.append(Hop(cur, tuple(steps)))
+                cur, steps = name, []
+            if len(e) == 2:
+                st = e[1]
+                if port is not None and MARK in st.detail:
+                    st = Step(st.action, self.text(st.detail), st.table, st.chain, st.rule)
+                steps.append(st)
+                continue
+            _, action, fmt, args = e
+            if port is not None:
+                args = tuple(a.derive(port) if type(a) is SymPort else a for a in args)
+            steps.append(Step.later(action, fmt, args))
+        if cur is not None:
+            hops.append(Hop(cur, tuple(steps)))
+        return tuple(hops)
+
+
+_TRACE_FIELDS = (
+    "src",
+    "dst",
+    "packet",
+    "disposition",
+    "hops",
+    "service",
+    "endpoints",
+    "masquerade",
+    "branch",
+    "reply",
+    "reply_disposition",
+    "notes",
+)
+
+
 class Trace:
-    src: str  # how FROM was understood, in words
-    dst: str
-    packet: str  # the first packet as sent
-    disposition: str
-    hops: tuple[Hop, ...]
-    service: str | None = None  # ns/name:port
-    endpoints: tuple[EndpointChoice, ...] = ()
-    masquerade: bool = False
-    branch: str | None = None  # the endpoint whose branch the hops follow
-    reply: tuple[Hop, ...] = ()  # the reply's path back (conntrack undoes the NAT)
-    reply_disposition: str | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    """A packet's path and fate. A hashable value, never mutated; a trace made by a walk
+    (``Trace.walked``) groups and writes its steps only when ``hops`` or ``reply`` is read."""
+
+    __slots__ = (
+        "_hops",
+        "_notes",
+        "_packet",
+        "_reply",
+        "_walked",
+        "branch",
+        "disposition",
+        "dst",
+        "endpoints",
+        "masquerade",
+        "reply_disposition",
+        "service",
+        "src",
+    )
+
+    def __init__(
+        self,
+        src: str,  # how FROM was understood, in words
+        dst: str,
+        packet: str,  # the first packet as sent
+        disposition: str,
+        hops: tuple[Hop, ...],
+        service: str | None = None,  # ns/name:port
+        endpoints: tuple[EndpointChoice, ...] = (),
+        masquerade: bool = False,
+        branch: str | None = None,  # the endpoint whose branch the hops follow
+        reply: tuple[Hop, ...] = (),  # the reply's path back (conntrack undoes the NAT)
+        reply_disposition: str | None = None,
+        notes: tuple[str, ...] = (),
+    ) -> None:
+        self.src, self.dst, self.disposition = src, dst, disposition
+        self.service, self.endpoints, self.masquerade, self.branch = service, endpoints, masquerade, branch
+        self.reply_disposition = reply_disposition
+        self._packet, self._notes = packet, notes
+        self._hops: tuple[Hop, ...] | None = hops
+        self._reply: tuple[Hop, ...] | None = reply
+        self._walked: Walked | None = None
+
+    @classmethod
+    def walked(
+        cls,
+        walked: Walked,
+        src: str,
+        dst: str,
+        packet: str,
+        disposition: str,
+        service: str | None,
+        endpoints: tuple[EndpointChoice, ...],
+        masquerade: bool,
+        branch: str | None,
+        reply_disposition: str | None,
+        notes: tuple[str, ...],
+    ) -> Trace:
+        """A trace whose hops come from ``walked`` when first read."""
+        t = cls(src, dst, packet, disposition, (), service, endpoints, masquerade, branch, (), reply_disposition, notes)
+        t._hops = t._reply = None
+        t._walked = walked
+        if walked.port is not None:
+            t._packet = walked.text(packet)
+            t._notes = tuple(walked.text(n) for n in notes)
+        return t
+
+    def bound(self, port: int) -> Trace:
+        """This trace (walked with a symbolic source port) for the real source port ``port``."""
+        w = self._walked
+        assert w is not None
+        t = Trace.__new__(Trace)
+        t.src, t.dst, t.disposition, t.service = self.src, self.dst, self.disposition, self.service
+        t.endpoints, t.masquerade, t.branch = self.endpoints, self.masquerade, self.branch
+        t.reply_disposition = self.reply_disposition
+        t._hops = t._reply = None
+        bw = t._walked = w.bound(port)
+        t._packet = bw.text(self._packet)
+        notes = self._notes
+        t._notes = tuple(bw.text(n) for n in notes) if notes else notes
+        return t
+
+    @property
+    def packet(self) -> str:
+        return self._packet
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self._notes
+
+    @property
+    def hops(self) -> tuple[Hop, ...]:
+        h = self._hops
+        if h is None:
+            w = self._walked
+            assert w is not None
+            h = self._hops = w.hops(w.trail)
+        return h
+
+    @property
+    def reply(self) -> tuple[Hop, ...]:
+        r = self._reply
+        if r is None:
+            w = self._walked
+            assert w is not None
+            r = self._reply = w.hops(w.reply)
+        return r
+
+    def _key(self) -> tuple[Any, ...]:
+        return (
+            self.src,
+            self.dst,
+            self.packet,
+            self.disposition,
+            self.hops,
+            self.service,
+            self.endpoints,
+            self.masquerade,
+            self.branch,
+            self.reply,
+            self.reply_disposition,
+            self.notes,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Trace:
+            return NotImplemented
+        return self is other or self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return "Trace(" + ", ".join(f"{n}={v!r}" for n, v in zip(_TRACE_FIELDS, self._key(), strict=True)) + ")"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from .._errors import KinsError
@@ -20,33 +19,18 @@ from .packet import (
     NO_ROUTE,
     SEVERITY,
     EndpointChoice,
-    Hop,
+    Entry,
     Packet,
-    Step,
     Trace,
+    Walked,
 )
 from .state import NodeState
-from .sym import MARK, READS, SPORT, SymPort, labels, resolver, touched
+from .sym import MARK, READS, SPORT, SymPort, labels, touched
 from .view import ClusterView
 
 PORT_PROTOS = ("tcp", "udp", "sctp")
 PROTOS = (*PORT_PROTOS, "icmp")
 CLIENT_PORT = 40000  # the source port a traced connection uses
-
-
-def _hops(trail: list[tuple[str, Step]]) -> tuple[Hop, ...]:
-    hops: list[Hop] = []
-    cur: str | None = None
-    steps: list[Step] = []
-    for name, step in trail:
-        if name != cur:
-            if cur is not None:
-                hops.append(Hop(cur, tuple(steps)))
-            cur, steps = name, []
-        steps.append(step)
-    if cur is not None:
-        hops.append(Hop(cur, tuple(steps)))
-    return tuple(hops)
 
 
 def _dport(dst: Endpoint, port: int | None, proto: str) -> int:
@@ -188,70 +172,22 @@ def trace(
     return hit
 
 
-Marked = tuple[tuple[int, tuple[int, ...]], ...]  # (hop, its steps) whose text holds markers
-
-
-def _marked(hops: tuple[Hop, ...], keys: list[int]) -> Marked:
-    """Where the steps whose text holds markers are; the markers' numbers go to ``keys``."""
-    out = []
-    for i, h in enumerate(hops):
-        steps = tuple(j for j, st in enumerate(h.steps) if MARK in st.detail)
-        if steps:
-            out.append((i, steps))
-            for j in steps:
-                keys.extend(labels(h.steps[j].detail))
-    return tuple(out)
-
-
-def _filled(hops: tuple[Hop, ...], marked: Marked, res: Callable[[str], str]) -> tuple[Hop, ...]:
-    if not marked:
-        return hops
-    out = list(hops)
-    for i, js in marked:
-        h = hops[i]
-        steps = list(h.steps)
-        for j in js:
-            st = steps[j]
-            steps[j] = Step(st.action, res(st.detail), st.table, st.chain, st.rule)
-        out[i] = Hop(h.node, tuple(steps))
-    return tuple(out)
-
-
 @dataclass(slots=True, unsafe_hash=True)  # not frozen: cheaper to make, never mutated
 class _Template:
     """A trace walked with a symbolic source port (``trace`` None when a decision read it),
-    the symbols its text mentions, where (hops and reply hops), and the real ports conntrack
-    compared the symbol with (a source port equal to one of them would pair up where the
-    symbol did not)."""
+    whether its text mentions symbols, and the real ports conntrack compared the symbol with
+    (a source port equal to one of them would pair up where the symbol did not)."""
 
     trace: Trace | None
-    syms: dict[int, SymPort]
     ports: frozenset[int]
     marked: bool
-    hops: Marked = ()
-    reply: Marked = ()
 
     def fill(self, cport: int) -> Trace:
-        """The trace for source port ``cport``: the markers replaced by their values."""
+        """The trace for source port ``cport``: its symbols given their values (as its text
+        is written, when it is read)."""
         t = self.trace
         assert t is not None
-        if not self.marked:
-            return t
-        res = resolver(cport, self.syms)
-        return Trace(
-            t.src,
-            t.dst,
-            res(t.packet),
-            t.disposition,
-            _filled(t.hops, self.hops, res),
-            t.service,
-            t.endpoints,
-            t.masquerade,
-            t.branch,
-            _filled(t.reply, self.reply, res),
-            t.reply_disposition,
-            tuple(res(n) for n in t.notes),
-        )
+        return t.bound(cport) if self.marked else t
 
 
 def _template(
@@ -266,22 +202,22 @@ def _template(
 ) -> _Template:
     if proto not in PORT_PROTOS:  # no source port: the walk is exact as it is
         t, ports = _walk(view, src, dst, dport, proto, 0, node_only, reply, branch)
-        return _Template(t, {}, frozenset(ports), False)
+        return _Template(t, frozenset(ports), False)
     reads = READS
     reads.start()
     try:
         t, ports = _walk(view, src, dst, dport, proto, SPORT, node_only, reply, branch)
         if reads.touched:
-            return _Template(None, {}, frozenset(), False)
-        syms = dict(reads.syms)
+            return _Template(None, frozenset(), False)
+        syms = reads.syms
     finally:
         reads.start()
-    marked = [k for text in (t.packet, *t.notes) if MARK in text for k in labels(text)]
-    hops, back = _marked(t.hops, marked), _marked(t.reply, marked)
-    if any(k not in syms for k in marked):
-        return _Template(None, {}, frozenset(), False)  # a marker from elsewhere: trust only real walks
+    # Steps hold their symbols as values (each knows how to derive its own); text written
+    # with markers (the packet, the notes) must name symbols of this walk.
+    if any(k not in syms for text in (t.packet, *t.notes) if MARK in text for k in labels(text)):
+        return _Template(None, frozenset(), False)  # a marker from elsewhere: trust only real walks
     real = frozenset(p for p in ports if not isinstance(p, SymPort))
-    return _Template(t, syms, real, bool(marked), hops, back)
+    return _Template(t, real, True)
 
 
 def _walk(
@@ -357,7 +293,7 @@ def _walk(
         ip, p = rep.flow.endpoint
         branch = f"{int_ip(ip)}:{p if p is not None else dport}"
 
-    reply_hops: tuple[Hop, ...] = ()
+    reply_trail: list[Entry] = []
     reply_disp = None
     final = rep.flow.final
     if reply and rep.disposition in (DELIVERED, ACCEPTED) and final is not None:
@@ -367,7 +303,7 @@ def _walk(
         rflow.conns = dict(rep.flow.conns)
         rres = engine.send(final, rflow)
         rr = rres[0]
-        reply_hops, reply_disp = _hops(rr.flow.trail), rr.disposition
+        reply_trail, reply_disp = rr.flow.trail, rr.disposition
         got = rr.flow.pkt
         if rr.disposition == DELIVERED or rr.disposition == ACCEPTED:
             if isinstance(got.sport, SymPort):
@@ -378,17 +314,16 @@ def _walk(
                 notes.append(f"the reply reaches the sender from {seen}, the address it connected to")
             else:
                 notes.append(f"the reply reaches the sender from {seen}, not {asked}: the sender would drop it")
-    out = Trace(
+    out = Trace.walked(
+        Walked(rep.flow.trail, reply_trail, READS.syms, None),
         src=src.describe(),
         dst=replace(dst, port=dport).describe() if proto in PORT_PROTOS else dst.describe(),
         packet=first.describe(),
         disposition=worst,
-        hops=_hops(rep.flow.trail),
         service=service,
         endpoints=tuple(endpoints),
         masquerade=any(r.flow.masq for r in results),
         branch=branch,
-        reply=reply_hops,
         reply_disposition=reply_disp,
         notes=tuple(notes),
     )
