@@ -133,18 +133,21 @@ def get(
 
 @app.command()
 def describe(
-    resource: Annotated[str, typer.Argument(help="svc|pod|node")],
+    resource: Annotated[str, typer.Argument(help="svc|pod|node|deploy")],
     name: Annotated[str, typer.Argument()],
     filename: FilesOpt = [],  # noqa: B006
     cluster: ClusterOpt = None,
     namespace: Annotated[str | None, typer.Option("-n", "--namespace")] = None,
     name_: NameOpt = None,
 ) -> None:
-    """Show one object in detail, laid out like kubectl describe."""
+    """Show one object in detail, laid out like kubectl describe (ending with its Events)."""
+    from ..api.apps import Deployment, ReplicaSet
     from ..api.core import Node, Pod, Service
     from ..api.discovery import EndpointSlice
     from ..api.registry import STORED, resolve_resource
-    from ..views.describe import describe_node, describe_pod, describe_service
+    from ..control.base import controller_of
+    from ..views.describe import describe_deployment, describe_node, describe_pod, describe_service
+    from ..views.events import events_for
 
     try:
         kind = resolve_resource(resource)
@@ -156,17 +159,26 @@ def describe(
     if not matches:
         raise KinsError(f'Error from server (NotFound): {STORED[kind].PLURAL} "{name}" not found')
     obj = matches[0]
+    # Events about cluster-scoped objects (nodes) may live in any namespace.
+    events = events_for(obj, src.list("Event", ns, None))
     if isinstance(obj, Service):
         slices = [
             s for s in src.list("EndpointSlice", ns, None) if isinstance(s, EndpointSlice) and s.service_name == name
         ]
-        out(describe_service(obj, slices))
+        out(describe_service(obj, slices, events))
     elif isinstance(obj, Pod):
-        out(describe_pod(obj))
+        out(describe_pod(obj, events))
     elif isinstance(obj, Node):
-        out(describe_node(obj))
+        out(describe_node(obj, events))
+    elif isinstance(obj, Deployment):
+        owned = [
+            r
+            for r in src.list("ReplicaSet", ns, None)
+            if isinstance(r, ReplicaSet) and (ref := controller_of(r)) is not None and ref.uid == obj.metadata.uid
+        ]
+        out(describe_deployment(obj, owned, events))
     else:
-        raise KinsError(f"describe: {kind} is not supported yet (svc, pod, node)")
+        raise KinsError(f"describe: {kind} is not supported yet (svc, pod, node, deploy)")
 
 
 def main() -> None:
@@ -185,7 +197,9 @@ def main() -> None:
 
 
 from . import cluster as _cluster  # noqa: E402,F401  (registers the cluster commands)
+from . import kubeconfig as _kubeconfig  # noqa: E402,F401
 from . import trace as _trace  # noqa: E402,F401
+from . import wait as _wait  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

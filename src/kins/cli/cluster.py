@@ -131,7 +131,15 @@ def status(name: NameOpt = None) -> None:
 
 
 @app.command()
-def apply(filename: FilesOpt, name: NameOpt = None, namespace: NsOpt = None) -> None:
+def apply(
+    filename: FilesOpt,
+    name: NameOpt = None,
+    namespace: NsOpt = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Then wait until every Deployment is Available and every Pod Ready.")
+    ] = False,
+    timeout: Annotated[str, typer.Option("--timeout", help="How long --wait waits (30s, 5m).")] = "5m",
+) -> None:
     """Create or update objects from manifests (all validated first: nothing changes on error)."""
     from ..api.load import load_paths
     from ..api.validate import validate_all
@@ -144,7 +152,13 @@ def apply(filename: FilesOpt, name: NameOpt = None, namespace: NsOpt = None) -> 
             o.metadata.namespace = namespace
     client = live_client(name)
     validate_all(objs, None)
+    if wait:
+        from .wait import parse_timeout, wait_applied
+
+        seconds = parse_timeout(timeout)  # a bad --timeout is refused before anything changes
     apply_all(client, objs, report=True)
+    if wait:
+        wait_applied(client, objs, seconds)
 
 
 def apply_all(client, objs: list, *, report: bool = False) -> None:  # type: ignore[no-untyped-def]

@@ -2,17 +2,21 @@
 ``-o yaml|json`` output. Pure functions: objects (and the current time) in, text out."""
 
 from .common import human_duration
-from .describe import Event, describe_node, describe_pod, describe_service
+from .describe import Event, describe_deployment, describe_node, describe_pod, describe_service
+from .events import events_for, format_events
 from .output import dump_yaml, to_json, to_yaml
 from .table import NoResources, format_table, no_resources
 
 __all__ = [
     "Event",
     "NoResources",
+    "describe_deployment",
     "describe_node",
     "describe_pod",
     "describe_service",
     "dump_yaml",
+    "events_for",
+    "format_events",
     "format_table",
     "human_duration",
     "no_resources",

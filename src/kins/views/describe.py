@@ -1,4 +1,4 @@
-"""``kubectl describe`` pages for Service, Pod and Node.
+"""``kubectl describe`` pages for Service, Pod, Node and Deployment.
 
 kubectl writes each page as indented, tab-separated lines and aligns them with
 text/tabwriter (padding 2); :func:`~kins.views.common.tabwrite` reproduces that, so the label
@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..api.core import Container, ContainerStatus, Endpoints, Node, Pod, Probe, Service
+from ..api.apps import Deployment, ReplicaSet
+from ..api.core import Container, ContainerStatus, Endpoints, Node, Pod, PodTemplateSpec, Probe, Service
 from ..api.discovery import EndpointSlice
 from ..api.meta import Object
-from .common import age, escape_terminal, format_labels, join_host_port, rfc1123z, tabwrite
+from .common import age, escape_terminal, format_label_selector, format_labels, join_host_port, rfc1123z, tabwrite
 from .table import format_endpoints
 
 _MAX_ANNOTATION_LEN = 140
@@ -64,8 +65,8 @@ def _shorten(s: str, n: int) -> str:
     return s[:n] + "..." if len(s) > n else s
 
 
-def _annotations(p: _Page, annotations: Mapping[str, str] | None) -> None:
-    p.w(0, "Annotations:\t")
+def _annotations(p: _Page, annotations: Mapping[str, str] | None, title: str = "Annotations") -> None:
+    p.w(0, f"{title}:\t")
     keys = sorted(k for k in annotations or {} if k not in _SKIP_ANNOTATIONS)
     if not keys or annotations is None:
         p.w(0, "<none>\n")
@@ -267,12 +268,15 @@ def _container_state(p: _Page, title: str, state: dict[str, Any] | None) -> None
         p.w(2, f"{title}:\tWaiting\n")
 
 
-def _containers(p: _Page, label: str, containers: list[Container], statuses: list[ContainerStatus]) -> None:
+def _containers(
+    p: _Page, label: str, containers: list[Container], statuses: list[ContainerStatus], space: str = ""
+) -> None:
+    """``space`` indents the section inside a pod template (kubectl's describeContainers)."""
     by_name = {s.name: s for s in statuses}
-    p.w(0, f"{label}:{'' if containers else ' <none>'}\n")
+    p.w(0, f"{space}{label}:{'' if containers else ' <none>'}\n")
     for c in containers:
         st = by_name.get(c.name)
-        p.w(1, f"{c.name}:\n")
+        p.w(1, f"{' ' if space else ''}{c.name}:\n")
         if st is not None:
             p.w(2, f"Container ID:\t{st.containerID or ''}\n")
         p.w(2, f"Image:\t{c.image or ''}\n")
@@ -324,13 +328,13 @@ def _containers(p: _Page, label: str, containers: list[Container], statuses: lis
             p.w(3, f"{m.get('mountPath', '')} from {m.get('name', '')} ({','.join(flags)})\n")
 
 
-def _volumes(p: _Page, volumes: list[dict[str, Any]] | None) -> None:
+def _volumes(p: _Page, volumes: list[dict[str, Any]] | None, space: str = "") -> None:
     if not volumes:
-        p.w(0, "Volumes:\t<none>\n")
+        p.w(0, f"{space}Volumes:\t<none>\n")
         return
-    p.w(0, "Volumes:\n")
+    p.w(0, f"{space}Volumes:\n")
     for v in volumes:
-        p.w(1, f"{v.get('name', '')}:\n")
+        p.w(1, f"{' ' if space else ''}{v.get('name', '')}:\n")
         if isinstance(v.get("configMap"), dict):
             p.w(2, "Type:\tConfigMap (a volume populated by a ConfigMap)\n")
             p.w(2, f"Name:\t{v['configMap'].get('name', '')}\n")
@@ -370,8 +374,8 @@ def _qos(pod: Pod) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
-def _tolerations(p: _Page, tolerations: list[dict[str, Any]] | None) -> None:
-    p.w(0, "Tolerations:\t")
+def _tolerations(p: _Page, tolerations: list[dict[str, Any]] | None, title: str = "Tolerations") -> None:
+    p.w(0, f"{title}:\t")
     if not tolerations:
         p.w(0, "<none>\n")
         return
@@ -543,8 +547,103 @@ def describe_node(
     return p.text()
 
 
+# --- Deployment -------------------------------------------------------------------------------
+
+
+def _pod_template(p: _Page, t: PodTemplateSpec) -> None:
+    """kubectl's DescribePodTemplate."""
+    p.w(0, "Pod Template:\n")
+    _labels(p, "  Labels", t.metadata.labels)
+    if t.metadata.annotations:
+        _annotations(p, t.metadata.annotations, "  Annotations")
+    if t.spec.serviceAccountName:
+        p.w(1, f"Service Account:\t{t.spec.serviceAccountName}\n")
+    if t.spec.initContainers:
+        _containers(p, "Init Containers", t.spec.initContainers, [], space="  ")
+    _containers(p, "Containers", t.spec.containers, [], space="  ")
+    _volumes(p, t.spec.volumes, space="  ")
+    if t.spec.priorityClassName:
+        p.w(1, f"Priority Class Name:\t{t.spec.priorityClassName}\n")
+    _labels(p, "  Node-Selectors", t.spec.nodeSelector)
+    _tolerations(p, t.spec.tolerations, "  Tolerations")
+
+
+def _same_template(a: PodTemplateSpec, b: PodTemplateSpec) -> bool:
+    """kubectl's FindNewReplicaSet test: equal templates, the pod-template-hash label aside."""
+    la = {k: v for k, v in (a.metadata.labels or {}).items() if k != "pod-template-hash"}
+    lb = {k: v for k, v in (b.metadata.labels or {}).items() if k != "pod-template-hash"}
+    return la == lb and a.spec == b.spec
+
+
+def _replica_sets(sets: Sequence[ReplicaSet]) -> str:
+    if not sets:
+        return "<none>"
+    return ", ".join(
+        f"{rs.name} ({rs.status.replicas if rs.status else 0}/"
+        f"{rs.spec.replicas if rs.spec.replicas is not None else 1} replicas created)"
+        for rs in sets
+    )
+
+
+def describe_deployment(
+    d: Deployment,
+    replica_sets: Sequence[ReplicaSet] = (),
+    events: Sequence[Event] | None = (),
+    *,
+    now: datetime | None = None,
+) -> str:
+    """``kubectl describe deployment``. ``replica_sets`` are the ones it owns (the one whose
+    template hash matches is the new one, the others with replicas are the old ones)."""
+    st = d.status
+    spec = d.spec
+    p = _Page()
+    p.w(0, f"Name:\t{d.name}\n")
+    p.w(0, f"Namespace:\t{d.namespace}\n")
+    p.w(0, f"CreationTimestamp:\t{rfc1123z(d.metadata.creationTimestamp)}\n")
+    _labels(p, "Labels", d.metadata.labels)
+    _annotations(p, d.metadata.annotations)
+    p.w(0, f"Selector:\t{format_label_selector(spec.selector)}\n")
+    replicas = spec.replicas if spec.replicas is not None else 1
+    p.w(
+        0,
+        f"Replicas:\t{replicas} desired | {(st.updatedReplicas if st else None) or 0} updated | "
+        f"{(st.replicas if st else None) or 0} total | {(st.availableReplicas if st else None) or 0} available | "
+        f"{(st.unavailableReplicas if st else None) or 0} unavailable\n",
+    )
+    strategy = spec.strategy or {}
+    kind = strategy.get("type") or "RollingUpdate"  # the API server's default
+    p.w(0, f"StrategyType:\t{kind}\n")
+    p.w(0, f"MinReadySeconds:\t{spec.minReadySeconds or 0}\n")
+    if kind == "RollingUpdate":
+        ru = strategy.get("rollingUpdate") or {}
+        p.w(
+            0,
+            f"RollingUpdateStrategy:\t{ru.get('maxUnavailable', '25%')} max unavailable, "
+            f"{ru.get('maxSurge', '25%')} max surge\n",
+        )
+    _pod_template(p, spec.template)
+    conditions = (st.conditions if st else None) or []
+    if conditions:
+        p.w(0, "Conditions:\n  Type\tStatus\tReason\n")
+        p.w(1, "----\t------\t------\n")
+        for c in conditions:
+            p.w(1, f"{c.type} \t{c.status}\t{c.reason or ''}\n")
+    new = [rs for rs in replica_sets if _same_template(rs.spec.template, spec.template)][:1]
+    old = [
+        rs
+        for rs in replica_sets
+        if rs not in new and ((rs.spec.replicas or 0) > 0 or (rs.status.replicas if rs.status else 0) > 0)
+    ]
+    if replica_sets:
+        p.w(0, f"OldReplicaSets:\t{_replica_sets(old)}\n")
+        p.w(0, f"NewReplicaSet:\t{_replica_sets(new)}\n")
+    _events(p, events, _now(now))
+    return p.text()
+
+
 __all__ = [
     "Event",
+    "describe_deployment",
     "describe_node",
     "describe_pod",
     "describe_service",

@@ -522,7 +522,13 @@ def format_table(
     themselves.
     """
     del related
-    if kind not in COLUMNS:
+    if kind == "Event" and objs:
+        from ..api.core import Event
+        from .events import format_events
+
+        evs = [o for o in objs if isinstance(o, Event)]
+        return format_events(evs, wide=wide, all_namespaces=all_namespaces, now=now)
+    if kind not in COLUMNS and kind != "Event":
         raise KeyError(f"no table layout for kind {kind!r}")
     if not objs:
         return no_resources(kind, all_namespaces=all_namespaces, namespace=namespace)
