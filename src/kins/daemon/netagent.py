@@ -216,22 +216,40 @@ class NetAgent:
     # --- the loop -----------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        with self.store.watch(WATCHED, self.store.resource_version) as w:
-            self._safe_sync()
+        # Every kind is watched, not only the ones rules come from: a write of another kind (a
+        # Pod's status, an Event) moves the store's resourceVersion too, and once the agent has
+        # seen it, with nothing of its own pending, the rules are as current as that version.
+        with self.store.watch(None, self.store.resource_version) as w:
+            ok = self._safe_sync()
             while not stop.is_set():
                 ev = w.next(timeout=0.5)
                 if ev is None:
                     continue
-                # Let a burst of writes land, then sync once for all of them.
-                time.sleep(DEBOUNCE)
-                w.drain()
-                self._safe_sync()
+                events = [ev, *w.drain()]
+                if any(e.object.kind in WATCHED for e in events):
+                    # Let a burst of writes land, then sync once for all of them.
+                    time.sleep(DEBOUNCE)
+                    w.drain()
+                    ok = self._safe_sync()
+                elif ok:
+                    self._caught_up(events[-1].rv)
 
-    def _safe_sync(self) -> None:
+    def _safe_sync(self) -> bool:
         try:
             self.sync()
         except Exception:  # a failed sync is retried on the next change; the daemon stays up
             log.exception("network sync failed")
+            return False
+        return True
+
+    def _caught_up(self, rv: int) -> None:
+        """Only writes that change no rule happened up to ``rv`` since the last (successful)
+        sync: every node's rules are those of ``rv``."""
+        with self._synced:
+            self.stats.applied_rv = max(self.stats.applied_rv, rv)
+            for st in self.stats.nodes.values():
+                st.applied_rv = max(st.applied_rv, rv)
+            self._synced.notify_all()
 
     def wait_applied(self, rv: int, timeout: float) -> bool:
         """Block until a sync that started at or after ``rv`` finished on every node."""
