@@ -197,6 +197,7 @@ def main() -> None:
 
 
 from . import cluster as _cluster  # noqa: E402,F401  (registers the cluster commands)
+from . import kubeconfig as _kubeconfig  # noqa: E402,F401
 from . import trace as _trace  # noqa: E402,F401
 from . import wait as _wait  # noqa: E402,F401
 

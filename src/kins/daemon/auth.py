@@ -32,12 +32,16 @@ def token_path(state_dir: str | os.PathLike[str]) -> Path:
 
 def _write_private(path: Path, token: str) -> Path:
     """``token`` in a new 0600 file next to ``path`` (not yet visible under ``path``)."""
+    return _write_private_text(path, token + "\n")
+
+
+def _write_private_text(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w") as f:
-            f.write(token + "\n")
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
     except BaseException:
@@ -50,6 +54,17 @@ def write_token(state_dir: str | os.PathLike[str], token: str) -> Path:
     """Store ``token`` atomically with mode 0600, replacing any previous one; returns the path."""
     path = token_path(state_dir)
     tmp = _write_private(path, token)
+    try:
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_private_file(path: str | os.PathLike[str], text: str) -> Path:
+    """``text`` stored atomically at ``path`` with mode 0600 (for files holding the token)."""
+    path = Path(path)
+    tmp = _write_private_text(path, text)
     try:
         os.replace(tmp, path)
     finally:

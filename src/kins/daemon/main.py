@@ -34,7 +34,7 @@ from ..kernel.ledger import teardown
 from ..runtime.cleanup import kill_cluster_processes
 from ..store.base import Store
 from ..store.sqlite import SqliteStore
-from . import auth
+from . import auth, kubeconfig
 from .api import make_app, start
 from .graceful import GracefulStore
 from .netagent import NetAgent
@@ -177,6 +177,8 @@ class Daemon:
         site = web.UnixSite(runner, str(sock))
         await site.start()
         os.chmod(sock, 0o600)
+        # Before daemon.json: once a cluster counts as running, its kubeconfig is there.
+        kubeconfig.write_kubeconfig(self.state_dir, self.name, f"https://127.0.0.1:{port}")
         DaemonInfo(
             name=self.name,
             pid=os.getpid(),
