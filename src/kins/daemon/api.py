@@ -30,7 +30,8 @@ from ..api.load import to_object
 from ..api.meta import LabelSelector, Object, parse_label_selector, selector_matches
 from ..store.base import Store, WatchEvent
 from ..store.watch import Watch
-from . import api_discovery, api_patch
+from . import api_discovery, api_encode, api_openapi, api_patch, api_table
+from .api_fields import unknown_fields
 from .api_resources import (
     BY_KIND,
     BY_PATH,
@@ -59,6 +60,9 @@ CFG_KEY = web.AppKey("cfg", ClusterConfig)
 TOKEN_KEY = web.AppKey("token", str)
 ADMISSION_KEY = web.AppKey("admission", object)
 WATCHES_KEY: web.AppKey[set[Watch]] = web.AppKey("watches")
+# Per request: texts for ``Warning: 299`` response headers (kubectl prints them).
+WARNINGS = "kins.warnings"
+FIELD_VALIDATION = ("Ignore", "Warn", "Strict")
 
 
 class ApiError(Exception):
@@ -224,13 +228,34 @@ def _decode(res: Resource, doc: Any, namespace: str | None, url_name: str | None
     return obj
 
 
+def _check_fields(request: web.Request, res: Resource, cls: type[Object], doc: Any) -> None:
+    """``fieldValidation``: fields the kind does not have are refused (``Strict``, what kubectl
+    apply and create ask for), reported as warnings (``Warn``, the default) or dropped."""
+    mode = request.query.get("fieldValidation") or "Warn"
+    if mode not in FIELD_VALIDATION:
+        raise ApiError(400, "BadRequest", f"fieldValidation must be one of {', '.join(FIELD_VALIDATION)}, not {mode!r}")
+    if mode == "Ignore" or not isinstance(doc, dict):
+        return
+    unknown = [f'unknown field "{path}"' for path in unknown_fields(doc, cls)]
+    if not unknown:
+        return
+    if mode == "Strict":
+        raise ApiError(
+            400,
+            "BadRequest",
+            f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: '
+            f"strict decoding error: {', '.join(unknown)}",
+        )
+    request.setdefault(WARNINGS, []).extend(unknown)
+
+
 def _selector(request: web.Request) -> LabelSelector | None:
     text = request.query.get("labelSelector")
     return parse_label_selector(text) if text else None
 
 
 def _field_value(obj: Object, path: str) -> str:
-    cur: Any = msgspec.to_builtins(obj)
+    cur: Any = api_encode.encode(obj)
     for part in path.split("."):
         if not isinstance(cur, dict):
             return ""
@@ -287,9 +312,7 @@ def _dry_run(request: web.Request) -> bool:
 
 
 def _encode_obj(res: Resource, obj: Object) -> dict[str, Any]:
-    out = msgspec.to_builtins(obj)
-    assert isinstance(out, dict)
-    return out
+    return api_encode.encode(obj)
 
 
 def _list_body(res: Resource, items: list[Object], rv: int, cont: str | None) -> dict[str, Any]:
@@ -302,6 +325,28 @@ def _list_body(res: Resource, items: list[Object], rv: int, cont: str | None) ->
         "metadata": meta,
         "items": [_encode_obj(res, o) for o in items],
     }
+
+
+def _table_version(request: web.Request) -> str | None:
+    """The Table version the client asked for (``kubectl get``), or None for plain objects."""
+    version = api_table.table_version(request.headers.get("Accept", ""))
+    if version is not None and request.query.get("includeObject", "Metadata") not in api_table.INCLUDE_OBJECT:
+        raise ApiError(400, "BadRequest", f"includeObject must be one of {', '.join(api_table.INCLUDE_OBJECT)}")
+    return version
+
+
+def _table(
+    request: web.Request, res: Resource, version: str, objs: list[Object], rv: int | str | None, cont: str | None = None
+) -> dict[str, Any]:
+    return api_table.table(
+        res.kind,
+        res.group_version,
+        objs,
+        version=version,
+        include=request.query.get("includeObject", "Metadata"),
+        resource_version=str(rv) if rv is not None else None,
+        continue_token=cont,
+    )
 
 
 def _scale_of(obj: Object) -> Scale:
@@ -341,6 +386,7 @@ def make_app(store: Store, cfg: ClusterConfig, *, token: str, admission: Admissi
     app[WATCHES_KEY] = set()
     app.on_shutdown.append(_close_watches)
     api_discovery.add_routes(app.router)
+    api_openapi.add_routes(app.router)
     app.router.add_route("*", "/api/{version}/{tail:.+}", _resource_handler)
     app.router.add_route("*", "/apis/{group}/{version}/{tail:.+}", _resource_handler)
     return app
@@ -356,7 +402,11 @@ async def _close_watches(app: web.Application) -> None:
 @web.middleware
 async def _errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        return await handler(request)
+        resp = await handler(request)
+        for text in dict.fromkeys(request.get(WARNINGS, ())):
+            if not resp.prepared:
+                resp.headers.add("Warning", f"299 - {msgspec.json.encode(text).decode()}")
+        return resp
     except ApiError as e:
         return _json(e.status(), e.code)
     except NotFound as e:
@@ -370,6 +420,8 @@ async def _errors_middleware(request: web.Request, handler: Handler) -> web.Stre
         return _json(ApiError(422, "Invalid", str(e), causes=causes).status(), 422)
     except api_discovery.DiscoveryNotFound as e:
         return _json(ApiError(404, "NotFound", str(e)).status(), 404)
+    except api_openapi.OpenAPINotFound as e:
+        return _json(ApiError(404, "NotFound", f"no OpenAPI document for {e}").status(), 404)
     except api_patch.PatchError as e:
         return _json(ApiError(422, "UnprocessableEntity", str(e)).status(), 422)
     except KinsError as e:
@@ -470,7 +522,11 @@ async def _resource_handler(request: web.Request) -> web.StreamResponse:
         if method == "GET":
             if t.watch:
                 return await _watch(request, t)
-            return _json(_encode_obj(t.res, _get(request, t)))
+            obj = _get(request, t)
+            version = _table_version(request)
+            if version is not None:
+                return _json(_table(request, t.res, version, [obj], None))
+            return _json(_encode_obj(t.res, obj))
         if method == "PUT":
             return await _replace(request, t)
         if method == "PATCH":
@@ -514,12 +570,17 @@ def _list(request: web.Request, t: Target) -> web.Response:
         items = items[start : start + limit]
     elif start:
         items = items[start:]
+    version = _table_version(request)
+    if version is not None:
+        return _json(_table(request, t.res, version, items, rv, next_token))
     return _json(_list_body(t.res, items, rv, next_token))
 
 
 async def _create(request: web.Request, t: Target) -> web.Response:
     store = request.app[STORE_KEY]
-    obj = _decode(t.res, await _body(request), t.namespace, None)
+    doc = await _body(request)
+    _check_fields(request, t.res, t.res.cls, doc)
+    obj = _decode(t.res, doc, t.namespace, None)
     # The store assigns these; a copy of a live object (kubectl get -o yaml) must still create.
     obj = replace(obj, metadata=replace(obj.metadata, resourceVersion=None, uid=None, creationTimestamp=None))
     if not obj.metadata.name and not obj.metadata.generateName:
@@ -576,7 +637,9 @@ def _write(request: web.Request, t: Target, new: Object, old: Object, check_rv: 
 
 
 async def _replace(request: web.Request, t: Target) -> web.Response:
-    new = _decode(t.res, await _body(request), t.namespace, t.name)
+    doc = await _body(request)
+    _check_fields(request, t.res, t.res.cls, doc)
+    new = _decode(t.res, doc, t.namespace, t.name)
     old = _get(request, t)
     # Without a resourceVersion an update is unconditional, as for most Kubernetes resources.
     check_rv = new.metadata.resourceVersion is not None
@@ -608,6 +671,8 @@ async def _patch(request: web.Request, t: Target) -> web.Response:
     for _ in range(PATCH_RETRIES):
         old = _get(request, t)
         doc = _apply_patch(request, _encode_obj(t.res, old), patch)
+        # The live object has only known fields: whatever is unknown came with the patch.
+        _check_fields(request, t.res, BY_KIND[t.res.kind].cls, doc)
         # The patched document is in the stored version even on a legacy path.
         new = _decode(BY_KIND[t.res.kind], doc, t.namespace, t.name)
         if wanted_rv is None:
@@ -674,8 +739,13 @@ def _delete_collection(request: web.Request, t: Target) -> web.Response:
 # --- watch ------------------------------------------------------------------------------------
 
 
-def _watch_line(res: Resource, ev: WatchEvent) -> bytes:
-    return msgspec.json.encode({"type": ev.type, "object": _encode_obj(res, ev.object)}) + b"\n"
+def _watch_line(request: web.Request, res: Resource, ev: WatchEvent, table_version: str | None) -> bytes:
+    if table_version is not None:
+        # Each event's object is a one-row Table, as the API server sends them to kubectl get -w.
+        body: Any = _table(request, res, table_version, [ev.object], ev.object.metadata.resourceVersion)
+    else:
+        body = _encode_obj(res, ev.object)
+    return msgspec.json.encode({"type": ev.type, "object": body}) + b"\n"
 
 
 async def _watch(request: web.Request, t: Target) -> web.StreamResponse:
@@ -685,6 +755,7 @@ async def _watch(request: web.Request, t: Target) -> web.StreamResponse:
     selector = _selector(request)
     fields = _field_filter(request)
     timeout = _int_param(request, "timeoutSeconds") or DEFAULT_WATCH_SECONDS
+    table_version = _table_version(request)
     rv_text = request.query.get("resourceVersion", "")
     initial: list[Object] = []
     if rv_text in ("", "0"):
@@ -714,12 +785,12 @@ async def _watch(request: web.Request, t: Target) -> web.StreamResponse:
         await resp.prepare(request)
         for obj in initial:
             if wanted(obj):
-                await resp.write(_watch_line(t.res, WatchEvent("ADDED", obj, since)))
+                await resp.write(_watch_line(request, t.res, WatchEvent("ADDED", obj, since), table_version))
         deadline = time.monotonic() + timeout
         async with contextlib.aclosing(_events(w, deadline, request)) as events:
             async for ev in events:
                 if wanted(ev.object):
-                    await resp.write(_watch_line(t.res, ev))
+                    await resp.write(_watch_line(request, t.res, ev, table_version))
     except ConnectionResetError:
         return resp  # the client went away: nothing to report to anyone
     finally:

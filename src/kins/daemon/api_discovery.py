@@ -13,7 +13,7 @@ from aiohttp import web
 
 from .api_resources import ALL, GROUP_VERSIONS
 
-KUBERNETES_VERSION = {"major": "1", "minor": "31", "gitVersion": "v1.31.0-kins", "platform": "linux/amd64"}
+KUBERNETES_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-kins", "platform": "linux/amd64"}
 
 
 class DiscoveryNotFound(Exception):
@@ -81,7 +81,9 @@ def _resource_list(gv: str) -> dict[str, Any]:
                 "namespaced": res.namespaced,
                 "kind": res.kind,
                 "verbs": verbs,
-                **({"shortNames": res.short_names} if res.short_names else {}),
+                # Legacy versions (extensions/v1beta1 Ingress) keep no short names: kubectl would
+                # warn that "ing" matches in several groups.
+                **({"shortNames": res.short_names} if res.short_names and not res.legacy else {}),
             }
         )
         for sub in res.subresources:
