@@ -33,8 +33,10 @@ class Endpoint:
     ports: tuple[ServicePortRef, ...] = ()  # services
     note: str | None = None  # how an ambiguous name was understood
 
-    def describe(self) -> str:
-        port = f":{self.port}" if self.port is not None else ""
+    def describe(self, port_: int | None = None) -> str:
+        """In words; ``port_`` (when given) in place of the port the text named."""
+        p = port_ if port_ is not None else self.port
+        port = f":{p}" if p is not None else ""
         if self.kind == "ip":
             return f"{self.ip}{port}"
         where = f" on {self.node}" if self.node and self.kind == "pod" else ""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..render.proxy.restore import (
     AddrTypeMatch,
@@ -135,15 +136,18 @@ class CRule:
         "dst",
         "dst_mask",
         "dst_neg",
+        "goto",
         "iif",
         "iif_neg",
         "jump",
         "key",
+        "missing_step",
         "num",
         "oif",
         "oif_neg",
         "proto",
         "proto_neg",
+        "reject_with",
         "rule",
         "src",
         "src_mask",
@@ -231,7 +235,10 @@ class CRule:
         else:
             assert isinstance(t, Jump)
             self.tkind = JUMP
-        self.jump: CChain | None = None  # a plain jump's (not goto's) chain, once all are known
+        self.reject_with = t.with_ if isinstance(t, Reject) else None
+        self.goto = isinstance(t, Jump) and t.goto
+        self.jump: CChain | None = None  # the chain jumped (or gone) to, once all are known
+        self.missing_step: Step | None = None  # the note when that chain does not exist
 
     def _compile(self, m: object, addr_type: Callable[[int], str]) -> Check | None:
         if isinstance(m, Comment | NfacctMatch):
@@ -444,6 +451,10 @@ class _Walk:
 
 
 _Res = list[tuple[_Walk, str, str | None]]  # (branch, verdict, reject-with)
+# Where a jump came from: (the frame below, chain, its candidate rules, the next rule's
+# position, the jump step's position, and the mark, NAT and note count before the jump,
+# whether it was a goto, nesting depth).
+_Frame = tuple[Any, "CChain", list["CRule"], int, int, int, "Nat | None", int, bool, int]
 
 
 class Ruleset:
@@ -461,11 +472,17 @@ class Ruleset:
             for c in chains.values():
                 for r in c.rules:
                     t = r.target
-                    if r.tkind == JUMP and isinstance(t, Jump) and not t.goto:
+                    if r.tkind == JUMP and isinstance(t, Jump):
                         r.jump = chains.get(t.chain)
+                        if r.jump is None:
+                            text = f"chain {t.chain} does not exist: rule ignored"
+                            r.missing_step = Step("note", text, tname, c.name, r.num)
         # header and interfaces -> (outcomes, whether the walk read a symbolic port)
         self._cache: dict[tuple[object, ...], tuple[list[Outcome], bool]] = {}
-        self._info: dict[Step, tuple[str | None, bool]] = {}
+        # what a rule step tells (``step_service``), by the step's identity: rule steps are
+        # made once, with their rules, and live as long as this ruleset
+        self._info: dict[int, tuple[str | None, bool]] = {}
+        self._base = {(t, c): ch for t, chains in self.tables.items() for c, ch in chains.items()}
         # Built-in chains with no rules and an ACCEPT policy: a hook over them changes nothing.
         self.trivial = {
             (t, c.name)
@@ -506,15 +523,13 @@ class Ruleset:
         reads = READS
         before = reads.touched
         reads.touched = False
-        chains = self.tables.get(table)
-        ch = chains.get(chain) if chains else None
+        ch = self._base.get((table, chain))
         if ch is None:
             out = [Outcome(1.0, p.mark, "ACCEPT", None, ())]
         else:
-            res = self._walk(table, ch, p, iif, oif, _Walk(1.0, p.mark, None, []), 0)
             out = []
-            for w, verdict, rw in res:
-                if verdict in ("", "RETURN"):
+            for w, verdict, rw in self._walk(table, ch, p, iif, oif):
+                if not verdict:
                     verdict = ch.policy or "ACCEPT"
                     if verdict != "ACCEPT":
                         w.steps.append(Step("policy", f"chain policy {verdict}", table, chain))
@@ -532,146 +547,89 @@ class Ruleset:
         masq = False
         info = self._info
         for s in steps:
-            got = info.get(s)
+            got = info.get(id(s))
             if got is None:
-                got = info[s] = step_service(s)
+                got = step_service(s)
+                if s.action == "rule":  # made with its rule (see ``_info``)
+                    info[id(s)] = got
             if svc is None:
                 svc = got[0]
             masq = masq or got[1]
         return svc, masq
 
-    def _walk(self, table: str, ch: CChain, p: Packet, iif: str | None, oif: str | None, w: _Walk, depth: int) -> _Res:
-        if depth > MAX_DEPTH:
-            raise RecursionError(f"iptables chain nesting deeper than {MAX_DEPTH} at {table}/{ch.name}")
-        return self._from(table, ch, ch.candidates(p), 0, p, iif, oif, w, depth)
-
-    def _from(
-        self,
-        table: str,
-        ch: CChain,
-        rules: list[CRule],
-        i: int,
-        p: Packet,
-        iif: str | None,
-        oif: str | None,
-        w: _Walk,
-        depth: int,
-    ) -> _Res:
-        n = len(rules)
-        while i < n:
-            r = rules[i]
-            i += 1
-            if not r.always and not r.matches(p, iif, oif, w.mark):
-                if r.unknown_step is not None:
-                    w.note(r.unknown_step)
-                continue
-            stat = r.stat
-            if stat is not None and stat < 1.0:
-                if stat <= 0.0:
+    def _walk(self, table: str, ch: CChain, p: Packet, iif: str | None, oif: str | None) -> _Res:
+        """Every branch through ``ch`` and what it ends with ("" when it falls off the end or
+        returns). One loop, no call per chain: a jump (or goto) pushes a frame and moves to
+        the chain, falling off a chain or RETURN pops the frame (a goto's pops the chain that
+        went there too). A statistic match forks the branch; the other half is walked once
+        this one has ended (depth first, so branches come out in rule order)."""
+        out: _Res = []
+        todo: list[tuple[_Walk, CChain, list[CRule], int, _Frame | None]] = []
+        w = _Walk(1.0, p.mark, None, [])
+        rules = ch.candidates(p) if ch.indexed else ch.rules
+        i = 0
+        frame: _Frame | None = None
+        while True:
+            n = len(rules)
+            verdict = ""
+            rw = None
+            while i < n:
+                r = rules[i]
+                i += 1
+                if not r.always and not r.matches(p, iif, oif, w.mark):
+                    if r.unknown_step is not None:
+                        w.note(r.unknown_step)
                     continue
-                miss = w.fork(w.prob * (1.0 - stat))
-                w.prob *= stat
-                hit = self._target(table, ch, rules, i, r, p, iif, oif, w, depth)
-                return hit + self._from(table, ch, rules, i, p, iif, oif, miss, depth)
-            if r.tkind == SIDE:
-                self._side_effect(r, w)
-                continue
-            sub = r.jump
-            if sub is not None:
-                # A plain jump walked in line: when the chain returns one unchanged branch (the
-                # common case), carry on with the next rule here instead of recursing again.
-                assert r.step is not None
+                stat = r.stat
+                if stat is not None and stat < 1.0:
+                    if stat <= 0.0:
+                        continue
+                    todo.append((w.fork(w.prob * (1.0 - stat)), ch, rules, i, frame))
+                    w.prob *= stat
+                kind = r.tkind
+                if kind == SIDE:
+                    t = r.target
+                    if isinstance(t, Mark):
+                        w.mark = t.apply(w.mark)
+                    if r.step is not None:
+                        w.steps.append(r.step)
+                    continue
                 steps = w.steps
-                steps.append(r.step)
-                if depth >= MAX_DEPTH:
-                    raise RecursionError(f"iptables chain nesting deeper than {MAX_DEPTH} at {table}/{sub.name}")
-                before, mark, nat, notes = len(steps) - 1, w.mark, w.nat, w.notes
-                cands = sub.candidates(p) if sub.indexed else sub.rules
-                res = self._from(table, sub, cands, 0, p, iif, oif, w, depth + 1)
-                if len(res) == 1 and res[0][1] in ("", "RETURN"):
-                    w = res[0][0]
+                steps.append(r.step)  # type: ignore[arg-type]  # set for every rule with a target
+                if kind == JUMP:
+                    sub = r.jump
+                    if sub is None:
+                        w.note(r.missing_step)  # type: ignore[arg-type]
+                        continue
+                    depth = frame[9] + 1 if frame is not None else 1
+                    if depth > MAX_DEPTH:
+                        raise RecursionError(f"iptables chain nesting deeper than {MAX_DEPTH} at {table}/{sub.name}")
+                    frame = (frame, ch, rules, i, len(steps) - 1, w.mark, w.nat, w.notes, r.goto, depth)
+                    ch, rules, i = sub, (sub.candidates(p) if sub.indexed else sub.rules), 0
+                    n = len(rules)
+                    continue
+                if kind == NAT:
+                    w.nat = r.tnat
+                    verdict = "ACCEPT"
+                elif r.verdict != "RETURN":
+                    verdict, rw = r.verdict or "", r.reject_with
+                break
+            if not verdict:
+                # Fell off the end of the chain, or returned: back to where it was entered.
+                while frame is not None:
+                    parent, ch, rules, i, before, mark, nat, notes, goto, _ = frame
+                    frame = parent
                     if w.mark == mark and w.nat is nat and w.notes == notes:
                         del w.steps[before:]  # the chain changed nothing: keep the trace to what mattered
-                    continue
-                return self._returned(table, ch, rules, i, p, iif, oif, res, before, mark, nat, notes, depth, False)
-            return self._target(table, ch, rules, i, r, p, iif, oif, w, depth)
-        return [(w, "", None)]
-
-    @staticmethod
-    def _side_effect(r: CRule, w: _Walk) -> None:
-        t = r.target
-        if isinstance(t, Mark):
-            w.mark = t.apply(w.mark)
-        if r.step is not None:
-            w.steps.append(r.step)
-
-    def _target(
-        self,
-        table: str,
-        ch: CChain,
-        rules: list[CRule],
-        i: int,
-        r: CRule,
-        p: Packet,
-        iif: str | None,
-        oif: str | None,
-        w: _Walk,
-        depth: int,
-    ) -> _Res:
-        """Apply ``r``'s target to branch ``w`` and continue after it when it does not end the
-        chain (``i`` is the next rule's position)."""
-        kind = r.tkind
-        if kind == SIDE:
-            self._side_effect(r, w)
-            return self._from(table, ch, rules, i, p, iif, oif, w, depth)
-        assert r.step is not None
-        w.steps.append(r.step)
-        if kind in (VERDICT, REJECT):
-            t = r.target
-            return [(w, r.verdict or "", t.with_ if isinstance(t, Reject) else None)]
-        if kind == NAT:
-            w.nat = r.tnat
-            return [(w, "ACCEPT", None)]
-        t = r.target
-        assert isinstance(t, Jump)
-        target = self.tables[table].get(t.chain)
-        if target is None:
-            w.note(Step("note", f"chain {t.chain} does not exist: rule ignored", table, ch.name, r.num))
-            return self._from(table, ch, rules, i, p, iif, oif, w, depth)
-        before, mark, nat, notes = len(w.steps) - 1, w.mark, w.nat, w.notes
-        if depth >= MAX_DEPTH:
-            raise RecursionError(f"iptables chain nesting deeper than {MAX_DEPTH} at {table}/{target.name}")
-        res = self._from(table, target, target.candidates(p), 0, p, iif, oif, w, depth + 1)
-        return self._returned(table, ch, rules, i, p, iif, oif, res, before, mark, nat, notes, depth, t.goto)
-
-    def _returned(
-        self,
-        table: str,
-        ch: CChain,
-        rules: list[CRule],
-        i: int,
-        p: Packet,
-        iif: str | None,
-        oif: str | None,
-        res: _Res,
-        before: int,
-        mark: int,
-        nat: Nat | None,
-        notes: int,
-        depth: int,
-        goto: bool,
-    ) -> _Res:
-        """The branches of a jumped-to chain: those that came back go on after the jump (a
-        goto's return from the calling chain); the others have ended."""
-        out: _Res = []
-        for w2, verdict, rw in res:
-            if verdict in ("", "RETURN"):
-                if w2.mark == mark and w2.nat is nat and w2.notes == notes:
-                    del w2.steps[before:]  # the chain changed nothing: keep the trace to what mattered
-                if goto:
-                    out.append((w2, "RETURN", None))
+                    if not goto:
+                        break
                 else:
-                    out.extend(self._from(table, ch, rules, i, p, iif, oif, w2, depth))
-            else:
-                out.append((w2, verdict, rw))
-        return out
+                    out.append((w, "", None))
+                    if not todo:
+                        return out
+                    w, ch, rules, i, frame = todo.pop()
+                continue
+            out.append((w, verdict, rw))
+            if not todo:
+                return out
+            w, ch, rules, i, frame = todo.pop()

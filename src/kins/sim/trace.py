@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from .._errors import KinsError
 from ..api.config import ClusterConfig
@@ -317,7 +317,7 @@ def _walk(
     out = Trace.walked(
         Walked(rep.flow.trail, reply_trail, READS.syms, None),
         src=src.describe(),
-        dst=replace(dst, port=dport).describe() if proto in PORT_PROTOS else dst.describe(),
+        dst=dst.describe(dport) if proto in PORT_PROTOS else dst.describe(),
         packet=first.describe(),
         disposition=worst,
         service=service,
