@@ -137,7 +137,7 @@ class EventRecorder:
         store: Store,
         *,
         ttl: float = TTL_SECONDS,
-        flush_delay: float = 0.25,
+        flush_delay: float = 0.5,
         sweep_every: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
