@@ -385,12 +385,17 @@ def target_text(rule: Rule) -> str:
 
 
 class CChain:
-    __slots__ = ("by_dst_proto", "exact", "generic", "indexed", "memo", "name", "policy", "rules", "to_dst")
+    __slots__ = ("by_dst_proto", "exact", "generic", "indexed", "memo", "name", "policy", "rules", "to_dst", "walk")
 
     def __init__(self, name: str, policy: str | None, rules: list[CRule]) -> None:
         self.name = name
         self.policy = policy
         self.rules = rules
+        self.index(rules)
+
+    def index(self, rules: list[CRule]) -> None:
+        """Walk ``rules`` (the chain's rules less those that cannot change anything)."""
+        self.walk = rules
         # Smaller chains are indexed too when most of a scan would be address-keyed rules (a
         # KUBE-SERVICES with a few Services): unless a keyed rule has a match the simulator
         # cannot evaluate, whose note a scan adds for every packet that passes it.
@@ -417,7 +422,7 @@ class CChain:
     def candidates(self, p: Packet) -> list[CRule]:
         """The rules that can match ``p``, in rule order."""
         if not self.indexed:
-            return self.rules
+            return self.walk
         if type(p.dport) is SymPort and (p.dst, p.proto) in self.by_dst_proto:
             touched()  # which rules apply depends on the port's value
         key = (p.dst, p.proto, p.dport)
@@ -431,6 +436,38 @@ class CChain:
         got = sorted((*(a or ()), *(b or ()), *self.generic), key=lambda r: r.num)
         self.memo[key] = got
         return got
+
+
+def _prune(chains: dict[str, CChain]) -> None:
+    """Leave out of the walk the plain jumps into chains that would hand every packet back
+    untouched (empty user chains, like kube-proxy's KUBE-PROXY-FIREWALL most of the time, and
+    chains of such jumps): the walk would enter, find nothing and drop the jump's step again.
+    A jump with a statistic match (it forks) or a match the simulator cannot evaluate (its
+    note) stays."""
+
+    def idle(r: CRule, empty: set[str]) -> bool:
+        sub = r.jump
+        return (
+            sub is not None
+            and not r.goto
+            and sub.name in empty
+            and (r.stat is None or r.stat >= 1.0)
+            and r.unknown_step is None
+        )
+
+    empty: set[str] = set()
+    while True:
+        more = {
+            n for n, c in chains.items() if n not in empty and c.policy is None and all(idle(r, empty) for r in c.rules)
+        }
+        if not more:
+            break
+        empty |= more
+    if not empty:
+        return
+    for c in chains.values():
+        if any(idle(r, empty) for r in c.rules):
+            c.index([r for r in c.rules if not idle(r, empty)])
 
 
 class _Walk:
@@ -477,6 +514,7 @@ class Ruleset:
                         if r.jump is None:
                             text = f"chain {t.chain} does not exist: rule ignored"
                             r.missing_step = Step("note", text, tname, c.name, r.num)
+            _prune(chains)
         # header and interfaces -> (outcomes, whether the walk read a symbolic port)
         self._cache: dict[tuple[object, ...], tuple[list[Outcome], bool]] = {}
         # what a rule step tells (``step_service``), by the step's identity: rule steps are
@@ -488,7 +526,7 @@ class Ruleset:
             (t, c.name)
             for t, chains in self.tables.items()
             for c in chains.values()
-            if not c.rules and c.policy in (None, "ACCEPT")
+            if not c.walk and c.policy in (None, "ACCEPT")
         }
         # The hooks that can change a packet: a table's chains that are not trivial (a missing
         # table or chain accepts and changes nothing).
@@ -566,7 +604,7 @@ class Ruleset:
         out: _Res = []
         todo: list[tuple[_Walk, CChain, list[CRule], int, _Frame | None]] = []
         w = _Walk(1.0, p.mark, None, [])
-        rules = ch.candidates(p) if ch.indexed else ch.rules
+        rules = ch.candidates(p) if ch.indexed else ch.walk
         i = 0
         frame: _Frame | None = None
         while True:
@@ -605,7 +643,7 @@ class Ruleset:
                     if depth > MAX_DEPTH:
                         raise RecursionError(f"iptables chain nesting deeper than {MAX_DEPTH} at {table}/{sub.name}")
                     frame = (frame, ch, rules, i, len(steps) - 1, w.mark, w.nat, w.notes, r.goto, depth)
-                    ch, rules, i = sub, (sub.candidates(p) if sub.indexed else sub.rules), 0
+                    ch, rules, i = sub, (sub.candidates(p) if sub.indexed else sub.walk), 0
                     n = len(rules)
                     continue
                 if kind == NAT:
