@@ -75,9 +75,9 @@ def test_strategic_service_ports_keep_allocated_node_port() -> None:
 
 
 def test_strategic_replace_directive_and_primitive_lists() -> None:
-    live = {"metadata": {"labels": {"a": "1", "b": "2"}, "finalizers": ["x"]}}
-    out = strategic_merge_patch(live, {"metadata": {"labels": {"$patch": "replace", "c": "3"}, "finalizers": ["y"]}})
-    assert out == {"metadata": {"labels": {"c": "3"}, "finalizers": ["y"]}}
+    live = {"metadata": {"labels": {"a": "1", "b": "2"}}, "args": ["x"]}
+    out = strategic_merge_patch(live, {"metadata": {"labels": {"$patch": "replace", "c": "3"}}, "args": ["y"]})
+    assert out == {"metadata": {"labels": {"c": "3"}}, "args": ["y"]}
 
 
 def test_json_patch_operations() -> None:

@@ -4,7 +4,9 @@
 - Strategic merge patch, the subset kubectl sends: like a merge patch, except that lists of
   objects with a known merge key (containers by ``name``, Service ports by ``port`` ...) merge
   element by element, ``{"$patch": "delete"}`` elements remove, ``$setElementOrder/<field>``
-  orders the result, and other ``$`` directives are dropped. Without this, ``kubectl apply``
+  orders the result, ``$retainKeys`` clears the other members of a union,
+  ``$deleteFromPrimitiveList/<field>`` removes scalars from a merged list (``finalizers``), and
+  other ``$`` directives are dropped. Without this, ``kubectl apply``
   changing one container's image would wipe the container's other fields.
 - JSON patch (RFC 6902): add, remove, replace, move, copy, test.
 
@@ -65,36 +67,79 @@ def _merge_key(field: str, items: list[Any]) -> str | None:
     return None
 
 
+# Lists of scalars that merge (patchStrategy "merge") instead of being replaced.
+MERGED_SCALAR_LISTS = frozenset({"finalizers"})
+_ORDER = "$setElementOrder/"
+_DELETE_FROM = "$deleteFromPrimitiveList/"
+_RETAIN = "$retainKeys"
+
+
 def strategic_merge_patch(target: Any, patch: Any) -> Any:
     """The strategic merge patch as kubectl sends it (see the module docstring)."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return _strip(patch)
     if patch.get("$patch") == "replace":
-        return {k: copy.deepcopy(v) for k, v in patch.items() if not k.startswith("$")}
+        return {k: _strip(v) for k, v in patch.items() if not k.startswith("$")}
     if patch.get("$patch") == "delete":
         return None
     out = dict(target) if isinstance(target, dict) else {}
-    orders = {k.split("/", 1)[1]: v for k, v in patch.items() if k.startswith("$setElementOrder/")}
+    orders = {k[len(_ORDER) :]: v for k, v in patch.items() if k.startswith(_ORDER)}
     for k, v in patch.items():
+        if k.startswith(_DELETE_FROM) and isinstance(v, list):
+            field = k[len(_DELETE_FROM) :]
+            if isinstance(out.get(field), list):
+                out[field] = [x for x in out[field] if x not in v]
         if k.startswith("$"):
             continue
         if v is None:
             out.pop(k, None)
-        elif isinstance(v, list) and isinstance(out.get(k), list):
-            out[k] = _merge_list(k, out[k], v, orders.get(k))
+        elif isinstance(v, list):
+            live = out.get(k)
+            out[k] = _merge_list(k, live if isinstance(live, list) else [], v, orders.get(k))
         else:
             merged = strategic_merge_patch(out.get(k), v)
             if merged is None:
                 out.pop(k, None)
             else:
                 out[k] = merged
+    for field, order in orders.items():
+        # An order for a list the patch does not otherwise touch (kubectl sends these when
+        # it only deleted elements, or when only the order changed).
+        if field not in patch and isinstance(out.get(field), list):
+            out[field] = _merge_list(field, out[field], [], order)
+    retain = patch.get(_RETAIN)
+    if isinstance(retain, list):
+        # retainKeys: fields of a union (a volume's source, a Deployment's strategy) that the
+        # patch does not name are cleared, so switching the kind of source drops the old one.
+        out = {k: v for k, v in out.items() if k in retain}
     return out
 
 
+def _strip(value: Any) -> Any:
+    """A copy without patch directives (a new value still may carry them, e.g. in a list)."""
+    if isinstance(value, dict):
+        if value.get("$patch") == "delete":
+            return None
+        return {k: _strip(v) for k, v in value.items() if not k.startswith("$")}
+    if isinstance(value, list):
+        return [_strip(x) for x in value if not (isinstance(x, dict) and x.get("$patch"))]
+    return value
+
+
 def _merge_list(field: str, live: list[Any], patch: list[Any], order: Any) -> list[Any]:
-    key = _merge_key(field, patch + live)
+    if field in MERGED_SCALAR_LISTS and all(not isinstance(x, dict | list) for x in patch + live):
+        merged = live + [x for x in patch if x not in live]
+        if isinstance(order, list):
+            wanted = [x for x in order if x in merged]
+            merged = wanted + [x for x in merged if x not in wanted]
+        return merged
+    if any(isinstance(x, dict) and x.get("$patch") == "replace" for x in patch):
+        return [_strip(x) for x in patch if not (isinstance(x, dict) and "$patch" in x)]
+    key = _merge_key(field, patch + live) if patch or live else None
     if key is None:
-        return [copy.deepcopy(x) for x in patch if not (isinstance(x, dict) and x.get("$patch"))]
+        if not patch and isinstance(order, list):
+            return live  # only an order, for a list without a merge key: nothing to do
+        return [_strip(x) for x in patch if not (isinstance(x, dict) and x.get("$patch"))]
     result: dict[Any, Any] = {e[key]: e for e in live}
     appended: list[Any] = []
     for elem in patch:
