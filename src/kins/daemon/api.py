@@ -32,8 +32,8 @@ from ..store.base import Store, WatchEvent
 from ..store.watch import Watch
 from . import api_discovery, api_encode, api_openapi, api_patch, api_table
 from .api_fields import unknown_fields
+from .api_legacy import ingress_to_legacy
 from .api_resources import (
-    BY_KIND,
     BY_PATH,
     Resource,
     Scale,
@@ -312,7 +312,10 @@ def _dry_run(request: web.Request) -> bool:
 
 
 def _encode_obj(res: Resource, obj: Object) -> dict[str, Any]:
-    return api_encode.encode(obj)
+    doc = api_encode.encode(obj)
+    if res.legacy and res.kind == "Ingress":
+        return ingress_to_legacy(doc, res.group_version)
+    return doc
 
 
 def _list_body(res: Resource, items: list[Object], rv: int, cont: str | None) -> dict[str, Any]:
@@ -670,11 +673,11 @@ async def _patch(request: web.Request, t: Target) -> web.Response:
     wanted_rv = _patch_precondition(patch)
     for _ in range(PATCH_RETRIES):
         old = _get(request, t)
+        # Patched in the version of the path (the client computed the patch in it).
         doc = _apply_patch(request, _encode_obj(t.res, old), patch)
         # The live object has only known fields: whatever is unknown came with the patch.
-        _check_fields(request, t.res, BY_KIND[t.res.kind].cls, doc)
-        # The patched document is in the stored version even on a legacy path.
-        new = _decode(BY_KIND[t.res.kind], doc, t.namespace, t.name)
+        _check_fields(request, t.res, t.res.cls, doc)
+        new = _decode(t.res, doc, t.namespace, t.name)
         if wanted_rv is None:
             # No precondition in the patch: apply it to what we read, retry if that changed.
             new = replace(new, metadata=replace(new.metadata, resourceVersion=old.metadata.resourceVersion))

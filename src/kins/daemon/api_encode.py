@@ -4,7 +4,8 @@ The structs leave out fields equal to their default, which keeps manifests and t
 small. The Kubernetes API server always answers with its defaults filled in, and clients rely
 on it: ``kubectl describe svc`` prints ``Type:`` and each port's protocol from them, and the
 official Python client refuses a ContainerStatus without ``ready`` and ``restartCount``. So the
-API puts back the scalar defaults (``type: ClusterIP``, ``protocol: TCP``, ``ready: false`` ...).
+API puts back the scalar defaults (``type: ClusterIP``, ``protocol: TCP``, ``ready: false`` ...),
+and the strings the API server always writes even when empty (a Node's ``nodeInfo.bootID``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,16 @@ from typing import Any
 import msgspec
 
 _SCALARS = (str, int, float, bool)
+# Kind -> (path to a map held as a plain dict, keys the API server writes even when empty).
+ALWAYS_WRITTEN: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "Node": (
+        ("status", "nodeInfo"),
+        (
+            "machineID", "systemUUID", "bootID", "kernelVersion", "osImage", "containerRuntimeVersion",
+            "kubeletVersion", "kubeProxyVersion", "operatingSystem", "architecture",
+        ),
+    ),
+}  # fmt: skip
 
 
 @cache
@@ -52,4 +63,13 @@ def encode(obj: msgspec.Struct) -> dict[str, Any]:
     doc = msgspec.to_builtins(obj)
     assert isinstance(doc, dict)
     _fill(obj, doc)
+    written = ALWAYS_WRITTEN.get(doc.get("kind", ""))
+    if written is not None:
+        path, keys = written
+        target: Any = doc
+        for part in path:
+            target = target.get(part) if isinstance(target, dict) else None
+        if isinstance(target, dict):
+            for key in keys:
+                target.setdefault(key, "")
     return doc
