@@ -72,13 +72,13 @@ def rate(fn: Callable[[int, int], object], n_cases: int, seconds: float, view: C
 
 
 def clear_caches(view: ClusterView) -> None:
-    """Empty the flow caches and the rulesets' memoised walks (works on older trees too)."""
+    """Empty the flow caches, and the rulesets' memoised walks on trees that have them."""
     for v in (view, *view.subviews.values()):
         v.flow_cache.clear()
     for st in view.states.values():
-        rs = st._rules
-        if rs is not None:
-            rs._cache.clear()
+        memo = getattr(st._rules, "_cache", None)
+        if memo is not None:
+            memo.clear()
 
 
 ARTICLE = [

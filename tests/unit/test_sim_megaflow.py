@@ -88,7 +88,7 @@ def test_a_sport_match_reads_the_symbol_and_a_dport_one_does_not() -> None:
     rs.run("filter", "FORWARD", Packet(1, 2, "tcp", SPORT, 81), "a", "b")
     assert READS.touched is True
     READS.start()
-    rs.run("filter", "FORWARD", Packet(1, 2, "tcp", SPORT, 81), "a", "b")  # memoised: still read
+    rs.run("filter", "FORWARD", Packet(1, 2, "tcp", SPORT, 81), "a", "b")  # the same walk again: read again
     assert READS.touched is True
     READS.start()
 

@@ -41,12 +41,11 @@ from ..render.proxy.restore import (
 )
 from .addr import MASKS, ip_int, net_int
 from .packet import CT_BITS, Packet, Step
-from .sym import READS, SymPort, touched
+from .sym import SymPort, touched
 
 INDEX_MIN_RULES = 16  # below this a plain scan is as fast as the index
 INDEX_MIN_KEYED = 3  # ...unless this many rules are keyed on their destination address
 MAX_DEPTH = 64  # the kernel refuses deeper jump nesting (loops) too
-_CACHE_MAX = 200_000
 ALWAYS_TRUE_MODULES = frozenset({"limit", "nfacct", "hashlimit", "length", "tcpmss", "conntrack-helper"})
 
 
@@ -515,8 +514,6 @@ class Ruleset:
                             text = f"chain {t.chain} does not exist: rule ignored"
                             r.missing_step = Step("note", text, tname, c.name, r.num)
             _prune(chains)
-        # header and interfaces -> (outcomes, whether the walk read a symbolic port)
-        self._cache: dict[tuple[object, ...], tuple[list[Outcome], bool]] = {}
         # what a rule step tells (``step_service``), by the step's identity: rule steps are
         # made once, with their rules, and live as long as this ruleset
         self._info: dict[int, tuple[str | None, bool]] = {}
@@ -544,23 +541,11 @@ class Ruleset:
     def from_text(cls, text: str, addr_type: Callable[[int], str]) -> Ruleset:
         return cls(parse_restore(text), addr_type)
 
-    def clear_cache(self) -> None:
-        self._cache.clear()
-
     def run(self, table: str, chain: str, p: Packet, iif: str | None, oif: str | None) -> list[Outcome]:
         """Every way ``p`` can leave ``table``'s built-in ``chain``: the verdict (the policy
         when it falls off the end), the mark, a NAT target if one fired, and the rules that
-        matched on the way. Results are cached per packet header and interfaces (a symbolic
-        source port is a header value like any other; whether the walk read it is cached too)."""
-        key = (table, chain, p.src, p.dst, p.proto, p.sport, p.dport, p.mark, p.ct, iif, oif)
-        hit = self._cache.get(key)
-        if hit is not None:
-            if hit[1]:
-                touched()
-            return hit[0]
-        reads = READS
-        before = reads.touched
-        reads.touched = False
+        matched on the way. Not memoised: the walk is cheaper than a key of the whole header,
+        and a trace repeats no hook with the same packet (traces themselves are cached)."""
         ch = self._base.get((table, chain))
         if ch is None:
             out = [Outcome(1.0, p.mark, "ACCEPT", None, ())]
@@ -573,11 +558,6 @@ class Ruleset:
                         w.steps.append(Step("policy", f"chain policy {verdict}", table, chain))
                 svc, masq = self._about(w.steps) if w.steps else (None, False)
                 out.append(Outcome(w.prob, w.mark, verdict, w.nat, tuple(w.steps), rw, svc, masq))
-        read = reads.touched
-        reads.touched = before or read
-        if len(self._cache) > _CACHE_MAX:
-            self._cache.clear()
-        self._cache[key] = (out, read)
         return out
 
     def _about(self, steps: list[Step]) -> tuple[str | None, bool]:

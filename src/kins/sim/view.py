@@ -158,14 +158,10 @@ class ClusterView:
         self.wire(underlay_cidr)
 
     def clear_caches(self) -> None:
-        """Forget every trace and every memoised rule walk (of this view and its cut-downs)."""
+        """Forget every trace (of this view and its cut-downs)."""
         self.flow_cache.clear()
         for sub in self.subviews.values():
             sub.flow_cache.clear()
-        for st in self.states.values():
-            rs = st._rules
-            if rs is not None:
-                rs.clear_cache()
 
     def only(self, node: str) -> ClusterView:
         """The same view cut down to one node and its pods (made once, then reused)."""
