@@ -61,7 +61,7 @@ TOKEN_KEY = web.AppKey("token", str)
 ADMISSION_KEY = web.AppKey("admission", object)
 WATCHES_KEY: web.AppKey[set[Watch]] = web.AppKey("watches")
 # Per request: texts for ``Warning: 299`` response headers (kubectl prints them).
-WARNINGS = "kins.warnings"
+WARNINGS: web.RequestKey[list[str]] = web.RequestKey("warnings", list[str])
 FIELD_VALIDATION = ("Ignore", "Warn", "Strict")
 
 
