@@ -18,6 +18,7 @@ def int_ip(value: int) -> str:
     return f"{value >> 24 & 255}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
 
 
+@lru_cache(maxsize=1 << 12)  # a view asks for its nodes' pod subnets per trace
 def net_int(text: str) -> tuple[int, int]:
     """``"10.0.0.0/8"`` (or a bare address, /32; or ``default``) -> (network as int, prefix length)."""
     if text == "default":

@@ -19,7 +19,7 @@ from typing import Any
 
 from .addr import int_ip
 from .conntrack import Conn, Tuple5, conn_of, is_reply, reply_post_routing, reply_pre_routing
-from .iptables import Outcome
+from .iptables import Outcome, Ruleset
 from .packet import ACCEPTED, CT_DNAT, CT_NEW, DELIVERED, DROPPED, FORWARDED, NO_ROUTE, REJECTED, Entry, Packet, Step
 from .routing import RouteHit
 from .state import NODE, NodeState
@@ -114,7 +114,7 @@ class Engine:
         for table in rs.hook_tables("OUTPUT", ("raw", "mangle", "nat", "filter")):
             if table == "nat" and not p.ct & CT_NEW:
                 continue
-            flows = self._hook(st, flows, table, "OUTPUT", None, hit.route.dev, out)
+            flows = self._hook(st, rs, flows, table, "OUTPUT", None, hit.route.dev, out)
         res = out
         for f in flows:
             h = hit
@@ -164,7 +164,7 @@ class Engine:
             for table in rs.hook_tables("PREROUTING", ("raw", "mangle", "nat")):
                 if table == "nat" and not p.ct & CT_NEW:
                     continue
-                flows = self._hook(st, flows, table, "PREROUTING", iif, None, out)
+                flows = self._hook(st, rs, flows, table, "PREROUTING", iif, None, out)
         for f in flows:
             out.extend(self._route_in(st, iif, f, orig, from_port, routed))
         return out
@@ -198,7 +198,7 @@ class Engine:
                 for table in rs.hook_tables("INPUT", ("mangle", "filter", "nat")):
                     if table == "nat" and not p.ct & CT_NEW:
                         continue
-                    flows = self._hook(st, flows, table, "INPUT", iif, None, out)
+                    flows = self._hook(st, rs, flows, table, "INPUT", iif, None, out)
             for f in flows:
                 out.extend(self._local_in(st, f, orig))
             return out
@@ -222,7 +222,7 @@ class Engine:
         out = []
         if rs is not None:
             for table in rs.hook_tables("FORWARD", ("mangle", "filter")):
-                flows = self._hook(st, flows, table, "FORWARD", iif, r.dev, out)
+                flows = self._hook(st, rs, flows, table, "FORWARD", iif, r.dev, out)
         for f in flows:
             out.extend(self._post(st, f, hit, orig, iif, from_port))
         return out
@@ -267,7 +267,7 @@ class Engine:
             for table in rs.hook_tables("POSTROUTING", ("mangle", "nat")):
                 if table == "nat" and not p.ct & CT_NEW:
                     continue
-                flows = self._hook(st, flows, table, "POSTROUTING", iif, hit.route.dev, out)
+                flows = self._hook(st, rs, flows, table, "POSTROUTING", iif, hit.route.dev, out)
         for f in flows:
             conn = f.conns.get(st.name) if not f.pkt.ct & CT_NEW else None
             back = conn is not None and (f.pkt.src, f.pkt.sport) == conn.final[3:]
@@ -301,7 +301,7 @@ class Engine:
             rs = st.ruleset
             if rs is not None:
                 for table in rs.hook_tables("INPUT", ("mangle", "filter")):
-                    flows = self._hook(st, flows, table, "INPUT", "lo", None, out)
+                    flows = self._hook(st, rs, flows, table, "INPUT", "lo", None, out)
             for f in flows:
                 out.extend(self._local_in(st, f, orig))
             return out
@@ -371,6 +371,7 @@ class Engine:
     def _hook(
         self,
         st: NodeState,
+        rs: Ruleset,
         flows: list[Flow],
         table: str,
         chain: str,
@@ -378,13 +379,8 @@ class Engine:
         oif: str | None,
         done: list[Result],
     ) -> list[Flow]:
-        """Run one table's hook on every flow; finished branches go to ``done``."""
-        rs = st._rules
-        if rs is None:
-            rs = st.ruleset
-            assert rs is not None
-        if (table, chain) not in rs.active:
-            return flows
+        """Run one table's hook (one ``rs.hook_tables`` gave) on every flow; finished branches
+        go to ``done``."""
         nxt: list[Flow] = []
         for f in flows:
             outs = rs.run(table, chain, f.pkt, iif, oif)

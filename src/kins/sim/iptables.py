@@ -100,7 +100,7 @@ def step_service(s: Step) -> tuple[str | None, bool]:
     return svc, d.startswith(MASQ_JUMP)
 
 
-Check = Callable[[Packet, int], bool]  # (packet, mark) -> matched
+Check = Callable[[Packet, str | None, str | None, int], bool]  # (packet, in, out, mark) -> matched
 
 # What a rule's target does, sorted out at compile time.
 SIDE, VERDICT, REJECT, NAT, JUMP = range(5)  # changes the mark or nothing / ends / ends / NATs / jumps
@@ -129,7 +129,6 @@ class CRule:
     """A rule compiled for fast matching."""
 
     __slots__ = (
-        "always",
         "checks",
         "comment",
         "dst",
@@ -140,6 +139,7 @@ class CRule:
         "iif_neg",
         "jump",
         "key",
+        "match",
         "missing_step",
         "num",
         "oif",
@@ -188,15 +188,8 @@ class CRule:
             if isinstance(m, PortMatch) and m.dport and m.dport[0] == m.dport[1] and not m.dport_neg:
                 dport_exact = m.dport[0]
         self.checks = tuple(checks)
-        # no condition at all (a plain "-j CHAIN"): the walk need not call ``matches``
-        self.always = (
-            not checks
-            and self.src is None
-            and self.dst is None
-            and proto is None
-            and self.iif is None
-            and self.oif is None
-        )
+        # what the walk calls: None for no condition at all (a plain "-j CHAIN")
+        self.match = self._matcher()
         self.key: tuple[int, str | None, int | None] | None = None
         if self.dst is not None and self.dst_mask == 0xFFFFFFFF and not self.dst_neg:
             exact = proto is not None and not self.proto_neg and dport_exact is not None
@@ -245,7 +238,10 @@ class CRule:
         if isinstance(m, PortMatch):
             proto, sp, spn, dp, dpn = m.proto, m.sport, m.sport_neg, m.dport, m.dport_neg
 
-            def port_check(p: Packet, _mark: int) -> bool:
+            if sp is None and dp is None and proto == self.proto and not self.proto_neg:
+                return None  # "-p tcp -m tcp": the rule's own protocol test says it all
+
+            def port_check(p: Packet, _i: str | None, _o: str | None, _mark: int) -> bool:
                 if p.proto != proto:
                     return False
                 if sp is not None:
@@ -263,7 +259,7 @@ class CRule:
         if isinstance(m, MultiportMatch):
             kind, ranges, neg = m.kind, m.ports, m.neg
 
-            def multiport(p: Packet, _mark: int) -> bool:
+            def multiport(p: Packet, _i: str | None, _o: str | None, _mark: int) -> bool:
                 if p.proto not in ("tcp", "udp", "sctp", "udplite", "dccp"):
                     return False
                 if type(p.sport) is SymPort or type(p.dport) is SymPort:
@@ -278,10 +274,10 @@ class CRule:
 
             return multiport
         if isinstance(m, MarkMatch):
-            mm = m
+            value, mask, mneg = m.value, m.mask, m.neg
 
-            def mark_check(_p: Packet, mark: int) -> bool:
-                return mm.matches(mark)
+            def mark_check(_p: Packet, _i: str | None, _o: str | None, mark: int) -> bool:
+                return ((mark & mask) == value) != mneg
 
             return mark_check
         if isinstance(m, StatisticMatch):
@@ -298,7 +294,7 @@ class CRule:
             dst_types = tuple(m.dst_type.split(",")) if m.dst_type else None
             sneg, dneg = m.src_neg, m.dst_neg
 
-            def addrtype(p: Packet, _mark: int) -> bool:
+            def addrtype(p: Packet, _i: str | None, _o: str | None, _mark: int) -> bool:
                 if src_types is not None and (addr_type(p.src) in src_types) == sneg:
                     return False
                 return dst_types is None or (addr_type(p.dst) in dst_types) != dneg
@@ -309,7 +305,7 @@ class CRule:
             # --rcheck/--update/--remove miss and --set matches (and would record the source).
             result = (m.command == "set") != m.neg
 
-            def recent(_p: Packet, _mark: int) -> bool:
+            def recent(_p: Packet, _i: str | None, _o: str | None, _mark: int) -> bool:
                 return result
 
             return recent
@@ -319,7 +315,7 @@ class CRule:
 
     @staticmethod
     def _ct(mask: int, neg: bool) -> Check:
-        return lambda p, _mark: bool(p.ct & mask) != neg
+        return lambda p, _i, _o, _mark: bool(p.ct & mask) != neg
 
     def _generic(self, m: GenericMatch) -> Check | None:
         args = list(m.args)
@@ -331,7 +327,7 @@ class CRule:
             want = args[-1] if args else "any"
             neg = "!" in args
             ok = want in ("any", "echo-request", "8", "8/0")
-            return lambda p, _mark: (p.proto == "icmp" and ok) != neg
+            return lambda p, _i, _o, _mark: (p.proto == "icmp" and ok) != neg
         if m.module in ALWAYS_TRUE_MODULES or (m.module == "pkttype" and "unicast" in args):
             return None
         if m.module == "set":
@@ -339,7 +335,30 @@ class CRule:
             self.unknown = f"ipset {name!r} is not known to the simulator: assumed not to match"
         else:
             self.unknown = f"match -m {m.module} is not modelled: assumed not to match"
-        return lambda _p, _mark: False
+        return lambda _p, _i, _o, _mark: False
+
+    def _matcher(self) -> Check | None:
+        """The rule's conditions as one call, made for the shapes kube-proxy and flannel write
+        most (one match module; one address), ``matches`` for the rest."""
+        checks = self.checks
+        if self.proto is not None or self.iif is not None or self.oif is not None:
+            return self.matches
+        src, dst = self.src, self.dst
+        if src is None and dst is None:
+            if not checks:
+                return None
+            if len(checks) == 1:
+                return checks[0]
+            return self.matches
+        if checks or (src is not None and dst is not None):
+            return self.matches
+        if dst is not None:
+            dmask, dneg = self.dst_mask, self.dst_neg
+            assert dmask is not None
+            return lambda p, _i, _o, _mark: ((p.dst & dmask) == dst) != dneg
+        smask, sneg = self.src_mask, self.src_neg
+        assert src is not None and smask is not None
+        return lambda p, _i, _o, _mark: ((p.src & smask) == src) != sneg
 
     def matches(self, p: Packet, iif: str | None, oif: str | None, mark: int) -> bool:
         if self.dst is not None and ((p.dst & self.dst_mask) == self.dst) == self.dst_neg:  # type: ignore[operator]
@@ -353,7 +372,7 @@ class CRule:
         if self.oif is not None and _iface_match(self.oif, oif) == self.oif_neg:
             return False
         for c in self.checks:  # noqa: SIM110 - a plain loop is faster on this hot path
-            if not c(p, mark):
+            if not c(p, iif, oif, mark):
                 return False
         return True
 
@@ -594,7 +613,8 @@ class Ruleset:
             while i < n:
                 r = rules[i]
                 i += 1
-                if not r.always and not r.matches(p, iif, oif, w.mark):
+                m = r.match
+                if m is not None and not m(p, iif, oif, w.mark):
                     if r.unknown_step is not None:
                         w.note(r.unknown_step)
                     continue
