@@ -174,7 +174,12 @@ class Container(Base):
     terminationMessagePath: str | None = None
     terminationMessagePolicy: str | None = None
     stdin: bool | None = None
+    stdinOnce: bool | None = None
     tty: bool | None = None
+    # kept so real manifests pass strict field validation; kins does not act on them
+    volumeDevices: list[dict[str, Any]] | None = None
+    resizePolicy: list[dict[str, Any]] | None = None
+    restartPolicy: str | None = None
 
 
 class PodDNSConfigOption(Base):
@@ -220,6 +225,21 @@ class PodSpec(Base):
     readinessGates: list[dict[str, Any]] | None = None
     preemptionPolicy: str | None = None
     automountServiceAccountToken: bool | None = None
+    # kept so real manifests pass strict field validation; kins does not act on them
+    imagePullSecrets: list[dict[str, Any]] | None = None
+    topologySpreadConstraints: list[dict[str, Any]] | None = None
+    activeDeadlineSeconds: int | None = None
+    ephemeralContainers: list[dict[str, Any]] | None = None
+    hostIPC: bool | None = None
+    hostPID: bool | None = None
+    hostUsers: bool | None = None
+    shareProcessNamespace: bool | None = None
+    os: dict[str, Any] | None = None
+    overhead: dict[str, Any] | None = None
+    resources: dict[str, Any] | None = None
+    resourceClaims: list[dict[str, Any]] | None = None
+    runtimeClassName: str | None = None
+    schedulingGates: list[dict[str, Any]] | None = None
 
 
 class ContainerStatus(Base):
