@@ -404,8 +404,8 @@ class Engine:
         return nxt
 
     def _apply(self, st: NodeState, f: Flow, o: Outcome, table: str, chain: str, oif: str | None) -> None:
-        name = st.name
-        f.trail.extend([(name, s) for s in o.steps])
+        if o.steps:
+            f.trail.append((st.name, o.steps))
         if o.service is not None and f.service is None:
             f.service = o.service
         if o.masq:

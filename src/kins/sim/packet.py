@@ -158,7 +158,9 @@ class EndpointChoice:
     masquerade: bool
 
 
-Entry = tuple[Any, ...]  # a step as a walk records it: (namespace, Step) or (namespace, action, fmt, args)
+# Steps as a walk records them: (namespace, Step), (namespace, (Step, ...)) (a hook's rules),
+# or (namespace, action, fmt, args) (see ``Step.later``).
+Entry = tuple[Any, ...]
 
 
 class Walked:
@@ -195,10 +197,11 @@ class Walked:
                     hops.append(Hop(cur, tuple(steps)))
                 cur, steps = name, []
             if len(e) == 2:
-                st = e[1]
-                if port is not None and MARK in st.detail:
-                    st = Step(st.action, self.text(st.detail), st.table, st.chain, st.rule)
-                steps.append(st)
+                got = e[1]
+                for st in got if type(got) is tuple else (got,):
+                    if port is not None and MARK in st.detail:
+                        st = Step(st.action, self.text(st.detail), st.table, st.chain, st.rule)
+                    steps.append(st)
                 continue
             _, action, fmt, args = e
             if port is not None:
