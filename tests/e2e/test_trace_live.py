@@ -22,7 +22,7 @@ from kins.api.core import Pod
 from kins.sim.endpoint import Endpoint, resolve_endpoint
 from kins.sim.live import live_view
 from kins.sim.trace import trace
-from kins.sim.verify import CONNECTED, REPLY, Probe, conntrack, send_probe, verify
+from kins.sim.verify import CONNECTED, REPLY, Probe, ProbeResult, conntrack, send_probe, verify
 from kins.sim.view import ClusterView
 from kins.store.base import Store
 
@@ -174,19 +174,23 @@ def _tcp_choices(lv: Live, src: Pod, dst: str, port: int, n: int, base: int) -> 
     from kins.render.names import pod_netns
 
     netns = pod_ns(lv.cluster.name, pod_netns(src.key))
-    sports = list(range(base, base + n))  # never reused: old entries would still be listed
-    ip = lv.ep(dst).ip
-    with ThreadPoolExecutor(max_workers=16) as ex:
-        res = list(ex.map(lambda s: send_probe(Probe(netns, src.status.podIP, ip, "tcp", s, port)), sports))  # type: ignore[union-attr]
-    assert all(r.outcome == CONNECTED for r in res), [r.detail for r in res if r.outcome != CONNECTED][:5]
     node_ns = ns_name(lv.cluster.name, f"node-{src.spec.nodeName}")
-    chosen = []
-    for s in sports:
-        es = conntrack(node_ns, "tcp", src.status.podIP, s)
-        got = next((e.dnat for e in es if e.dnat), None)
-        assert got is not None, f"no DNAT recorded for source port {s}"
-        chosen.append(got)
-    return chosen
+    sports = list(range(base, base + n))  # never reused: old entries would still be listed
+    ip, pod_ip = lv.ep(dst).ip, src.status.podIP
+
+    def one(s: int) -> tuple[ProbeResult, str | None]:
+        # The probe closes with a RST, so its entry lives only nf_conntrack_tcp_timeout_close
+        # (10 s) longer: read it at once, not after all the others on a slow machine.
+        r = send_probe(Probe(netns, pod_ip, ip, "tcp", s, port))  # type: ignore[arg-type]
+        es = conntrack(node_ns, "tcp", pod_ip, s) if r.outcome == CONNECTED else []
+        return r, next((e.dnat for e in es if e.dnat), None)
+
+    with ThreadPoolExecutor(max_workers=16) as ex:
+        res = list(ex.map(one, sports))
+    assert all(r.outcome == CONNECTED for r, _ in res), [r.detail for r, _ in res if r.outcome != CONNECTED][:5]
+    missing = [s for s, (_, got) in zip(sports, res, strict=True) if got is None]
+    assert not missing, f"no DNAT recorded for source ports {missing[:10]}"
+    return [got for _, got in res if got is not None]
 
 
 def _chi2(seen: Counter[str], expected: dict[str, float], n: int) -> float:
