@@ -13,7 +13,8 @@ import msgspec
 import pytest
 from test_api import Served, deployment, pod, service, serving
 
-from kins.api.core import PodStatus
+from kins.api.core import Event, EventSource, ObjectReference, PodStatus
+from kins.api.meta import ObjectMeta
 from kins.store.memory import MemoryStore
 from kins.views.common import tabwrite
 from kins.views.table import COLUMNS, format_table
@@ -75,6 +76,38 @@ def test_list_as_table_has_the_cells_of_kins_get(api: Served) -> None:
         pods = h.get("/api/v1/namespaces/default/pods", headers={"Accept": TABLE}).json()
         assert pods["rows"][0]["cells"][:3] == ["web-1", "0/1", "Running"]
         assert pods["rows"][0]["cells"][5:7] == ["172.30.76.2", "node1"]
+
+
+def test_events_table_matches_kins_get_events(api: Served) -> None:
+    """Events' wide columns are not a suffix (MESSAGE sits among them): each column carries its
+    own priority, and kubectl's two layouts print as ``kins get events [-o wide]``."""
+    c = api.client()
+    now = datetime.now(UTC)
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    for i, reason in enumerate(("Scheduled", "Pulled")):
+        c.create(
+            Event(
+                metadata=ObjectMeta(name=f"web-1.{i:x}", namespace="default"),
+                involvedObject=ObjectReference(kind="Pod", namespace="default", name="web-1"),
+                reason=reason,
+                message=f"{reason} it",
+                source=EventSource(component="kubelet", host="node1"),
+                firstTimestamp=stamp,
+                lastTimestamp=stamp,
+                count=i + 1,
+                type="Normal",
+            )
+        )
+    with http(api) as h:
+        r = h.get("/api/v1/namespaces/default/events", headers={"Accept": TABLE})
+        assert r.status_code == 200, r.text
+        table = r.json()
+    cols = [(col["name"], col["priority"]) for col in table["columnDefinitions"]]
+    assert [n for n, p in cols if p == 0] == ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert [n for n, _ in cols][-1] == "NAME"
+    objs = c.list("Event", "default")
+    for wide in (False, True):
+        assert as_text(table, wide) == format_table("Event", objs, wide=wide, all_namespaces=False, now=now)
 
 
 def test_table_options_single_object_and_plain_json(api: Served) -> None:

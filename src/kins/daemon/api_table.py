@@ -15,6 +15,9 @@ from typing import Any
 
 from ..api.meta import Object
 from ..views.common import age
+from ..views.events import COLUMNS as EVENT_COLUMNS
+from ..views.events import WIDE_COLUMNS as EVENT_WIDE_COLUMNS
+from ..views.events import event_row
 from ..views.table import COLUMNS
 from .api_encode import encode
 
@@ -54,27 +57,38 @@ def _default_row(obj: Object, now: datetime) -> list[str]:
     return [obj.name, age(obj.metadata.creationTimestamp, now)]
 
 
-def _layout(kind: str) -> tuple[tuple[str, ...], int, Any]:
+def _event_row(ev: Any, now: datetime) -> list[str]:
+    return event_row(ev, now, wide=True)
+
+
+# kubectl's event table is not "the plain columns plus wide ones at the end": MESSAGE sits among
+# the wide-only columns, so each column carries its own priority (1 = shown with -o wide only).
+_EVENT_PRIORITIES = tuple(0 if c in EVENT_COLUMNS else 1 for c in EVENT_WIDE_COLUMNS)
+
+
+def _layout(kind: str) -> tuple[tuple[str, ...], tuple[int, ...], Any]:
+    """Columns, each column's priority and the row function of ``kind``."""
+    if kind == "Event":
+        return EVENT_WIDE_COLUMNS, _EVENT_PRIORITIES, _event_row
     if kind in COLUMNS:
-        return COLUMNS[kind]
+        columns, n_wide, row = COLUMNS[kind]
+        return columns, tuple(1 if i >= len(columns) - n_wide else 0 for i in range(len(columns))), row
     # Kinds without a kubectl layout get the API server's default: name and age.
-    return ("NAME", "AGE"), 0, _default_row
+    return ("NAME", "AGE"), (0, 0), _default_row
 
 
 def column_definitions(kind: str) -> list[dict[str, Any]]:
-    columns, n_wide, _ = _layout(kind)
-    out: list[dict[str, Any]] = []
-    for i, name in enumerate(columns):
-        out.append(
-            {
-                "name": name,
-                "type": "string",
-                "format": "name" if i == 0 else "",
-                "description": "",
-                "priority": 1 if i >= len(columns) - n_wide else 0,
-            }
-        )
-    return out
+    columns, priorities, _ = _layout(kind)
+    return [
+        {
+            "name": name,
+            "type": "string",
+            "format": "name" if name == "NAME" else "",
+            "description": "",
+            "priority": priority,
+        }
+        for name, priority in zip(columns, priorities, strict=True)
+    ]
 
 
 def _row_object(obj: Object, api_version: str, kind: str, include: str, version: str) -> dict[str, Any] | None:

@@ -30,7 +30,8 @@ def event_source(ev: Event) -> str:
     return f"{component}, {host}" if host else component
 
 
-def _row(ev: Event, now: datetime, wide: bool) -> list[str]:
+def event_row(ev: Event, now: datetime, wide: bool) -> list[str]:
+    """The cells of one event's line, kubectl's columns (``WIDE_COLUMNS`` when ``wide``)."""
     first = age(ev.firstTimestamp or ev.eventTime, now)
     last = age(ev.lastTimestamp, now) if ev.lastTimestamp else first
     ref = ev.involvedObject
@@ -61,7 +62,7 @@ def format_events(events: Sequence[Event], *, wide: bool, all_namespaces: bool, 
         header.insert(0, "NAMESPACE")
     lines = ["\t".join(header)]
     for ev in events:
-        cells = _row(ev, now, wide)
+        cells = event_row(ev, now, wide)
         if all_namespaces:
             cells.insert(0, ev.namespace)
         lines.append("\t".join(escape_terminal(c).replace("\t", " ").replace("\n", " ") for c in cells))
