@@ -6,8 +6,10 @@ Rules are parsed and indexed once per node (as ``kins trace`` does); every trace
 the full path (pods, bridges, VXLAN, both nodes' iptables, every load-balancing branch and
 the reply). Three figures per cluster, side by side: the same few tuples over and over (what
 the flow cache is best at), DISTINCT (source, destination, port, source port) tuples with the
-cache on (each one new: no two traces share a 5-tuple), and every cache off (the flow cache
-and the memoised rule walks emptied before each trace: the cold path).
+cache on (each one new: no two traces share a 5-tuple), every cache off (the flow cache, and
+on older trees the memoised rule walks, emptied before each trace: the cold path), and the
+cold path with each trace turned into its JSON document (a trace writes its steps' text only
+when it is read, so this is what ``kins trace -o json`` costs, less the printing).
 ``--baseline DIR`` runs the same measurement against the sources in DIR (say an export of an
 older commit: ``git archive HEAD~3 src | tar -x -C DIR``) and prints both, side by side.
 The 10k case renders the Services and EndpointSlices of ``gen_dump.make_objects`` straight into
@@ -37,6 +39,8 @@ from kins.offline import open_offline
 from kins.render.cluster import render_node
 from kins.sim.addr import ip_int
 from kins.sim.endpoint import Endpoint, resolve_endpoint
+from kins.sim.format import trace_to_json
+from kins.sim.packet import Trace
 from kins.sim.state import RouteEntry
 from kins.sim.trace import trace, view_of
 from kins.sim.view import ClusterView
@@ -45,15 +49,24 @@ ROOT = Path(__file__).resolve().parent.parent
 SRC = Endpoint("host", "client", "192.168.0.100")
 
 
-MODES = ("repeated", "distinct", "cache off")
+MODES = ("repeated", "distinct", "cache off", "off + json")
 
 
-def rate(fn: Callable[[int, int], object], n_cases: int, seconds: float, view: ClusterView, mode: str) -> float:
+def rate(fn: Callable[[int, int], Trace], n_cases: int, seconds: float, view: ClusterView, mode: str) -> float:
     """Traces per second over the cases, round-robin. ``fn(i, sport)``: "repeated" keeps the
     source port, "distinct" gives every trace a source port never used before (no two traces
-    share a 5-tuple), "cache off" empties every cache before every trace. Every mode starts
-    from empty caches and one pass over the cases (the distinct mode's with a source port it
-    then never uses), so no mode inherits another's work."""
+    share a 5-tuple), "cache off" empties every cache before every trace, "off + json" also
+    turns every trace into its ``-o json`` document (every step's text written). Every mode
+    starts from empty caches and one pass over the cases (the distinct mode's with a source
+    port it then never uses), so no mode inherits another's work."""
+    if mode == "off + json":
+        walk = fn
+
+        def fn(i: int, sport: int) -> Trace:
+            t = walk(i, sport)
+            trace_to_json(t)
+            return t
+
     clear_caches(view)
     for i in range(n_cases):
         fn(i, 1023 if mode == "distinct" else 1024)
@@ -62,7 +75,7 @@ def rate(fn: Callable[[int, int], object], n_cases: int, seconds: float, view: C
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
         for i in range(n_cases):
-            if mode == "cache off":
+            if mode in ("cache off", "off + json"):
                 clear_caches(view)
             if mode != "repeated":
                 sport = sport + 1 if sport < 65535 else 1024

@@ -20,7 +20,20 @@ from typing import Any
 from .addr import int_ip
 from .conntrack import Conn, Tuple5, conn_of, is_reply, reply_post_routing, reply_pre_routing
 from .iptables import Outcome, Ruleset
-from .packet import ACCEPTED, CT_DNAT, CT_NEW, DELIVERED, DROPPED, FORWARDED, NO_ROUTE, REJECTED, Entry, Packet, Step
+from .packet import (
+    ACCEPTED,
+    CT_DNAT,
+    CT_NEW,
+    DELIVERED,
+    DROPPED,
+    FORWARDED,
+    NO_ROUTE,
+    REJECTED,
+    Entry,
+    Packet,
+    Step,
+    with_ports,
+)
 from .routing import RouteHit
 from .state import NODE, NodeState
 from .view import ClusterView
@@ -461,6 +474,7 @@ def _rerouted_text(hit: RouteHit, dst: int) -> str:
     return "re-routed after DNAT: " + route_text(hit, dst)
 
 
+@with_ports
 def _received_text(proto: str, src: int, sport: int, dst: int, dport: int, dev: str) -> str:
     return f"{pkt_text(proto, src, sport, dst, dport)} on {dev}"
 
@@ -469,6 +483,7 @@ def _to_bridge_text(dev: str, br: str, nf: int) -> str:
     return f"{dev} -> {br}: frame for another port (bridge-nf-call-iptables={nf})"
 
 
+@with_ports
 def _unmasq_text(dst: int, dport: int) -> str:
     return f"conntrack: reply of a masqueraded connection, destination restored to {int_ip(dst)}:{dport}"
 
@@ -482,14 +497,17 @@ def _accepted_text(name: str, proto: str, dport: int) -> str:
     return f"accepted by {name} itself: a local {proto} socket{port} gets it"
 
 
+@with_ports
 def _delivered_text(kind: str, name: str, proto: str, src: int, sport: int, dst: int, dport: int) -> str:
     return f"delivered to {kind} {name}: {pkt_text(proto, src, sport, dst, dport)}"
 
 
+@with_ports
 def _undnat_text(src: int, sport: int) -> str:
     return f"conntrack: reply source restored to {int_ip(src)}:{sport}, undoing the DNAT"
 
 
+@with_ports
 def _encap_text(vni: int, dev: str, nh: int, mac: str, osrc: int, osport: int, odst: int, odport: int) -> str:
     return (
         f"VXLAN VNI {vni} on {dev}: next hop {int_ip(nh)} is VTEP {mac} (neighbour), "
@@ -509,6 +527,7 @@ def _to_port_text(br: str, port: str, nh: int) -> str:
     return f"{br} -> {port}: {int_ip(nh)} answers ARP behind that port"
 
 
+@with_ports
 def _dnat_text(bdst: int, bport: int, dst: int, dport: int, who: str) -> str:
     return f"DNAT {int_ip(bdst)}:{bport} -> {int_ip(dst)}:{dport} ({who})"
 

@@ -67,6 +67,16 @@ class Packet:
         return f"{self.proto} {int_ip(self.src)} -> {int_ip(self.dst)}"
 
 
+_PORTED: set[Callable[..., str]] = set()
+
+
+def with_ports(fmt: Callable[..., str]) -> Callable[..., str]:
+    """Marks a step text's writer whose arguments include ports (possibly symbolic ones): a
+    step bound to a real source port gives them their values before writing, once."""
+    _PORTED.add(fmt)
+    return fmt
+
+
 class Step:
     """``action``: received, route, rule, policy, nat, masquerade, bridged, hairpin, arp,
     encapsulated, decapsulated, transmitted, delivered, accepted, dropped, rejected, no-route,
@@ -77,7 +87,7 @@ class Step:
     written only when it is first read: a walk makes dozens of steps, and most callers of
     ``trace`` print or serialise the result once (or not at all, when it is only compared)."""
 
-    __slots__ = ("_args", "_detail", "_fmt", "action", "chain", "rule", "table")
+    __slots__ = ("_args", "_detail", "_fmt", "_port", "action", "chain", "rule", "table")
 
     def __init__(
         self,
@@ -91,35 +101,35 @@ class Step:
         self._detail: str | None = detail
         self._fmt: Callable[..., str] | None = None
         self._args: tuple[Any, ...] = ()
+        self._port: int | None = None
         self.table, self.chain, self.rule = table, chain, rule
 
     @classmethod
-    def later(cls, action: str, fmt: Callable[..., str], args: tuple[Any, ...]) -> Step:
+    def later(cls, action: str, fmt: Callable[..., str], args: tuple[Any, ...], port: int | None = None) -> Step:
         """A step whose detail is ``fmt(*args)``, written when first read. ``args`` are
-        values (ints, strings, frozen objects), never something that changes later."""
+        values (ints, strings, frozen objects), never something that changes later; with
+        ``port``, the symbolic ports among them (``sym.SymPort``) stand for their values for
+        that real source port."""
         s = cls.__new__(cls)
-        s.action, s._detail, s._fmt, s._args = action, None, fmt, args
+        s.action, s._detail, s._fmt, s._args, s._port = action, None, fmt, args, port
         s.table = s.chain = s.rule = None
-        return s
-
-    @property
-    def args(self) -> tuple[Any, ...] | None:
-        """What a later step's detail is written from (None for a step made with its text)."""
-        return self._args if self._fmt is not None else None
-
-    def with_args(self, args: tuple[Any, ...]) -> Step:
-        """The same later step written from other values."""
-        assert self._fmt is not None
-        s = Step.later(self.action, self._fmt, args)
-        s.table, s.chain, s.rule = self.table, self.chain, self.rule
         return s
 
     @property
     def detail(self) -> str:
         d = self._detail
         if d is None:
-            assert self._fmt is not None
-            d = self._detail = self._fmt(*self._args)
+            fmt = self._fmt
+            assert fmt is not None
+            args = self._args
+            port = self._port
+            if port is not None and fmt in _PORTED:
+                d = fmt(*[a.derive(port) if type(a) is SymPort else a for a in args])
+            else:
+                d = fmt(*args)
+                if port is not None and MARK in d:  # a symbol where none was expected: its value
+                    d = fmt(*[a.derive(port) if type(a) is SymPort else a for a in args])
+            self._detail = d
         return d
 
     def _key(self) -> tuple[str, str, str | None, str | None, int | None]:
@@ -196,17 +206,16 @@ class Walked:
                 if cur is not None:
                     hops.append(Hop(cur, tuple(steps)))
                 cur, steps = name, []
-            if len(e) == 2:
-                got = e[1]
-                for st in got if type(got) is tuple else (got,):
-                    if port is not None and MARK in st.detail:
-                        st = Step(st.action, self.text(st.detail), st.table, st.chain, st.rule)
-                    steps.append(st)
+            if len(e) == 4:
+                steps.append(Step.later(e[1], e[2], e[3], port))
                 continue
-            _, action, fmt, args = e
-            if port is not None:
-                args = tuple(a.derive(port) if type(a) is SymPort else a for a in args)
-            steps.append(Step.later(action, fmt, args))
+            got = e[1]
+            if type(got) is tuple:  # a hook's rule steps: written when the rules were compiled
+                steps.extend(got)
+                continue
+            if port is not None and MARK in got.detail:
+                got = Step(got.action, self.text(got.detail), got.table, got.chain, got.rule)
+            steps.append(got)
         if cur is not None:
             hops.append(Hop(cur, tuple(steps)))
         return tuple(hops)
