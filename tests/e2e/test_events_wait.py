@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -103,6 +104,10 @@ def test_an_image_kins_cannot_run_gets_a_warning(cluster: Cluster) -> None:
     assert any(line.split()[1:4] == ["Warning", "Failed", "pod/bad"] for line in table.splitlines()[1:])
     page = cluster.kins("describe", "pod", "bad").stdout
     assert "Error: ErrImagePull" in page[page.index("Events:") :]
+    # No container ever started: the pod stays Pending, its container waiting, as kubectl shows
+    assert re.search(r"^Status:\s+Pending$", page, re.M), page
+    line = next(ln for ln in cluster.kins("get", "po", "bad").stdout.splitlines() if ln.startswith("bad "))
+    assert line.split()[1:3] == ["0/1", "ErrImagePull"], line
 
 
 def test_wait_for_ready_pods_and_a_timeout(cluster: Cluster) -> None:

@@ -301,7 +301,7 @@ class Kubelet:
                 cr.restart_at = now
         self.pods[pod.key] = run
         if run.phase in ("Running", "Pending"):
-            run.phase = "Running"
+            run.phase = "Running" if _has_run(run) else "Pending"
             # Heals the pod's link if something broke it; a no-op when it is right.
             self.pool.submit(self._guard, self._reapply_pod, pod, run)
         log.info("%s: adopted sandbox %s (pid %d)", pod.key, sandbox.id, sandbox.pid)
@@ -430,7 +430,9 @@ class Kubelet:
         for c in pod.spec.containers:
             self._start_container(pod, run, run.containers[c.name])
         with self.lock:
-            run.phase = "Running"
+            # Kubernetes' rule: Running once a container has started; an image that cannot be
+            # pulled leaves the pod Pending (its container waiting with ErrImagePull).
+            run.phase = "Running" if _has_run(run) else "Pending"
             run.dirty = True
 
     def _env(self, pod: Pod, run: PodRun, c: Container) -> dict[str, str]:
@@ -560,6 +562,8 @@ class Kubelet:
             cr.ready = c.readinessProbe is None
             cr.readiness = probe_state(c.readinessProbe, now)
             cr.liveness = probe_state(c.livenessProbe, now)
+            if run.phase == "Pending" and run.sandbox is not None:
+                run.phase = "Running"
             run.dirty = True
 
     # --- exits and restarts -------------------------------------------------------------------
@@ -853,4 +857,12 @@ def _container_status(cr: ContainerRun) -> ContainerStatus:
         started=cr.running is not None,
         state=state,
         lastState=last,
+    )
+
+
+def _has_run(run: PodRun) -> bool:
+    """Whether any container of ``run`` is running or has run (and so may be restarting)."""
+    return any(
+        cr.running is not None or cr.terminated is not None or cr.last_terminated is not None
+        for cr in run.containers.values()
     )
