@@ -176,17 +176,25 @@ Entry = tuple[Any, ...]
 class Walked:
     """How a trace's hops are made when they are first read: the steps of the walk as it
     recorded them, and the real source port its symbols stand for (None: the walk used real
-    ports, or this is the template itself)."""
+    ports, or this is the template itself), and the packet's and notes' text as the walk wrote
+    them (with markers for symbols)."""
 
-    __slots__ = ("port", "reply", "syms", "trail")
+    __slots__ = ("notes", "packet", "port", "reply", "syms", "trail")
 
     def __init__(
-        self, trail: Sequence[Entry], reply: Sequence[Entry], syms: dict[int, SymPort], port: int | None
+        self,
+        trail: Sequence[Entry],
+        reply: Sequence[Entry],
+        syms: dict[int, SymPort],
+        port: int | None,
+        packet: str = "",
+        notes: tuple[str, ...] = (),
     ) -> None:
         self.trail, self.reply, self.syms, self.port = trail, reply, syms, port
+        self.packet, self.notes = packet, notes
 
     def bound(self, port: int) -> Walked:
-        return Walked(self.trail, self.reply, self.syms, port)
+        return Walked(self.trail, self.reply, self.syms, port, self.packet, self.notes)
 
     def text(self, text: str) -> str:
         """``text`` with its markers replaced by their values for the port."""
@@ -275,7 +283,8 @@ class Trace:
         self.src, self.dst, self.disposition = src, dst, disposition
         self.service, self.endpoints, self.masquerade, self.branch = service, endpoints, masquerade, branch
         self.reply_disposition = reply_disposition
-        self._packet, self._notes = packet, notes
+        self._packet: str | None = packet
+        self._notes: tuple[str, ...] | None = notes
         self._hops: tuple[Hop, ...] | None = hops
         self._reply: tuple[Hop, ...] | None = reply
         self._walked: Walked | None = None
@@ -298,10 +307,10 @@ class Trace:
         """A trace whose hops come from ``walked`` when first read."""
         t = cls(src, dst, packet, disposition, (), service, endpoints, masquerade, branch, (), reply_disposition, notes)
         t._hops = t._reply = None
+        walked.packet, walked.notes = packet, notes
         t._walked = walked
         if walked.port is not None:
-            t._packet = walked.text(packet)
-            t._notes = tuple(walked.text(n) for n in notes)
+            t._packet = t._notes = None
         return t
 
     def bound(self, port: int) -> Trace:
@@ -313,19 +322,27 @@ class Trace:
         t.endpoints, t.masquerade, t.branch = self.endpoints, self.masquerade, self.branch
         t.reply_disposition = self.reply_disposition
         t._hops = t._reply = None
-        bw = t._walked = w.bound(port)
-        t._packet = bw.text(self._packet)
-        notes = self._notes
-        t._notes = tuple(bw.text(n) for n in notes) if notes else notes
+        t._walked = w.bound(port)
+        t._packet = t._notes = None  # written when read, from the template's
         return t
 
     @property
     def packet(self) -> str:
-        return self._packet
+        p = self._packet
+        if p is None:
+            w = self._walked
+            assert w is not None
+            p = self._packet = w.text(w.packet)
+        return p
 
     @property
     def notes(self) -> tuple[str, ...]:
-        return self._notes
+        notes = self._notes
+        if notes is None:
+            w = self._walked
+            assert w is not None
+            notes = self._notes = tuple(w.text(n) for n in w.notes)
+        return notes
 
     @property
     def hops(self) -> tuple[Hop, ...]:

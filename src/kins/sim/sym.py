@@ -24,13 +24,15 @@ class SymPort(int):
     """A port whose value is not known yet: ``derive(real source port)`` gives it."""
 
     derive: Callable[[int], int]
-    label: str
 
     def __new__(cls, value: int, derive: Callable[[int], int]) -> SymPort:
         self = super().__new__(cls, value)
         self.derive = derive
-        self.label = f"{MARK}{value - SYM_BASE}{MARK}"
         return self
+
+    @property
+    def label(self) -> str:
+        return f"{MARK}{self - SYM_BASE}{MARK}"
 
     def __format__(self, spec: str) -> str:
         return self.label
@@ -73,7 +75,10 @@ def touched() -> None:
 def derived(parts: tuple[int, ...], fn: Callable[[tuple[int, ...]], int]) -> int:
     """``fn(parts)``, or a symbol for it when some of ``parts`` are symbols. Its value is a
     stable function of the parts, so caches keyed on headers still hit across walks."""
-    if not any(isinstance(p, SymPort) for p in parts):
+    for p in parts:
+        if type(p) is SymPort:
+            break
+    else:
         return fn(parts)
 
     def derive(real: int) -> int:

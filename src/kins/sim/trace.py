@@ -213,8 +213,8 @@ def _template(
     finally:
         reads.start()
     # Steps hold their symbols as values (each knows how to derive its own); text written
-    # with markers (the packet, the notes) must name symbols of this walk.
-    if any(k not in syms for text in (t.packet, *t.notes) if MARK in text for k in labels(text)):
+    # with markers must name symbols of this walk (the packet's is the source port itself).
+    if any(k not in syms for text in t.notes if MARK in text for k in labels(text)):
         return _Template(None, frozenset(), False)  # a marker from elsewhere: trust only real walks
     real = frozenset(p for p in ports if not isinstance(p, SymPort))
     return _Template(t, real, True)
@@ -241,7 +241,7 @@ def _walk(
     for r in results:
         for c in r.flow.conns.values():
             held.update((c.orig[2], c.orig[4], c.final[2], c.final[4]))
-    worst = max((r.disposition for r in results), key=lambda d: SEVERITY[d])
+    worst = _worst([r.disposition for r in results])
     rep = next(r for r in results if r.disposition == worst)
     if branch is not None:
         bip, _, bport = branch.rpartition(":")
@@ -268,7 +268,7 @@ def _walk(
                 probability=sum(r.flow.prob for r in rs),
                 node=view.node_of_ip(ip),
                 pod=view.pod_ips[ip].name if ip in view.pod_ips else None,
-                disposition=max((r.disposition for r in rs), key=lambda d: SEVERITY[d]),
+                disposition=_worst([r.disposition for r in rs]),
                 masquerade=any(r.flow.masq for r in rs),
             )
         )
@@ -328,6 +328,15 @@ def _walk(
         notes=tuple(notes),
     )
     return out, held
+
+
+def _worst(dispositions: list[str]) -> str:
+    """The most severe of the dispositions (the first of equals)."""
+    worst = dispositions[0]
+    for d in dispositions:
+        if SEVERITY[d] > SEVERITY[worst]:
+            worst = d
+    return worst
 
 
 def view_of(cfg: ClusterConfig, store: Store) -> ClusterView:
