@@ -334,25 +334,28 @@ def test_watch_from_resource_version_in_order(api: Served, client: Client) -> No
 
 def test_watch_streams_live_events_after_current_state(api: Served, client: Client) -> None:
     client.create(pod("before"))
+    client.create(pod("current", app="live"))
     received: list[tuple[str, str]] = []
-    done = threading.Event()
+    listed, done = threading.Event(), threading.Event()
 
     def consume() -> None:
         with api.client() as c:
             for ev in c.watch("Pod", "default", timeout=10, selector="app=live"):
                 received.append((ev.type, ev.object.name))
+                listed.set()
                 if ev.type == "DELETED":
                     break
         done.set()
 
     t = threading.Thread(target=consume, daemon=True)
     t.start()
-    time.sleep(0.3)
+    # The watch is open once the current state arrived: what follows is live, however slow the start.
+    assert listed.wait(10)
     client.create(pod("later", app="live"))
     client.create(pod("ignored", app="other"))
     client.delete("Pod", "default", "later")
     assert done.wait(10)
-    assert received == [("ADDED", "later"), ("DELETED", "later")]
+    assert received == [("ADDED", "current"), ("ADDED", "later"), ("DELETED", "later")]
 
 
 def test_watch_without_rv_starts_with_current_objects_and_times_out(client: Client) -> None:
