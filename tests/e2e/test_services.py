@@ -82,7 +82,9 @@ def test_service_without_endpoints_is_refused_at_once(cluster: Cluster) -> None:
     )
     assert res.returncode == 7, res.stderr  # CURLE_COULDNT_CONNECT, not 28 (timeout)
     assert "Couldn't connect" in res.stderr or "Connection refused" in res.stderr
-    assert float(res.stdout) < 0.5
+    # kube-proxy's REJECT answers the first SYN; anything else (a retransmitted SYN, an ARP
+    # that never resolves) takes a second or more
+    assert float(res.stdout) < 1.0
 
 
 @pytest.mark.parametrize("node_ip", ["192.168.0.21", "192.168.0.22"])
