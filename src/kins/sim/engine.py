@@ -124,9 +124,7 @@ class Engine:
             return self._leave(st, flow, hit, orig, None, None)
         flows = [flow]
         out: list[Result] = []
-        for table in rs.hook_tables("OUTPUT", ("raw", "mangle", "nat", "filter")):
-            if table == "nat" and not p.ct & CT_NEW:
-                continue
+        for table in (rs.hooks if p.ct & CT_NEW else rs.hooks_on)["OUTPUT"]:
             flows = self._hook(st, rs, flows, table, "OUTPUT", None, hit.route.dev, out)
         res = out
         for f in flows:
@@ -174,9 +172,7 @@ class Engine:
         flows = [flow]
         out: list[Result] = []
         if rs is not None:
-            for table in rs.hook_tables("PREROUTING", ("raw", "mangle", "nat")):
-                if table == "nat" and not p.ct & CT_NEW:
-                    continue
+            for table in (rs.hooks if p.ct & CT_NEW else rs.hooks_on)["PREROUTING"]:
                 flows = self._hook(st, rs, flows, table, "PREROUTING", iif, None, out)
         for f in flows:
             out.extend(self._route_in(st, iif, f, orig, from_port, routed))
@@ -208,9 +204,7 @@ class Engine:
             flows = [flow]
             out: list[Result] = []
             if rs is not None:
-                for table in rs.hook_tables("INPUT", ("mangle", "filter", "nat")):
-                    if table == "nat" and not p.ct & CT_NEW:
-                        continue
+                for table in (rs.hooks if p.ct & CT_NEW else rs.hooks_on)["INPUT"]:
                     flows = self._hook(st, rs, flows, table, "INPUT", iif, None, out)
             for f in flows:
                 out.extend(self._local_in(st, f, orig))
@@ -234,7 +228,7 @@ class Engine:
         flows = [flow]
         out = []
         if rs is not None:
-            for table in rs.hook_tables("FORWARD", ("mangle", "filter")):
+            for table in rs.hooks["FORWARD"]:
                 flows = self._hook(st, rs, flows, table, "FORWARD", iif, r.dev, out)
         for f in flows:
             out.extend(self._post(st, f, hit, orig, iif, from_port))
@@ -277,9 +271,7 @@ class Engine:
         flows = [flow]
         out: list[Result] = []
         if rs is not None and (iif is None or from_port is None or st.bridge_nf or hit.route.dev != iif):
-            for table in rs.hook_tables("POSTROUTING", ("mangle", "nat")):
-                if table == "nat" and not p.ct & CT_NEW:
-                    continue
+            for table in (rs.hooks if p.ct & CT_NEW else rs.hooks_on)["POSTROUTING"]:
                 flows = self._hook(st, rs, flows, table, "POSTROUTING", iif, hit.route.dev, out)
         for f in flows:
             conn = f.conns.get(st.name) if not f.pkt.ct & CT_NEW else None
@@ -313,7 +305,7 @@ class Engine:
             out: list[Result] = []
             rs = st.ruleset
             if rs is not None:
-                for table in rs.hook_tables("INPUT", ("mangle", "filter")):
+                for table in rs.hooks_on["INPUT"]:  # looped back: nat saw it in OUTPUT
                     flows = self._hook(st, rs, flows, table, "INPUT", "lo", None, out)
             for f in flows:
                 out.extend(self._local_in(st, f, orig))
@@ -392,8 +384,8 @@ class Engine:
         oif: str | None,
         done: list[Result],
     ) -> list[Flow]:
-        """Run one table's hook (one ``rs.hook_tables`` gave) on every flow; finished branches
-        go to ``done``."""
+        """Run one table's hook (one ``rs.hooks`` lists) on every flow; finished branches go
+        to ``done``."""
         nxt: list[Flow] = []
         for f in flows:
             outs = rs.run(table, chain, f.pkt, iif, oif)

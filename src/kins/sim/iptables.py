@@ -75,6 +75,14 @@ class Outcome:
     masq: bool = False
 
 
+# The tables each hook runs, in the kernel's order (by netfilter priority).
+HOOK_TABLES = {
+    "PREROUTING": ("raw", "mangle", "nat"),
+    "INPUT": ("mangle", "filter", "nat"),
+    "FORWARD": ("mangle", "filter"),
+    "OUTPUT": ("raw", "mangle", "nat", "filter"),
+    "POSTROUTING": ("mangle", "nat"),
+}
 SERVICE_CHAINS = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-")
 MASQ_JUMP = "jump to KUBE-MARK-MASQ"
 
@@ -547,14 +555,11 @@ class Ruleset:
         # The hooks that can change a packet: a table's chains that are not trivial (a missing
         # table or chain accepts and changes nothing).
         self.active = {(t, c) for t, chains in self.tables.items() for c in chains if (t, c) not in self.trivial}
-        self._hooks: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
-
-    def hook_tables(self, chain: str, order: tuple[str, ...]) -> tuple[str, ...]:
-        """The tables of ``order`` whose ``chain`` can change a packet (see ``active``)."""
-        got = self._hooks.get((chain, order))
-        if got is None:
-            got = self._hooks[(chain, order)] = tuple(t for t in order if (t, chain) in self.active)
-        return got
+        # Per hook, the tables to run in the kernel's order, those that can change a packet:
+        # for a connection's first packet (``hooks``), and for the rest (``hooks_on``: the nat
+        # table sees only first packets).
+        self.hooks = {c: tuple(t for t in order if (t, c) in self.active) for c, order in HOOK_TABLES.items()}
+        self.hooks_on = {c: tuple(t for t in tables if t != "nat") for c, tables in self.hooks.items()}
 
     @classmethod
     def from_text(cls, text: str, addr_type: Callable[[int], str]) -> Ruleset:
