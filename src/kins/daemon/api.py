@@ -390,6 +390,9 @@ def make_app(store: Store, cfg: ClusterConfig, *, token: str, admission: Admissi
     app.on_shutdown.append(_close_watches)
     api_discovery.add_routes(app.router)
     api_openapi.add_routes(app.router)
+    from . import api_pods  # imported here: it builds on this module
+
+    api_pods.add_routes(app)  # log, exec, portforward: ahead of the generic resource routes
     app.router.add_route("*", "/api/{version}/{tail:.+}", _resource_handler)
     app.router.add_route("*", "/apis/{group}/{version}/{tail:.+}", _resource_handler)
     return app
