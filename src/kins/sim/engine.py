@@ -344,14 +344,14 @@ class Engine:
         if peer_st is not None and dev.peer:
             flow.later(st, "transmitted", _veth_text, dev.name, dev.peer, peer_st.name)
             return self.receive(peer_st, dev.peer, flow)
-        return self._gone(st, flow, f"out {dev.name} towards {int_ip(nh)}")
+        return self._gone(st, flow, _towards_text, dev.name, nh)
 
     def _bridge_out(self, st: NodeState, br: str, nh: int, flow: Flow, from_port: str | None) -> list[Result]:
         arp = self.view.bridge_arp.get((st.netns, br), {})
         pp = arp.get(nh)
         if pp is None:
             if self.boundary:
-                return self._gone(st, flow, f"out {br} towards {int_ip(nh)}")
+                return self._gone(st, flow, _towards_text, br, nh)
             flow.step(st, "dropped", f"nothing on {br} answers ARP for {int_ip(nh)}: the kernel drops the packet")
             return [Result(flow, DROPPED)]
         port = st.ifaces.get(pp.port)
@@ -363,12 +363,12 @@ class Engine:
         else:
             flow.later(st, "bridged", _to_port_text, br, pp.port, nh)
         if pp.peer is None or pp.peer_dev is None:
-            return self._gone(st, flow, f"out bridge port {pp.port}")
+            return self._gone(st, flow, "out bridge port {}".format, pp.port)
         return self.receive(pp.peer, pp.peer_dev, flow)
 
-    def _gone(self, st: NodeState, flow: Flow, where: str) -> list[Result]:
+    def _gone(self, st: NodeState, flow: Flow, where: Callable[..., str], *args: Any) -> list[Result]:
         flow.final = st
-        flow.step(st, "transmitted", f"{where}: leaves {st.name}, the trace ends at the edge of what is known")
+        flow.later(st, "transmitted", _edge_text, st.name, where, args)
         return [Result(flow, FORWARDED)]
 
     # --- iptables -------------------------------------------------------------------------
@@ -428,7 +428,7 @@ class Engine:
             p.ct |= CT_DNAT
             if f.endpoint is None:
                 f.endpoint = (p.dst, nat.port)
-            f.later(st, "nat", _dnat_text, bdst, bport, p.dst, p.dport, self.view.who(p.dst))
+            f.later(st, "nat", _dnat_text, bdst, bport, p.dst, p.dport, self.view.who)
         else:
             before = p.src
             if nat.kind == "snat":
@@ -520,8 +520,16 @@ def _to_port_text(br: str, port: str, nh: int) -> str:
 
 
 @with_ports
-def _dnat_text(bdst: int, bport: int, dst: int, dport: int, who: str) -> str:
-    return f"DNAT {int_ip(bdst)}:{bport} -> {int_ip(dst)}:{dport} ({who})"
+def _dnat_text(bdst: int, bport: int, dst: int, dport: int, who: Callable[[int], str]) -> str:
+    return f"DNAT {int_ip(bdst)}:{bport} -> {int_ip(dst)}:{dport} ({who(dst)})"
+
+
+def _towards_text(dev: str, nh: int) -> str:
+    return f"out {dev} towards {int_ip(nh)}"
+
+
+def _edge_text(name: str, where: Callable[..., str], args: tuple[Any, ...]) -> str:
+    return f"{where(*args)}: leaves {name}, the trace ends at the edge of what is known"
 
 
 def _snat_text(kind: str, before: int, src: int) -> str:

@@ -108,6 +108,17 @@ def step_service(s: Step) -> tuple[str | None, bool]:
     return svc, d.startswith(MASQ_JUMP)
 
 
+class RuleStep(Step):
+    """A rule's step, made once with the rule; ``about`` is what ``step_service`` tells of it,
+    worked out the first time a walk ends with it."""
+
+    __slots__ = ("about",)
+
+    def __init__(self, action: str, detail: str, table: str, chain: str, rule: int) -> None:
+        super().__init__(action, detail, table, chain, rule)
+        self.about: tuple[str | None, bool] | None = None
+
+
 Check = Callable[[Packet, str | None, str | None, int], bool]  # (packet, in, out, mark) -> matched
 
 # What a rule's target does, sorted out at compile time.
@@ -211,7 +222,7 @@ class CRule:
         self.verdict: str | None = None
         text = target_text(self.rule)
         detail = f'{text} "{self.comment}"' if self.comment else text
-        self.step: Step | None = Step("rule", detail, table, chain, self.num)
+        self.step: Step | None = RuleStep("rule", detail, table, chain, self.num)
         self.unknown_step = Step("note", self.unknown, table, chain, self.num) if self.unknown else None
         if t is None:
             self.tkind, self.step = SIDE, None
@@ -219,7 +230,7 @@ class CRule:
             self.tkind = SIDE
         elif isinstance(t, GenericTarget):
             self.tkind = SIDE
-            self.step = Step("rule", f"{detail} (no effect on the path)", table, chain, self.num)
+            self.step = RuleStep("rule", f"{detail} (no effect on the path)", table, chain, self.num)
         elif isinstance(t, Verdict):
             self.tkind, self.verdict = VERDICT, "DROP" if t.name == "QUEUE" else t.name
         elif isinstance(t, Reject):
@@ -541,9 +552,6 @@ class Ruleset:
                             text = f"chain {t.chain} does not exist: rule ignored"
                             r.missing_step = Step("note", text, tname, c.name, r.num)
             _prune(chains)
-        # what a rule step tells (``step_service``), by the step's identity: rule steps are
-        # made once, with their rules, and live as long as this ruleset
-        self._info: dict[int, tuple[str | None, bool]] = {}
         self._base = {(t, c): ch for t, chains in self.tables.items() for c, ch in chains.items()}
         # Built-in chains with no rules and an ACCEPT policy: a hook over them changes nothing.
         self.trivial = {
@@ -587,13 +595,12 @@ class Ruleset:
     def _about(self, steps: list[Step]) -> tuple[str | None, bool]:
         svc: str | None = None
         masq = False
-        info = self._info
         for s in steps:
-            got = info.get(id(s))
+            if type(s) is not RuleStep:  # notes and policies name no Service and mark nothing
+                continue
+            got = s.about
             if got is None:
-                got = step_service(s)
-                if s.action == "rule":  # made with its rule (see ``_info``)
-                    info[id(s)] = got
+                got = s.about = step_service(s)
             if svc is None:
                 svc = got[0]
             masq = masq or got[1]

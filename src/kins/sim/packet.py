@@ -136,7 +136,7 @@ class Step:
         return (self.action, self.detail, self.table, self.chain, self.rule)
 
     def __eq__(self, other: object) -> bool:
-        if other.__class__ is not Step:
+        if not isinstance(other, Step):
             return NotImplemented
         return self is other or self._key() == other._key()
 

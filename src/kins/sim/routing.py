@@ -78,6 +78,7 @@ class RoutingTables:
                     self._local[ip] = r.type.upper()
         # The tables do not change once built: each destination's answer is worked out once.
         self._hits: dict[int, RouteHit | None] = {}
+        self._sources: dict[tuple[str | None, int], int | None] = {}
 
     def lookup(self, dst: int) -> RouteHit | None:
         """The route the kernel picks for ``dst``, or None (no route: ENETUNREACH)."""
@@ -99,6 +100,17 @@ class RoutingTables:
     def source_for(self, dev: str | None, dst: int) -> int | None:
         """Source address selection: an address on the output device, preferring one whose
         subnet holds the destination, then any global address."""
+        key = (dev, dst)
+        try:
+            return self._sources[key]
+        except KeyError:
+            pass
+        src = self._source_for(dev, dst)
+        if len(self._sources) < _HITS_MAX:
+            self._sources[key] = src
+        return src
+
+    def _source_for(self, dev: str | None, dst: int) -> int | None:
         st = self.state
         on_dev = [a for a in st.addrs if a.dev == dev and a.scope != "host"]
         for a in on_dev:
