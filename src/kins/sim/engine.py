@@ -388,13 +388,11 @@ class Engine:
         to ``done``."""
         nxt: list[Flow] = []
         for f in flows:
-            outs = rs.run(table, chain, f.pkt, iif, oif)
-            if len(outs) == 1:
-                o = outs[0]
-                if o.verdict == "ACCEPT" and not o.steps and o.nat is None:
-                    f.pkt.mark = o.mark  # passed without a rule that mattered: nothing else changes
-                    nxt.append(f)
-                    continue
+            outs = rs.hook(table, chain, f.pkt, iif, oif)
+            if isinstance(outs, int):
+                f.pkt.mark = outs  # passed without a rule that mattered: nothing else changes
+                nxt.append(f)
+                continue
             for o in outs:
                 g = f if len(outs) == 1 else f.fork(f.prob * o.prob)
                 self._apply(st, g, o, table, chain, oif)

@@ -573,6 +573,23 @@ class Ruleset:
     def from_text(cls, text: str, addr_type: Callable[[int], str]) -> Ruleset:
         return cls(parse_restore(text), addr_type)
 
+    def hook(self, table: str, chain: str, p: Packet, iif: str | None, oif: str | None) -> list[Outcome] | int:
+        """``run``, or only the mark when the packet passes the hook as it came: accepted by
+        one branch with no rule that mattered and no NAT (most hooks, for most packets)."""
+        ch = self._base.get((table, chain))
+        if ch is None:
+            return p.mark
+        res = self._walk(table, ch, p, iif, oif)
+        if len(res) == 1:
+            w, verdict, _ = res[0]
+            if (
+                not w.steps
+                and w.nat is None
+                and (verdict == "ACCEPT" or (not verdict and ch.policy in (None, "ACCEPT")))
+            ):
+                return w.mark
+        return self._outcomes(table, chain, ch, res)
+
     def run(self, table: str, chain: str, p: Packet, iif: str | None, oif: str | None) -> list[Outcome]:
         """Every way ``p`` can leave ``table``'s built-in ``chain``: the verdict (the policy
         when it falls off the end), the mark, a NAT target if one fired, and the rules that
@@ -580,16 +597,18 @@ class Ruleset:
         and a trace repeats no hook with the same packet (traces themselves are cached)."""
         ch = self._base.get((table, chain))
         if ch is None:
-            out = [Outcome(1.0, p.mark, "ACCEPT", None, ())]
-        else:
-            out = []
-            for w, verdict, rw in self._walk(table, ch, p, iif, oif):
-                if not verdict:
-                    verdict = ch.policy or "ACCEPT"
-                    if verdict != "ACCEPT":
-                        w.steps.append(Step("policy", f"chain policy {verdict}", table, chain))
-                svc, masq = self._about(w.steps) if w.steps else (None, False)
-                out.append(Outcome(w.prob, w.mark, verdict, w.nat, tuple(w.steps), rw, svc, masq))
+            return [Outcome(1.0, p.mark, "ACCEPT", None, ())]
+        return self._outcomes(table, chain, ch, self._walk(table, ch, p, iif, oif))
+
+    def _outcomes(self, table: str, chain: str, ch: CChain, res: _Res) -> list[Outcome]:
+        out = []
+        for w, verdict, rw in res:
+            if not verdict:
+                verdict = ch.policy or "ACCEPT"
+                if verdict != "ACCEPT":
+                    w.steps.append(Step("policy", f"chain policy {verdict}", table, chain))
+            svc, masq = self._about(w.steps) if w.steps else (None, False)
+            out.append(Outcome(w.prob, w.mark, verdict, w.nat, tuple(w.steps), rw, svc, masq))
         return out
 
     def _about(self, steps: list[Step]) -> tuple[str | None, bool]:
