@@ -205,6 +205,7 @@ class Walked:
     def hops(self, trail: Sequence[Entry]) -> tuple[Hop, ...]:
         """The steps grouped by namespace, symbols given their values for the port."""
         port = self.port
+        new = Step.__new__
         hops: list[Hop] = []
         cur: str | None = None
         steps: list[Step] = []
@@ -214,8 +215,11 @@ class Walked:
                 if cur is not None:
                     hops.append(Hop(cur, tuple(steps)))
                 cur, steps = name, []
-            if len(e) == 4:
-                steps.append(Step.later(e[1], e[2], e[3], port))
+            if len(e) == 4:  # Step.later, made in line (a trace has dozens)
+                st = new(Step)
+                st.action, st._detail, st._fmt, st._args, st._port = e[1], None, e[2], e[3], port
+                st.table = st.chain = st.rule = None
+                steps.append(st)
                 continue
             got = e[1]
             if type(got) is tuple:  # a hook's rule steps: written when the rules were compiled
