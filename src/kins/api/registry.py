@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .apps import Deployment, ReplicaSet
+from .batch import Job
 from .core import ConfigMap, Endpoints, Event, Namespace, Node, Pod, Secret, Service
 from .discovery import EndpointSlice
 from .meta import Object
@@ -19,6 +20,7 @@ KINDS: dict[tuple[str, str], type[Object]] = {
     ("v1", "Event"): Event,
     ("apps/v1", "Deployment"): Deployment,
     ("apps/v1", "ReplicaSet"): ReplicaSet,
+    ("batch/v1", "Job"): Job,
     ("discovery.k8s.io/v1", "EndpointSlice"): EndpointSlice,
     ("networking.k8s.io/v1", "Ingress"): Ingress,
     ("networking.k8s.io/v1", "IngressClass"): IngressClass,
@@ -43,6 +45,7 @@ _SHORT = {
     "Event": ["ev"],
     "Deployment": ["deploy"],
     "ReplicaSet": ["rs"],
+    "Job": [],
     "EndpointSlice": [],
     "Ingress": ["ing"],
     "IngressClass": [],

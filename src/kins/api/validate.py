@@ -24,6 +24,7 @@ from typing import Any
 
 from .._errors import MultiValidationError, ValidationError
 from .apps import Deployment, ReplicaSet
+from .batch import Job
 from .config import ClusterConfig
 from .core import (
     ConfigMap,
@@ -859,6 +860,34 @@ def _replicaset(e: _Errors, rs: ReplicaSet, cfg: ClusterConfig | None) -> None:
     _workload(e, rs.spec.replicas, rs.spec.selector, rs.spec.template)
 
 
+# --- Job ------------------------------------------------------------------------------------
+
+_JOB_RESTART_POLICIES = ("OnFailure", "Never")
+
+
+def _job(e: _Errors, job: Job, cfg: ClusterConfig | None) -> None:
+    spec = job.spec
+    for field in ("parallelism", "completions", "activeDeadlineSeconds", "backoffLimit", "ttlSecondsAfterFinished"):
+        v = getattr(spec, field)
+        if v is not None and v < 0:
+            e.invalid(f"spec.{field}", v, "must be greater than or equal to 0")
+    mode = spec.completionMode
+    if mode is not None and mode not in ("NonIndexed", "Indexed"):
+        e.unsupported("spec.completionMode", mode, ("NonIndexed", "Indexed"))
+    if mode == "Indexed" and spec.completions is None:
+        e.required("spec.completions", "when completion mode is Indexed")
+    labels = spec.template.metadata.labels or {}
+    sel = spec.selector
+    if sel is not None and e.label_selector("spec.selector", sel) and not selector_matches(sel, labels):
+        e.invalid("spec.template.metadata.labels", labels, "`selector` does not match template `labels`")
+    e.labels("spec.template.metadata.labels", spec.template.metadata.labels)
+    # The API server defaults an unset restartPolicy to Always, which a Job refuses.
+    policy = spec.template.spec.restartPolicy or "Always"
+    if policy not in _JOB_RESTART_POLICIES:
+        e.unsupported("spec.template.spec.restartPolicy", policy, _JOB_RESTART_POLICIES)
+    _pod_spec(e, "spec.template.spec", spec.template.spec, restart_policies=(*_JOB_RESTART_POLICIES, "Always"))
+
+
 # --- EndpointSlice / Endpoints ---------------------------------------------------------------
 
 _ADDRESS_TYPES = ("FQDN", "IPv4", "IPv6")
@@ -1177,6 +1206,7 @@ _KIND_CHECKS: dict[type[Object], Callable[[_Errors, Any, ClusterConfig | None], 
     Pod: _pod,
     Deployment: _deployment,
     ReplicaSet: _replicaset,
+    Job: _job,
     Ingress: _ingress,
     LegacyIngress: _legacy_ingress,
     IngressClass: _ingressclass,
