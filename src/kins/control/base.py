@@ -70,6 +70,11 @@ class ControllerSet:
 
     @property
     def pending(self) -> int:
+        # A controller with timed work (a Job's back-off or deadline) may offer the keys now due.
+        for c, q in zip(self.controllers, self.queues, strict=True):
+            due = getattr(c, "due", None)
+            if due is not None:
+                q.update(dict.fromkeys(due()))
         return sum(len(q) for q in self.queues)
 
     def run_round(self, drain: Callable[[], list[WatchEvent]], store: Store | None = None) -> bool:

@@ -11,6 +11,7 @@ from .deployment import DeploymentController, GarbageCollector, ReplicaSetContro
 from .endpoints import EndpointsController
 from .events import NO_EVENTS, EventSink, shared_recorder
 from .ipam import ServiceIPController
+from .job import JobController
 from .kubelet_sim import KubeletSim
 from .nodes import NodeEvents
 from .scheduler import Scheduler
@@ -37,6 +38,7 @@ def default_controllers(
         ServiceIPController(store, cfg),
         DeploymentController(store, events),
         ReplicaSetController(store, rng, events),
+        JobController(store, rng, events),
         GarbageCollector(store),
         Scheduler(store, events),
     ]
