@@ -230,7 +230,8 @@ class JobController:
         old = job.status or JobStatus()
         indexed = spec.completionMode == "Indexed"
         parallelism = spec.parallelism if spec.parallelism is not None else 1
-        completions = spec.completions
+        # The API server's defaults: neither count set means one pod that must succeed.
+        completions = spec.completions if spec.completions is not None or spec.parallelism is not None else 1
         backoff_limit = spec.backoffLimit if spec.backoffLimit is not None else DEFAULT_BACKOFF_LIMIT
         never = (spec.template.spec.restartPolicy or "Never") == "Never"
         suspended = bool(spec.suspend)
@@ -364,7 +365,7 @@ class JobController:
         now: float,
     ) -> bool:
         spec = job.spec
-        completions = spec.completions
+        completions = spec.completions if spec.completions is not None or spec.parallelism is not None else 1
         if spec.completionMode == "Indexed" and completions is not None:
             busy = {i for p in active if (i := _index(p)) is not None}
             todo = [i for i in range(completions) if i not in done_indexes and i not in busy]

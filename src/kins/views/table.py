@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ..api.apps import Deployment, ReplicaSet
+from ..api.batch import Job
 from ..api.core import (
     ConfigMap,
     Container,
@@ -32,6 +33,7 @@ from .common import (
     escape_terminal,
     format_label_selector,
     format_labels,
+    human_duration,
     join_host_port,
     parse_time,
     selector_string,
@@ -409,6 +411,61 @@ def _replicaset_row(rs: ReplicaSet, now: datetime) -> list[str]:
     ]
 
 
+def job_status(job: Job) -> str:
+    """kubectl 1.31's STATUS cell of a Job."""
+    true = {c.type for c in (job.status.conditions if job.status else None) or [] if c.status == "True"}
+    if "Complete" in true:
+        return "Complete"
+    if "Failed" in true:
+        return "Failed"
+    if job.metadata.deletionTimestamp:
+        return "Terminating"
+    for t in ("Suspended", "FailureTarget", "SuccessCriteriaMet"):
+        if t in true:
+            return t
+    return "Running"
+
+
+def job_completions(job: Job) -> str:
+    succeeded = (job.status.succeeded if job.status else None) or 0
+    spec = job.spec
+    if spec.completions is not None:
+        return f"{succeeded}/{spec.completions}"
+    if spec.parallelism is None:
+        return f"{succeeded}/1"  # the API server's default completions
+    return f"{succeeded}/1 of {spec.parallelism}" if spec.parallelism > 1 else f"{succeeded}/1"
+
+
+def job_selector(job: Job) -> str:
+    """The selector the API server generates when the Job names none."""
+    if job.spec.selector is not None:
+        return format_label_selector(job.spec.selector)
+    return f"batch.kubernetes.io/controller-uid={job.metadata.uid or ''}"
+
+
+def job_duration(job: Job, now: datetime) -> str:
+    st = job.status
+    start = parse_time(st.startTime if st else None)
+    if start is None:
+        return ""
+    end = parse_time(st.completionTime if st else None) or now
+    return human_duration(end - start)
+
+
+def _job_row(job: Job, now: datetime) -> list[str]:
+    names, images = _containers(job.spec.template.spec.containers)
+    return [
+        job.name,
+        job_status(job),
+        job_completions(job),
+        job_duration(job, now),
+        age(job.metadata.creationTimestamp, now),
+        names,
+        images,
+        job_selector(job),
+    ]
+
+
 # --- networking -------------------------------------------------------------------------------
 
 
@@ -484,6 +541,11 @@ COLUMNS: dict[str, tuple[tuple[str, ...], int, Row]] = {
         ("NAME", "DESIRED", "CURRENT", "READY", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"),
         3,
         _replicaset_row,
+    ),
+    "Job": (
+        ("NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"),
+        3,
+        _job_row,
     ),
     "Ingress": (("NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"), 0, _ingress_row),
     "NetworkPolicy": (("NAME", "POD-SELECTOR", "AGE"), 0, _netpol_row),
