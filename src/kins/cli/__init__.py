@@ -142,6 +142,7 @@ def describe(
 ) -> None:
     """Show one object in detail, laid out like kubectl describe (ending with its Events)."""
     from ..api.apps import Deployment, ReplicaSet
+    from ..api.batch import Job
     from ..api.core import Node, Pod, Service
     from ..api.discovery import EndpointSlice
     from ..api.registry import STORED, resolve_resource
@@ -177,8 +178,12 @@ def describe(
             if isinstance(r, ReplicaSet) and (ref := controller_of(r)) is not None and ref.uid == obj.metadata.uid
         ]
         out(describe_deployment(obj, owned, events))
+    elif isinstance(obj, Job):
+        from ..views.describe_job import describe_job
+
+        out(describe_job(obj, events))
     else:
-        raise KinsError(f"describe: {kind} is not supported yet (svc, pod, node, deploy)")
+        raise KinsError(f"describe: {kind} is not supported yet (svc, pod, node, deploy, job)")
 
 
 def main() -> None:
