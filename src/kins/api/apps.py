@@ -1,4 +1,4 @@
-"""``apps/v1``: Deployment and ReplicaSet."""
+"""``apps/v1``: Deployment, ReplicaSet, StatefulSet and DaemonSet."""
 
 from __future__ import annotations
 
@@ -62,3 +62,68 @@ class ReplicaSet(Object):
     PLURAL = "replicasets"
     spec: ReplicaSetSpec = msgspec.field(default_factory=ReplicaSetSpec)
     status: ReplicaSetStatus | None = None
+
+
+class StatefulSetSpec(Base):
+    selector: LabelSelector | None = None
+    template: PodTemplateSpec = msgspec.field(default_factory=PodTemplateSpec)
+    replicas: int | None = None
+    serviceName: str | None = None
+    podManagementPolicy: str | None = None
+    updateStrategy: dict[str, Any] | None = None
+    # accepted so real manifests load; kins has no storage and creates no claims
+    volumeClaimTemplates: list[dict[str, Any]] | None = None
+    persistentVolumeClaimRetentionPolicy: dict[str, Any] | None = None
+    revisionHistoryLimit: int | None = None
+    minReadySeconds: int | None = None
+    ordinals: dict[str, Any] | None = None
+
+
+class StatefulSetStatus(Base):
+    observedGeneration: int | None = None
+    replicas: int = 0
+    readyReplicas: int | None = None
+    currentReplicas: int | None = None
+    updatedReplicas: int | None = None
+    availableReplicas: int | None = None
+    currentRevision: str | None = None
+    updateRevision: str | None = None
+    collisionCount: int | None = None
+    conditions: list[Condition] | None = None
+
+
+class StatefulSet(Object):
+    KIND = "StatefulSet"
+    API_VERSION = "apps/v1"
+    PLURAL = "statefulsets"
+    spec: StatefulSetSpec = msgspec.field(default_factory=StatefulSetSpec)
+    status: StatefulSetStatus | None = None
+
+
+class DaemonSetSpec(Base):
+    selector: LabelSelector | None = None
+    template: PodTemplateSpec = msgspec.field(default_factory=PodTemplateSpec)
+    updateStrategy: dict[str, Any] | None = None
+    minReadySeconds: int | None = None
+    revisionHistoryLimit: int | None = None
+
+
+class DaemonSetStatus(Base):
+    currentNumberScheduled: int = 0
+    numberMisscheduled: int = 0
+    desiredNumberScheduled: int = 0
+    numberReady: int = 0
+    observedGeneration: int | None = None
+    updatedNumberScheduled: int | None = None
+    numberAvailable: int | None = None
+    numberUnavailable: int | None = None
+    collisionCount: int | None = None
+    conditions: list[Condition] | None = None
+
+
+class DaemonSet(Object):
+    KIND = "DaemonSet"
+    API_VERSION = "apps/v1"
+    PLURAL = "daemonsets"
+    spec: DaemonSetSpec = msgspec.field(default_factory=DaemonSetSpec)
+    status: DaemonSetStatus | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .apps import Deployment, ReplicaSet
+from .apps import DaemonSet, Deployment, ReplicaSet, StatefulSet
 from .batch import Job
 from .core import ConfigMap, Endpoints, Event, Namespace, Node, Pod, Secret, Service
 from .discovery import EndpointSlice
@@ -20,6 +20,8 @@ KINDS: dict[tuple[str, str], type[Object]] = {
     ("v1", "Event"): Event,
     ("apps/v1", "Deployment"): Deployment,
     ("apps/v1", "ReplicaSet"): ReplicaSet,
+    ("apps/v1", "StatefulSet"): StatefulSet,
+    ("apps/v1", "DaemonSet"): DaemonSet,
     ("batch/v1", "Job"): Job,
     ("discovery.k8s.io/v1", "EndpointSlice"): EndpointSlice,
     ("networking.k8s.io/v1", "Ingress"): Ingress,
@@ -45,6 +47,8 @@ _SHORT = {
     "Event": ["ev"],
     "Deployment": ["deploy"],
     "ReplicaSet": ["rs"],
+    "StatefulSet": ["sts"],
+    "DaemonSet": ["ds"],
     "Job": [],
     "EndpointSlice": [],
     "Ingress": ["ing"],
