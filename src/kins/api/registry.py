@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .apps import DaemonSet, Deployment, ReplicaSet, StatefulSet
-from .batch import Job
+from .batch import CronJob, Job
 from .core import ConfigMap, Endpoints, Event, Namespace, Node, Pod, Secret, Service
 from .discovery import EndpointSlice
 from .meta import Object
@@ -23,6 +23,7 @@ KINDS: dict[tuple[str, str], type[Object]] = {
     ("apps/v1", "StatefulSet"): StatefulSet,
     ("apps/v1", "DaemonSet"): DaemonSet,
     ("batch/v1", "Job"): Job,
+    ("batch/v1", "CronJob"): CronJob,
     ("discovery.k8s.io/v1", "EndpointSlice"): EndpointSlice,
     ("networking.k8s.io/v1", "Ingress"): Ingress,
     ("networking.k8s.io/v1", "IngressClass"): IngressClass,
@@ -50,6 +51,7 @@ _SHORT = {
     "StatefulSet": ["sts"],
     "DaemonSet": ["ds"],
     "Job": [],
+    "CronJob": ["cj"],
     "EndpointSlice": [],
     "Ingress": ["ing"],
     "IngressClass": [],

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ..api.apps import Deployment, ReplicaSet
-from ..api.batch import Job
+from ..api.batch import CronJob, Job
 from ..api.core import (
     ConfigMap,
     Container,
@@ -466,6 +466,25 @@ def _job_row(job: Job, now: datetime) -> list[str]:
     ]
 
 
+def _cronjob_row(cj: CronJob, now: datetime) -> list[str]:
+    st = cj.status
+    last = st.lastScheduleTime if st else None
+    tmpl = cj.spec.jobTemplate.spec
+    names, images = _containers(tmpl.template.spec.containers)
+    return [
+        cj.name,
+        cj.spec.schedule,
+        cj.spec.timeZone if cj.spec.timeZone is not None else _NONE,
+        "True" if cj.spec.suspend else "False",
+        str(len((st.active if st else None) or [])),
+        age(last, now) if last else _NONE,
+        age(cj.metadata.creationTimestamp, now),
+        names,
+        images,
+        format_label_selector(tmpl.selector),
+    ]
+
+
 # --- networking -------------------------------------------------------------------------------
 
 
@@ -541,6 +560,22 @@ COLUMNS: dict[str, tuple[tuple[str, ...], int, Row]] = {
         ("NAME", "DESIRED", "CURRENT", "READY", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"),
         3,
         _replicaset_row,
+    ),
+    "CronJob": (
+        (
+            "NAME",
+            "SCHEDULE",
+            "TIMEZONE",
+            "SUSPEND",
+            "ACTIVE",
+            "LAST SCHEDULE",
+            "AGE",
+            "CONTAINERS",
+            "IMAGES",
+            "SELECTOR",
+        ),
+        3,
+        _cronjob_row,
     ),
     "Job": (
         ("NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"),
