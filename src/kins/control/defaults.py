@@ -7,6 +7,7 @@ import random
 from ..api.config import ClusterConfig
 from ..store.base import Store
 from .base import Controller
+from .daemonset import DaemonSetController
 from .deployment import DeploymentController, GarbageCollector, ReplicaSetController
 from .endpoints import EndpointsController
 from .events import NO_EVENTS, EventSink, shared_recorder
@@ -15,6 +16,7 @@ from .job import JobController
 from .kubelet_sim import KubeletSim
 from .nodes import NodeEvents
 from .scheduler import Scheduler
+from .statefulset import StatefulSetController
 
 
 def default_controllers(
@@ -39,6 +41,8 @@ def default_controllers(
         DeploymentController(store, events),
         ReplicaSetController(store, rng, events),
         JobController(store, rng, events),
+        StatefulSetController(store, events),
+        DaemonSetController(store, rng, events),
         GarbageCollector(store),
         Scheduler(store, events),
     ]
