@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from ..api.apps import Deployment, ReplicaSet
+from ..api.apps import DaemonSet, Deployment, ReplicaSet, StatefulSet
 from ..api.batch import CronJob, Job
 from ..api.core import (
     ConfigMap,
@@ -411,6 +411,31 @@ def _replicaset_row(rs: ReplicaSet, now: datetime) -> list[str]:
     ]
 
 
+def _statefulset_row(sts: StatefulSet, now: datetime) -> list[str]:
+    desired = sts.spec.replicas if sts.spec.replicas is not None else 1
+    names, images = _containers(sts.spec.template.spec.containers)
+    ready = (sts.status.readyReplicas if sts.status else None) or 0
+    return [sts.name, f"{ready}/{desired}", age(sts.metadata.creationTimestamp, now), names, images]
+
+
+def _daemonset_row(ds: DaemonSet, now: datetime) -> list[str]:
+    st = ds.status
+    names, images = _containers(ds.spec.template.spec.containers)
+    return [
+        ds.name,
+        str(st.desiredNumberScheduled if st else 0),
+        str(st.currentNumberScheduled if st else 0),
+        str(st.numberReady if st else 0),
+        str((st.updatedNumberScheduled if st else None) or 0),
+        str((st.numberAvailable if st else None) or 0),
+        format_labels(ds.spec.template.spec.nodeSelector),
+        age(ds.metadata.creationTimestamp, now),
+        names,
+        images,
+        format_label_selector(ds.spec.selector),
+    ]
+
+
 def job_status(job: Job) -> str:
     """kubectl 1.31's STATUS cell of a Job."""
     true = {c.type for c in (job.status.conditions if job.status else None) or [] if c.status == "True"}
@@ -576,6 +601,24 @@ COLUMNS: dict[str, tuple[tuple[str, ...], int, Row]] = {
         ),
         3,
         _cronjob_row,
+    ),
+    "StatefulSet": (("NAME", "READY", "AGE", "CONTAINERS", "IMAGES"), 2, _statefulset_row),
+    "DaemonSet": (
+        (
+            "NAME",
+            "DESIRED",
+            "CURRENT",
+            "READY",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "NODE SELECTOR",
+            "AGE",
+            "CONTAINERS",
+            "IMAGES",
+            "SELECTOR",
+        ),
+        3,
+        _daemonset_row,
     ),
     "Job": (
         ("NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"),
