@@ -7,6 +7,7 @@ import random
 from ..api.config import ClusterConfig
 from ..store.base import Store
 from .base import Controller
+from .cronjob import CronJobController
 from .daemonset import DaemonSetController
 from .deployment import DeploymentController, GarbageCollector, ReplicaSetController
 from .endpoints import EndpointsController
@@ -40,6 +41,7 @@ def default_controllers(
         ServiceIPController(store, cfg),
         DeploymentController(store, events),
         ReplicaSetController(store, rng, events),
+        CronJobController(store, events),
         JobController(store, rng, events),
         StatefulSetController(store, events),
         DaemonSetController(store, rng, events),
