@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
 from msgspec.structs import replace
 
 from kins.api.apps import DaemonSet, StatefulSet
@@ -375,3 +376,84 @@ def test_daemonset_rolling_update_replaces_every_pod() -> None:
 
 def test_node_spec_default_is_schedulable() -> None:
     assert not NodeSpec().unschedulable
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def _errors(text: str) -> list[tuple[str, str]]:
+    from kins._errors import MultiValidationError
+    from kins.api.validate import validate_all
+
+    try:
+        validate_all(load_text(text), default_cluster())
+    except MultiValidationError as e:
+        return [(x.field, x.message) for x in e.errors]
+    return []
+
+
+SET = """
+apiVersion: apps/v1
+kind: %s
+metadata: {name: web, namespace: default}
+spec:
+  %s
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: app, image: nginx}]}
+"""
+
+
+def test_valid_sets_pass_and_service_name_is_optional() -> None:
+    assert _errors(SET % ("StatefulSet", "selector: {matchLabels: {app: web}}")) == []
+    assert _errors(SET % ("DaemonSet", "selector: {matchLabels: {app: web}}")) == []
+    assert _errors(STS % (3, "")) == []
+
+
+W = "selector: {matchLabels: {app: web}}\n  "
+
+
+@pytest.mark.parametrize(
+    ("kind", "spec", "field", "fragment"),
+    [
+        ("StatefulSet", "replicas: 1", "spec.selector", "Required value"),
+        ("DaemonSet", "updateStrategy: {type: RollingUpdate}", "spec.selector", "Required value"),
+        ("StatefulSet", "selector: {matchLabels: {app: db}}", "spec.template.metadata.labels", "does not match"),
+        ("DaemonSet", "selector: {matchLabels: {app: db}}", "spec.template.metadata.labels", "does not match"),
+        ("StatefulSet", "selector: {}", "spec.selector", "empty selector is invalid for statefulset"),
+        ("StatefulSet", W + "replicas: -1", "spec.replicas", ">= 0"),
+        ("StatefulSet", W + "serviceName: Nginx_1", "spec.serviceName", "RFC 1123"),
+        (
+            "StatefulSet",
+            W + "podManagementPolicy: Random",
+            "spec.podManagementPolicy",
+            "Unsupported value",
+        ),
+        (
+            "StatefulSet",
+            W + "updateStrategy: {rollingUpdate: {partition: -2}}",
+            "spec.updateStrategy.rollingUpdate.partition",
+            "greater than or equal to 0",
+        ),
+        (
+            "DaemonSet",
+            W + "updateStrategy: {type: OnDelete, rollingUpdate: {maxUnavailable: 1}}",
+            "spec.updateStrategy.rollingUpdate",
+            "only allowed for updateStrategy 'RollingUpdate'",
+        ),
+        (
+            "DaemonSet",
+            W + "updateStrategy: {type: Surge}",
+            "spec.updateStrategy.type",
+            "Unsupported value",
+        ),
+    ],
+)
+def test_invalid_sets(kind: str, spec: str, field: str, fragment: str) -> None:
+    errs = _errors(SET % (kind, spec))
+    fields = [f for f, _ in errs]
+    assert field in fields, errs
+    msg = next(m for f, m in errs if f == field)
+    if fragment == ">= 0":
+        fragment = "greater than or equal to 0"
+    assert fragment in msg, msg
