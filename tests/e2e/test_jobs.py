@@ -3,6 +3,7 @@ backoffLimit, seen through kins get / describe / wait / logs."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -123,3 +124,43 @@ def test_a_failing_job_stops_at_its_backoff_limit(cluster: Cluster) -> None:
     # the job is a wait condition too: complete never comes
     res = cluster.kins("wait", "--for=condition=complete", "job/broken", "--timeout", "1s", check=False)
     assert res.returncode == 1
+
+
+TICK = """
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: tick}
+spec:
+  schedule: "* * * * *"
+  successfulJobsHistoryLimit: 1
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers: [{name: tick, image: busybox, command: [sh, -c, "echo tick"]}]
+"""
+
+
+def test_a_cronjob_starts_a_job_at_the_next_minute(cluster: Cluster) -> None:
+    cluster.apply_text(TICK)
+
+    def completed() -> Job | None:
+        for j in cluster.client.list("Job"):
+            if isinstance(j, Job) and j.name.startswith("tick-") and j.status and j.status.completionTime:
+                return j
+        return None
+
+    job = poll(completed, 90, "the CronJob's first Job to complete", interval=0.5)
+    minute = int(job.name.removeprefix("tick-"))
+    scheduled = (job.metadata.annotations or {})["batch.kubernetes.io/cronjob-scheduled-timestamp"]
+    assert scheduled.startswith(time.strftime("%Y-%m-%dT%H:%M:00", time.gmtime(minute * 60)))
+    row = cluster.kins("get", "cj").stdout.splitlines()
+    assert row[0].split()[:4] == ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND"]
+    assert row[1].split()[:8] == ["tick", "*", "*", "*", "*", "*", "<none>", "False"]
+    (pod,) = job_pods(cluster, job.name)
+    assert "tick" in cluster.kins("logs", pod.name).stdout
+    cluster.kins("delete", "cronjob", "tick")
+    gone = lambda: not [j for j in cluster.client.list("Job") if j.name.startswith("tick-")]  # noqa: E731
+    poll(gone, 15, "the CronJob's Jobs to go with it")
+    poll(lambda: not job_pods(cluster, job.name), 30, "their pods to go")

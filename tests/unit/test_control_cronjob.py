@@ -220,3 +220,13 @@ def test_validation() -> None:
     bad = replace(cj, spec=replace(cj.spec, jobTemplate=replace(tmpl, spec=replace(tmpl.spec, template=always))))
     msgs = [str(e) for e in validate(bad)]
     assert any('spec.jobTemplate.spec.template.spec.restartPolicy: Unsupported value: "Always"' in m for m in msgs)
+
+
+def test_deleting_a_cronjob_deletes_its_jobs() -> None:
+    env = Env()
+    env.t = at("2024-05-01T12:05:00").timestamp()
+    env.settle()
+    assert len(env.jobs()) == 1
+    env.store.delete("CronJob", "default", "tick")
+    env.settle()
+    assert env.jobs() == []

@@ -50,13 +50,13 @@ class CronJobController:
         self.events = events
         self.clock = clock
         self._wake: dict[str, float] = {}
+        self._uid: dict[str, str] = {}  # cronjob key -> uid, to clean up after a deleted CronJob
 
     def observe(self, ev: WatchEvent) -> Iterable[str]:
         o = ev.object
         if isinstance(o, CronJob):
-            if ev.type == DELETED:
-                self._wake.pop(o.key, None)
-                return ()
+            if ev.type != DELETED:
+                self._uid[o.key] = o.metadata.uid or ""
             return (o.key,)
         ref = controller_of(o)
         return (f"{o.namespace}/{ref.name}",) if ref is not None and ref.kind == "CronJob" else ()
@@ -89,7 +89,17 @@ class CronJobController:
         try:
             cj = self.store.get("CronJob", ns, name)
         except NotFound:
-            return False
+            # Deleted: its Jobs go with it (and their pods with them).
+            self._wake.pop(key, None)
+            uid = self._uid.pop(key, None)
+            gone = False
+            for j in self.store.list("Job", ns)[0]:
+                ref = controller_of(j)
+                if uid and ref is not None and ref.uid == uid:
+                    with contextlib.suppress(NotFound):
+                        self.store.delete("Job", j.namespace, j.name)
+                        gone = True
+            return gone
         assert isinstance(cj, CronJob)
         self._wake.pop(key, None)
         try:
