@@ -116,6 +116,12 @@ class CronJobController:
         done_at = [j.status.completionTime for j in jobs if finished(j) == "Complete" and j.status]
         last_success = max([t for t in (*done_at, last_success) if t], default=None)
         active = [j for j in jobs if finished(j) is None]
+        was_active = {a.get("name") for a in old.active or []}
+        for j in jobs:
+            state = finished(j)
+            if state is not None and j.name in was_active:
+                msg = f"Saw completed job: {j.name}, condition: {state}"
+                self.events.event(cj, NORMAL, "SawCompletedJob", msg, component=COMPONENT)
 
         # The latest scheduled time not yet run, if any.
         since = parse_timestamp(old.lastScheduleTime or cj.metadata.creationTimestamp) or now
