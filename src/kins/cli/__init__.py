@@ -141,7 +141,7 @@ def describe(
     name_: NameOpt = None,
 ) -> None:
     """Show one object in detail, laid out like kubectl describe (ending with its Events)."""
-    from ..api.apps import Deployment, ReplicaSet
+    from ..api.apps import DaemonSet, Deployment, ReplicaSet, StatefulSet
     from ..api.batch import Job
     from ..api.core import Node, Pod, Service
     from ..api.discovery import EndpointSlice
@@ -182,8 +182,16 @@ def describe(
         from ..views.describe_job import describe_job
 
         out(describe_job(obj, events))
+    elif isinstance(obj, (StatefulSet, DaemonSet)):
+        from ..views.describe_workloads import describe_daemonset, describe_statefulset
+
+        pods = [p for p in src.list("Pod", ns, None) if isinstance(p, Pod)]
+        if isinstance(obj, StatefulSet):
+            out(describe_statefulset(obj, pods, events))
+        else:
+            out(describe_daemonset(obj, pods, events))
     else:
-        raise KinsError(f"describe: {kind} is not supported yet (svc, pod, node, deploy, job)")
+        raise KinsError(f"describe: {kind} is not supported yet (svc, pod, node, deploy, job, sts, ds)")
 
 
 def main() -> None:

@@ -232,7 +232,7 @@ def scale(
     name: NameOpt = None,
     namespace: NsOpt = None,
 ) -> None:
-    """Set the number of replicas of a Deployment or ReplicaSet."""
+    """Set the number of replicas of a Deployment, ReplicaSet or StatefulSet."""
     from ..api.registry import resolve_resource
 
     if "/" in resource:
@@ -242,9 +242,13 @@ def scale(
     if replicas < 0:
         raise KinsError("scale: --replicas must be given and be >= 0")
     kind = resolve_resource(resource)
-    if kind not in ("Deployment", "ReplicaSet"):
-        raise KinsError(f"scale: {kind} cannot be scaled (deployment, replicaset)")
-    live_client(name).scale(namespace or "default", target, replicas, kind=kind)
+    if kind not in ("Deployment", "ReplicaSet", "StatefulSet"):
+        raise KinsError(f"scale: {kind} cannot be scaled (deployment, replicaset, statefulset)")
+    if kind == "StatefulSet":
+        # The API serves /scale for Deployments and ReplicaSets; a set's replicas are patched.
+        live_client(name).patch(kind, namespace or "default", target, {"spec": {"replicas": replicas}})
+    else:
+        live_client(name).scale(namespace or "default", target, replicas, kind=kind)
     out(f"{kind.lower()}.apps/{target} scaled")
 
 
