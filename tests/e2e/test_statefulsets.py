@@ -131,6 +131,25 @@ def test_statefulset_pods_in_order_with_stable_dns_names(cluster: Cluster) -> No
     assert sorted(p.name for p in cluster.pods("web-")) == ["web-0", "web-1", "web-2"]
 
 
+def test_scale_describe_and_wait(cluster: Cluster) -> None:
+    res = cluster.kins("wait", "sts/web", "--for=jsonpath={.status.readyReplicas}=3", "--timeout=30s")
+    assert "statefulset.apps/web condition met" in res.stdout
+    assert "statefulset.apps/web scaled" in cluster.kins("scale", "statefulset", "web", "--replicas", "2").stdout
+    poll(lambda: [p.name for p in cluster.pods("web-")] == ["web-0", "web-1"], 60, "web-2 to go")
+
+    # Events are written in batches: wait for the delete's.
+    def described() -> str | None:
+        t = cluster.kins("describe", "sts", "web").stdout
+        return t if "delete Pod web-2 in StatefulSet web successful" in t else None
+
+    page = poll(described, 10, "the SuccessfulDelete event on the describe page")
+    assert "Replicas:           2 desired | 2 total" in page
+    assert "create Pod web-2 in StatefulSet web successful" in page
+    cluster.kins("scale", "sts/web", "--replicas", "3")
+    cluster.wait_ready("web-", 3, timeout=60)
+    assert "Desired Number of Nodes Scheduled: 2" in cluster.kins("describe", "ds", "agent").stdout
+
+
 def test_served_resources_include_the_sets(cluster: Cluster) -> None:
     if shutil.which("kubectl") is None:
         raise AssertionError("kubectl is needed for this test")
