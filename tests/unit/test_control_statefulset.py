@@ -87,6 +87,9 @@ class Stepper:
     def __init__(self, store: Store, kubelet: bool = True) -> None:
         self.store = store
         ctrls = default_controllers(store, default_cluster(), random.Random(1), kubelet=kubelet, events=NO_EVENTS)
+        for c in ctrls:
+            if isinstance(c, StatefulSetController):
+                c.paced = True  # pod by pod, as the live cluster goes
         self.cs = ControllerSet(ctrls)
         self.w = store.watch(self.cs.kinds, store.resource_version)
         self.w.__enter__()
@@ -457,3 +460,12 @@ def test_invalid_sets(kind: str, spec: str, field: str, fragment: str) -> None:
     if fragment == ">= 0":
         fragment = "greater than or equal to 0"
     assert fragment in msg, msg
+
+
+def test_offline_convergence_of_a_large_set_is_not_one_round_per_pod() -> None:
+    store = build_offline_state(default_cluster(), sts(150))
+    assert len(pods(store)) == 150
+    assert get_sts(store).status.readyReplicas == 150  # type: ignore[union-attr]
+    set_sts(store, replicas=5)
+    assert settle(store) < 10
+    assert sorted(pods(store)) == [f"web-{i}" for i in range(5)]

@@ -43,7 +43,7 @@ def default_controllers(
         ReplicaSetController(store, rng, events),
         CronJobController(store, events),
         JobController(store, rng, events),
-        StatefulSetController(store, events),
+        StatefulSetController(store, events, paced=not kubelet),
         DaemonSetController(store, rng, events),
         GarbageCollector(store),
         Scheduler(store, events),

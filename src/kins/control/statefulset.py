@@ -83,9 +83,13 @@ class StatefulSetController:
     name = "statefulset"
     kinds = frozenset({"StatefulSet", "Pod"})
 
-    def __init__(self, store: Store, events: EventSink = NO_EVENTS) -> None:
+    def __init__(self, store: Store, events: EventSink = NO_EVENTS, *, paced: bool = True) -> None:
         self.store = store
         self.events = events
+        # Offline, every bound pod starts at once, so waiting pod by pod for readiness would
+        # change nothing but the number of rounds (one per pod): unpaced, the controller creates,
+        # deletes and replaces every pod it may in one go and reaches the same end state.
+        self.paced = paced
         self._pods: dict[str, dict[str, None]] = {}  # owner uid -> pod keys
         self._owner_of: dict[str, str] = {}  # pod key -> owner uid
         self._uid: dict[str, str] = {}  # set key -> uid, to clean up after a delete
@@ -209,7 +213,7 @@ class StatefulSetController:
                 sts, WARNING, "VolumeClaimsIgnored", NO_STORAGE.format(names=", ".join(claims)), component=COMPONENT
             )
         replicas = sts.spec.replicas if sts.spec.replicas is not None else 1
-        parallel = sts.spec.podManagementPolicy == "Parallel"
+        parallel = sts.spec.podManagementPolicy == "Parallel" or not self.paced
         update_rev = revision_name(sts)
         self._templates[update_rev] = sts.spec.template
         current_rev = (sts.status.currentRevision if sts.status else None) or update_rev
@@ -281,7 +285,8 @@ class StatefulSetController:
                 if p.labels.get(REVISION_LABEL) != update_rev:
                     self._delete(sts, p)
                     changed = True
-                    break
+                    if self.paced:
+                        break
         return self._status(sts, current_rev, update_rev) or changed
 
     def _status(self, sts: StatefulSet, current_rev: str, update_rev: str) -> bool:
