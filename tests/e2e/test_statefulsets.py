@@ -150,6 +150,36 @@ def test_scale_describe_and_wait(cluster: Cluster) -> None:
     assert "Desired Number of Nodes Scheduled: 2" in cluster.kins("describe", "ds", "agent").stdout
 
 
+def test_rolling_update_replaces_pods_from_the_highest_ordinal(cluster: Cluster) -> None:
+    before = {p.name: p.metadata.uid for p in cluster.wait_ready("web-", 3, timeout=60)}
+    labels = {"app": "web", "tier": "v2"}
+    cluster.client.patch("StatefulSet", "default", "web", {"spec": {"template": {"metadata": {"labels": labels}}}})
+
+    def rolled() -> list[Pod] | None:
+        pods = cluster.ready_pods("web-")
+        done = len(pods) == 3 and all(p.labels.get("tier") == "v2" for p in pods)
+        return pods if done else None
+
+    pods = poll(rolled, 90, "every web pod on the new template")
+    assert all(p.metadata.uid != before[p.name] for p in pods)
+    # web-2 was replaced first, web-0 last.
+    created = [p.metadata.creationTimestamp or "" for p in pods]
+    assert created[2] <= created[1] <= created[0], created
+    sts = cluster.client.get("StatefulSet", "default", "web")
+    assert isinstance(sts, StatefulSet) and sts.status is not None
+    poll(
+        lambda: (
+            (s := cluster.client.get("StatefulSet", "default", "web"))
+            and isinstance(s, StatefulSet)
+            and s.status is not None
+            and s.status.currentRevision == s.status.updateRevision
+            and s.status.updatedReplicas == 3
+        ),
+        20,
+        "the update revision to become the current one",
+    )
+
+
 def test_served_resources_include_the_sets(cluster: Cluster) -> None:
     if shutil.which("kubectl") is None:
         raise AssertionError("kubectl is needed for this test")
