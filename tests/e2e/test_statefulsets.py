@@ -46,7 +46,9 @@ spec:
         args: [netexec, --http-port=8080]
         ports: [{{containerPort: 8080, name: http}}]
         readinessProbe: {{httpGet: {{path: /healthz, port: 8080}}, periodSeconds: 1}}
----
+"""
+
+DAEMONSET = f"""
 apiVersion: apps/v1
 kind: DaemonSet
 metadata: {{name: agent, namespace: default}}
@@ -84,7 +86,7 @@ def _resolve(c: Cluster, pod: str, name: str) -> str:
 
 
 def test_statefulset_pods_in_order_with_stable_dns_names(cluster: Cluster) -> None:
-    cluster.apply_text(MANIFESTS)
+    cluster.apply_text(MANIFESTS + "---" + DAEMONSET)
     pods = cluster.wait_ready("web-", 3, timeout=90)
     assert [p.name for p in pods] == ["web-0", "web-1", "web-2"]
     # OrderedReady: each pod was created no earlier than its predecessor became ready.
@@ -220,6 +222,7 @@ def _bound_to(c: Cluster, node: str) -> bool:
 
 
 def test_daemonset_one_pod_per_node_and_one_more_for_a_new_node(cluster: Cluster) -> None:
+    cluster.apply_text(DAEMONSET)  # unchanged when the first test applied it already
     nodes = sorted(n.name for n in cluster.client.list("Node"))
 
     def everywhere() -> dict[str, str] | None:
@@ -229,10 +232,10 @@ def test_daemonset_one_pod_per_node_and_one_more_for_a_new_node(cluster: Cluster
     placed = poll(everywhere, 60, f"an agent pod on each of {nodes}")
     assert len(cluster.pods("agent-")) == len(nodes) == len(placed)
     cluster.kins("node", "add", "node3", "--ip", NODE3_IP)
-    # The new node gets its pod at once, bound to it and pinned by node affinity. (Whether it
-    # starts is the kubelet's business: a pod bound before the node's namespace is applied is
-    # not retried yet, so only the placement is checked here.)
+    # The new node gets its pod at once, bound to it and pinned by node affinity; it starts
+    # even when it was bound before the node's namespace was made (the kubelet tries again).
     poll(lambda: _bound_to(cluster, "node3"), 30, "an agent pod bound to node3")
+    poll(lambda: "node3" in _per_node(cluster), 60, "the agent pod on node3 ready")
     assert len(cluster.pods("agent-")) == len(nodes) + 1
     pod = next(p for p in cluster.pods("agent-") if p.spec.nodeName == "node3")
     terms = (pod.spec.affinity or {})["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]

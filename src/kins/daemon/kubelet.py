@@ -30,7 +30,7 @@ from typing import Any
 
 from msgspec.structs import replace
 
-from .._errors import Conflict, KinsError, NotFound
+from .._errors import Conflict, KernelError, KinsError, NotFound
 from ..api.config import ClusterConfig
 from ..api.core import ConfigMap, Container, ContainerStatus, Node, ObjectReference, Pod, PodIP, PodStatus, Secret
 from ..api.meta import Condition
@@ -58,6 +58,7 @@ BACKOFF_START = 10.0
 BACKOFF_MAX = 300.0
 STOP_GRACE_MAX = 5.0  # seconds a container gets after SIGTERM before SIGKILL (capped for speed)
 RETRY_START = 2.0  # seconds before a pod whose volumes or sandbox failed is tried again
+RETRY_NETWORK = 0.3  # seconds before a pod whose node's network is not made yet is tried again
 # Their containers get the API's address and token: they run controllers (DNS, ingress).
 SYSTEM_NAMESPACES = ("kube-system", "ingress-nginx")
 
@@ -392,8 +393,20 @@ class Kubelet:
         self._write_status(run)
         plan = render_pod(cfg, node_cfg, pod)
         run.netns = kns.pod_ns(self.cfg.name, plan.netns)
-        with self.kernel_lock:
-            apply_pod(self.cfg.name, self._node_plan(cfg, run.node), plan, self.state_dir)
+        try:
+            with self.kernel_lock:
+                apply_pod(self.cfg.name, self._node_plan(cfg, run.node), plan, self.state_dir)
+        except KernelError as e:
+            # A pod bound to a node that has just joined (a DaemonSet's, say) comes before the
+            # network agent made the node's namespace: try again shortly, as kubelet retries
+            # a sandbox whose network plugin is not ready yet.
+            log.info("%s: %s; trying again", run.key, e)
+            with self.lock:
+                for cr in run.containers.values():
+                    cr.waiting = ("ContainerCreating", str(e))
+                run.retry_at = time.monotonic() + RETRY_NETWORK
+                run.dirty = True
+            return
         pdir = self.state_dir / "pods" / pod_dir_name(run.key)
         pdir.mkdir(parents=True, exist_ok=True)
         resolv, hosts = pdir / "resolv.conf", pdir / "hosts"
