@@ -95,3 +95,23 @@ def test_invalid_set_is_refused_with_its_field(api: Served) -> None:
     body = r.json()
     assert body["reason"] == "Invalid"
     assert any(c["field"] == "spec.template.metadata.labels" for c in body["details"]["causes"])
+
+
+def test_statefulset_scale_subresource(api: Served) -> None:
+    """``kubectl scale sts`` goes through ``/scale``, as for Deployments."""
+    c = api.client()
+    for obj in load_text(SETS):
+        c.create(obj)
+    path = "/apis/apps/v1/namespaces/default/statefulsets/web/scale"
+    merge = {"Content-Type": "application/merge-patch+json"}
+    with http(api) as h:
+        res = {r["name"] for r in h.get("/apis/apps/v1").json()["resources"]}
+        assert "statefulsets/scale" in res and "daemonsets/scale" not in res
+        got = h.get(path).json()
+        assert got["kind"] == "Scale" and got["spec"]["replicas"] == 2 and got["status"]["selector"] == "app=web"
+        r = h.patch(path, content=b'{"spec":{"replicas":5}}', headers=merge)
+        assert r.status_code == 200, r.text
+        bad = h.patch(path, content=b'{"spec":{"replicas":-1}}', headers=merge)
+        assert bad.status_code == 422
+    sts = c.get("StatefulSet", "default", "web")
+    assert sts is not None and sts.spec.replicas == 5  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ from ..api.networking import LegacyIngress
 from ..api.registry import KINDS, RESOURCES, STORED
 
 # Kinds whose replicas can be read and set through the ``/scale`` subresource.
-SCALABLE = frozenset({"Deployment", "ReplicaSet"})
+SCALABLE = frozenset({"Deployment", "ReplicaSet", "StatefulSet"})
 
 
 @dataclass(frozen=True)
