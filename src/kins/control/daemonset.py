@@ -27,9 +27,10 @@ from ..api.apps import DaemonSet, DaemonSetStatus
 from ..api.core import Node, Pod, PodSpec, PodStatus, Taint
 from ..api.meta import ObjectMeta
 from ..store.base import DELETED, Store, WatchEvent, random_suffix
-from .base import controller_of, owner_ref, split_key
+from .base import owner_ref, split_key
 from .deployment import pod_template_hash
 from .events import NO_EVENTS, NORMAL, EventSink
+from .owners import OwnedPods
 from .scheduler import node_labels
 
 REVISION_LABEL = "controller-revision-hash"
@@ -146,8 +147,7 @@ class DaemonSetController:
         self.rng = rng
         self.events = events
         self._sets: dict[str, str] = {}  # set key -> uid
-        self._pods: dict[str, dict[str, None]] = {}  # owner uid -> pod keys
-        self._owner_of: dict[str, str] = {}  # pod key -> owner uid
+        self._index = OwnedPods(store, "DaemonSet")
 
     def observe(self, ev: WatchEvent) -> Iterable[str]:
         o = ev.object
@@ -157,33 +157,11 @@ class DaemonSetController:
             return (o.key,)
         if isinstance(o, Node):
             return list(self._sets)  # every set decides again where it runs
-        ref = controller_of(o)
-        key = o.key
-        old = self._owner_of.pop(key, None)
-        if old is not None:
-            self._pods.get(old, {}).pop(key, None)
-        if ref is None or ref.kind != "DaemonSet":
-            return ()
-        if ev.type != DELETED:
-            self._owner_of[key] = ref.uid
-            self._pods.setdefault(ref.uid, {})[key] = None
-        return (f"{o.namespace}/{ref.name}",)
+        owner = self._index.observe(ev)
+        return (owner,) if owner else ()
 
     def start_keys(self) -> Iterable[str]:
         return ()
-
-    def _owned(self, uid: str) -> list[Pod]:
-        out = []
-        for key in list(self._pods.get(uid, {})):
-            ns, name = split_key(key)
-            try:
-                p = self.store.get("Pod", ns, name)
-            except NotFound:
-                continue
-            ref = controller_of(p)
-            if isinstance(p, Pod) and ref is not None and ref.uid == uid:
-                out.append(p)
-        return out
 
     def new_pod(self, ds: DaemonSet, node: str, revision: str) -> Pod:
         tmpl = ds.spec.template
@@ -226,10 +204,10 @@ class DaemonSetController:
             ds = self.store.get("DaemonSet", ns, name)
         except NotFound:
             uid = self._sets.pop(key, "")
-            pods = [p for p in self._owned(uid) if not p.terminating]
+            pods = [p for p in self._index.pods(uid) if not p.terminating]
             for p in pods:
                 self.store.delete("Pod", p.namespace, p.name)
-            self._pods.pop(uid, None)
+            self._index.forget(uid)
             return bool(pods)
         assert isinstance(ds, DaemonSet)
         uid = ds.metadata.uid or ""
@@ -238,7 +216,7 @@ class DaemonSetController:
         wanted = {n.name for n in nodes if should_run(ds, n)}
         on_node: dict[str, list[Pod]] = {}
         changed = False
-        for p in self._owned(uid):
+        for p in self._index.pods(uid):
             if p.terminating:
                 on_node.setdefault(p.spec.nodeName or "", []).append(p)
                 continue
@@ -286,7 +264,7 @@ class DaemonSetController:
     def _status(self, ds: DaemonSet, revision: str) -> bool:
         nodes = {n.name: n for n in self.store.list("Node")[0] if isinstance(n, Node)}
         wanted = {n for n, node in nodes.items() if should_run(ds, node)}
-        pods = [p for p in self._owned(ds.metadata.uid or "") if _active(p)]
+        pods = [p for p in self._index.pods(ds.metadata.uid or "") if _active(p)]
         scheduled = {p.spec.nodeName for p in pods if p.spec.nodeName in wanted}
         ready_nodes = {p.spec.nodeName for p in pods if p.spec.nodeName in wanted and p.ready}
         updated = {

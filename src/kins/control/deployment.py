@@ -26,6 +26,7 @@ from ..api.meta import Condition, LabelSelector, ObjectMeta, selector_matches
 from ..store.base import DELETED, NAME_ALPHABET, Clock, Store, WatchEvent, random_suffix
 from .base import controller_of, merge_conditions, owner_ref, split_key
 from .events import NO_EVENTS, NORMAL, EventSink
+from .owners import OwnedPods
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
@@ -270,39 +271,17 @@ class ReplicaSetController:
         self.store = store
         self.rng = rng
         self.events = events
-        self._pods: dict[str, dict[str, None]] = {}  # owner uid -> pod keys
-        self._owner_of: dict[str, str] = {}  # pod key -> owner uid
+        self._index = OwnedPods(store, "ReplicaSet")
 
     def observe(self, ev: WatchEvent) -> Iterable[str]:
         o = ev.object
         if isinstance(o, ReplicaSet):
             return () if ev.type == DELETED else (o.key,)
-        ref = controller_of(o)
-        key = o.key
-        old = self._owner_of.pop(key, None)
-        if old is not None:
-            self._pods.get(old, {}).pop(key, None)
-        if ref is None or ref.kind != "ReplicaSet":
-            return ()
-        if ev.type != DELETED:
-            self._owner_of[key] = ref.uid
-            self._pods.setdefault(ref.uid, {})[key] = None
-        return (f"{o.namespace}/{ref.name}",)
+        owner = self._index.observe(ev)
+        return (owner,) if owner else ()
 
     def start_keys(self) -> Iterable[str]:
         return ()
-
-    def _owned_pods(self, rs: ReplicaSet) -> list[Pod]:
-        out = []
-        for key in self._pods.get(rs.metadata.uid or "", {}):
-            ns, name = split_key(key)
-            try:
-                p = self.store.get("Pod", ns, name)
-            except NotFound:
-                continue
-            if isinstance(p, Pod) and _owned_by(p, rs.metadata.uid):
-                out.append(p)
-        return out
 
     def _new_pod(self, rs: ReplicaSet) -> Pod:
         tmpl = rs.spec.template
@@ -328,7 +307,7 @@ class ReplicaSetController:
         except NotFound:
             return False
         assert isinstance(rs, ReplicaSet)
-        pods = self._owned_pods(rs)
+        pods = self._index.pods(rs.metadata.uid)
         active = [p for p in pods if _active(p)]
         want = rs.spec.replicas if rs.spec.replicas is not None else 1
         changed = False

@@ -30,8 +30,9 @@ from ..api.batch import Job, JobStatus
 from ..api.core import EnvVar, Pod, PodSpec, PodStatus
 from ..api.meta import Condition, ObjectMeta
 from ..store.base import DELETED, Store, WatchEvent, random_suffix
-from .base import controller_of, owner_ref, split_key
+from .base import owner_ref, split_key
 from .events import NO_EVENTS, NORMAL, WARNING, EventSink, parse_timestamp, timestamp
+from .owners import OwnedPods
 
 COMPONENT = "job-controller"
 CONTROLLER_UID = "batch.kubernetes.io/controller-uid"
@@ -121,8 +122,7 @@ class JobController:
         self.clock = clock
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
-        self._pods: dict[str, dict[str, None]] = {}  # job uid -> pod keys
-        self._owner_of: dict[str, str] = {}  # pod key -> job uid
+        self._index = OwnedPods(store, "Job")
         self._uid: dict[str, str] = {}  # job key -> uid, to clean up after a deleted Job
         self._wake: dict[str, float] = {}  # job key -> when to look at it again
 
@@ -134,17 +134,8 @@ class JobController:
             if ev.type != DELETED:
                 self._uid[o.key] = o.metadata.uid or ""
             return (o.key,)
-        ref = controller_of(o)
-        key = o.key
-        old = self._owner_of.pop(key, None)
-        if old is not None:
-            self._pods.get(old, {}).pop(key, None)
-        if ref is None or ref.kind != "Job":
-            return ()
-        if ev.type != DELETED:
-            self._owner_of[key] = ref.uid
-            self._pods.setdefault(ref.uid, {})[key] = None
-        return (f"{o.namespace}/{ref.name}",)
+        owner = self._index.observe(ev)
+        return (owner,) if owner else ()
 
     def start_keys(self) -> Iterable[str]:
         return ()
@@ -162,22 +153,9 @@ class JobController:
 
     # --- reconciling ----------------------------------------------------------------------------
 
-    def _owned(self, uid: str) -> list[Pod]:
-        out = []
-        for key in list(self._pods.get(uid, {})):
-            ns, name = split_key(key)
-            try:
-                p = self.store.get("Pod", ns, name)
-            except NotFound:
-                continue
-            ref = controller_of(p)
-            if isinstance(p, Pod) and ref is not None and ref.uid == uid:
-                out.append(p)
-        return out
-
     def _live(self, job: Job) -> list[Pod]:
         """The Job's pods that have not finished (terminating ones included)."""
-        return [p for p in self._owned(job.metadata.uid or "") if _phase(p) not in ("Succeeded", "Failed")]
+        return [p for p in self._index.pods(job.metadata.uid or "") if _phase(p) not in ("Succeeded", "Failed")]
 
     def _delete_pods(self, job: Job | None, pods: Iterable[Pod]) -> None:
         for p in pods:
@@ -196,15 +174,15 @@ class JobController:
             self._wake.pop(key, None)
             if uid is None:
                 return False
-            pods = self._owned(uid)
-            self._pods.pop(uid, None)
+            pods = self._index.pods(uid)
+            self._index.forget(uid)
             self._delete_pods(None, pods)
             return bool(pods)
         assert isinstance(job, Job)
         self._uid[key] = job.metadata.uid or ""
         self._wake.pop(key, None)
         now = self.clock()
-        pods = self._owned(job.metadata.uid or "")
+        pods = self._index.pods(job.metadata.uid or "")
         done = finished(job)
         if done is not None:
             return self._finished(job, pods, done, now)
@@ -388,8 +366,7 @@ class JobController:
             pod = self.store.create(self._new_pod(job, index))
             assert isinstance(pod, Pod)
             # Indexed now, so this round's status counts it before its watch event arrives.
-            self._owner_of[pod.key] = job.metadata.uid or ""
-            self._pods.setdefault(job.metadata.uid or "", {})[pod.key] = None
+            self._index.add(pod.key, job.metadata.uid or "")
             self.events.event(job, NORMAL, "SuccessfulCreate", f"Created pod: {pod.name}", component=COMPONENT)
         return True
 

@@ -29,9 +29,10 @@ from ..api.apps import StatefulSet, StatefulSetStatus
 from ..api.core import Pod, PodSpec, PodStatus, PodTemplateSpec
 from ..api.meta import ObjectMeta
 from ..store.base import DELETED, Store, WatchEvent
-from .base import controller_of, owner_ref, split_key
+from .base import owner_ref, split_key
 from .deployment import pod_template_hash
 from .events import NO_EVENTS, NORMAL, WARNING, EventSink
+from .owners import OwnedPods
 
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
@@ -90,8 +91,7 @@ class StatefulSetController:
         # change nothing but the number of rounds (one per pod): unpaced, the controller creates,
         # deletes and replaces every pod it may in one go and reaches the same end state.
         self.paced = paced
-        self._pods: dict[str, dict[str, None]] = {}  # owner uid -> pod keys
-        self._owner_of: dict[str, str] = {}  # pod key -> owner uid
+        self._index = OwnedPods(store, "StatefulSet")
         self._uid: dict[str, str] = {}  # set key -> uid, to clean up after a delete
         self._templates: dict[str, PodTemplateSpec] = {}  # revision name -> template
         self._warned: set[str] = set()  # uids told that their claims are not provisioned
@@ -105,33 +105,11 @@ class StatefulSetController:
                 self._uid[o.key] = o.metadata.uid or ""
                 self._templates.setdefault(revision_name(o), o.spec.template)
             return (o.key,)
-        ref = controller_of(o)
-        key = o.key
-        old = self._owner_of.pop(key, None)
-        if old is not None:
-            self._pods.get(old, {}).pop(key, None)
-        if ref is None or ref.kind != "StatefulSet":
-            return ()
-        if ev.type != DELETED:
-            self._owner_of[key] = ref.uid
-            self._pods.setdefault(ref.uid, {})[key] = None
-        return (f"{o.namespace}/{ref.name}",)
+        owner = self._index.observe(ev)
+        return (owner,) if owner else ()
 
     def start_keys(self) -> Iterable[str]:
         return ()
-
-    def _owned(self, uid: str) -> list[Pod]:
-        out = []
-        for key in list(self._pods.get(uid, {})):
-            ns, name = split_key(key)
-            try:
-                p = self.store.get("Pod", ns, name)
-            except NotFound:
-                continue
-            ref = controller_of(p)
-            if isinstance(p, Pod) and ref is not None and ref.uid == uid:
-                out.append(p)
-        return out
 
     # --- pods ----------------------------------------------------------------------------------
 
@@ -197,11 +175,11 @@ class StatefulSetController:
         except NotFound:
             # The set is gone: its pods go with it (the garbage collector's job in Kubernetes).
             uid = self._uid.pop(key, "")
-            pods = self._owned(uid)
+            pods = self._index.pods(uid)
             for p in pods:
                 if not p.terminating:
                     self.store.delete("Pod", p.namespace, p.name)
-            self._pods.pop(uid, None)
+            self._index.forget(uid)
             return bool(pods)
         assert isinstance(sts, StatefulSet)
         uid = sts.metadata.uid or ""
@@ -222,7 +200,7 @@ class StatefulSetController:
 
         by_ord: dict[int, Pod] = {}
         strays: list[Pod] = []
-        for p in self._owned(uid):
+        for p in self._index.pods(uid):
             i = ordinal(sts.name, p.name)
             if i is None:
                 strays.append(p)
@@ -290,7 +268,7 @@ class StatefulSetController:
         return self._status(sts, current_rev, update_rev) or changed
 
     def _status(self, sts: StatefulSet, current_rev: str, update_rev: str) -> bool:
-        pods = [p for p in self._owned(sts.metadata.uid or "") if ordinal(sts.name, p.name) is not None]
+        pods = [p for p in self._index.pods(sts.metadata.uid or "") if ordinal(sts.name, p.name) is not None]
         counted = [p for p in pods if _active(p) and not p.terminating]
         ready = sum(1 for p in counted if running_and_ready(p))
         current = sum(1 for p in counted if p.labels.get(REVISION_LABEL) == current_rev)
