@@ -77,7 +77,11 @@ def test_deployment_patch_scale_watch_delete(cluster: Cluster, api: client.ApiCl
 
     def running() -> list[client.V1Pod] | None:
         pods = core.list_namespaced_pod("default", label_selector="app=pyweb").items
-        ok = [p for p in pods if p.status.phase == "Running" and p.status.pod_ip and not p.metadata.deletion_timestamp]
+        ok = [
+            p
+            for p in pods
+            if p.status and p.status.phase == "Running" and p.status.pod_ip and not p.metadata.deletion_timestamp
+        ]
         return ok if len(ok) == len(pods) == 2 else None
 
     poll(running, 60, "2 running pyweb pods")
@@ -94,7 +98,7 @@ def test_deployment_patch_scale_watch_delete(cluster: Cluster, api: client.ApiCl
     for ev in w.stream(core.list_namespaced_pod, "default", label_selector="app=pyweb", timeout_seconds=60):
         pod = ev["object"]
         envs = {e.name for e in pod.spec.containers[0].env or []}
-        if ev["type"] != "DELETED" and pod.status.phase == "Running" and "B" in envs:
+        if ev["type"] != "DELETED" and pod.status and pod.status.phase == "Running" and "B" in envs:
             seen.add(pod.metadata.name)
         if len(seen) == 3:
             w.stop()

@@ -41,8 +41,8 @@ def core(cluster: Cluster) -> client.CoreV1Api:
     v1.create_namespaced_pod("default", pod)
 
     def running() -> bool:
-        st = v1.read_namespaced_pod("sub", "default").status
-        return st.phase == "Running" and all(c.ready for c in st.container_statuses or [])
+        st = v1.read_namespaced_pod("sub", "default").status  # None until the kubelet writes it
+        return st is not None and st.phase == "Running" and all(c.ready for c in st.container_statuses or [])
 
     poll(running, 60, "pod sub running")
     return v1
