@@ -12,6 +12,7 @@ import os
 import ssl
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import msgspec
@@ -236,10 +237,13 @@ class Client:
         )
         return self._typed(data)
 
-    def delete(self, kind: str, ns: str | None, name: str) -> Object:
+    def delete(self, kind: str, ns: str | None, name: str, *, grace_period: int | None = None) -> Object:
+        """DELETE; ``grace_period=0`` removes a running pod at once instead of marking it
+        Terminating (what the kubelet sends once the pod has stopped)."""
         res = resource_for(kind)
         ns = self._ns(res, ns)
-        return self._typed(self._request("DELETE", res.path(ns, name), where=_where(res.kind, ns, name)))
+        params = {"gracePeriodSeconds": str(grace_period)} if grace_period is not None else None
+        return self._typed(self._request("DELETE", res.path(ns, name), params=params, where=_where(res.kind, ns, name)))
 
     def apply(self, obj: Object, *, dry_run: bool = False) -> Object:
         """Create, or update like ``kubectl apply``: the manifest laid over the live object,
@@ -304,6 +308,25 @@ class Client:
     ) -> Iterator[WatchEvent]:
         """Events after ``rv`` (None: the current objects as ADDED first, then changes) until
         ``timeout`` seconds pass or the caller stops iterating. Gone if ``rv`` is too old."""
+        for etype, obj, ev_rv in self.watch_stream(
+            kind, rv, ns=ns, selector=selector, all_namespaces=all_namespaces, timeout=timeout
+        ):
+            if obj is not None:
+                yield WatchEvent(etype, obj, ev_rv)
+
+    def watch_stream(
+        self,
+        kind: str,
+        rv: int | str | None = None,
+        *,
+        ns: str | None = None,
+        selector: Selector = None,
+        all_namespaces: bool = True,
+        timeout: float | None = None,
+        bookmarks: bool = False,
+    ) -> Iterator[tuple[str, Object | None, int]]:
+        """``(type, object, resourceVersion)`` for each event; with ``bookmarks`` also
+        ``("BOOKMARK", None, rv)``: nothing of this kind changed up to ``rv``."""
         res = resource_for(kind)
         path = res.path(None if all_namespaces else self._ns(res, ns))
         params = {"watch": "true"}
@@ -311,6 +334,8 @@ class Client:
             params["resourceVersion"] = str(rv)
         if timeout is not None:
             params["timeoutSeconds"] = str(max(1, int(timeout)))
+        if bookmarks:
+            params["allowWatchBookmarks"] = "true"
         if (text := _selector_text(selector)) is not None:
             params["labelSelector"] = text
         # The read timeout must outlast quiet periods of the stream.
@@ -327,8 +352,26 @@ class Client:
                 if not line.strip():
                     continue
                 ev = msgspec.json.decode(line)
-                if ev.get("type") == "ERROR":
+                etype = ev.get("type")
+                if etype == "ERROR":
                     status = ev.get("object") or {}
                     raise error_from_status(int(status.get("code") or 500), status)
+                if etype == "BOOKMARK":
+                    meta = (ev.get("object") or {}).get("metadata") or {}
+                    yield "BOOKMARK", None, int(meta.get("resourceVersion") or 0)
+                    continue
                 typed = self._typed(ev["object"])
-                yield WatchEvent(ev["type"], typed, int(typed.metadata.resourceVersion or 0))
+                yield etype, typed, int(typed.metadata.resourceVersion or 0)
+
+
+def connect(api: str, token: str, ca_file: str | None = None) -> Client:
+    """A Client for ``http(s)://host:port`` or a unix socket: ``unix:/path/to/sock`` or
+    ``http+unix://%2Fpath%2Fto%2Fsock``."""
+    if api.startswith("unix:"):
+        path = api[len("unix:") :]
+        path = "/" + path.lstrip("/") if path.startswith("//") else path
+        return Client("http://kins", token, transport=httpx.HTTPTransport(uds=path))
+    if api.startswith("http+unix://"):
+        path = unquote(urlsplit(api).netloc)
+        return Client("http://kins", token, transport=httpx.HTTPTransport(uds=path))
+    return Client(api, token, ca_file=ca_file)

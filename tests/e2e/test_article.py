@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from e2e_helpers import DATA_PRODUCT_IP, DATA_PRODUCT_URL, Cluster
 
-from kins.daemon.ipmasq import CHAIN as FLANNEL_CHAIN
+from kins.agents.ipmasq import CHAIN as FLANNEL_CHAIN
 
 pytestmark = pytest.mark.root
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from kins.agents.healthcheck import health_response, local_endpoints
+from kins.agents.lbspeaker import allocate, announcer, local_endpoint_nodes, parse_pool
 from kins.api.core import LoadBalancerIngress, LoadBalancerStatus, Service, ServiceSpec, ServiceStatus
 from kins.api.discovery import Endpoint, EndpointConditions, EndpointSlice
 from kins.api.meta import ObjectMeta
-from kins.daemon.healthcheck import health_response, local_endpoints
-from kins.daemon.lb import allocate, announcer, local_endpoint_nodes, parse_pool
 
 
 def svc(name: str, *, ip: str | None = None, ann: str | None = None, had: str | None = None, ts: str = "1") -> Service:

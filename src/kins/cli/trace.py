@@ -28,8 +28,8 @@ def live_snapshot(name: str | None) -> tuple[ClusterConfig, Store]:
     from ..api.config import load_cluster
     from ..api.core import Node
     from ..api.registry import STORED
-    from ..daemon.netagent import nodes_config
     from ..daemon.state import pick_cluster
+    from ..render.cluster import nodes_config
     from ..store.memory import MemoryStore
     from .common import live_client
 

@@ -139,12 +139,14 @@ class EventRecorder:
         ttl: float = TTL_SECONDS,
         flush_delay: float = 0.5,
         sweep_every: float = 60.0,
+        expire: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.ttl = ttl
         self.flush_delay = flush_delay
         self.sweep_every = sweep_every
+        self.expires = expire  # one recorder per cluster expires Events; agents' only write
         self.clock = clock
         self._lock = threading.Lock()
         self._pending: list[_Pending] = []
@@ -308,7 +310,7 @@ class EventRecorder:
             self._stop.wait(self.flush_delay)
             try:
                 self.flush()
-                if self.clock() >= self._next_sweep:
+                if self.expires and self.clock() >= self._next_sweep:
                     self._next_sweep = self.clock() + self.sweep_every
                     self.expire()
             except Exception:

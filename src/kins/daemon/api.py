@@ -53,6 +53,7 @@ JSON_PATCH = "application/json-patch+json"
 DEFAULT_WATCH_SECONDS = 1800
 # How often an idle watch checks whether its client went away.
 WATCH_POLL_SECONDS = 2.0
+BOOKMARK_SECONDS = 0.05  # how soon a bookmark follows writes of other kinds
 PATCH_RETRIES = 5
 
 STORE_KEY = web.AppKey("store", Store)
@@ -727,6 +728,10 @@ def _delete(request: web.Request, t: Target) -> web.Response:
     store = request.app[STORE_KEY]
     if _dry_run(request):
         return _json(_encode_obj(t.res, _get(request, t)))
+    if _int_param(request, "gracePeriodSeconds") == 0:
+        # No grace: gone at once (kubectl delete --grace-period=0 --force, or the kubelet
+        # removing a pod it has stopped), not marked Terminating.
+        store = getattr(store, "raw", store)
     return _json(_encode_obj(t.res, store.delete(t.res.kind, t.store_ns, t.name)))
 
 
@@ -763,6 +768,9 @@ async def _watch(request: web.Request, t: Target) -> web.StreamResponse:
     timeout = _int_param(request, "timeoutSeconds") or DEFAULT_WATCH_SECONDS
     table_version = _table_version(request)
     rv_text = request.query.get("resourceVersion", "")
+    # Bookmarks say "nothing you watch changed up to here": an agent that applied what it saw
+    # knows its state is that of the store's newest version, whatever kinds were written since.
+    bookmarks = _truthy(request, "allowWatchBookmarks") and table_version is None
     initial: list[Object] = []
     if rv_text in ("", "0"):
         # Watching from the list's RV makes the two seamless: nothing is missed or repeated.
@@ -793,9 +801,16 @@ async def _watch(request: web.Request, t: Target) -> web.StreamResponse:
             if wanted(obj):
                 await resp.write(_watch_line(request, t.res, WatchEvent("ADDED", obj, since), table_version))
         deadline = time.monotonic() + timeout
-        async with contextlib.aclosing(_events(w, deadline, request)) as events:
+        poll = BOOKMARK_SECONDS if bookmarks else WATCH_POLL_SECONDS
+        sent = since
+        async with contextlib.aclosing(_events(w, deadline, request, poll)) as events:
             async for ev in events:
-                if wanted(ev.object):
+                if ev is None:
+                    if bookmarks and w.seen_rv > sent:
+                        sent = w.seen_rv
+                        await resp.write(_bookmark_line(t.res, sent))
+                elif wanted(ev.object):
+                    sent = max(sent, ev.rv)
                     await resp.write(_watch_line(request, t.res, ev, table_version))
     except ConnectionResetError:
         return resp  # the client went away: nothing to report to anyone
@@ -807,8 +822,16 @@ async def _watch(request: web.Request, t: Target) -> web.StreamResponse:
     return resp
 
 
-async def _events(w: Watch, deadline: float, request: web.Request) -> AsyncGenerator[WatchEvent, None]:
-    """The watch's events until the deadline, the client leaving or the watch closing.
+def _bookmark_line(res: Resource, rv: int) -> bytes:
+    obj = {"kind": res.kind, "apiVersion": res.group_version, "metadata": {"resourceVersion": str(rv)}}
+    return msgspec.json.encode({"type": "BOOKMARK", "object": obj}) + b"\n"
+
+
+async def _events(
+    w: Watch, deadline: float, request: web.Request, poll: float = WATCH_POLL_SECONDS
+) -> AsyncGenerator[WatchEvent | None, None]:
+    """The watch's events until the deadline, the client leaving or the watch closing; None
+    after each ``poll`` seconds without one.
 
     One ``__anext__`` stays pending across polls: cancelling it would finish the generator.
     """
@@ -824,8 +847,9 @@ async def _events(w: Watch, deadline: float, request: web.Request) -> AsyncGener
                 return
             if pending is None:
                 pending = asyncio.ensure_future(it.__anext__())
-            done, _ = await asyncio.wait({pending}, timeout=min(remaining, WATCH_POLL_SECONDS))
+            done, _ = await asyncio.wait({pending}, timeout=min(remaining, poll))
             if not done:
+                yield None
                 continue
             try:
                 ev = pending.result()

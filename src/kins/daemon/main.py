@@ -1,9 +1,11 @@
-"""The cluster daemon: store, controllers, node agents (network + kubelet) and the HTTP API.
+"""The cluster daemon: store, controllers and the HTTP API, then the node agents on that API.
 
-Started by ``kins up`` as ``python -m kins.daemon.main --name NAME`` in its own session. Every
-part is restartable: the store is SQLite, the kernel state is diffed, not rebuilt, and pod
-processes belong to the runtime server, which outlives the daemon, so a SIGKILLed daemon that is
-started again picks everything up without disturbing traffic.
+Started by ``kins up`` as ``python -m kins.daemon.main --name NAME`` in its own session. The
+agents (``kins.agents``) run in-process but see the cluster only through the API's unix socket,
+as ``kins agent`` processes do. Every part is restartable: the store is SQLite, the kernel state
+is diffed, not rebuilt, and pod processes belong to the runtime server, which outlives the
+daemon, so a SIGKILLed daemon that is started again picks everything up without disturbing
+traffic.
 """
 
 from __future__ import annotations
@@ -22,14 +24,15 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ..agents.node import Agents
 from ..api.config import ClusterConfig, load_cluster
 from ..api.core import Service
 from ..api.meta import Object
+from ..client import connect
 from ..control.base import ControllerSet
 from ..control.defaults import default_controllers
 from ..control.ipam import allocate_service, kubernetes_service
 from ..control.offline import SYSTEM_NAMESPACES, namespace_object, node_object
-from ..kernel.apply import apply_host, host_plan
 from ..kernel.ledger import teardown
 from ..runtime.cleanup import kill_cluster_processes
 from ..store.base import Store
@@ -37,7 +40,6 @@ from ..store.sqlite import SqliteStore
 from . import auth, kubeconfig
 from .api import make_app, start
 from .graceful import GracefulStore
-from .netagent import NetAgent
 from .state import DaemonInfo
 
 log = logging.getLogger("kins.daemon")
@@ -96,10 +98,8 @@ class Daemon:
         self.stop = threading.Event()
         self.kernel_lock = threading.Lock()
         self.threads: list[threading.Thread] = []
-        self.netagent = NetAgent(self.cfg, self.raw, state_dir, self.kernel_lock)
-        self.kubelet: object | None = None
+        self.agents: Agents | None = None
         self.teardown_on_exit = False
-        self.outside: list[Callable[[], None]] = []  # closers of LB, health checks, host services
 
     # --- parts --------------------------------------------------------------------------------
 
@@ -132,38 +132,16 @@ class Daemon:
 
     def start_parts(self) -> None:
         bootstrap(self.raw, self.cfg)
-        with self.kernel_lock:
-            for h in self.cfg.hosts:
-                apply_host(self.name, host_plan(self.cfg, h.name), self.state_dir)
-        self.netagent.sync()  # nodes exist before any pod is started on them
         self._thread("controllers", self._controllers)
-        self._thread("netagent", lambda: self.netagent.run(self.stop))
-        self._start_outside()
-        from .kubelet import Kubelet
 
-        kubelet = Kubelet(self.cfg, self.store, self.state_dir, self.kernel_lock)
-        self.kubelet = kubelet
-        self._thread("kubelet", lambda: kubelet.run(self.stop))
+    def start_agents(self, api: str, token: str) -> None:
+        """Every node's agents in this process, on the API like any other client."""
+        self.agents = Agents(self.cfg, lambda: connect(api, token), self.state_dir, self.kernel_lock).start()
 
-    def _start_outside(self) -> None:
-        """The ways in from outside: LoadBalancer addresses, health check ports, outside hosts."""
-        from .healthcheck import HealthChecks
-        from .hostsvc import HostServices
-        from .ipmasq import IPMasq
-        from .lb import LoadBalancer
-
-        lb = LoadBalancer(self.cfg, self.raw, self.kernel_lock)
-        # The overlay sync owns eth0's addresses: it must keep the LoadBalancer addresses a node
-        # announces, or a change of nodes would drop them until the announcer re-adds them.
-        self.netagent.extra_addrs = lambda node: sorted(ip for ip, n in dict(lb.announced).items() if n == node)
-        self._thread("loadbalancer", lambda: lb.run(self.stop))
-        hc = HealthChecks(self.cfg.name, self.raw)
-        self._thread("healthcheck", lambda: hc.run(self.stop))
-        masq = IPMasq(self.cfg, self.raw, self.kernel_lock)
-        self._thread("ipmasq", lambda: masq.run(self.stop))
-        hosts = HostServices(self.cfg)
-        hosts.start()
-        self.outside += [hc.close, hosts.close]
+    def stop_agents(self) -> None:
+        if self.agents is not None:
+            self.agents.stop(teardown=self.teardown_on_exit)
+            self.agents = None
 
     async def serve(self) -> None:
         token = auth.ensure_token(self.state_dir)
@@ -177,6 +155,8 @@ class Daemon:
         site = web.UnixSite(runner, str(sock))
         await site.start()
         os.chmod(sock, 0o600)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.start_agents, f"unix:{sock}", token)
         # Before daemon.json: once a cluster counts as running, its kubeconfig is there.
         kubeconfig.write_kubeconfig(self.state_dir, self.name, f"https://127.0.0.1:{port}")
         DaemonInfo(
@@ -188,7 +168,6 @@ class Daemon:
             state_dir=str(self.state_dir),
             started=time.time(),
         ).write()
-        loop = asyncio.get_running_loop()
         done = asyncio.Event()
         # Not loop.add_signal_handler: it routes signals through a wakeup socket that processes
         # forked by libraries (pyroute2's namespace helpers) inherit, so the SIGTERM those
@@ -204,6 +183,8 @@ class Daemon:
             signal.signal(sig, on_signal)
         await done.wait()
         self.teardown_on_exit = (self.state_dir / "teardown").exists()
+        # The agents go while the API still answers: the kubelet's last events reach it.
+        await loop.run_in_executor(None, self.stop_agents)
         await runner.cleanup()
 
     def _signalled(self, sig: int, done: asyncio.Event) -> None:
@@ -214,25 +195,15 @@ class Daemon:
         # ?waitApplied=RV[&timeoutSeconds=S]: answer once every node applied resourceVersion RV
         # (or the timeout passed), so a client measures rule programming without polling.
         want = request.query.get("waitApplied")
-        if want is not None and want.isdigit():
+        agents = self.agents
+        if want is not None and want.isdigit() and agents is not None:
             timeout = float(request.query.get("timeoutSeconds", "10"))
-            await asyncio.get_running_loop().run_in_executor(
-                None, self.netagent.wait_applied, int(want), min(timeout, 60.0)
-            )
-        st = self.netagent.stats
+            await asyncio.get_running_loop().run_in_executor(None, agents.wait_applied, int(want), min(timeout, 60.0))
         body = {
             "name": self.name,
             "resourceVersion": self.raw.resource_version,
-            "network": {
-                "syncs": st.syncs,
-                "appliedResourceVersion": st.applied_rv,
-                "lastSyncSeconds": st.last,
-                "nodes": {
-                    n: {"appliedResourceVersion": s.applied_rv, "lastSyncSeconds": s.last_seconds}
-                    for n, s in st.nodes.items()
-                },
-            },
-            "kubelet": getattr(self.kubelet, "status", lambda: {})(),
+            "network": agents.network_status() if agents is not None else {},
+            "kubelet": agents.kubelet.status() if agents is not None and agents.kubelet is not None else {},
         }
         return web.json_response(body)
 
@@ -240,23 +211,14 @@ class Daemon:
         self.stop.set()
         for t in self.threads:
             t.join(timeout=5)
-        for close_outside in self.outside:  # their sockets pin namespaces: close before teardown
-            close_outside()
+        self.stop_agents()  # their sockets pin namespaces: closed before teardown
         if self.teardown_on_exit:
-            close = getattr(self.kubelet, "teardown", None)
-            if close is not None:
-                close()
             # Anything still running in the cluster's namespaces (a process that left its
             # container's session) goes before the namespaces do: afterwards it could no longer
             # be told apart from the host's own processes.
             kill_cluster_processes(self.state_dir, self.name)
             with self.kernel_lock:
                 teardown(self.name, self.state_dir)
-        else:
-            close = getattr(self.kubelet, "close", None)
-            if close is not None:
-                close()
-        self.netagent.close()
         self.raw.close()
 
 

@@ -413,18 +413,9 @@ async def serve(
 
 
 def _client_factory(api: str, token: str, ca_file: str | None) -> object:
-    import httpx
+    from ..client import connect
 
-    from ..client import Client
-
-    def make() -> Client:
-        if api.startswith("unix:"):
-            # The daemon's unix socket in the state dir; the host part of the URL is ignored.
-            transport = httpx.HTTPTransport(uds=api[len("unix:") :])
-            return Client("http://localhost", token, transport=transport)
-        return Client(api, token, ca_file=ca_file)
-
-    return make
+    return lambda: connect(api, token, ca_file)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import unquote, urlsplit
 
 import httpx
 from msgspec.structs import replace
@@ -33,7 +32,7 @@ from ..api.core import LoadBalancerIngress, Node, Pod, Secret, Service
 from ..api.discovery import EndpointSlice
 from ..api.meta import Object, map_selector_matches
 from ..api.networking import Ingress, IngressClass, IngressLoadBalancerStatus, IngressStatus
-from ..client import Client
+from ..client import Client, connect
 from ..store.base import DELETED
 from .certs import fake_certificate
 from .model import DEFAULT_CERT_FILE, IngressConfig
@@ -75,19 +74,6 @@ def _render_objects(objs: dict[str, list[Object]], cfg: IngressConfig) -> Render
 
 
 # --- API access ------------------------------------------------------------------------------
-
-
-def make_client(api: str, token: str, ca_file: str | None = None) -> Client:
-    """A Client for ``http(s)://host:port`` or a unix socket: ``unix:/path/to/sock`` or
-    ``http+unix://%2Fpath%2Fto%2Fsock``."""
-    if api.startswith("unix:"):
-        path = api[len("unix:") :]
-        path = "/" + path.lstrip("/") if path.startswith("//") else path
-        return Client("http://kins", token, transport=httpx.HTTPTransport(uds=path))
-    if api.startswith("http+unix://"):
-        path = unquote(urlsplit(api).netloc)
-        return Client("http://kins", token, transport=httpx.HTTPTransport(uds=path))
-    return Client(api, token, ca_file=ca_file)
 
 
 class Cache:
@@ -253,7 +239,7 @@ class Controller:
     def __init__(self, opts: Options, client: Client | None = None) -> None:
         self.opts = opts
         self.cfg = opts.cfg
-        self.client = client or make_client(opts.api, opts.token, opts.ca_file)
+        self.client = client or connect(opts.api, opts.token, opts.ca_file)
         self.cache = Cache()
         self.nginx = Nginx(self.cfg, opts.nginx, opts.nginx_wrapper)
         self.stop_event = threading.Event()

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..api.config import ClusterConfig
-from ..api.core import Pod, Service
+from msgspec.structs import replace
+
+from ..api.config import ClusterConfig, NodeConfig
+from ..api.core import Node, Pod, Service
 from ..api.discovery import EndpointSlice
 from ..store.base import Store
 from .plan import NodePlan
 from .podnet import render_node_network
 from .proxy.iptables import render_restore
 from .proxy.model import build_proxy_model
+
+
+def nodes_config(cfg: ClusterConfig, nodes: list[Node]) -> ClusterConfig:
+    """The cluster file with its node list taken from the live Node objects (nodes come and go)."""
+    out = []
+    for n in sorted(nodes, key=lambda n: n.name):
+        out.append(NodeConfig(name=n.name, ip=n.internal_ip, podCIDR=n.spec.podCIDR, labels=n.metadata.labels))
+    order = {n.name: i for i, n in enumerate(cfg.nodes)}
+    out.sort(key=lambda n: (order.get(n.name, len(order)), n.name))
+    return replace(cfg, nodes=out)
 
 
 def pods_by_node(pods: Iterable[Pod]) -> dict[str, list[Pod]]:

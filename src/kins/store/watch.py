@@ -30,6 +30,10 @@ class Watch:
         self._closed = False
         self._on_close = on_close
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        # The newest version handed to this watch, of any kind: nothing it wants changed up to
+        # it beyond what is queued (what a watch bookmark tells the client).
+        self.seen_rv = 0
+        self._poked = False
 
     @property
     def closed(self) -> bool:
@@ -37,9 +41,12 @@ class Watch:
 
     def push(self, events: Iterable[WatchEvent]) -> None:
         kinds = self.kinds
+        events = events if isinstance(events, list) else list(events)
         with self._cond:
             if self._closed:
                 return
+            if events:
+                self.seen_rv = max(self.seen_rv, events[-1].rv)
             before = len(self._queue)
             if kinds is None:
                 self._queue.extend(events)
@@ -53,11 +60,19 @@ class Watch:
             loop.call_soon_threadsafe(ev.set)
 
     def next(self, timeout: float | None = None) -> WatchEvent | None:
-        """The next event; None after ``timeout`` seconds or once the watch is closed."""
+        """The next event; None after ``timeout`` seconds, after ``poke`` or once the watch is
+        closed."""
         with self._cond:
-            if not self._queue and not self._closed:
-                self._cond.wait_for(lambda: self._queue or self._closed, timeout)
+            if not self._queue and not self._closed and not self._poked:
+                self._cond.wait_for(lambda: self._queue or self._closed or self._poked, timeout)
+            self._poked = False
             return self._queue.popleft() if self._queue else None
+
+    def poke(self) -> None:
+        """Wake a blocked ``next`` with no event (the source has news of another sort)."""
+        with self._cond:
+            self._poked = True
+            self._cond.notify_all()
 
     def drain(self) -> list[WatchEvent]:
         """Every queued event, without blocking."""

@@ -20,8 +20,9 @@ The kernel then replies to ``who-has`` for it (arp_ignore=0) and accepts the pac
 so they traverse PREROUTING where kube-proxy's ``KUBE-SERVICES`` matches ``-d <lb ip>`` and
 DNATs them, with or without masquerade as the traffic policy says. A neighbour-proxy entry
 would not do: the kernel only proxies ARP for destinations routed out of *another* device, and
-the pool lies on eth0's own subnet. The network agent's overlay sync may drop the ``/32`` (eth0's
-addresses are its own), so the speaker reconciles on a short period as well as on changes.
+the pool lies on eth0's own subnet. The ``/32`` is part of the node's plan, applied by the
+overlay agent (the one writer of eth0's addresses); the speaker, which runs after it on the same
+loop, sends the gratuitous ARP and records the announcing node on the Service.
 """
 
 from __future__ import annotations
@@ -31,10 +32,8 @@ import ipaddress
 import logging
 import socket
 import struct
-import subprocess
-import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from msgspec.structs import replace
@@ -44,7 +43,8 @@ from ..api.core import LoadBalancerIngress, LoadBalancerStatus, Node, Service, S
 from ..api.discovery import EndpointSlice
 from ..api.meta import Condition
 from ..kernel import netns as kns
-from ..store.base import Store
+from ..store.base import Store, WatchEvent
+from .loop import Reconciler
 
 log = logging.getLogger("kins.lb")
 
@@ -52,7 +52,6 @@ IPS_ANNOTATION = "metallb.io/loadBalancerIPs"
 ANNOUNCER_ANNOTATION = "kins.io/lb-announcer"
 CONDITION = "AddressAssigned"
 UPLINK = "eth0"
-RESYNC = 1.0  # seconds between speaker reconciles when nothing changes
 
 
 # --- the pool ---------------------------------------------------------------------------------
@@ -247,39 +246,21 @@ def gratuitous_arp(ip: str, dev: str = UPLINK) -> None:
             s.send(bcast + mac + struct.pack("!H", 0x0806) + arp)
 
 
-def _ip(netns: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", "-n", netns, *args], capture_output=True, text=True, timeout=10)
+class LBSpeaker(Reconciler):
+    """The allocator and the layer-2 speaker of the nodes in ``only`` (every node when None)."""
 
+    name = "lb-speaker"
+    kinds = frozenset({"Service", "Node", "EndpointSlice"})
+    resync = 10.0
 
-def node_lb_addrs(netns: str, pool: set[str]) -> set[str]:
-    """The pool's ``/32`` addresses present on a node's eth0."""
-    r = _ip(netns, "-4", "-o", "addr", "show", "dev", UPLINK)
-    have: set[str] = set()
-    for line in r.stdout.splitlines():
-        parts = line.split()
-        if "inet" in parts:
-            cidr = parts[parts.index("inet") + 1]
-            ip, _, plen = cidr.partition("/")
-            if plen == "32" and ip in pool:
-                have.add(ip)
-    return have
-
-
-# --- the daemon parts ---------------------------------------------------------------------------
-
-
-class LoadBalancer:
-    """Allocator and speaker over the live store; ``run`` is the daemon thread."""
-
-    def __init__(self, cfg: ClusterConfig, store: Store, kernel_lock: threading.Lock) -> None:
+    def __init__(self, cfg: ClusterConfig, store: Store, only: frozenset[str] | None = None) -> None:
         self.cfg = cfg
         self.store = store
-        self.lock = kernel_lock
+        self.only = only
         self.pool = parse_pool(cfg.loadBalancer.addresses if cfg.loadBalancer else [])
-        self.pool_set = {str(ip) for ip in self.pool}
         self.assigned: dict[str, str] = {}
         self.refused: dict[str, str] = {}
-        self.announced: dict[str, str] = {}  # lb ip -> node, as applied
+        self.announced: dict[str, str] = {}  # lb ip -> node, as announced
 
     def _reserved(self, nodes: list[Node]) -> set[str]:
         return (
@@ -287,6 +268,11 @@ class LoadBalancer:
             | {n.internal_ip for n in nodes if n.internal_ip}
             | {n.ip for n in self.cfg.nodes if n.ip}
         )
+
+    def sync(self, changes: Sequence[WatchEvent] = ()) -> None:
+        if not changes or any(e.object.kind in ("Service", "Node") for e in changes):
+            self.allocate_once()
+        self.announce_once()
 
     def allocate_once(self) -> None:
         services = [s for s in self.store.list("Service")[0] if isinstance(s, Service)]
@@ -304,7 +290,7 @@ class LoadBalancer:
             st = _status_for(s, a)
             if st != s.status:
                 try:
-                    self.store.update(replace(s, status=st))
+                    self.store.update_status(replace(s, status=st))  # type: ignore[attr-defined]
                 except Exception as e:  # a concurrent write: the watch brings the Service back
                     log.info("status of service/%s not written (%s); retrying on the next change", s.key, e)
         self.refused = {k: a.error for k, a in allocs.items() if a.error}
@@ -314,29 +300,18 @@ class LoadBalancer:
         nodes = [n for n in self.store.list("Node")[0] if isinstance(n, Node)]
         slices = [s for s in self.store.list("EndpointSlice")[0] if isinstance(s, EndpointSlice)]
         want = announcements(services, nodes, slices)
-        by_node: dict[str, set[str]] = {n.name: set() for n in nodes}
-        for ip, node in want.items():
-            by_node.setdefault(node, set()).add(ip)
-        with self.lock:
-            for node, ips in sorted(by_node.items()):
-                netns = kns.node_ns(self.cfg.name, node)
-                if not kns.exists(netns):
-                    continue
-                have = node_lb_addrs(netns, self.pool_set)
-                for ip in sorted(have - ips):
-                    _ip(netns, "addr", "del", f"{ip}/32", "dev", UPLINK)
-                for ip in sorted(ips - have):
-                    r = _ip(netns, "addr", "add", f"{ip}/32", "dev", UPLINK)
-                    if r.returncode != 0 and "exists" not in r.stderr:
-                        log.warning("addr add %s on %s failed: %s", ip, node, r.stderr.strip())
-                        continue
-                    for _ in range(2):  # MetalLB repeats its gratuitous ARP; one may be lost
-                        try:
-                            kns.run_in(netns, lambda ip=ip: gratuitous_arp(ip))  # type: ignore[misc]
-                        except OSError as e:
-                            log.warning("gratuitous ARP for %s from %s failed: %s", ip, node, e)
-                    if self.announced.get(ip) != node:
-                        log.info("Normal nodeAssigned %s: announcing from node %r with protocol layer2", ip, node)
+        for ip, node in sorted(want.items()):
+            if self.announced.get(ip) == node or not (self.only is None or node in self.only):
+                continue
+            netns = kns.node_ns(self.cfg.name, node)
+            if not kns.exists(netns):
+                continue
+            for _ in range(2):  # MetalLB repeats its gratuitous ARP; one may be lost
+                try:
+                    kns.run_in(netns, lambda ip=ip: gratuitous_arp(ip))  # type: ignore[misc]
+                except OSError as e:
+                    log.warning("gratuitous ARP for %s from %s failed: %s", ip, node, e)
+            log.info("Normal nodeAssigned %s: announcing from node %r with protocol layer2", ip, node)
         self.announced = dict(want)
         self._annotate(services, want)
 
@@ -345,7 +320,10 @@ class LoadBalancer:
         for s in services:
             if not wants_address(s):
                 continue
-            node = ",".join(sorted({want[ip] for ip in s.lb_ips if ip in want})) or None
+            nodes = {want[ip] for ip in s.lb_ips if ip in want}
+            if self.only is not None and not nodes & self.only:
+                continue  # another node's speaker records it
+            node = ",".join(sorted(nodes)) or None
             anns = dict(s.metadata.annotations or {})
             if anns.get(ANNOUNCER_ANNOTATION) == node:
                 continue
@@ -357,30 +335,6 @@ class LoadBalancer:
                 self.store.update(replace(s, metadata=replace(s.metadata, annotations=anns or None)))
             except Exception as e:
                 log.info("announcer of service/%s not recorded (%s)", s.key, e)
-
-    def run(self, stop: threading.Event) -> None:
-        with self.store.watch({"Service", "Node", "EndpointSlice"}, self.store.resource_version) as w:
-            self._safe(self.allocate_once)
-            self._safe(self.announce_once)
-            last = time.monotonic()
-            while not stop.is_set():
-                ev = w.next(timeout=0.2)
-                if ev is not None:
-                    time.sleep(0.005)
-                    evs = [ev, *w.drain()]
-                    if any(e.object.kind in ("Service", "Node") for e in evs):
-                        self._safe(self.allocate_once)
-                elif time.monotonic() - last < RESYNC:
-                    continue
-                self._safe(self.announce_once)
-                last = time.monotonic()
-
-    @staticmethod
-    def _safe(fn: object) -> None:
-        try:
-            fn()  # type: ignore[operator]
-        except Exception:
-            log.exception("load balancer sync failed")
 
 
 def _has_condition(s: Service) -> bool:

@@ -5,7 +5,7 @@ On every node, in the node's network namespace, an HTTP server on that port tell
 balancer whether this node can take the Service's traffic: ``200`` when the node has ready
 local endpoints, ``503`` when it has none (kube-proxy would drop the traffic there), with the
 JSON body kube-proxy writes. One asyncio loop serves all nodes; a node's listening sockets are
-created inside its namespace (see ``hostsvc.listen_in``) and follow the Services as they change.
+created inside its namespace (see ``hosts.listen_in``) and follow the Services as they change.
 """
 
 from __future__ import annotations
@@ -13,18 +13,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..api.core import Node, Service
 from ..api.discovery import EndpointSlice
 from ..kernel import netns as kns
-from ..store.base import Store
-from .hostsvc import LoopThread, listen_in
+from ..store.base import Store, WatchEvent
+from .hosts import LoopThread, listen_in
+from .loop import Reconciler
 
 log = logging.getLogger("kins.healthcheck")
-
-WATCHED = {"Service", "EndpointSlice", "Node"}
 
 
 def health_services(services: list[Service]) -> dict[int, Service]:
@@ -67,12 +66,17 @@ class _NodeServers:
     ports: dict[int, _Port] = field(default_factory=dict)
 
 
-class HealthChecks:
-    """The health check servers of every node, kept in line with the store."""
+class HealthChecks(Reconciler):
+    """The health check servers of the nodes in ``only`` (every node when None)."""
 
-    def __init__(self, cluster: str, store: Store) -> None:
+    name = "healthcheck"
+    kinds = frozenset({"Service", "EndpointSlice", "Node"})
+    resync = 30.0
+
+    def __init__(self, cluster: str, store: Store, only: frozenset[str] | None = None) -> None:
         self.cluster = cluster
         self.store = store
+        self.only = only
         self.loop = LoopThread("kins-healthcheck")
         self.nodes: dict[str, _NodeServers] = {}
 
@@ -100,10 +104,14 @@ class HealthChecks:
 
         return handle
 
-    def sync(self) -> None:
+    def sync(self, changes: Sequence[WatchEvent] = ()) -> None:
         services = [s for s in self.store.list("Service")[0] if isinstance(s, Service)]
         slices = [s for s in self.store.list("EndpointSlice")[0] if isinstance(s, EndpointSlice)]
-        nodes = [n.name for n in self.store.list("Node")[0] if isinstance(n, Node)]
+        nodes = [
+            n.name
+            for n in self.store.list("Node")[0]
+            if isinstance(n, Node) and (self.only is None or n.name in self.only)
+        ]
         wanted = health_services(services)
         for gone in set(self.nodes) - set(nodes):
             for p in self.nodes.pop(gone).ports.values():
@@ -127,22 +135,6 @@ class HealthChecks:
                 p = have
                 p.namespace, p.name = svc.namespace or "default", svc.name
                 p.count = local_endpoints(svc, slices, node)
-
-    def run(self, stop: threading.Event) -> None:
-        with self.store.watch(WATCHED, self.store.resource_version) as w:
-            self._safe_sync()
-            while not stop.is_set():
-                ev = w.next(timeout=0.5)
-                if ev is None:
-                    continue
-                w.drain()
-                self._safe_sync()
-
-    def _safe_sync(self) -> None:
-        try:
-            self.sync()
-        except Exception:
-            log.exception("health check sync failed")
 
     def close(self) -> None:
         for ns in self.nodes.values():

@@ -5,20 +5,22 @@ Service) have no route to the pod network, so a pod's packet to them must leave 
 masqueraded, as flanneld's ``FLANNEL-POSTRTG`` chain does. Pod-to-pod traffic, traffic kube-proxy
 already marked for SNAT and outside traffic to this node's pods (``externalTrafficPolicy:
 Local`` keeps the client's address) are left alone. flanneld re-checks its rules every 5 s
-(``--iptables-resync``); so does ``run``.
+(``--iptables-resync``); so does this agent.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 
 from ..api.config import ClusterConfig
 from ..api.core import Node
 from ..kernel import iptables as ipt
 from ..kernel import netns as kns
 from ..render.overlay.ipmasq import CHAIN, JUMP_ARGS, masq_rules
-from ..store.base import Store
+from ..store.base import Store, WatchEvent
+from .loop import Reconciler
 
 log = logging.getLogger("kins.ipmasq")
 
@@ -45,17 +47,26 @@ def _chain_intact(netns: str, text: str) -> bool:
     return jumped and len(rules) == len(want)
 
 
-class IPMasq:
-    def __init__(self, cfg: ClusterConfig, store: Store, kernel_lock: threading.Lock) -> None:
+class IPMasq(Reconciler):
+    """flanneld's masquerade chain on the nodes in ``only`` (every node when None)."""
+
+    name = "ipmasq"
+    kinds = frozenset({"Node"})
+    resync = RESYNC
+
+    def __init__(
+        self, cfg: ClusterConfig, store: Store, kernel_lock: threading.Lock, only: frozenset[str] | None = None
+    ) -> None:
         self.cfg = cfg
         self.store = store
         self.lock = kernel_lock
+        self.only = only
         self.applied: dict[str, str] = {}
 
-    def sync(self) -> None:
+    def sync(self, changes: Sequence[WatchEvent] = ()) -> None:
         nodes = [n for n in self.store.list("Node")[0] if isinstance(n, Node)]
         for n in nodes:
-            if not n.spec.podCIDR:
+            if not n.spec.podCIDR or not (self.only is None or n.name in self.only):
                 continue
             netns = kns.node_ns(self.cfg.name, n.name)
             if not kns.exists(netns):
@@ -68,13 +79,3 @@ class IPMasq:
             with self.lock:
                 ensure(netns, text)
             self.applied[n.name] = text
-
-    def run(self, stop: threading.Event) -> None:
-        with self.store.watch({"Node"}, self.store.resource_version) as w:
-            while not stop.is_set():
-                try:
-                    self.sync()
-                except Exception:
-                    log.exception("ip-masq sync failed")
-                w.next(timeout=RESYNC)
-                w.drain()

@@ -6,18 +6,29 @@ import http.client
 import logging
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .._errors import KinsError
 from ..api.core import Container, Probe
 from ..kernel import netns as kns
 from ..runtime.exec import exec_in_pod
 from ..runtime.linux import socket_in_netns
-
-if TYPE_CHECKING:
-    from .kubelet import PodRun
+from ..runtime.types import Sandbox
 
 log = logging.getLogger("kins.kubelet")
+
+
+class PodRun(Protocol):
+    """What a probe needs of the pod it checks (the kubelet's record of a running pod)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def ip(self) -> str: ...
+    @property
+    def netns(self) -> str: ...
+    @property
+    def sandbox(self) -> Sandbox | None: ...
 
 
 @dataclass

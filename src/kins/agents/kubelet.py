@@ -23,6 +23,7 @@ import queue
 import shutil
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,11 +35,12 @@ from .._errors import Conflict, KernelError, KinsError, NotFound
 from ..api.config import ClusterConfig
 from ..api.core import ConfigMap, Container, ContainerStatus, Node, ObjectReference, Pod, PodIP, PodStatus, Secret
 from ..api.meta import Condition
-from ..control.events import NORMAL, WARNING, shared_recorder
+from ..control.events import NORMAL, WARNING, EventRecorder
 from ..control.ipam import allocate_pod_ip
 from ..kernel import netns as kns
 from ..kernel.apply import apply_pod, remove_pod
 from ..kernel.ledger import Ledger
+from ..render.cluster import nodes_config
 from ..render.names import pod_netns
 from ..render.plan import NodePlan
 from ..render.podnet import render_node_network, render_pod
@@ -46,10 +48,10 @@ from ..runtime.errors import ImageError, RuntimeFailure, SandboxError
 from ..runtime.runtime import Runtime, pod_dir_name
 from ..runtime.types import Container as RunningContainer
 from ..runtime.types import ContainerSpec, ProcessExit, Sandbox
-from ..store.base import Clock, Store
-from .graceful import GracefulStore
-from .netagent import nodes_config
+from ..store.base import Clock, WatchEvent
+from .loop import Reconciler
 from .probes import ProbeState, probe_result, probe_state
+from .view import ClusterView
 from .volumes import PodVolumes
 
 log = logging.getLogger("kins.kubelet")
@@ -97,13 +99,18 @@ class PodRun:
     retry_at: float | None = None  # set while the pod waits to be started again
 
 
-class Kubelet:
-    """All nodes' kubelets in one thread (plus a small pool for pod start-up and probes)."""
+class Kubelet(Reconciler):
+    """All nodes' kubelets on the agents' loop (plus a small pool for pod start-up and probes)."""
 
-    def __init__(self, cfg: ClusterConfig, store: GracefulStore, state_dir: Path, kernel_lock: threading.Lock) -> None:
+    name = "kubelet"
+    kinds = frozenset({"Pod", "Node", "ConfigMap", "Secret"})
+    resync = 30.0
+    TICK = 0.05  # seconds between looks at exits, restarts, probes and statuses to write
+
+    def __init__(self, cfg: ClusterConfig, store: ClusterView, state_dir: Path, kernel_lock: threading.Lock) -> None:
         self.cfg = cfg
         self.store = store
-        self.raw: Store = store.raw
+        self.raw = store
         self.state_dir = state_dir
         self.kernel_lock = kernel_lock
         self.clock = Clock()
@@ -121,7 +128,10 @@ class Kubelet:
         self._adoptable: dict[str, Sandbox] = {s.pod_key: s for s in self.runtime.sandboxes()}
         self._recovered = {e.id: e for e in self.runtime.recovered_exits}
         self._first_sync = True
-        self.recorder = shared_recorder(store)
+        self.recorder = EventRecorder(store, expire=False)
+        self.recorder.start()
+        self._next_tick = 0.0
+        self._next_probe = 0.0
 
     def _event(self, run: PodRun, type_: str, reason: str, message: str, container: str | None = None) -> None:
         """An Event about the pod (or one of its containers), reported by the node's kubelet."""
@@ -141,37 +151,35 @@ class Kubelet:
 
     # --- the loop -----------------------------------------------------------------------------
 
-    def run(self, stop: threading.Event) -> None:
-        with self.raw.watch({"Pod", "Node", "ConfigMap", "Secret"}, self.raw.resource_version) as w:
+    def sync(self, changes: Sequence[WatchEvent] = ()) -> None:
+        if not changes or any(e.object.kind in ("Pod", "Node") for e in changes):
             self._resync()
-            next_probe = 0.0
-            while not stop.is_set():
-                ev = w.next(timeout=0.05)
-                if ev is not None:
-                    evs = [ev, *w.drain()]
-                    if any(e.object.kind in ("Pod", "Node") for e in evs):
-                        self._resync()
-                    changed: set[tuple[str, str | None, str]] = {
-                        (e.object.kind, e.object.namespace, e.object.name) for e in evs
-                    }
-                    if any(k in ("ConfigMap", "Secret") for k, _, _ in changed):
-                        self._refresh_volumes(changed)
-                while True:
-                    try:
-                        kind, data = self.events.get_nowait()
-                    except queue.Empty:
-                        break
-                    if kind == "exit":
-                        self._on_exit(data)
-                    elif kind == "started":
-                        pass
-                now = time.monotonic()
-                self._retry_starts(now)
-                self._restarts(now)
-                if now >= next_probe:
-                    self._probe(now)
-                    next_probe = now + 0.1
-                self._flush()
+        changed: set[tuple[str, str | None, str]] = {
+            (e.object.kind, e.object.namespace, e.object.name) for e in changes
+        }
+        if any(k in ("ConfigMap", "Secret") for k, _, _ in changed):
+            self._refresh_volumes(changed)
+        self.tick()
+
+    def next_tick(self) -> float:
+        return self._next_tick - time.monotonic()
+
+    def tick(self) -> None:
+        while True:
+            try:
+                kind, data = self.events.get_nowait()
+            except queue.Empty:
+                break
+            if kind == "exit":
+                self._on_exit(data)
+        now = time.monotonic()
+        self._retry_starts(now)
+        self._restarts(now)
+        if now >= self._next_probe:
+            self._probe(now)
+            self._next_probe = now + 0.1
+        self._flush()
+        self._next_tick = time.monotonic() + self.TICK
 
     def _resync(self) -> None:
         pods = [p for p in self.raw.list("Pod")[0] if isinstance(p, Pod)]
@@ -822,7 +830,8 @@ class Kubelet:
             if status == old:
                 return
             try:
-                self.raw.update(replace(pod, status=status))
+                # The kubelet owns a pod's status: written whole, whatever version its copy has.
+                self.raw.update_status(replace(pod, status=status), check_rv=False)
                 return
             except Conflict:
                 continue

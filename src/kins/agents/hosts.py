@@ -5,11 +5,12 @@ A) gets a server on each of those ports, listening in the host's network namespa
 the daemon on one event loop. On connect it greets with a line naming the host, like a database
 announcing itself, then answers each line with the host's name; a client that speaks HTTP first
 (``curl http://mysql:3306/``) gets the same facts as a JSON response, which makes "which replica
-answered" easy to see from a pod. ``python -m kins.daemon.hostsvc NETNS PORT NAME`` runs one on
+answered" easy to see from a pod. ``python -m kins.agents.hosts NETNS PORT NAME`` runs one on
 its own (a read replica started by hand).
 
 The sockets are created inside the namespace by a thread that entered it and are then served
-by the daemon's loop: a socket stays in the namespace it was created in.
+by one event loop: a socket stays in the namespace it was created in. ``HostServices`` is the
+outside hosts' agent: it makes each host's namespace (its eth0 on the underlay) and serves.
 """
 
 from __future__ import annotations
@@ -22,10 +23,14 @@ import logging
 import socket
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 from ..api.config import ClusterConfig
 from ..kernel import netns as kns
+from ..kernel.apply import apply_host, host_plan
+from ..store.base import WatchEvent
+from .loop import Reconciler
 
 log = logging.getLogger("kins.hostsvc")
 
@@ -113,13 +118,25 @@ class LoopThread:
         self.thread.join(timeout=5)
 
 
-class HostServices:
-    """The outside hosts' servers of one cluster."""
+class HostServices(Reconciler):
+    """The outside hosts of one cluster: their namespaces and their servers."""
 
-    def __init__(self, cfg: ClusterConfig) -> None:
+    name = "hosts"
+    resync = 60.0
+
+    def __init__(self, cfg: ClusterConfig, state_dir: Path, kernel_lock: threading.Lock) -> None:
         self.cfg = cfg
+        self.state_dir = state_dir
+        self.lock = kernel_lock
         self.loop: LoopThread | None = None
         self.servers: list[asyncio.Server] = []
+
+    def sync(self, changes: Sequence[WatchEvent] = ()) -> None:
+        with self.lock:
+            for h in self.cfg.hosts:
+                apply_host(self.cfg.name, host_plan(self.cfg, h.name), self.state_dir)
+        if self.loop is None:
+            self.start()
 
     def start(self) -> None:
         wanted = [(h, p) for h in self.cfg.hosts for p in h.serve or []]

@@ -1,0 +1,107 @@
+"""A node's agents, put together: informer, view, reconcilers and the loop they share.
+
+The daemon runs one ``Agents`` for every node it serves in-process; ``kins agent --node N`` runs
+one for a single node as a process of its own. Either way the agents see the cluster only
+through the API (``connect`` makes a client for a URL or ``unix:`` socket) and write kernel
+state only through the kernel layer.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from ..api.config import ClusterConfig
+from ..client import Client
+from .healthcheck import HealthChecks
+from .hosts import HostServices
+from .informer import Informer
+from .ipmasq import IPMasq
+from .kubelet import Kubelet
+from .lbspeaker import LBSpeaker
+from .loop import AgentLoop, Reconciler
+from .overlay import OverlayAgent
+from .proxy import ProxyAgent
+from .view import ClusterView
+
+NETWORK = frozenset({"overlay", "proxy"})  # the reconcilers "rules applied" waits for
+
+
+class Agents:
+    """The reconcilers of the nodes in ``only`` (every node when None) on one loop.
+
+    ``kubelet`` and ``hosts`` add the kubelet and the outside hosts' agent (the daemon keeps
+    those; a per-node process runs the network agents)."""
+
+    def __init__(
+        self,
+        cfg: ClusterConfig,
+        connect: Callable[[], Client],
+        state_dir: Path,
+        kernel_lock: threading.Lock,
+        *,
+        only: frozenset[str] | None = None,
+        kubelet: bool = True,
+        hosts: bool = True,
+    ) -> None:
+        self.cfg = cfg
+        self.client = connect()
+        recs: list[Reconciler] = []
+        if hosts:
+            recs.append(HostServices(cfg, state_dir, kernel_lock))
+        kinds_view = {"Node", "Service", "EndpointSlice"}
+        if kubelet:
+            kinds_view |= Kubelet.kinds
+        self.informer = Informer(connect, kinds_view)
+        self.view = ClusterView(self.informer, self.client)
+        self.overlay = OverlayAgent(cfg, self.view, state_dir, kernel_lock, only)
+        self.proxy = ProxyAgent(cfg, self.view, only)
+        self.lb = LBSpeaker(cfg, self.view, only)
+        self.health = HealthChecks(cfg.name, self.view, only)
+        # The overlay first: a node's devices and addresses exist before its rules, its ARP
+        # announcements and its pods.
+        recs += [self.overlay, self.proxy, self.lb, self.health, IPMasq(cfg, self.view, kernel_lock, only)]
+        self.kubelet: Kubelet | None = None
+        if kubelet:
+            self.kubelet = Kubelet(cfg, self.view, state_dir, kernel_lock)
+            recs.append(self.kubelet)
+        self.loop = AgentLoop(self.informer, recs)
+
+    def start(self) -> Agents:
+        self.informer.start()
+        self.loop.start()
+        return self
+
+    def wait_applied(self, rv: int, timeout: float) -> bool:
+        return self.loop.wait_applied(rv, timeout, NETWORK)
+
+    def network_status(self) -> dict[str, object]:
+        st = self.proxy.stats
+        applied = self.loop.applied_rv(NETWORK)
+        return {
+            "syncs": st.syncs,
+            "appliedResourceVersion": applied,
+            "lastSyncSeconds": st.last,
+            "nodes": {
+                n: {"appliedResourceVersion": max(s.applied_rv, applied), "lastSyncSeconds": s.last_seconds}
+                for n, s in st.nodes.items()
+            },
+            "agents": self.loop.stats(),
+            "relists": self.informer.relists,
+        }
+
+    def stop(self, *, teardown: bool = False) -> None:
+        """Stop the loop and the informer; the kubelet tears its pods down or leaves them
+        running (``teardown``), the other agents release their sockets and pools."""
+        self.loop.stop(close=False)
+        for rec in self.loop.reconcilers:
+            if rec is self.kubelet:
+                if teardown:
+                    self.kubelet.teardown()
+                else:
+                    self.kubelet.close()
+            else:
+                rec.close()
+        self.informer.stop()
+        self.client.close()
