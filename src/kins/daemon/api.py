@@ -25,15 +25,11 @@ from aiohttp import web
 from msgspec.structs import replace
 
 from .._errors import AllocationError, Conflict, Gone, KinsError, MultiValidationError, NotFound, ValidationError
+from ..api import patch as api_patch
 from ..api.config import ClusterConfig
 from ..api.load import to_object
 from ..api.meta import LabelSelector, Object, parse_label_selector, selector_matches
-from ..store.base import Store, WatchEvent
-from ..store.watch import Watch
-from . import api_discovery, api_encode, api_openapi, api_patch, api_table
-from .api_fields import unknown_fields
-from .api_legacy import ingress_to_legacy
-from .api_resources import (
+from ..api.resources import (
     BY_PATH,
     Resource,
     Scale,
@@ -41,6 +37,11 @@ from .api_resources import (
     ScaleStatus,
     selector_string,
 )
+from ..store.base import Store, WatchEvent
+from ..store.watch import Watch
+from . import api_discovery, api_encode, api_openapi, api_table
+from .api_fields import unknown_fields
+from .api_legacy import ingress_to_legacy
 
 Admission = Callable[[Object, Object | None], Object]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
