@@ -6,7 +6,7 @@ import stat
 import threading
 from pathlib import Path
 
-from kins.daemon.auth import ensure_tls, ensure_token, generate_token, read_token, token_path, write_token
+from kins.apiserver.auth import ensure_tls, ensure_token, generate_token, read_token, token_path, write_token
 
 
 def test_tokens_are_random_and_long() -> None:

@@ -25,6 +25,8 @@ from aiohttp import web
 from ..api.config import ClusterConfig, load_cluster
 from ..api.core import Service
 from ..api.meta import Object
+from ..apiserver import auth, kubeconfig
+from ..apiserver.server import make_app, start
 from ..control.base import ControllerSet
 from ..control.defaults import default_controllers
 from ..control.ipam import allocate_service, kubernetes_service
@@ -34,8 +36,6 @@ from ..kernel.ledger import teardown
 from ..runtime.cleanup import kill_cluster_processes
 from ..store.base import Store
 from ..store.sqlite import SqliteStore
-from . import auth, kubeconfig
-from .api import make_app, start
 from .graceful import GracefulStore
 from .netagent import NetAgent
 from .state import DaemonInfo

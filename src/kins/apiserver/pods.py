@@ -14,7 +14,7 @@ from aiohttp import web
 from ..api.core import Pod
 from ..runtime.runtime import load_sandbox
 from ..runtime.types import Sandbox
-from .api import STORE_KEY, ApiError
+from .server import STORE_KEY, ApiError
 
 # The daemon's state directory (pod logs and sandbox records). The daemon object, when the
 # daemon serves the app, carries it too: see ``state_dir``.
@@ -23,7 +23,9 @@ POD_PATH = "/api/v1/namespaces/{namespace}/pods/{name}"
 
 
 def add_routes(app: web.Application) -> None:
-    from . import api_exec, api_log, api_portforward
+    from . import exec as api_exec
+    from . import logs as api_log
+    from . import portforward as api_portforward
 
     app.router.add_get(POD_PATH + "/log", api_log.handle)
     # kubectl opens WebSockets with GET; POST is what a SPDY client sends (refused with a Status).

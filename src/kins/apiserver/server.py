@@ -39,9 +39,12 @@ from ..api.resources import (
 )
 from ..store.base import Store, WatchEvent
 from ..store.watch import Watch
-from . import api_discovery, api_encode, api_openapi, api_table
-from .api_fields import unknown_fields
-from .api_legacy import ingress_to_legacy
+from . import discovery as api_discovery
+from . import encode as api_encode
+from . import openapi as api_openapi
+from . import table as api_table
+from .fields import unknown_fields
+from .legacy import ingress_to_legacy
 
 Admission = Callable[[Object, Object | None], Object]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -391,7 +394,7 @@ def make_app(store: Store, cfg: ClusterConfig, *, token: str, admission: Admissi
     app.on_shutdown.append(_close_watches)
     api_discovery.add_routes(app.router)
     api_openapi.add_routes(app.router)
-    from . import api_pods  # imported here: it builds on this module
+    from . import pods as api_pods  # imported here: it builds on this module
 
     api_pods.add_routes(app)  # log, exec, portforward: ahead of the generic resource routes
     app.router.add_route("*", "/api/{version}/{tail:.+}", _resource_handler)

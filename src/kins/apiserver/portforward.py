@@ -26,10 +26,10 @@ from aiohttp import WSMsgType, web
 
 from ..runtime.linux import socket_in_netns
 from ..runtime.types import Sandbox
-from . import api_spdy
-from .api import ApiError
-from .api_exec import offered_protocols
-from .api_pods import get_pod, running_sandbox
+from . import spdy as api_spdy
+from .exec import offered_protocols
+from .pods import get_pod, running_sandbox
+from .server import ApiError
 
 SPDY_PROTOCOL = "SPDY/3.1+portforward.k8s.io"
 CHANNEL_PROTOCOLS = ("v4.channel.k8s.io", "v5.channel.k8s.io", "portforward.k8s.io")
