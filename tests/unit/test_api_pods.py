@@ -22,8 +22,8 @@ from kins.api.core import Container, ContainerStatus, Pod, PodSpec, PodStatus
 from kins.api.meta import ObjectMeta
 from kins.apiserver import spdy as api_spdy
 from kins.apiserver.exec import error_status, exit_status, frame, window_size
+from kins.apiserver.keys import STATE_DIR_KEY
 from kins.apiserver.logs import LogClock, LogOptions, format_time, render, split_lines
-from kins.apiserver.pods import STATE_DIR_KEY
 from kins.apiserver.portforward import parse_ports, port_prefix
 from kins.apiserver.server import ApiError, make_app
 from kins.runtime.linux import process_start_time

@@ -26,8 +26,8 @@ from aiohttp import WSMsgType, web
 
 from ..runtime.exec import pod_command, pod_env
 from ..runtime.types import Sandbox
+from .errors import ApiError
 from .pods import container_name, get_pod, running_sandbox
-from .server import ApiError
 
 V5 = "v5.channel.k8s.io"
 V4 = "v4.channel.k8s.io"
