@@ -165,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             ("node1 -> pod (no ingress)", wrk(node, f"http://{backend}:3000/", None, a)),
         ]
         from kins.api.load import load_text
+        from kins.apiserver.auth import read_token
         from kins.client import Client
-        from kins.daemon.auth import read_token
         from kins.daemon.state import DaemonInfo
 
         state = b.root / b.name

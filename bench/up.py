@@ -60,8 +60,8 @@ class Live:
         )
 
     def client(self) -> Any:
+        from kins.apiserver.auth import read_token
         from kins.client import Client
-        from kins.daemon.auth import read_token
         from kins.daemon.state import DaemonInfo
 
         info = DaemonInfo.read(self.state)

@@ -21,8 +21,8 @@ from msgspec.structs import replace
 from ._errors import Conflict, Gone, KinsError, MultiValidationError, NotFound, ValidationError
 from .api.load import to_object
 from .api.meta import LabelSelector, Object
-from .daemon.api_patch import three_way
-from .daemon.api_resources import Resource, Scale, resource_for, selector_string
+from .api.patch import three_way
+from .api.resources import Resource, Scale, resource_for, selector_string
 from .store.base import WatchEvent
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"

@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 
 from kins.api.core import Pod, Service
 from kins.api.discovery import Endpoint, EndpointSlice
+from kins.apiserver.auth import read_token
 from kins.client import Client
-from kins.daemon.auth import read_token
 from kins.daemon.state import DaemonInfo
 
 T = TypeVar("T")

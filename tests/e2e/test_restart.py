@@ -25,8 +25,8 @@ from e2e_helpers import poll
 
 from kins.api.core import Pod, Service
 from kins.api.registry import STORED
+from kins.apiserver.auth import read_token
 from kins.client import Client
-from kins.daemon.auth import read_token
 from kins.daemon.state import DaemonInfo
 from kins.runtime import load_sandbox, socket_in_netns
 from kins.store.sqlite import SqliteStore

@@ -19,7 +19,7 @@ from kins.api.config import default_cluster
 from kins.api.core import Service, ServicePort, ServiceSpec
 from kins.api.meta import ObjectMeta
 from kins.api.networking import Ingress
-from kins.daemon.api import make_app
+from kins.apiserver.server import make_app
 from kins.ingress import IngressConfig
 from kins.ingress.controller import Controller, Options
 from kins.store.memory import MemoryStore

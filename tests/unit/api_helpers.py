@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from kins.api.config import default_cluster
-from kins.daemon.api import make_app, start
-from kins.daemon.auth import generate_token
+from kins.apiserver.auth import generate_token
+from kins.apiserver.server import make_app, start
 from kins.store.base import Store
 
 

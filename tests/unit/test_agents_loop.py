@@ -22,7 +22,9 @@ from kins.store.memory import MemoryStore
 
 
 def svc(name: str, port: int = 80) -> Service:
-    return Service(metadata=ObjectMeta(name=name, namespace="default"), spec=ServiceSpec(ports=[ServicePort(port=port)]))
+    return Service(
+        metadata=ObjectMeta(name=name, namespace="default"), spec=ServiceSpec(ports=[ServicePort(port=port)])
+    )
 
 
 def eventually(check: Callable[[], bool], within: float = 5.0) -> None:

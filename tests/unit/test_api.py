@@ -22,9 +22,10 @@ from kins.api.core import Container, Namespace, Pod, PodSpec, PodTemplateSpec, S
 from kins.api.load import load_text
 from kins.api.meta import LabelSelector, Object, ObjectMeta
 from kins.api.networking import Ingress
+from kins.apiserver.auth import ensure_tls, generate_token, server_ssl_context
+from kins.apiserver.keys import Admission
+from kins.apiserver.server import make_app, start
 from kins.client import Client, Unauthorized
-from kins.daemon.api import Admission, make_app, start
-from kins.daemon.auth import ensure_tls, generate_token, server_ssl_context
 from kins.store.base import Store
 from kins.store.memory import MemoryStore
 from kins.store.sqlite import SqliteStore

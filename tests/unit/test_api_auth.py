@@ -6,7 +6,11 @@ import stat
 import threading
 from pathlib import Path
 
-from kins.daemon.auth import ensure_tls, ensure_token, generate_token, read_token, token_path, write_token
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from kins.apiserver.auth import ensure_tls, ensure_token, generate_token, read_token, token_path, write_token
 
 
 def test_tokens_are_random_and_long() -> None:
@@ -65,3 +69,17 @@ def test_tls_certificate_and_key(tmp_path: Path) -> None:
     assert ensure_tls(tmp_path / "state") == (cert, key)
     assert cert.read_bytes() == before  # kept, not regenerated
     assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["apiserver.crt", "apiserver.key"]
+
+
+def test_tls_certificate_names_and_key_type(tmp_path: Path) -> None:
+    cert_path, key_path = ensure_tls(tmp_path)
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1"
+    assert cert.subject == cert.issuer and cert.subject.rfc4514_string() == "CN=kins-apiserver"
+    assert (cert.not_valid_after_utc - cert.not_valid_before_utc).days == 3650
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.1", "::1"]
+    assert san.get_values_for_type(x509.DNSName) == ["localhost"]
+    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca  # its own CA
+    assert stat.S_IMODE(cert_path.stat().st_mode) == 0o644

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from kins.api.registry import resolve_resource
-from kins.daemon.api_discovery import _group_body, _resource_list
-from kins.daemon.api_resources import BY_KIND, GROUP_VERSIONS
-from kins.daemon.api_table import column_definitions
+from kins.api.resources import BY_KIND, GROUP_VERSIONS
+from kins.apiserver.discovery import _group_body, _resource_list
+from kins.apiserver.table import column_definitions
 
 
 def test_batch_group_is_discovered() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kins.daemon.api_patch import PatchError, json_patch, merge_patch, strategic_merge_patch, three_way
+from kins.api.patch import PatchError, json_patch, merge_patch, strategic_merge_patch, three_way
 
 
 @pytest.mark.parametrize(

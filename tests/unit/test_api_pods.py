@@ -20,12 +20,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from kins.api.config import default_cluster
 from kins.api.core import Container, ContainerStatus, Pod, PodSpec, PodStatus
 from kins.api.meta import ObjectMeta
-from kins.daemon import api_spdy
-from kins.daemon.api import ApiError, make_app
-from kins.daemon.api_exec import error_status, exit_status, frame, window_size
-from kins.daemon.api_log import LogClock, LogOptions, format_time, render, split_lines
-from kins.daemon.api_pods import STATE_DIR_KEY
-from kins.daemon.api_portforward import parse_ports, port_prefix
+from kins.apiserver import spdy as api_spdy
+from kins.apiserver.exec import error_status, exit_status, frame, window_size
+from kins.apiserver.keys import STATE_DIR_KEY
+from kins.apiserver.logs import LogClock, LogOptions, format_time, render, split_lines
+from kins.apiserver.portforward import parse_ports, port_prefix
+from kins.apiserver.server import ApiError, make_app
 from kins.runtime.linux import process_start_time
 from kins.runtime.types import Sandbox
 from kins.store.memory import MemoryStore

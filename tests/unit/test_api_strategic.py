@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kins.daemon.api_patch import strategic_merge_patch
+from kins.api.patch import strategic_merge_patch
 
 
 def container(**fields: Any) -> dict[str, Any]:

@@ -23,9 +23,9 @@ from test_dns_answer import ep, eps, f1_objects, svc
 from kins.api.config import default_cluster
 from kins.api.core import Namespace
 from kins.api.meta import ObjectMeta
+from kins.apiserver.auth import generate_token
+from kins.apiserver.server import make_app, start
 from kins.client import Client
-from kins.daemon.api import make_app, start
-from kins.daemon.auth import generate_token
 from kins.dns.config import DnsConfig
 from kins.dns.index import MemoryDnsIndex
 from kins.dns.server import DnsServer, serve

@@ -57,8 +57,8 @@ class LiveSource(Source):
 
 
 def live_client(name: str | None):  # type: ignore[no-untyped-def]
+    from ..apiserver.auth import read_token
     from ..client import Client
-    from ..daemon.auth import read_token
     from ..daemon.state import pick_cluster
 
     info = pick_cluster(name)

@@ -17,7 +17,7 @@ def kubeconfig(
     path: Annotated[bool, typer.Option("--path", help="Print the file's path instead of its content.")] = False,
 ) -> None:
     """Print the cluster's kubeconfig (e.g. `export KUBECONFIG=$(kins kubeconfig --path)`)."""
-    from ..daemon.kubeconfig import kubeconfig_path, write_kubeconfig
+    from ..apiserver.kubeconfig import kubeconfig_path, write_kubeconfig
     from ..daemon.state import pick_cluster
 
     info = pick_cluster(name)

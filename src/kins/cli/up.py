@@ -45,8 +45,8 @@ def _config(cluster: str | None, name: str | None) -> ClusterConfig:
 
 
 def bring_up(cluster: str | None, name: str | None, *, no_workloads: bool, timeout: float, quiet: bool) -> None:
+    from ..apiserver.auth import read_token
     from ..client import Client
-    from ..daemon.auth import read_token
     from ..daemon.state import DaemonInfo, cluster_dir, pid_alive
     from .cluster import apply_all, article_manifests, spawn_daemon
 

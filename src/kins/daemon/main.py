@@ -28,6 +28,9 @@ from ..agents.node import Agents
 from ..api.config import ClusterConfig, load_cluster
 from ..api.core import Service
 from ..api.meta import Object
+from ..apiserver import auth, kubeconfig
+from ..apiserver.keys import STATE_DIR_KEY
+from ..apiserver.server import make_app, start
 from ..client import connect
 from ..control.base import ControllerSet
 from ..control.defaults import default_controllers
@@ -37,8 +40,6 @@ from ..kernel.ledger import teardown
 from ..runtime.cleanup import kill_cluster_processes
 from ..store.base import Store
 from ..store.sqlite import SqliteStore
-from . import auth, kubeconfig
-from .api import make_app, start
 from .graceful import GracefulStore
 from .state import DaemonInfo
 
@@ -148,6 +149,7 @@ class Daemon:
         cert, key = auth.ensure_tls(self.state_dir)
         app = make_app(self.store, self.cfg, token=token, admission=admission(self.raw, self.cfg))
         app["kins.daemon"] = self
+        app[STATE_DIR_KEY] = self.state_dir
         app.router.add_get("/kins/v1/status", self._status)
         runner, port = await start(app, "127.0.0.1", 0, ssl_context=auth.server_ssl_context(cert, key))
         sock = self.state_dir / "api.sock"

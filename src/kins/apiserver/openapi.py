@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from .api_resources import ALL, GROUP_VERSIONS, Resource
+from ..api.resources import ALL, GROUP_VERSIONS, Resource
 
 OPENAPI_VERSION = "3.0.0"
 QUERY_PARAMS = ("dryRun", "fieldManager", "fieldValidation", "pretty")

@@ -26,10 +26,10 @@ from aiohttp import WSMsgType, web
 
 from ..runtime.linux import socket_in_netns
 from ..runtime.types import Sandbox
-from . import api_spdy
-from .api import ApiError
-from .api_exec import offered_protocols
-from .api_pods import get_pod, running_sandbox
+from . import spdy
+from .errors import ApiError
+from .exec import offered_protocols
+from .pods import get_pod, running_sandbox
 
 SPDY_PROTOCOL = "SPDY/3.1+portforward.k8s.io"
 CHANNEL_PROTOCOLS = ("v4.channel.k8s.io", "v5.channel.k8s.io", "portforward.k8s.io")
@@ -189,7 +189,7 @@ class SpdyForward:
     def __init__(self, ws: web.WebSocketResponse, sandbox: Sandbox) -> None:
         self.ws = ws
         self.sandbox = sandbox
-        self.codec = api_spdy.Codec()
+        self.codec = spdy.Codec()
         self.pairs: dict[str, Pair] = {}
         self.by_stream: dict[int, Pair] = {}
         self.lock = asyncio.Lock()
@@ -211,15 +211,15 @@ class SpdyForward:
                 for frame in self.codec.feed(msg.data):
                     if not await self._on_frame(frame):
                         return
-        except api_spdy.SpdyError:
+        except spdy.SpdyError:
             await self._send(lambda: self.codec.goaway(0, 1))
         finally:
             for pair in self.pairs.values():
                 if pair.task is not None:
                     pair.task.cancel()
 
-    async def _on_frame(self, f: api_spdy.Frame) -> bool:
-        if f.kind == api_spdy.SYN_STREAM:
+    async def _on_frame(self, f: spdy.Frame) -> bool:
+        if f.kind == spdy.SYN_STREAM:
             await self._open(f)
         elif f.kind == 0:
             pair = self.by_stream.get(f.stream_id)
@@ -228,24 +228,24 @@ class SpdyForward:
                     pair.inbox.put_nowait(f.data)
                 if f.fin:
                     pair.inbox.put_nowait(None)
-        elif f.kind == api_spdy.RST_STREAM:
+        elif f.kind == spdy.RST_STREAM:
             pair = self.by_stream.get(f.stream_id)
             if pair is not None and pair.task is not None:
                 pair.task.cancel()
-        elif f.kind == api_spdy.PING:
+        elif f.kind == spdy.PING:
             await self._send(lambda: self.codec.ping(f.ping_id))
-        elif f.kind == api_spdy.GOAWAY:
+        elif f.kind == spdy.GOAWAY:
             return False
         return True
 
-    async def _open(self, f: api_spdy.Frame) -> None:
+    async def _open(self, f: spdy.Frame) -> None:
         kind, request_id = f.headers.get("streamtype", ""), f.headers.get("requestid", "")
         try:
             port = int(f.headers.get("port", ""))
         except ValueError:
             port = 0
         if kind not in ("data", "error") or not 0 < port < 65536:
-            await self._send(lambda: self.codec.rst_stream(f.stream_id, api_spdy.RST_PROTOCOL_ERROR))
+            await self._send(lambda: self.codec.rst_stream(f.stream_id, spdy.RST_PROTOCOL_ERROR))
             return
         await self._send(lambda: self.codec.syn_reply(f.stream_id))
         pair = self.pairs.setdefault(request_id, Pair(port))

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from .api_resources import ALL, GROUP_VERSIONS
+from ..api.resources import ALL, GROUP_VERSIONS
 
 KUBERNETES_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-kins", "platform": "linux/amd64"}
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import msgspec
 
-from ..api.meta import Base, LabelSelector, Object, ObjectMeta
-from ..api.networking import LegacyIngress
-from ..api.registry import KINDS, RESOURCES, STORED
+from .meta import Base, LabelSelector, Object, ObjectMeta
+from .networking import LegacyIngress
+from .registry import KINDS, RESOURCES, STORED
 
 # Kinds whose replicas can be read and set through the ``/scale`` subresource.
 SCALABLE = frozenset({"Deployment", "ReplicaSet", "StatefulSet"})

@@ -1,8 +1,9 @@
-"""Pod subresources kubectl uses every day: ``log``, ``exec`` and ``portforward``.
+"""The pod a subresource request (``log``, ``exec``, ``portforward``) is about, its container
+and its running sandbox.
 
-They are served by the API itself (in Kubernetes the API server proxies them to the node's
-kubelet; here every node's pods live on this machine). The routes are registered ahead of the
-generic resource routes. Errors are worded as the API server and the kubelet word them.
+These subresources are served by the API itself (in Kubernetes the API server proxies them to
+the node's kubelet; here every node's pods live on this machine). Errors are worded as the API
+server and the kubelet word them.
 """
 
 from __future__ import annotations
@@ -14,22 +15,8 @@ from aiohttp import web
 from ..api.core import Pod
 from ..runtime.runtime import load_sandbox
 from ..runtime.types import Sandbox
-from .api import STORE_KEY, ApiError
-
-# The daemon's state directory (pod logs and sandbox records). The daemon object, when the
-# daemon serves the app, carries it too: see ``state_dir``.
-STATE_DIR_KEY = web.AppKey("pods_state_dir", Path)
-POD_PATH = "/api/v1/namespaces/{namespace}/pods/{name}"
-
-
-def add_routes(app: web.Application) -> None:
-    from . import api_exec, api_log, api_portforward
-
-    app.router.add_get(POD_PATH + "/log", api_log.handle)
-    # kubectl opens WebSockets with GET; POST is what a SPDY client sends (refused with a Status).
-    app.router.add_route("*", POD_PATH + "/exec", api_exec.handle)
-    app.router.add_route("*", POD_PATH + "/portforward", api_portforward.handle)
-    app.cleanup_ctx.append(api_log.sample_logs)
+from .errors import ApiError
+from .keys import STATE_DIR_KEY, STORE_KEY
 
 
 def state_dir(app: web.Application) -> Path | None:

@@ -19,7 +19,7 @@ from ..views.events import COLUMNS as EVENT_COLUMNS
 from ..views.events import WIDE_COLUMNS as EVENT_WIDE_COLUMNS
 from ..views.events import event_row
 from ..views.table import COLUMNS
-from .api_encode import encode
+from .encode import encode
 
 TABLE_GROUP = "meta.k8s.io"
 TABLE_VERSIONS = ("v1", "v1beta1")

@@ -8,14 +8,13 @@ process never reads a half-written or world-readable token.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import secrets
 import ssl
-import subprocess
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-from .._errors import KinsError
 
 TOKEN_FILE = "token"
 TOKEN_BYTES = 32
@@ -110,36 +109,81 @@ CERT_FILE = "apiserver.crt"
 KEY_FILE = "apiserver.key"
 
 
-def ensure_tls(state_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """The API's certificate and key, created (openssl, ECDSA P-256, 10 years) if missing.
+CERT_NAME = "kins-apiserver"
+CERT_DAYS = 3650
 
-    Both are made in a private temporary directory and renamed into place; the key is 0600.
+
+def ensure_tls(state_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """The API's certificate and key, created (ECDSA P-256, 10 years) if missing.
+
+    Both are written in a private temporary directory and renamed into place; the key is 0600.
     """
     state = Path(state_dir)
     cert, key = state / CERT_FILE, state / KEY_FILE
     if cert.exists() and key.exists():
         return cert, key
     state.mkdir(parents=True, exist_ok=True)
+    cert_pem, key_pem = _self_signed()
     with tempfile.TemporaryDirectory(dir=state, prefix=".tls-") as tmp:
         tcert, tkey = Path(tmp) / CERT_FILE, Path(tmp) / KEY_FILE
-        cmd = [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-days", "3650", "-subj", "/CN=kins-apiserver",
-            "-addext", "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost",
-            "-keyout", str(tkey), "-out", str(tcert),
-        ]  # fmt: skip
-        old_umask = os.umask(0o077)
-        try:
-            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        finally:
-            os.umask(old_umask)
-        if done.returncode != 0:
-            raise KinsError(f"cannot create the API certificate: {done.stderr.strip()}")
-        os.chmod(tkey, 0o600)
-        os.chmod(tcert, 0o644)
+        _write_new(tkey, key_pem, 0o600)
+        _write_new(tcert, cert_pem, 0o644)
         os.replace(tkey, key)
         os.replace(tcert, cert)
     return cert, key
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(path, mode)  # whatever the umask took away
+
+
+def _self_signed() -> tuple[bytes, bytes]:
+    """A self-signed certificate for the loopback names and its key (PKCS#8), both PEM.
+
+    The extensions are those ``openssl req -x509`` adds: the certificate is its own CA, which
+    is how the kubeconfig names it.
+    """
+    # Imported here: only a cluster's first start makes a certificate, and the import would
+    # cost every daemon start and every command that reads the token ~50 ms.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CERT_NAME)])
+    now = datetime.now(UTC)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    san = x509.SubjectAlternativeName(
+        [
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+            x509.IPAddress(ipaddress.ip_address("::1")),
+            x509.DNSName("localhost"),
+        ]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=CERT_DAYS))
+        .add_extension(ski, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(san, critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
 def server_ssl_context(cert: Path, key: Path) -> ssl.SSLContext:

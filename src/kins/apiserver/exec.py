@@ -26,8 +26,8 @@ from aiohttp import WSMsgType, web
 
 from ..runtime.exec import pod_command, pod_env
 from ..runtime.types import Sandbox
-from .api import ApiError
-from .api_pods import container_name, get_pod, running_sandbox
+from .errors import ApiError
+from .pods import container_name, get_pod, running_sandbox
 
 V5 = "v5.channel.k8s.io"
 V4 = "v4.channel.k8s.io"

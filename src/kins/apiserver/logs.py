@@ -29,8 +29,9 @@ from aiohttp import web
 from .._errors import NotFound
 from ..api.core import Pod
 from ..runtime.runtime import pod_dir_name
-from .api import STORE_KEY, ApiError
-from .api_pods import container_name, get_pod, need_state_dir, state_dir
+from .errors import ApiError
+from .keys import STORE_KEY
+from .pods import container_name, get_pod, need_state_dir, state_dir
 
 SAMPLE_SECONDS = 1.0
 FOLLOW_POLL_SECONDS = 0.2

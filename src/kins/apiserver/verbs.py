@@ -1,0 +1,345 @@
+"""The generic resource verbs: get, list, create, replace, patch, delete, the ``scale``
+subresource, and watch through ``watch``.
+
+The store does the versioning; this layer decodes bodies into typed objects, runs validation
+and the admission hook and applies patches. Store calls are synchronous and short, so handlers
+call them directly on the loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from types import ModuleType
+from typing import Any
+
+import msgspec
+from aiohttp import web
+from msgspec.structs import replace
+
+from .._errors import AllocationError, Conflict, MultiValidationError, NotFound, ValidationError
+from ..api import patch as api_patch
+from ..api.meta import Object
+from ..api.resources import Resource, Scale, ScaleSpec, ScaleStatus, selector_string
+from .errors import ApiError, invalid
+from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, Admission
+from .request import (
+    Target,
+    check_fields,
+    decode,
+    dry_run,
+    field_filter,
+    int_param,
+    label_selector,
+    parse_target,
+    read_body,
+    table_version,
+    truthy,
+)
+from .response import as_table, encode_obj, json_response, list_body
+from .watch import serve_watch
+
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+
+PATCH_RETRIES = 5
+
+# --- validation -------------------------------------------------------------------------------
+
+_validate_module: ModuleType | None = None
+_validate_missing = False
+
+
+def _validator() -> ModuleType | None:
+    """kins.api.validate when it is installed; looked up lazily so the API works without it."""
+    global _validate_module, _validate_missing
+    if _validate_module is None and not _validate_missing:
+        try:
+            _validate_module = importlib.import_module("kins.api.validate")
+        except ModuleNotFoundError as e:
+            if e.name != "kins.api.validate":
+                raise
+            _validate_missing = True
+    return _validate_module
+
+
+def _check(app: web.Application, res: Resource, obj: Object, old: Object | None) -> Object:
+    """Validation, then the admission hook (which may set allocated fields); 422 on refusal."""
+    mod = _validator()
+    if mod is not None:
+        errors = list(mod.validate(obj, app[CFG_KEY]))
+        if errors:
+            raise invalid(res, obj.name, errors)
+    admission: Admission | None = app[ADMISSION_KEY]  # type: ignore[assignment]
+    if admission is not None:
+        try:
+            obj = admission(obj, old)
+        except MultiValidationError as e:
+            raise invalid(res, obj.name, e.errors) from None
+        except ValidationError as e:
+            raise invalid(res, obj.name, [e]) from None
+        except AllocationError as e:
+            raise invalid(res, obj.name, [ValidationError("", "", str(e))]) from None
+    return obj
+
+
+def _scale_of(obj: Object) -> Scale:
+    spec = getattr(obj, "spec", None)
+    status = getattr(obj, "status", None)
+    m = obj.metadata
+    return Scale(
+        metadata=replace(
+            m,
+            labels=None,
+            annotations=None,
+            ownerReferences=None,
+            finalizers=None,
+            managedFields=None,
+            generation=None,
+        ),
+        spec=ScaleSpec(replicas=(spec.replicas if spec is not None and spec.replicas is not None else 1)),
+        status=ScaleStatus(
+            replicas=(status.replicas or 0) if status is not None else 0,
+            selector=selector_string(spec.selector if spec is not None else None) or None,
+        ),
+    )
+
+
+async def handle_resource(request: web.Request) -> web.StreamResponse:
+    t = parse_target(request)
+    method = request.method
+    if t.name is None:
+        if method == "GET":
+            if t.watch or truthy(request, "watch"):
+                return await serve_watch(request, t)
+            return _list(request, t)
+        if method == "POST":
+            return await _create(request, t)
+        if method == "DELETE":
+            return _delete_collection(request, t)
+    elif t.sub == "scale":
+        if method == "GET":
+            return json_response(msgspec.to_builtins(_scale_of(_get(request, t))))
+        if method in ("PUT", "PATCH"):
+            return await _write_scale(request, t)
+    else:
+        if method == "GET":
+            if t.watch:
+                return await serve_watch(request, t)
+            obj = _get(request, t)
+            version = table_version(request)
+            if version is not None:
+                return json_response(as_table(request, t.res, version, [obj], None))
+            return json_response(encode_obj(t.res, obj))
+        if method == "PUT":
+            return await _replace(request, t)
+        if method == "PATCH":
+            return await _patch(request, t)
+        if method == "DELETE" and t.sub is None:
+            return _delete(request, t)
+    raise ApiError(405, "MethodNotAllowed", f"the server does not allow {method} on the requested resource")
+
+
+# --- verbs ------------------------------------------------------------------------------------
+
+
+def _get(request: web.Request, t: Target) -> Object:
+    assert t.name is not None
+    return request.app[STORE_KEY].get(t.res.kind, t.store_ns, t.name)
+
+
+def _matching(request: web.Request, t: Target) -> tuple[list[Object], int]:
+    items, rv = request.app[STORE_KEY].list(t.res.kind, t.store_ns, label_selector(request))
+    fields = field_filter(request)
+    return [o for o in items if fields(o)], rv
+
+
+def _list(request: web.Request, t: Target) -> web.Response:
+    items, rv = _matching(request, t)
+    limit = int_param(request, "limit")
+    cont = request.query.get("continue")
+    start = 0
+    if cont:
+        # The continue token is the position in the (key-ordered) list plus the list's RV.
+        try:
+            rv_text, _, pos = cont.partition(":")
+            start = int(pos)
+            int(rv_text)
+        except ValueError:
+            raise ApiError(400, "BadRequest", "invalid continue token") from None
+    next_token = None
+    if limit is not None and limit > 0:
+        if start + limit < len(items):
+            next_token = f"{rv}:{start + limit}"
+        items = items[start : start + limit]
+    elif start:
+        items = items[start:]
+    version = table_version(request)
+    if version is not None:
+        return json_response(as_table(request, t.res, version, items, rv, next_token))
+    return json_response(list_body(t.res, items, rv, next_token))
+
+
+async def _create(request: web.Request, t: Target) -> web.Response:
+    store = request.app[STORE_KEY]
+    doc = await read_body(request)
+    check_fields(request, t.res, t.res.cls, doc)
+    obj = decode(t.res, doc, t.namespace, None)
+    # The store assigns these; a copy of a live object (kubectl get -o yaml) must still create.
+    obj = replace(obj, metadata=replace(obj.metadata, resourceVersion=None, uid=None, creationTimestamp=None))
+    if not obj.metadata.name and not obj.metadata.generateName:
+        raise invalid(t.res, "", [ValidationError("", "metadata.name", "Required value: name or generateName")])
+    if obj.metadata.name:
+        # Refuse before admission, so that a duplicate does not hold on to allocated addresses.
+        with contextlib.suppress(NotFound):
+            store.get(t.res.kind, t.store_ns, obj.metadata.name)
+            raise ApiError(
+                409,
+                "AlreadyExists",
+                f'{t.res.plural} "{obj.metadata.name}" already exists',
+                kind=t.res.plural,
+                name=obj.metadata.name,
+            )
+    obj = _check(request.app, t.res, obj, None)
+    if dry_run(request):
+        return json_response(encode_obj(t.res, obj), 201)
+    try:
+        created = store.create(obj)
+    except Conflict as e:
+        raise ApiError(409, "AlreadyExists", str(e), kind=t.res.plural, name=obj.metadata.name) from None
+    return json_response(encode_obj(t.res, created), 201)
+
+
+def _conflict(t: Target, e: Conflict) -> ApiError:
+    return ApiError(409, "Conflict", str(e), kind=t.res.plural, name=t.name or "")
+
+
+def _merge_into(old: Object, new: Object, sub: str | None) -> Object:
+    """What a write through the main resource or ``/status`` may change.
+
+    As in Kubernetes, the main resource keeps the stored status and ``/status`` changes only
+    the status; identity fields always come from the stored object.
+    """
+    keep = {"uid": old.metadata.uid, "creationTimestamp": old.metadata.creationTimestamp}
+    if sub == "status":
+        status = getattr(new, "status", None)
+        return replace(old, status=status, metadata=replace(old.metadata, resourceVersion=new.metadata.resourceVersion))
+    merged = replace(new, metadata=replace(new.metadata, **keep))
+    if "status" in type(old).__struct_fields__:
+        merged = replace(merged, status=getattr(old, "status", None))
+    return merged
+
+
+def _write(request: web.Request, t: Target, new: Object, old: Object, check_rv: bool) -> Object:
+    obj = _check(request.app, t.res, _merge_into(old, new, t.sub), old)
+    if dry_run(request):
+        return obj
+    try:
+        return request.app[STORE_KEY].update(obj, check_rv=check_rv)
+    except Conflict as e:
+        raise _conflict(t, e) from None
+
+
+async def _replace(request: web.Request, t: Target) -> web.Response:
+    doc = await read_body(request)
+    check_fields(request, t.res, t.res.cls, doc)
+    new = decode(t.res, doc, t.namespace, t.name)
+    old = _get(request, t)
+    # Without a resourceVersion an update is unconditional, as for most Kubernetes resources.
+    check_rv = new.metadata.resourceVersion is not None
+    return json_response(encode_obj(t.res, _write(request, t, new, old, check_rv)))
+
+
+def _apply_patch(request: web.Request, current: dict[str, Any], patch: Any) -> Any:
+    ctype = request.content_type
+    if ctype == MERGE_PATCH:
+        return api_patch.merge_patch(current, patch)
+    if ctype == STRATEGIC_PATCH:
+        return api_patch.strategic_merge_patch(current, patch)
+    if ctype == JSON_PATCH:
+        return api_patch.json_patch(current, patch)
+    raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {ctype}")
+
+
+def _patch_precondition(patch: Any) -> str | None:
+    if isinstance(patch, dict):
+        meta = patch.get("metadata")
+        if isinstance(meta, dict) and isinstance(meta.get("resourceVersion"), str):
+            return str(meta["resourceVersion"])
+    return None
+
+
+async def _patch(request: web.Request, t: Target) -> web.Response:
+    patch = await read_body(request)
+    wanted_rv = _patch_precondition(patch)
+    for _ in range(PATCH_RETRIES):
+        old = _get(request, t)
+        # Patched in the version of the path (the client computed the patch in it).
+        doc = _apply_patch(request, encode_obj(t.res, old), patch)
+        # The live object has only known fields: whatever is unknown came with the patch.
+        check_fields(request, t.res, t.res.cls, doc)
+        new = decode(t.res, doc, t.namespace, t.name)
+        if wanted_rv is None:
+            # No precondition in the patch: apply it to what we read, retry if that changed.
+            new = replace(new, metadata=replace(new.metadata, resourceVersion=old.metadata.resourceVersion))
+        try:
+            return json_response(encode_obj(t.res, _write(request, t, new, old, True)))
+        except ApiError as e:
+            if e.code != 409 or wanted_rv is not None:
+                raise
+    raise ApiError(409, "Conflict", f'{t.res.plural} "{t.name}": too many concurrent writers, try again')
+
+
+async def _write_scale(request: web.Request, t: Target) -> web.Response:
+    body = await read_body(request)
+    for _ in range(PATCH_RETRIES):
+        old = _get(request, t)
+        current = _scale_of(old)
+        if request.method == "PATCH":
+            doc = _apply_patch(request, msgspec.to_builtins(current), body)
+        else:
+            doc = body
+        try:
+            scale = msgspec.convert(doc, Scale)
+        except msgspec.ValidationError as e:
+            raise ApiError(400, "BadRequest", f"invalid Scale: {e}") from None
+        if scale.spec.replicas < 0:
+            err = ValidationError("", "spec.replicas", "must be greater than or equal to 0")
+            raise invalid(t.res, t.name or "", [err])
+        wanted_rv = scale.metadata.resourceVersion if request.method == "PUT" else _patch_precondition(body)
+        spec = replace(old.spec, replicas=scale.spec.replicas)  # type: ignore[attr-defined]
+        meta = replace(old.metadata, resourceVersion=wanted_rv or old.metadata.resourceVersion)
+        new = replace(old, spec=spec, metadata=meta)
+        try:
+            updated = request.app[STORE_KEY].update(new, check_rv=True) if not dry_run(request) else new
+        except Conflict as e:
+            if wanted_rv is not None:
+                raise _conflict(t, e) from None
+            continue
+        return json_response(msgspec.to_builtins(_scale_of(updated)))
+    raise ApiError(409, "Conflict", f'{t.res.plural} "{t.name}": too many concurrent writers, try again')
+
+
+def _delete(request: web.Request, t: Target) -> web.Response:
+    assert t.name is not None
+    store = request.app[STORE_KEY]
+    if dry_run(request):
+        return json_response(encode_obj(t.res, _get(request, t)))
+    if int_param(request, "gracePeriodSeconds") == 0:
+        # No grace: gone at once (kubectl delete --grace-period=0 --force, or the kubelet
+        # removing a pod it has stopped), not marked Terminating.
+        store = getattr(store, "raw", store)
+    return json_response(encode_obj(t.res, store.delete(t.res.kind, t.store_ns, t.name)))
+
+
+def _delete_collection(request: web.Request, t: Target) -> web.Response:
+    store = request.app[STORE_KEY]
+    items, _ = _matching(request, t)
+    deleted: list[Object] = []
+    if not dry_run(request):
+        with store.transaction():
+            deleted = [store.delete(t.res.kind, o.metadata.namespace, o.name) for o in items]
+    else:
+        deleted = items
+    return json_response(list_body(t.res, deleted, store.resource_version, None))
