@@ -10,7 +10,6 @@ import pytest
 from msgspec.structs import replace
 
 from kins.api.batch import CronJob, CronJobStatus, Job, JobStatus
-from kins.api.config import default_cluster
 from kins.api.cron import CronError, parse
 from kins.api.load import load_text
 from kins.api.meta import Condition
@@ -88,7 +87,7 @@ class Env:
         self.store.update(replace(created, status=CronJobStatus(lastScheduleTime="2024-05-01T12:00:00Z")))
 
     def settle(self) -> None:
-        run_until_stable(self.store, default_cluster(), controllers=[self.ctrl])
+        run_until_stable(self.store, [self.ctrl])
 
     def cronjob(self) -> CronJob:
         cj = self.store.get("CronJob", "default", "tick")

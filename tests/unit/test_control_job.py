@@ -52,7 +52,7 @@ class Env:
         self.store.create(replace(job, spec=replace(job.spec, **spec)))
 
     def settle(self) -> None:
-        run_until_stable(self.store, default_cluster(), controllers=[self.ctrl])
+        run_until_stable(self.store, [self.ctrl])
 
     def job(self) -> Job:
         j = self.store.get("Job", "default", "smoke")
