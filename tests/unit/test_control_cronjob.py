@@ -13,7 +13,7 @@ from kins.api.batch import CronJob, CronJobStatus, Job, JobStatus
 from kins.api.cron import CronError, parse
 from kins.api.load import load_text
 from kins.api.meta import Condition
-from kins.api.validate import validate
+from kins.api.validation import validate
 from kins.control.base import run_until_stable
 from kins.control.cronjob import SCHEDULED_AT, CronJobController
 from kins.control.events import EventRecorder, timestamp

@@ -384,7 +384,7 @@ def test_node_spec_default_is_schedulable() -> None:
 
 def _errors(text: str) -> list[tuple[str, str]]:
     from kins._errors import MultiValidationError
-    from kins.api.validate import validate_all
+    from kins.api.validation import validate_all
 
     try:
         validate_all(load_text(text), default_cluster())

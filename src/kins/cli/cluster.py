@@ -134,7 +134,7 @@ def apply(
 ) -> None:
     """Create or update objects from manifests (all validated first: nothing changes on error)."""
     from ..api.load import load_paths
-    from ..api.validate import validate_all
+    from ..api.validation import validate_all
 
     if not filename:
         raise KinsError("apply: give manifests with -f")

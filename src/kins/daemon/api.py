@@ -140,13 +140,13 @@ _validate_missing = False
 
 
 def _validator() -> ModuleType | None:
-    """kins.api.validate when it is installed; looked up lazily so the API works without it."""
+    """kins.api.validation when it is installed; looked up lazily so the API works without it."""
     global _validate_module, _validate_missing
     if _validate_module is None and not _validate_missing:
         try:
-            _validate_module = importlib.import_module("kins.api.validate")
+            _validate_module = importlib.import_module("kins.api.validation")
         except ModuleNotFoundError as e:
-            if e.name != "kins.api.validate":
+            if e.name != "kins.api.validation":
                 raise
             _validate_missing = True
     return _validate_module
