@@ -29,7 +29,7 @@ from kins.api.config import default_cluster
 from kins.api.core import Service
 from kins.api.discovery import EndpointSlice
 from kins.api.load import load_paths
-from kins.api.validate import validate_all
+from kins.api.validation import validate_all
 from kins.control.offline import build_offline_state
 from kins.render.proxy.iptables import render_restore
 from kins.render.proxy.model import build_proxy_model

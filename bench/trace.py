@@ -43,6 +43,8 @@ from kins.sim.addr import ip_int
 from kins.sim.endpoint import Endpoint, resolve_endpoint
 from kins.sim.format import trace_to_json
 from kins.sim.packet import Trace
+
+# Through sim.state, which every version of the sources provides, so --baseline can run them too.
 from kins.sim.state import RouteEntry
 from kins.sim.trace import trace, view_of
 from kins.sim.view import ClusterView

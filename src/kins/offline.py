@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .api.config import ClusterConfig, load_cluster
 from .api.load import load_paths, no_gc
-from .api.validate import validate_all
+from .api.validation import validate_all
 from .control.offline import build_offline_state
 from .store.base import Store
 

@@ -10,11 +10,10 @@ import pytest
 from msgspec.structs import replace
 
 from kins.api.batch import CronJob, CronJobStatus, Job, JobStatus
-from kins.api.config import default_cluster
 from kins.api.cron import CronError, parse
 from kins.api.load import load_text
 from kins.api.meta import Condition
-from kins.api.validate import validate
+from kins.api.validation import validate
 from kins.control.base import run_until_stable
 from kins.control.cronjob import SCHEDULED_AT, CronJobController
 from kins.control.events import EventRecorder, timestamp
@@ -88,7 +87,7 @@ class Env:
         self.store.update(replace(created, status=CronJobStatus(lastScheduleTime="2024-05-01T12:00:00Z")))
 
     def settle(self) -> None:
-        run_until_stable(self.store, default_cluster(), controllers=[self.ctrl])
+        run_until_stable(self.store, [self.ctrl])
 
     def cronjob(self) -> CronJob:
         cj = self.store.get("CronJob", "default", "tick")

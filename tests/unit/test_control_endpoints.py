@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import ipaddress
+import random
 from pathlib import Path
 
 from msgspec.structs import replace
 
-from kins.api.config import default_cluster
+from kins.api.config import ClusterConfig, default_cluster
 from kins.api.core import Endpoints, Pod, Service, ServicePort, ServiceSpec
 from kins.api.discovery import Endpoint, EndpointSlice, EndpointSlicePort
 from kins.api.load import load_text
 from kins.api.meta import ObjectMeta
 from kins.control.base import run_until_stable
+from kins.control.defaults import default_controllers
 from kins.control.offline import build_offline_state
 from kins.store.base import NAME_ALPHABET, Store
 
@@ -49,6 +51,10 @@ kind: Service
 metadata: {name: data-product}
 spec: {selector: {app: data-product}, ports: [{port: 50051, targetPort: 50051}]}
 """
+
+
+def settle(store: Store, cfg: ClusterConfig) -> int:
+    return run_until_stable(store, default_controllers(store, cfg, random.Random(0)))
 
 
 def slices_of(store: Store, svc: str) -> list[EndpointSlice]:
@@ -130,7 +136,7 @@ def test_readiness_and_terminating() -> None:
     store = build_offline_state(cfg, load_text(_pod("a") + _pod("b") + _pod("c") + WEB_SVC % ""))
     _set(store, "b", ready=False)
     _set(store, "c", terminating=True)
-    run_until_stable(store, cfg)
+    settle(store, cfg)
     ips = {p.name: p.status.podIP for p in store.list("Pod")[0] if isinstance(p, Pod) and p.status and p.status.podIP}
     (sub,) = endpoints(store, "web").subsets or []
     assert [a.ip for a in sub.addresses or []] == [ips["a"]]
@@ -149,7 +155,7 @@ def test_publish_not_ready_addresses() -> None:
     cfg = default_cluster()
     store = build_offline_state(cfg, load_text(_pod("a") + _pod("b") + WEB_SVC % ", publishNotReadyAddresses: true"))
     _set(store, "b", ready=False)
-    run_until_stable(store, cfg)
+    settle(store, cfg)
     (sub,) = endpoints(store, "web").subsets or []
     assert len(sub.addresses or []) == 2 and not sub.notReadyAddresses
     (sl,) = slices_of(store, "web")
@@ -202,7 +208,7 @@ subsets: [{addresses: [{ip: 192.168.0.103}], ports: [{port: 3306}]}]
             ep, subsets=[replace(ep.subsets[0], addresses=[replace(ep.subsets[0].addresses[0], ip="192.168.0.104")])]
         )
     )
-    run_until_stable(store, default_cluster())
+    settle(store, default_cluster())
     (sl2,) = slices_of(store, "mysql")
     assert [e.addresses for e in sl2.endpoints or []] == [["192.168.0.104"]] and sl2.name == sl.name
 
@@ -238,13 +244,13 @@ def test_service_delete_and_selector_change_clean_up() -> None:
     svc = store.get("Service", "default", "web")
     assert isinstance(svc, Service)
     store.update(replace(svc, spec=replace(svc.spec, selector={"app": "api"})))
-    run_until_stable(store, cfg)
+    settle(store, cfg)
     (sl,) = slices_of(store, "web")
     assert [e.targetRef.name for e in sl.endpoints or [] if e.targetRef] == ["b"]
     (sub,) = endpoints(store, "web").subsets or []
     assert [a.targetRef.name for a in sub.addresses or [] if a.targetRef] == ["b"]
     store.delete("Service", "default", "web")
-    run_until_stable(store, cfg)
+    settle(store, cfg)
     assert slices_of(store, "web") == []
     assert [e.name for e in store.list("Endpoints")[0]] == []
 
@@ -285,7 +291,7 @@ def test_controllers_run_over_the_sqlite_store(tmp_path: Path) -> None:
         store.create(node_object(n))
     for o in load_text(ARTICLE):
         store.create(o)  # Services unallocated: the service-ip controller fills them in
-    run_until_stable(store, cfg)
+    settle(store, cfg)
     pods = [p for p in store.list("Pod")[0] if isinstance(p, Pod)]
     assert len(pods) == 6 and all(p.ready for p in pods)
     assert sorted(len(s.endpoints or []) for s in store.list("EndpointSlice")[0] if isinstance(s, EndpointSlice)) == [
@@ -294,5 +300,5 @@ def test_controllers_run_over_the_sqlite_store(tmp_path: Path) -> None:
     ]
     svc = store.get("Service", "default", "data-product")
     assert isinstance(svc, Service) and svc.spec.clusterIP
-    assert run_until_stable(store, cfg) <= 1  # a restart finds nothing to do
+    assert settle(store, cfg) <= 1  # a restart finds nothing to do
     store.close()

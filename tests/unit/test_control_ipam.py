@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import random
 
 import pytest
 
@@ -10,6 +11,8 @@ from kins._errors import AllocationError
 from kins.api.config import default_cluster
 from kins.api.core import Service
 from kins.api.load import load_text
+from kins.control.base import run_until_stable
+from kins.control.defaults import default_controllers
 from kins.control.ipam import ServiceAllocator, allocate_pod_ip, allocate_service, pod_ips_in_use
 from kins.control.offline import build_offline_state
 
@@ -159,12 +162,10 @@ def test_allocations_survive_a_restart_through_the_store() -> None:
 
 
 def test_unallocated_service_in_store_gets_filled_by_controller() -> None:
-    from kins.control.base import run_until_stable
-
     cfg = default_cluster()
     store = build_offline_state(cfg, [])
     store.create(make("raw", typ="NodePort"))
-    run_until_stable(store, cfg)
+    run_until_stable(store, default_controllers(store, cfg, random.Random(0)))
     raw = store.get("Service", "default", "raw")
     assert isinstance(raw, Service) and raw.spec.clusterIP and raw.spec.ports and raw.spec.ports[0].nodePort
     kube = store.get("Service", "default", "kubernetes")

@@ -11,7 +11,7 @@ from kins.api.batch import Job
 from kins.api.config import default_cluster
 from kins.api.core import ContainerStatus, Pod, PodStatus
 from kins.api.load import load_text
-from kins.api.validate import validate
+from kins.api.validation import validate
 from kins.control.base import run_until_stable
 from kins.control.events import EventRecorder, timestamp
 from kins.control.job import JobController, format_indexes
@@ -52,7 +52,7 @@ class Env:
         self.store.create(replace(job, spec=replace(job.spec, **spec)))
 
     def settle(self) -> None:
-        run_until_stable(self.store, default_cluster(), controllers=[self.ctrl])
+        run_until_stable(self.store, [self.ctrl])
 
     def job(self) -> Job:
         j = self.store.get("Job", "default", "smoke")

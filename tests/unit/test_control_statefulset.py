@@ -67,7 +67,7 @@ def pods(store: Store, prefix: str = "web-") -> dict[str, Pod]:
 
 
 def settle(store: Store, cfg: ClusterConfig | None = None) -> int:
-    return run_until_stable(store, cfg or default_cluster(), rng=random.Random(3))
+    return run_until_stable(store, default_controllers(store, cfg or default_cluster(), random.Random(3)))
 
 
 def get_sts(store: Store) -> StatefulSet:
@@ -261,9 +261,7 @@ def test_events_read_like_the_statefulset_controllers() -> None:
     for o in sts(2):
         store.create(o)
     rec = EventRecorder(store)
-    run_until_stable(
-        store, default_cluster(), default_controllers(store, default_cluster(), random.Random(1), events=rec)
-    )
+    run_until_stable(store, default_controllers(store, default_cluster(), random.Random(1), events=rec))
     rec.flush()
     msgs = {(e.reason, e.message) for e in store.list("Event", "default")[0]}  # type: ignore[attr-defined]
     assert ("SuccessfulCreate", "create Pod web-0 in StatefulSet web successful") in msgs
@@ -386,7 +384,7 @@ def test_node_spec_default_is_schedulable() -> None:
 
 def _errors(text: str) -> list[tuple[str, str]]:
     from kins._errors import MultiValidationError
-    from kins.api.validate import validate_all
+    from kins.api.validation import validate_all
 
     try:
         validate_all(load_text(text), default_cluster())

@@ -15,6 +15,7 @@ from kins.api.core import Pod
 from kins.api.load import load_text
 from kins.api.meta import ObjectMeta
 from kins.control.base import run_until_stable
+from kins.control.defaults import default_controllers
 from kins.control.deployment import pod_template_hash, safe_encode
 from kins.control.offline import build_offline_state
 from kins.store.base import NAME_ALPHABET, Store, WatchEvent
@@ -43,7 +44,7 @@ def pods(store: Store) -> list[Pod]:
 
 
 def settle(store: Store, cfg: ClusterConfig | None = None, seed: int = 7) -> int:
-    return run_until_stable(store, cfg or default_cluster(), rng=random.Random(seed))
+    return run_until_stable(store, default_controllers(store, cfg or default_cluster(), random.Random(seed)))
 
 
 def set_replicas(store: Store, n: int) -> None:
@@ -258,7 +259,7 @@ def test_run_until_stable_gives_up_on_a_controller_that_never_settles() -> None:
     store = MemoryStore()
     store.create(load_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}")[0])
     with pytest.raises(KinsError, match=r"did not settle after 5 rounds.*restless"):
-        run_until_stable(store, default_cluster(), [_Restless(store)], max_rounds=5)
+        run_until_stable(store, [_Restless(store)], max_rounds=5)
 
 
 def test_missing_objects_are_not_errors() -> None:

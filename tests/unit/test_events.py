@@ -199,7 +199,7 @@ def converge(store: MemoryStore, rec: EventRecorder | None) -> None:
     for o in load_text(DEPLOY):
         store.create(o)
     ctrls = default_controllers(store, cfg, random.Random(0), events=rec if rec is not None else NO_EVENTS)
-    run_until_stable(store, cfg, ctrls)
+    run_until_stable(store, ctrls)
     if rec is not None:
         rec.flush()
 
@@ -238,7 +238,7 @@ def test_scaling_down_records_the_scale_and_the_deleted_pods() -> None:
     assert isinstance(d, Deployment)
     store.update(msgspec.structs.replace(d, spec=msgspec.structs.replace(d.spec, replicas=1)))
     cfg = default_cluster()
-    run_until_stable(store, cfg, default_controllers(store, cfg, random.Random(1), events=rec))
+    run_until_stable(store, default_controllers(store, cfg, random.Random(1), events=rec))
     rec.flush()
     reasons = [(e.reason, e.message) for e in events(store) if e.reason in ("ScalingReplicaSet", "SuccessfulDelete")]
     rs = next(iter(store.list("ReplicaSet")[0]))
@@ -262,7 +262,7 @@ def test_unschedulable_pods_get_a_failed_scheduling_warning() -> None:
         "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {nodeSelector: {disk: ssd}, containers: [{name: c}]}"
     )
     store.create(load_text(manifest)[0])
-    run_until_stable(store, cfg, default_controllers(store, cfg, random.Random(0), events=rec))
+    run_until_stable(store, default_controllers(store, cfg, random.Random(0), events=rec))
     rec.flush()
     [warn] = [e for e in events(store) if e.type == WARNING]
     assert warn.reason == "FailedScheduling"

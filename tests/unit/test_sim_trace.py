@@ -135,7 +135,7 @@ def test_service_without_endpoints() -> None:
 def test_no_endpoints_clusterip_rejected_with_a_default_route() -> None:
     # The same packet on a node that has an uplink reaches filter/FORWARD and is rejected.
     from kins.sim.addr import ip_int
-    from kins.sim.state import RouteEntry
+    from kins.sim.records import RouteEntry
 
     oc = cluster()
     view = view_of(oc.cfg, oc.store)

@@ -14,7 +14,8 @@ from kins.sim.conntrack import conn_of, is_reply, reply_post_routing, reply_pre_
 from kins.sim.ipjson import state_from_ip_json
 from kins.sim.iptables import INDEX_MIN_RULES, Ruleset
 from kins.sim.packet import CT_ESTABLISHED, CT_NEW, Packet
-from kins.sim.state import AddrEntry, Iface, NodeState, RouteEntry, Vxlan
+from kins.sim.records import AddrEntry, Iface, RouteEntry, Vxlan
+from kins.sim.state import NodeState
 from kins.sim.vxlan import encapsulate, flow_port, vxlan_listener
 
 

@@ -15,14 +15,13 @@ from kins.api.core import Service, ServicePort, ServiceSpec
 from kins.api.discovery import Endpoint, EndpointSlice, EndpointSlicePort
 from kins.api.load import load_paths, load_text
 from kins.api.meta import ObjectMeta
-from kins.api.validate import (
-    _ipv4_int,
+from kins.api.validation import validate, validate_all
+from kins.api.validation.common import (
+    ipv4_int,
     is_dns1123_label,
     is_dns1123_subdomain,
     is_qualified_name,
     is_valid_port_name,
-    validate,
-    validate_all,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -961,13 +960,13 @@ def test_port_name_rules() -> None:
 
 @given(st.integers(min_value=0, max_value=2**32 - 1))
 def test_ipv4_parse_matches_ipaddress(n: int) -> None:
-    assert _ipv4_int(str(ipaddress.IPv4Address(n))) == n
+    assert ipv4_int(str(ipaddress.IPv4Address(n))) == n
 
 
 @given(st.text(alphabet="0123456789.:abx", max_size=18))
 def test_ipv4_parse_rejects_what_ipaddress_rejects(s: str) -> None:
     # Leading zeros are the one thing the API server reads more loosely than ipaddress.
-    if _ipv4_int(s) is not None:
+    if ipv4_int(s) is not None:
         assert ipaddress.IPv4Address(".".join(str(int(p)) for p in s.split("."))) is not None
     else:
         with pytest.raises(ValueError):

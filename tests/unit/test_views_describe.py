@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from kins.api.core import Pod, Service
 from kins.api.discovery import EndpointSlice
 from kins.api.load import load_text
-from kins.views import Event, describe_pod, describe_service
+from kins.views import EventRow, describe_pod, describe_service
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -52,9 +52,9 @@ def test_describe_load_balancer_service_with_slices_and_events() -> None:
     svc, eps = load_text(LB)
     assert isinstance(svc, Service) and isinstance(eps, EndpointSlice)
     events = [
-        Event("Normal", "EnsuringLoadBalancer", "Ensuring load balancer", "service-controller",
+        EventRow("Normal", "EnsuringLoadBalancer", "Ensuring load balancer", "service-controller",
               "2024-05-01T11:58:48Z"),
-        Event("Warning", "SyncFailed", "retrying ", "service-controller", "2024-05-01T10:00:00Z",
+        EventRow("Warning", "SyncFailed", "retrying ", "service-controller", "2024-05-01T10:00:00Z",
               "2024-05-01T11:55:00Z", count=3),
     ]  # fmt: skip
     text = describe_service(svc, [eps], events, now=NOW)

@@ -15,8 +15,8 @@ import pytest
 from kins.api.batch import Job
 from kins.api.load import load_paths
 from kins.views import format_table
-from kins.views.describe import Event
 from kins.views.describe_job import describe_job
+from kins.views.events import EventRow
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "views"
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -28,9 +28,9 @@ def job(name: str) -> Job:
 
 
 SMOKE_EVENTS = [
-    Event("Normal", "SuccessfulCreate", "Created pod: smoke-x7k2p", "job-controller", "2024-05-01T11:50:00Z"),
-    Event("Normal", "SuccessfulCreate", "Created pod: smoke-q9zt4", "job-controller", "2024-05-01T11:50:12Z"),
-    Event(
+    EventRow("Normal", "SuccessfulCreate", "Created pod: smoke-x7k2p", "job-controller", "2024-05-01T11:50:00Z"),
+    EventRow("Normal", "SuccessfulCreate", "Created pod: smoke-q9zt4", "job-controller", "2024-05-01T11:50:12Z"),
+    EventRow(
         "Warning",
         "BackoffLimitExceeded",
         "Job has reached the specified backoff limit",

@@ -19,8 +19,8 @@ from kins.api.core import Pod
 from kins.api.load import load_text
 from kins.api.meta import Object
 from kins.control.offline import build_offline_state
-from kins.views.describe import Event
 from kins.views.describe_workloads import describe_daemonset, describe_statefulset
+from kins.views.events import EventRow
 from kins.views.table import format_table
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "views" / "workloads"
@@ -90,7 +90,7 @@ def _objects() -> tuple[list[StatefulSet], list[DaemonSet], list[Pod]]:
 
 SETS, DAEMONS, PODS = _objects()
 EVENTS = [
-    Event(
+    EventRow(
         "Normal",
         "SuccessfulCreate",
         "create Pod web-0 in StatefulSet web successful",

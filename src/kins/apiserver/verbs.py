@@ -9,8 +9,6 @@ call them directly on the loop.
 from __future__ import annotations
 
 import contextlib
-import importlib
-from types import ModuleType
 from typing import Any
 
 import msgspec
@@ -21,6 +19,7 @@ from .._errors import AllocationError, Conflict, MultiValidationError, NotFound,
 from ..api import patch as api_patch
 from ..api.meta import Object
 from ..api.resources import Resource, Scale, ScaleSpec, ScaleStatus, selector_string
+from ..api.validation import validate
 from .errors import ApiError, invalid
 from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, Admission
 from .request import (
@@ -47,30 +46,12 @@ PATCH_RETRIES = 5
 
 # --- validation -------------------------------------------------------------------------------
 
-_validate_module: ModuleType | None = None
-_validate_missing = False
-
-
-def _validator() -> ModuleType | None:
-    """kins.api.validate when it is installed; looked up lazily so the API works without it."""
-    global _validate_module, _validate_missing
-    if _validate_module is None and not _validate_missing:
-        try:
-            _validate_module = importlib.import_module("kins.api.validate")
-        except ModuleNotFoundError as e:
-            if e.name != "kins.api.validate":
-                raise
-            _validate_missing = True
-    return _validate_module
-
 
 def _check(app: web.Application, res: Resource, obj: Object, old: Object | None) -> Object:
     """Validation, then the admission hook (which may set allocated fields); 422 on refusal."""
-    mod = _validator()
-    if mod is not None:
-        errors = list(mod.validate(obj, app[CFG_KEY]))
-        if errors:
-            raise invalid(res, obj.name, errors)
+    errors = list(validate(obj, app[CFG_KEY]))
+    if errors:
+        raise invalid(res, obj.name, errors)
     admission: Admission | None = app[ADMISSION_KEY]  # type: ignore[assignment]
     if admission is not None:
         try:

@@ -4,194 +4,19 @@ from __future__ import annotations
 
 import gc
 import sys
-from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Annotated
-
-import typer
 
 from .._errors import KinsError, MultiValidationError
-from .common import ClusterOpt, FilesOpt, NameOpt, out, source
+from .app import app
 
-app = typer.Typer(
-    name="kins",
-    help="Kubernetes IN Namespaces: a Kubernetes cluster's network, for real, in Linux network namespaces.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+# Each command module registers its commands on the app when imported: the help lists them in
+# import order, so show (render, get, describe) comes first.
+# isort: off
+from . import show
+from . import cluster, kubeconfig, trace, wait
 
+# isort: on
 
-class What(StrEnum):
-    iptables = "iptables"
-    iptables_save = "iptables-save"
-    routes = "routes"
-    neigh = "neigh"
-    fdb = "fdb"
-    links = "links"
-    all = "all"
-
-
-@app.command()
-def render(
-    filename: FilesOpt = [],  # noqa: B006 - typer reads the default, never mutates it
-    cluster: ClusterOpt = None,
-    node: Annotated[list[str], typer.Option("--node", help="Only this node (repeatable).")] = [],  # noqa: B006
-    what: Annotated[What, typer.Option("--what", help="Which part of the node plan to print.")] = What.all,
-) -> None:
-    """Print each node's data plane as the real tools would show it (no root needed)."""
-    from ..offline import open_offline
-    from ..render.cluster import render_cluster
-    from ..render.overlay.ipmasq import masq_with_jump
-    from ..render.proxy.iptables import base_chain_jumps
-    from ..render.proxy.save import render_save
-    from ..render.text import format_bridge_fdb, format_ip_neigh, format_ip_route, format_node_links
-
-    oc = open_offline(filename, cluster)
-    names = [n.name for n in oc.cfg.nodes]
-    for n in node:
-        if n not in names:
-            raise KinsError(f"--node: no node {n!r} in cluster {oc.cfg.name!r} (nodes: {', '.join(names)})")
-    plans = render_cluster(oc.cfg, oc.store, node or None)
-    many = len(plans) > 1
-    for name, plan in plans.items():
-        parts: list[tuple[str, str]] = []
-        if what in (What.links, What.all):
-            parts.append(("ip -d link", format_node_links(plan)))
-        if what in (What.routes, What.all):
-            parts.append(("ip route", format_ip_route(plan.routes, plan.links)))
-        if what in (What.neigh, What.all):
-            parts.append(("ip neigh", format_ip_neigh(plan.neighs)))
-        if what in (What.fdb, What.all):
-            parts.append(("bridge fdb show", format_bridge_fdb(plan.fdb)))
-        if what == What.iptables:
-            parts.append(("iptables-restore input", plan.iptables_restore))
-        if what in (What.iptables_save, What.all):
-            masq = masq_with_jump(oc.cfg.podNetwork.cidr, plan.pod_cidr, oc.cfg.masquerade_mark)
-            parts.append(("iptables-save", render_save(plan.iptables_restore, base_chain_jumps(), (masq,))))
-        for title, text in parts:
-            if many or what == What.all:
-                out(f"# node {name} ({plan.ip}): {title}")
-            out(text)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-@app.command()
-def get(
-    resource: Annotated[str, typer.Argument(help="pods|svc|endpoints|endpointslices|nodes|deployments|ingress|...")],
-    name: Annotated[str | None, typer.Argument()] = None,
-    filename: FilesOpt = [],  # noqa: B006
-    cluster: ClusterOpt = None,
-    namespace: Annotated[str | None, typer.Option("-n", "--namespace")] = None,
-    all_namespaces: Annotated[bool, typer.Option("-A", "--all-namespaces")] = False,
-    output: Annotated[str, typer.Option("-o", "--output", help="wide|yaml|json")] = "",
-    selector: Annotated[str | None, typer.Option("-l", "--selector")] = None,
-    name_: NameOpt = None,
-) -> None:
-    """List objects with kubectl's columns."""
-    from ..api.meta import parse_label_selector
-    from ..api.registry import STORED, resolve_resource
-    from ..views.output import to_json, to_yaml
-    from ..views.table import NoResources, format_table
-
-    try:
-        kind = resolve_resource(resource)
-    except KeyError:
-        raise KinsError(f'error: the server doesn\'t have a resource type "{resource}"') from None
-    if output not in ("", "wide", "yaml", "json"):
-        raise KinsError(f"-o: unsupported output format {output!r} (wide, yaml, json)")
-    src = source(filename, cluster, name_)
-    namespaced = STORED[kind].NAMESPACED
-    ns = None if all_namespaces or not namespaced else (namespace or "default")
-    sel = parse_label_selector(selector) if selector else None
-    objs = src.list(kind, ns, sel)
-    if name is not None:
-        objs = [o for o in objs if o.name == name]
-        if not objs:
-            raise KinsError(f'Error from server (NotFound): {STORED[kind].PLURAL} "{name}" not found')
-    if output == "yaml":
-        out(to_yaml(objs, as_list=name is None))
-    elif output == "json":
-        out(to_json(objs, as_list=name is None))
-    else:
-        text = format_table(
-            kind,
-            objs,
-            wide=output == "wide",
-            all_namespaces=all_namespaces,
-            now=_now(),
-            namespace=ns or "default",
-        )
-        if isinstance(text, NoResources):
-            sys.stderr.write(text + "\n")
-        else:
-            out(text)
-
-
-@app.command()
-def describe(
-    resource: Annotated[str, typer.Argument(help="svc|pod|node|deploy")],
-    name: Annotated[str, typer.Argument()],
-    filename: FilesOpt = [],  # noqa: B006
-    cluster: ClusterOpt = None,
-    namespace: Annotated[str | None, typer.Option("-n", "--namespace")] = None,
-    name_: NameOpt = None,
-) -> None:
-    """Show one object in detail, laid out like kubectl describe (ending with its Events)."""
-    from ..api.apps import DaemonSet, Deployment, ReplicaSet, StatefulSet
-    from ..api.batch import Job
-    from ..api.core import Node, Pod, Service
-    from ..api.discovery import EndpointSlice
-    from ..api.registry import STORED, resolve_resource
-    from ..control.base import controller_of
-    from ..views.describe import describe_deployment, describe_node, describe_pod, describe_service
-    from ..views.events import events_for
-
-    try:
-        kind = resolve_resource(resource)
-    except KeyError:
-        raise KinsError(f'error: the server doesn\'t have a resource type "{resource}"') from None
-    src = source(filename, cluster, name_)
-    ns = (namespace or "default") if STORED[kind].NAMESPACED else None
-    matches = [o for o in src.list(kind, ns, None) if o.name == name]
-    if not matches:
-        raise KinsError(f'Error from server (NotFound): {STORED[kind].PLURAL} "{name}" not found')
-    obj = matches[0]
-    # Events about cluster-scoped objects (nodes) may live in any namespace.
-    events = events_for(obj, src.list("Event", ns, None))
-    if isinstance(obj, Service):
-        slices = [
-            s for s in src.list("EndpointSlice", ns, None) if isinstance(s, EndpointSlice) and s.service_name == name
-        ]
-        out(describe_service(obj, slices, events))
-    elif isinstance(obj, Pod):
-        out(describe_pod(obj, events))
-    elif isinstance(obj, Node):
-        out(describe_node(obj, events))
-    elif isinstance(obj, Deployment):
-        owned = [
-            r
-            for r in src.list("ReplicaSet", ns, None)
-            if isinstance(r, ReplicaSet) and (ref := controller_of(r)) is not None and ref.uid == obj.metadata.uid
-        ]
-        out(describe_deployment(obj, owned, events))
-    elif isinstance(obj, Job):
-        from ..views.describe_job import describe_job
-
-        out(describe_job(obj, events))
-    elif isinstance(obj, (StatefulSet, DaemonSet)):
-        from ..views.describe_workloads import describe_daemonset, describe_statefulset
-
-        pods = [p for p in src.list("Pod", ns, None) if isinstance(p, Pod)]
-        if isinstance(obj, StatefulSet):
-            out(describe_statefulset(obj, pods, events))
-        else:
-            out(describe_daemonset(obj, pods, events))
-    else:
-        raise KinsError(f"describe: {kind} is not supported yet (svc, pod, node, deploy, job, sts, ds)")
+__all__ = ["app", "cluster", "kubeconfig", "main", "show", "trace", "wait"]
 
 
 def main() -> None:
@@ -208,11 +33,6 @@ def main() -> None:
         sys.stderr.write(f"{e}\n" if str(e).startswith(("error", "Error")) else f"error: {e}\n")
         sys.exit(e.exit_code)
 
-
-from . import cluster as _cluster  # noqa: E402,F401  (registers the cluster commands)
-from . import kubeconfig as _kubeconfig  # noqa: E402,F401
-from . import trace as _trace  # noqa: E402,F401
-from . import wait as _wait  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

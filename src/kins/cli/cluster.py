@@ -6,10 +6,8 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
@@ -17,8 +15,8 @@ import msgspec
 import typer
 
 from .._errors import KinsError, NotFound
-from . import app
-from .common import ClusterOpt, FilesOpt, NameOpt, err, live_client, out
+from .app import app
+from .common import ClusterOpt, FilesOpt, NameOpt, apply_all, err, live_client, out
 
 node_app = typer.Typer(help="Nodes of the live cluster: add, remove, exec.", no_args_is_help=True)
 host_app = typer.Typer(help="Outside hosts on the underlay: exec.", no_args_is_help=True)
@@ -27,12 +25,6 @@ app.add_typer(host_app, name="host")
 
 NsOpt = Annotated[str | None, typer.Option("-n", "--namespace")]
 Cmd = Annotated[list[str], typer.Argument(help="Command and arguments (after --).")]
-
-
-def article_manifests() -> list[str]:
-    """The article's workloads shipped with kins (deployments, services, DNS, ingress)."""
-    base = resources.files("kins").joinpath("data/article")
-    return sorted(str(base.joinpath(p.name)) for p in base.iterdir() if p.name.endswith(".yaml"))
 
 
 # --- up / down / status -----------------------------------------------------------------------
@@ -142,7 +134,7 @@ def apply(
 ) -> None:
     """Create or update objects from manifests (all validated first: nothing changes on error)."""
     from ..api.load import load_paths
-    from ..api.validate import validate_all
+    from ..api.validation import validate_all
 
     if not filename:
         raise KinsError("apply: give manifests with -f")
@@ -159,31 +151,6 @@ def apply(
     apply_all(client, objs, report=True)
     if wait:
         wait_applied(client, objs, seconds)
-
-
-def apply_all(client, objs: list, *, report: bool = False) -> None:  # type: ignore[no-untyped-def]
-    """All or nothing: every object is first applied as a dry run (validation, address and port
-    allocation on the server), and only if all pass are they applied for real; namespaces that
-    the objects live in are created first."""
-    from ..api.core import Namespace
-    from ..control.offline import namespace_object
-
-    for o in objs:
-        client.apply(o, dry_run=True)
-    have = {n.name for n in client.list("Namespace")}
-    for ns in sorted(
-        {o.namespace for o in objs if o.NAMESPACED} - have - {o.name for o in objs if isinstance(o, Namespace)}
-    ):
-        client.create(namespace_object(ns))
-    for o in objs:
-        existed = True
-        try:
-            client.get(o.KIND, o.namespace if o.NAMESPACED else None, o.name)
-        except NotFound:
-            existed = False
-        client.apply(o)
-        if report:
-            out(f"{o.kind.lower()}/{o.name} {'configured' if existed else 'created'}")
 
 
 @app.command()
@@ -404,15 +371,3 @@ def node_remove(node: Annotated[str, typer.Argument()], name: NameOpt = None) ->
             with contextlib.suppress(NotFound):
                 client.delete("Pod", p.namespace, p.name)
     out(f"node/{node} removed")
-
-
-def spawn_daemon(name: str, state: Path) -> subprocess.Popen[bytes]:
-    log = open(state / "daemon.out", "ab")  # noqa: SIM115 - handed to the child
-    return subprocess.Popen(
-        [sys.executable, "-m", "kins.daemon.main", "--name", name, "--state-dir", str(state)],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-        close_fds=True,
-    )

@@ -1,13 +1,17 @@
-"""What the CLI's commands share: output helpers and the source of objects (offline or live)."""
+"""What the CLI's commands share: output helpers, the source of objects (offline or live), and
+starting and filling a live cluster (used by both `apply` and `up`)."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from importlib import resources
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from .._errors import KinsError
+from .._errors import KinsError, NotFound
 from ..api.meta import LabelSelector, Object
 
 FilesOpt = Annotated[
@@ -72,3 +76,46 @@ def source(files: list[str], cluster: str | None, name: str | None) -> Source:
         return LiveSource(name)
     except KinsError as e:
         raise KinsError(f"{e} (or read manifests offline with -f)") from None
+
+
+def article_manifests() -> list[str]:
+    """The article's workloads shipped with kins (deployments, services, DNS, ingress)."""
+    base = resources.files("kins").joinpath("data/article")
+    return sorted(str(base.joinpath(p.name)) for p in base.iterdir() if p.name.endswith(".yaml"))
+
+
+def apply_all(client, objs: list, *, report: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """All or nothing: every object is first applied as a dry run (validation, address and port
+    allocation on the server), and only if all pass are they applied for real; namespaces that
+    the objects live in are created first."""
+    from ..api.core import Namespace
+    from ..control.offline import namespace_object
+
+    for o in objs:
+        client.apply(o, dry_run=True)
+    have = {n.name for n in client.list("Namespace")}
+    for ns in sorted(
+        {o.namespace for o in objs if o.NAMESPACED} - have - {o.name for o in objs if isinstance(o, Namespace)}
+    ):
+        client.create(namespace_object(ns))
+    for o in objs:
+        existed = True
+        try:
+            client.get(o.KIND, o.namespace if o.NAMESPACED else None, o.name)
+        except NotFound:
+            existed = False
+        client.apply(o)
+        if report:
+            out(f"{o.kind.lower()}/{o.name} {'configured' if existed else 'created'}")
+
+
+def spawn_daemon(name: str, state: Path) -> subprocess.Popen[bytes]:
+    log = open(state / "daemon.out", "ab")  # noqa: SIM115 - handed to the child
+    return subprocess.Popen(
+        [sys.executable, "-m", "kins.daemon.main", "--name", name, "--state-dir", str(state)],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+        close_fds=True,
+    )

@@ -11,7 +11,7 @@ import typer
 from .._errors import KinsError
 from ..api.config import ClusterConfig
 from ..store.base import Store
-from . import app
+from .app import app
 from .common import ClusterOpt, FilesOpt, NameOpt, out
 
 

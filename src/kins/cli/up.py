@@ -15,7 +15,7 @@ from .._errors import KinsError
 from ..api.config import ClusterConfig, load_cluster, parse_cluster
 from ..api.core import Pod, Service
 from ..api.load import load_paths
-from .common import out
+from .common import apply_all, article_manifests, out, spawn_daemon
 
 
 def _wait(what: str, check, timeout: float, console: Console, quiet: bool):  # type: ignore[no-untyped-def]
@@ -48,7 +48,6 @@ def bring_up(cluster: str | None, name: str | None, *, no_workloads: bool, timeo
     from ..apiserver.auth import read_token
     from ..client import Client
     from ..daemon.state import DaemonInfo, cluster_dir, pid_alive
-    from .cluster import apply_all, article_manifests, spawn_daemon
 
     t0 = time.monotonic()
     console = Console(stderr=True, quiet=quiet)

@@ -20,7 +20,7 @@ import typer
 
 from .._errors import Gone, KinsError
 from ..api.meta import LabelSelector, Object, parse_label_selector
-from . import app
+from .app import app
 from .common import NameOpt, out
 
 Key = tuple[str, str]  # (namespace, name)

@@ -9,7 +9,6 @@ the daemon feeds the same set from a live watch.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from typing import Protocol
@@ -17,7 +16,6 @@ from typing import Protocol
 from msgspec.structs import replace
 
 from .._errors import KinsError
-from ..api.config import ClusterConfig
 from ..api.meta import Condition, Object, OwnerReference
 from ..store.base import ADDED, Store, WatchEvent
 
@@ -97,21 +95,11 @@ class ControllerSet:
         return ran
 
 
-def run_until_stable(
-    store: Store,
-    cfg: ClusterConfig,
-    controllers: Sequence[Controller] | None = None,
-    max_rounds: int = 100,
-    rng: random.Random | None = None,
-) -> int:
+def run_until_stable(store: Store, controllers: Sequence[Controller], max_rounds: int = 100) -> int:
     """Reconcile until every queue is empty; the number of rounds it took.
 
     Raises KinsError when the controllers keep writing after ``max_rounds`` rounds.
     """
-    if controllers is None:
-        from .defaults import default_controllers
-
-        controllers = default_controllers(store, cfg, rng or random.Random(0))
     cs = ControllerSet(controllers)
     with store.watch(cs.kinds, store.resource_version) as w:
         cs.start(store)

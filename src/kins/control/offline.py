@@ -106,7 +106,7 @@ def _build(cfg: ClusterConfig, objs: list[Object], seed: int) -> MemoryStore:
             store.create(kube)
         store.bulk_create([allocated.get(id(o), o) if isinstance(o, Service) else o for o in objs])
     run_until_stable(
-        store, cfg, default_controllers(store, cfg, random.Random(seed), frozen_endpoints=given_endpoints(objs))
+        store, default_controllers(store, cfg, random.Random(seed), frozen_endpoints=given_endpoints(objs))
     )
     return store
 

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kins._errors import NotFound
-from kins.runtime import linux
 from kins.runtime.errors import ContainerStartError
+from kins.runtime.linux import process_start_time
 from kins.runtime.types import ExecResult, Sandbox
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -26,7 +26,7 @@ def pod_command(sandbox: Sandbox, argv: Sequence[str]) -> list[str]:
     """The host command line that runs ``argv`` inside the pod."""
     if not argv:
         raise ValueError("exec needs a command")
-    if linux.process_start_time(sandbox.pid) != sandbox.start_time:
+    if process_start_time(sandbox.pid) != sandbox.start_time:
         raise NotFound(f"pod {sandbox.pod_key}: its sandbox is not running")
     nsenter = shutil.which("nsenter")
     if nsenter is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from kins.runtime import linux
+from kins.runtime.linux import MS_BIND, MS_NODEV, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT, mount
 
 Mount = tuple[str, str, bool]  # (host path, path in the pod, read only)
 
@@ -83,9 +83,9 @@ class MountSetup:
             elif os.path.isdir(dst) != is_dir:
                 kind = "directory" if is_dir else "file"
                 raise ValueError(f"mount {src}: {dst} exists and is not a {kind}")
-            linux.mount(src, dst, None, linux.MS_BIND | linux.MS_REC)
+            mount(src, dst, None, MS_BIND | MS_REC)
             if ro:
-                linux.mount(None, dst, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
+                mount(None, dst, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
             else:
                 self.writable.append(dst)  # the pod's own volume: mount points in it are fine
 
@@ -107,7 +107,7 @@ class MountSetup:
     def overlay(self, anchor: str) -> None:
         """Cover ``anchor`` with an overlay writing to the pod's tmpfs, submounts kept."""
         if not self.scratch_ready:
-            linux.mount("tmpfs", self.scratch, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "mode=0700,size=16m")
+            mount("tmpfs", self.scratch, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=16m")
             self.scratch_ready = True
         layer = os.path.join(self.scratch, str(self.layers))
         self.layers += 1
@@ -124,13 +124,13 @@ class MountSetup:
         os.chown(upper, st.st_uid, st.st_gid)
         # A recursive bind of the anchor keeps reachable what the overlay is about to cover; it is
         # reached through a descriptor, since the overlay may cover the scratch dir's path too.
-        linux.mount(anchor, lower, None, linux.MS_BIND | linux.MS_REC)
+        mount(anchor, lower, None, MS_BIND | MS_REC)
         fd = os.open(lower, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            linux.mount("overlay", anchor, "overlay", 0, f"lowerdir={lower},upperdir={upper},workdir={work}")
+            mount("overlay", anchor, "overlay", 0, f"lowerdir={lower},upperdir={upper},workdir={work}")
             for sub in subs:
                 rel = sub[len(anchor.rstrip("/")) + 1 :]
-                linux.mount(f"/proc/self/fd/{fd}/{rel}", sub, None, linux.MS_BIND | linux.MS_REC)
+                mount(f"/proc/self/fd/{fd}/{rel}", sub, None, MS_BIND | MS_REC)
         finally:
             os.close(fd)
         self.writable.append(anchor)

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from kins._errors import Conflict, NotFound
-from kins.runtime import linux
 from kins.runtime.errors import ContainerStartError, ImageError, RuntimeFailure, SandboxError
+from kins.runtime.linux import process_start_time
 from kins.runtime.mounts import Mount, check_mounts
 from kins.runtime.types import Container, ContainerSpec, ProcessExit, Sandbox
 
@@ -82,7 +82,7 @@ def _connect(path: Path) -> socket.socket:
 
 
 def _gone(pid: int, start_time: int | None) -> bool:
-    st = linux.process_start_time(pid)
+    st = process_start_time(pid)
     if st is None or (start_time is not None and st != start_time):
         return True
     try:
@@ -132,7 +132,7 @@ class Runtime:
         self.recovered_exits: list[ProcessExit] = []
         """Exits that happened while no client was connected (also returned by poll_exits)."""
         self._sock = self._attach(python)
-        self.zygote_start = linux.process_start_time(self.zygote_pid)
+        self.zygote_start = process_start_time(self.zygote_pid)
         self._reader = threading.Thread(target=self._read_loop, name="kins-runtime", daemon=True)
         self._reader.start()
 
@@ -551,6 +551,6 @@ def load_sandbox(state_dir: str | Path, pod_key: str) -> Sandbox:
         sandbox = Sandbox.from_json(path.read_text())
     except FileNotFoundError:
         raise NotFound(f"pod {pod_key} has no running sandbox") from None
-    if linux.process_start_time(sandbox.pid) != sandbox.start_time:
+    if process_start_time(sandbox.pid) != sandbox.start_time:
         raise NotFound(f"pod {pod_key}: its sandbox is no longer running")
     return sandbox

@@ -22,7 +22,8 @@ from typing import Any
 
 from .._errors import KinsError
 from .addr import ip_int, net_int
-from .state import LOOPBACK_ADDR, NODE, AddrEntry, Iface, NodeState, RouteEntry, Vxlan
+from .records import AddrEntry, Iface, RouteEntry, Vxlan
+from .state import LOOPBACK_ADDR, NODE, NodeState
 
 FLANNEL_PORT = 8472
 

@@ -6,13 +6,11 @@ dump does not list that table.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from .addr import MASKS
-
-if TYPE_CHECKING:
-    from .state import NodeState, RouteEntry
+from .records import AddrEntry, RouteEntry
 
 TABLE_ORDER = ("local", "main", "default")
 MULTICAST_NET = (0xE0000000, 4)
@@ -51,13 +49,14 @@ class _Table:
 
 
 class RoutingTables:
-    def __init__(self, state: NodeState) -> None:
-        from .state import RouteEntry
+    """A namespace's routes (plus its ``local`` table derived from ``addrs`` when absent);
+    ``up`` names the interfaces that are up."""
 
-        self.state = state
-        routes = list(state.routes)
+    def __init__(self, routes: Iterable[RouteEntry], addrs: list[AddrEntry], up: set[str]) -> None:
+        self.addrs = addrs
+        routes = list(routes)
         if not any(r.table == "local" for r in routes):
-            for a in state.addrs:
+            for a in addrs:
                 routes.append(RouteEntry(a.ip, 32, a.dev, src=a.ip, scope="host", type="local", table="local"))
                 if a.dev == "lo" and a.plen < 32:  # lo's whole 127.0.0.0/8 is local
                     net = a.ip & MASKS[a.plen]
@@ -70,7 +69,7 @@ class RoutingTables:
             by_table.setdefault(r.table, []).append(r)
         names = [t for t in TABLE_ORDER if t in by_table] + sorted(t for t in by_table if t not in TABLE_ORDER)
         self.tables = [_Table(by_table[t]) for t in names]
-        self.up = {i.name for i in state.ifaces.values() if i.up} | {"lo"}
+        self.up = up | {"lo"}
         self._local: dict[int, str] = {}
         for r in by_table.get("local", []):
             if r.type in ("local", "broadcast"):
@@ -111,14 +110,13 @@ class RoutingTables:
         return src
 
     def _source_for(self, dev: str | None, dst: int) -> int | None:
-        st = self.state
-        on_dev = [a for a in st.addrs if a.dev == dev and a.scope != "host"]
+        on_dev = [a for a in self.addrs if a.dev == dev and a.scope != "host"]
         for a in on_dev:
             if (a.ip & MASKS[a.plen]) == (dst & MASKS[a.plen]):
                 return a.ip
         if on_dev:
             return on_dev[0].ip
-        for a in st.addrs:
+        for a in self.addrs:
             if a.scope == "global":
                 return a.ip
         return None

@@ -10,62 +10,16 @@ all convert into it, so one engine traces both kins' own plans and a real cluste
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from ..render.plan import NodePlan, PodPlan
+from ..render.plan import NodePlan, PodPlan, Route
 from .addr import ip_int, net_int
-
-if TYPE_CHECKING:
-    from .iptables import Ruleset
-    from .routing import RoutingTables
+from .iptables import Ruleset
+from .records import AddrEntry, Iface, RouteEntry, Vxlan
+from .routing import RoutingTables
 
 NODE = "node"
 POD = "pod"
 HOST = "host"
-
-
-@dataclass(frozen=True, slots=True)
-class Vxlan:
-    vni: int
-    local: int | None
-    port: int
-    dev: str | None  # underlay device
-
-
-@dataclass(frozen=True, slots=True)
-class Iface:
-    name: str
-    kind: str  # veth, bridge, vxlan, loopback, or "" when unknown
-    mac: str = ""
-    master: str | None = None
-    hairpin: bool = False
-    peer: str | None = None  # veth: the peer's device name
-    peer_netns: str | None = None  # veth: the plan-level namespace of the peer
-    vxlan: Vxlan | None = None
-    up: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class AddrEntry:
-    dev: str
-    ip: int
-    plen: int
-    scope: str = "global"
-
-
-@dataclass(frozen=True, slots=True)
-class RouteEntry:
-    net: int
-    plen: int
-    dev: str | None
-    via: int | None = None
-    src: int | None = None
-    scope: str = "global"
-    type: str = "unicast"  # unicast, local, broadcast, blackhole, unreachable, prohibit
-    metric: int = 0
-    onlink: bool = False
-    table: str = "main"
-    proto: str = "boot"
 
 
 @dataclass
@@ -93,17 +47,13 @@ class NodeState:
     @property
     def routing(self) -> RoutingTables:
         if self._rt is None:
-            from .routing import RoutingTables
-
-            self._rt = RoutingTables(self)
+            self._rt = RoutingTables(self.routes, self.addrs, {i.name for i in self.ifaces.values() if i.up})
         return self._rt
 
     @property
     def ruleset(self) -> Ruleset | None:
         """The parsed, indexed iptables rules (built once, then cached)."""
         if self._rules is None and self.iptables_text and self.iptables_text.strip():
-            from .iptables import Ruleset
-
             self._rules = Ruleset.from_text(self.iptables_text, self.routing.addr_type)
         return self._rules
 
@@ -121,10 +71,7 @@ LOOPBACK = Iface("lo", "loopback")
 LOOPBACK_ADDR = AddrEntry("lo", ip_int("127.0.0.1"), 8, "host")
 
 
-def _route(r: object) -> RouteEntry:
-    from ..render.plan import Route
-
-    assert isinstance(r, Route)
+def _route(r: Route) -> RouteEntry:
     net, plen = net_int(r.dst)
     return RouteEntry(
         net=net,

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from .addr import int_ip
 from .packet import Packet
-from .state import Iface, NodeState
+from .records import Iface
+from .state import NodeState
 from .sym import derived
 
 EPHEMERAL = (32768, 60999)  # the kernel's default source port range for VXLAN (srcport 0 0)

@@ -14,29 +14,23 @@ import os
 import random
 import time
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import Protocol
 
 import msgspec
 
 from .._errors import Conflict, NotFound, ValidationError
 from ..api.meta import LabelSelector, Object
 
-if TYPE_CHECKING:
-    from .watch import Watch
-
-ADDED = "ADDED"
-MODIFIED = "MODIFIED"
-DELETED = "DELETED"
+# The event types are part of the store protocol: re-exported so stores and their users import one module.
+from .events import ADDED as ADDED
+from .events import DELETED as DELETED
+from .events import MODIFIED as MODIFIED
+from .events import WatchEvent as WatchEvent
+from .watch import Watch
 
 # Kubernetes' rand.String alphabet (no vowels, no look-alike characters): generateName suffixes
 # and pod/slice name suffixes use it.
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-
-
-class WatchEvent(NamedTuple):
-    type: str  # ADDED | MODIFIED | DELETED
-    object: Object
-    rv: int
 
 
 class Store(Protocol):

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 
 from ..api.meta import Object
-from .base import ADDED, DELETED, MODIFIED, WatchEvent
+from .events import ADDED, DELETED, MODIFIED, WatchEvent
 
 
 class Watch:

@@ -2,13 +2,13 @@
 ``-o yaml|json`` output. Pure functions: objects (and the current time) in, text out."""
 
 from .common import human_duration
-from .describe import Event, describe_deployment, describe_node, describe_pod, describe_service
-from .events import events_for, format_events
+from .describe import describe_deployment, describe_node, describe_pod, describe_service
+from .events import EventRow, events_for, format_events
 from .output import dump_yaml, to_json, to_yaml
 from .table import NoResources, format_table, no_resources
 
 __all__ = [
-    "Event",
+    "EventRow",
     "NoResources",
     "describe_deployment",
     "describe_node",

@@ -9,7 +9,6 @@ Timestamps are printed in UTC in Go's RFC1123Z layout.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,23 +17,11 @@ from ..api.core import Container, ContainerStatus, Endpoints, Node, Pod, PodTemp
 from ..api.discovery import EndpointSlice
 from ..api.meta import Object
 from .common import age, escape_terminal, format_label_selector, format_labels, join_host_port, rfc1123z, tabwrite
+from .events import EventRow
 from .table import format_endpoints
 
 _MAX_ANNOTATION_LEN = 140
 _SKIP_ANNOTATIONS = {"kubectl.kubernetes.io/last-applied-configuration"}
-
-
-@dataclass(frozen=True)
-class Event:
-    """One row of a describe page's Events table."""
-
-    type: str
-    reason: str
-    message: str
-    source: str = ""
-    first_timestamp: str | None = None
-    last_timestamp: str | None = None
-    count: int = 1
 
 
 class _Page:
@@ -83,7 +70,7 @@ def _annotations(p: _Page, annotations: Mapping[str, str] | None, title: str = "
             p.w(0, f"{k}: {value}\n")
 
 
-def _events(p: _Page, events: Sequence[Event] | None, now: datetime) -> None:
+def _events(p: _Page, events: Sequence[EventRow] | None, now: datetime) -> None:
     if events is None:
         return
     if not events:
@@ -149,7 +136,7 @@ def format_endpoint_slices(slices: Sequence[EndpointSlice], port_names: set[str]
 def describe_service(
     svc: Service,
     endpoints: Endpoints | Sequence[EndpointSlice] | None,
-    events: Sequence[Event] | None = (),
+    events: Sequence[EventRow] | None = (),
     *,
     now: datetime | None = None,
 ) -> str:
@@ -394,7 +381,7 @@ def _tolerations(p: _Page, tolerations: list[dict[str, Any]] | None, title: str 
         p.w(0, text + "\n")
 
 
-def describe_pod(pod: Pod, events: Sequence[Event] | None = (), *, now: datetime | None = None) -> str:
+def describe_pod(pod: Pod, events: Sequence[EventRow] | None = (), *, now: datetime | None = None) -> str:
     """``kubectl describe pod`` (volumes, tolerations and probes in a reduced form)."""
     st = pod.status
     spec = pod.spec
@@ -484,7 +471,7 @@ def _resources(p: _Page, title: str, values: Mapping[str, str] | None) -> None:
 
 
 def describe_node(
-    node: Node, events: Sequence[Event] | None = (), *, pods: Iterable[Pod] = (), now: datetime | None = None
+    node: Node, events: Sequence[EventRow] | None = (), *, pods: Iterable[Pod] = (), now: datetime | None = None
 ) -> str:
     """``kubectl describe node`` (without resource accounting). ``pods`` are the node's
     non-terminated pods, listed like kubectl's "Non-terminated Pods" section."""
@@ -588,7 +575,7 @@ def _replica_sets(sets: Sequence[ReplicaSet]) -> str:
 def describe_deployment(
     d: Deployment,
     replica_sets: Sequence[ReplicaSet] = (),
-    events: Sequence[Event] | None = (),
+    events: Sequence[EventRow] | None = (),
     *,
     now: datetime | None = None,
 ) -> str:
@@ -642,7 +629,6 @@ def describe_deployment(
 
 
 __all__ = [
-    "Event",
     "describe_deployment",
     "describe_node",
     "describe_pod",

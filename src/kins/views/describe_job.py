@@ -21,11 +21,12 @@ from ..control.job import (
     LEGACY_JOB_NAME,
 )
 from .common import human_duration, parse_time, rfc1123z
-from .describe import Event, _annotations, _controller, _events, _labels, _now, _Page, _pod_template
+from .describe import _annotations, _controller, _events, _labels, _now, _Page, _pod_template
+from .events import EventRow
 from .table import job_selector
 
 
-def describe_job(job: Job, events: Sequence[Event] | None = (), *, now: datetime | None = None) -> str:
+def describe_job(job: Job, events: Sequence[EventRow] | None = (), *, now: datetime | None = None) -> str:
     spec = job.spec
     st = job.status
     uid = job.metadata.uid or ""

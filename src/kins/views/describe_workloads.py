@@ -15,7 +15,8 @@ from ..api.apps import DaemonSet, StatefulSet
 from ..api.core import Pod
 from ..api.meta import LabelSelector, selector_matches
 from .common import format_labels, rfc1123z, selector_string
-from .describe import Event, _annotations, _events, _labels, _now, _Page, _pod_template
+from .describe import _annotations, _events, _labels, _now, _Page, _pod_template
+from .events import EventRow
 
 
 def _pods_status(selector: LabelSelector | None, namespace: str, pods: Sequence[Pod]) -> str:
@@ -53,7 +54,7 @@ def _claims(p: _Page, templates: list[dict[str, Any]] | None) -> None:
 def describe_statefulset(
     sts: StatefulSet,
     pods: Sequence[Pod] = (),
-    events: Sequence[Event] | None = (),
+    events: Sequence[EventRow] | None = (),
     *,
     now: datetime | None = None,
 ) -> str:
@@ -85,7 +86,7 @@ def describe_statefulset(
 def describe_daemonset(
     ds: DaemonSet,
     pods: Sequence[Pod] = (),
-    events: Sequence[Event] | None = (),
+    events: Sequence[EventRow] | None = (),
     *,
     now: datetime | None = None,
 ) -> str:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from ..api.core import Event
 from ..api.meta import Object
 from .common import age, escape_terminal, tabwrite
-from .describe import Event as EventRow
 
 COLUMNS = ("LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE")
 WIDE_COLUMNS = (
@@ -20,6 +20,19 @@ WIDE_COLUMNS = (
     "COUNT",
     "NAME",
 )
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One row of a describe page's Events table."""
+
+    type: str
+    reason: str
+    message: str
+    source: str = ""
+    first_timestamp: str | None = None
+    last_timestamp: str | None = None
+    count: int = 1
 
 
 def event_source(ev: Event) -> str:
@@ -98,4 +111,4 @@ def events_for(obj: Object, events: Iterable[Object]) -> list[EventRow]:
     ]
 
 
-__all__ = ["COLUMNS", "WIDE_COLUMNS", "event_source", "events_for", "format_events"]
+__all__ = ["COLUMNS", "WIDE_COLUMNS", "EventRow", "event_source", "events_for", "format_events"]

@@ -17,6 +17,7 @@ from ..api.core import (
     ConfigMap,
     Container,
     Endpoints,
+    Event,
     Namespace,
     Node,
     Pod,
@@ -39,6 +40,7 @@ from .common import (
     selector_string,
     tabwrite,
 )
+from .events import format_events
 
 _MIN_WIDTH = 6
 _PADDING = 3
@@ -663,9 +665,6 @@ def format_table(
     """
     del related
     if kind == "Event" and objs:
-        from ..api.core import Event
-        from .events import format_events
-
         evs = [o for o in objs if isinstance(o, Event)]
         return format_events(evs, wide=wide, all_namespaces=all_namespaces, now=now)
     if kind not in COLUMNS and kind != "Event":
