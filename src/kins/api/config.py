@@ -74,6 +74,15 @@ class LoadBalancerPool(Base):
     addresses: list[str] = msgspec.field(default_factory=list)
 
 
+AGENT_MODES = ("in-process", "process")
+
+
+class AgentsConfig(Base):
+    # in-process: the daemon runs every node's agents itself; process: one ``kins agent``
+    # process per node, started and restarted by the daemon. Either way agents use only the API.
+    mode: str = "in-process"
+
+
 class ClusterConfig(Base):
     kind: str = "Cluster"
     apiVersion: str = "kins/v1alpha1"
@@ -85,6 +94,11 @@ class ClusterConfig(Base):
     services: Services = msgspec.field(default_factory=Services)
     kubeProxy: KubeProxy = msgspec.field(default_factory=KubeProxy)
     loadBalancer: LoadBalancerPool | None = None
+    agents: AgentsConfig | None = None
+
+    @property
+    def agents_mode(self) -> str:
+        return self.agents.mode if self.agents else "in-process"
 
     # --- derived values (kept derived, never stored) ---
     @property
@@ -202,6 +216,9 @@ def validate_cluster(cfg: ClusterConfig) -> list[ValidationError]:
         errs.append(
             ValidationError(w, "podNetwork.subnetLength", f"{pn.subnetLength} must be in /{podnet.prefixlen + 1}..30")
         )
+    if cfg.agents is not None and cfg.agents.mode not in AGENT_MODES:
+        modes = " or ".join(AGENT_MODES)
+        errs.append(ValidationError(w, "agents.mode", f"unsupported mode {cfg.agents.mode!r} ({modes})"))
     if pn.backend != "vxlan":
         errs.append(ValidationError(w, "podNetwork.backend", f"unsupported backend {pn.backend!r} (vxlan)"))
     if not 0 < pn.vni < 1 << 24:
