@@ -369,7 +369,11 @@ class Watch:
             'echo "$t|$a"; sleep 0.04; done'
         )
         self.proc = subprocess.Popen(
-            [*KINS, "exec", pod, "--", "sh", "-c", script], env=c.env, stdout=subprocess.PIPE, text=True
+            [*KINS, "exec", pod, "--", "sh", "-c", script],
+            env=c.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         # The change under watch comes after the first answer, however long the exec took to start.
         assert self.proc.stdout is not None
@@ -377,10 +381,10 @@ class Watch:
 
     def settled(self, want: set[str]) -> float:
         """When the answer became ``want`` for good (host clock, like time.time())."""
-        rest, _ = self.proc.communicate(timeout=60)
+        rest, err = self.proc.communicate(timeout=60)
         out = self.first + rest
         samples = [(float(t), set(a.split())) for t, _, a in (line.partition("|") for line in out.splitlines())]
-        assert samples and samples[-1][1] == want, samples[-5:]
+        assert samples and samples[-1][1] == want, (samples[-5:], f"kins exec exited {self.proc.returncode}", err)
         assert samples[0][1] != want, "the watch began after the change"
         at = samples[-1][0]
         for t, got in reversed(samples):

@@ -344,11 +344,17 @@ def test_reloads_under_load_lose_no_request(cluster: Cluster, tmp_path: Path) ->
         [*KINS, "host", "exec", "client", "--", *argv],
         env=cluster.env,
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     changes = 0
+    err = ""
     try:
-        assert load.stdout is not None and load.stdout.readline() == "serving\n"
+        assert load.stdout is not None
+        first = load.stdout.readline()
+        if first != "serving\n":
+            rest, err = load.communicate(timeout=60)
+            raise AssertionError(f"the load never served (exit {load.returncode}):\n{first}{rest}\n{err}")
         for i in range(5):
             cluster.apply_text(
                 f"""
@@ -364,10 +370,11 @@ spec:
             changes += 1
     finally:
         stop.touch()
-        out, _ = load.communicate(timeout=60)
+        out, err = load.communicate(timeout=60) if load.returncode is None else ("", err)
         for i in range(changes):
             cluster.kins("delete", "ingress", f"reload-{i}")
     assert changes == 5
+    assert out, f"the load printed no result (exit {load.returncode}):\n{err}"
     result = json.loads(out.splitlines()[-1])
     assert result["stopped"], result  # the load lasted through every reload
     assert result["bad"] == [], result

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 import struct
 import subprocess
@@ -323,13 +324,14 @@ def test_idle_tcp_connections_are_closed() -> None:
 # --- live updates ------------------------------------------------------------------------------------
 
 
-def eventually(check: Callable[[], bool], within: float = 1.0) -> float:
+def eventually(check: Callable[[], bool], within: float = 1.0, why: Callable[[], str] = str) -> float:
+    """Seconds until ``check()`` held; on a timeout the message ends with ``why()``."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < within:
         if check():
             return time.monotonic() - t0
         time.sleep(0.01)
-    raise AssertionError(f"not within {within}s")
+    raise AssertionError(f"not within {within}s {why()}".rstrip())
 
 
 def test_watch_store_updates_within_a_second() -> None:
@@ -539,6 +541,42 @@ def unix_api(store: MemoryStore, path: str) -> Iterator[str]:
         t.join(10)
 
 
+LISTENING = re.compile(r"cluster DNS for \S+ on \S+:(\d+) ")
+
+
+class Child:
+    """A child process whose stderr is read as it comes (a full pipe would stall it), so that
+    failures can say how it ended and what it logged."""
+
+    def __init__(self, cmd: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def stop(self) -> int:
+        self.proc.terminate()
+        try:
+            code = self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return -9
+        finally:
+            self._reader.join(5)
+        return code
+
+    def __str__(self) -> str:
+        code = self.proc.poll()
+        state = "still running" if code is None else f"exited {code}"
+        return f"(the child {state}; its stderr:\n{''.join(self.lines)})"
+
+
 @pytest.mark.parametrize("via", ["http", "unix"])
 def test_main_serves_from_the_api(tmp_path: pytest.TempPathFactory, via: str) -> None:
     import os
@@ -557,9 +595,9 @@ def test_main_serves_from_the_api(tmp_path: pytest.TempPathFactory, via: str) ->
             token = stack.enter_context(unix_api(store, sock))
             url = f"unix:{sock}"
         (tmp / "token").write_text(token + "\n")
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        # Port 0: the server picks a port free for both UDP and TCP. A port the test picked by
+        # binding UDP alone may still be held for TCP (a loopback connection in TIME_WAIT from an
+        # earlier test), and then the server fails to bind it and exits 1.
         cmd = [
             sys.executable,
             "-m",
@@ -569,7 +607,7 @@ def test_main_serves_from_the_api(tmp_path: pytest.TempPathFactory, via: str) ->
             "--token-file",
             str(tmp / "token"),
             "--listen",
-            f"127.0.0.1:{port}",
+            "127.0.0.1:0",
             "--zone",
             "cluster.local",
             "--ttl",
@@ -577,18 +615,27 @@ def test_main_serves_from_the_api(tmp_path: pytest.TempPathFactory, via: str) ->
             "--pods",
             "insecure",
         ]
-        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        child = Child(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
+            ports: list[int] = []
+
+            def listening() -> bool:
+                ports[:] = [int(m[1]) for ln in list(child.lines) if (m := LISTENING.search(ln))]
+                return bool(ports) or child.proc.poll() is not None
+
+            eventually(listening, within=30, why=child.__str__)
+            assert ports, child
+            port = ports[0]
 
             def answered() -> bool:
                 raw = udp(port, query("svc1.testns.svc.cluster.local").pack(), timeout=0.2)
                 return raw is not None and addrs(DNSRecord.parse(raw)) == ["10.254.0.5"]
 
-            eventually(answered, within=10)
+            eventually(answered, within=10, why=child.__str__)
             assert ask(port, "svc1.testns.svc.cluster.local").rr[0].ttl == 7
             assert addrs(ask(port, "10-1-2-3.testns.pod.cluster.local")) == ["10.1.2.3"]
             store.create(svc("svc2", ["10.254.0.6"]))
-            eventually(lambda: addrs(ask(port, "svc2.testns.svc.cluster.local")) == ["10.254.0.6"])
+            eventually(lambda: addrs(ask(port, "svc2.testns.svc.cluster.local")) == ["10.254.0.6"], why=child.__str__)
         finally:
-            proc.terminate()
-            assert proc.wait(10) == 0
+            code = child.stop()
+        assert code == 0, child

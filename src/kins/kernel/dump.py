@@ -8,7 +8,9 @@ need.
 
 from __future__ import annotations
 
+import os
 import socket
+from collections.abc import Iterable
 from typing import Any
 
 from . import netns as _ns
@@ -152,6 +154,31 @@ def _dump(h: Netlink, dynamic: bool) -> dict[str, list[dict[str, Any]]]:
         "neigh": sorted(neigh, key=key),
         "fdb": sorted(fdb, key=key),
     }
+
+
+def peer_ids(netns: str, peers: Iterable[str]) -> dict[int, str]:
+    """The ids ``netns`` has given the namespaces ``peers`` (what ``ip netns list-id`` shows),
+    by id; a peer it has given none, or that is gone, is left out. Asking assigns no id."""
+    _ns.check_owned(netns)
+    h = Netlink(netns)
+    try:
+        out: dict[int, str] = {}
+        for name in peers:
+            _ns.check_owned(name)
+            try:
+                fd = os.open(_ns.path(name), os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            try:
+                got = h.call("nsid get", h.ipr.get_netnsid, fd=fd)
+            finally:
+                os.close(fd)
+            nsid = got.get("nsid") if got else None
+            if nsid is not None and nsid < 1 << 31:  # an s32: -1 is "not assigned"
+                out[int(nsid)] = name
+        return out
+    finally:
+        h.close()
 
 
 def dump_node(cluster: str, node: str, dynamic: bool = False) -> dict[str, list[dict[str, Any]]]:

@@ -8,8 +8,6 @@ namespace that some other program made.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import hashlib
 import os
@@ -21,10 +19,10 @@ from typing import TypeVar
 from pyroute2 import netns as _netns
 
 from .._errors import KernelError
+from .syscalls import CLONE_NEWNET, setns
 
 PREFIX = "kins-"
 NETNS_DIR = "/var/run/netns"
-CLONE_NEWNET = 0x40000000
 IFNAMSIZ = 15  # usable characters of a Linux interface name
 
 # Plan-level kinds: what follows the cluster prefix. Listing by kind keeps cluster "a" from
@@ -126,18 +124,12 @@ def list_namespaces(cluster: str | None = None) -> list[str]:
     return [n for n in names if n.startswith(pre) and n[len(pre) :].startswith(KINDS)]
 
 
-_libc: ctypes.CDLL | None = None
-
-
 def _setns(name: str) -> None:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    fd = os.open(path(name), os.O_RDONLY)
+    fd = os.open(path(name), os.O_RDONLY | os.O_CLOEXEC)
     try:
-        if _libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise KernelError("setns", name, os.strerror(err))
+        setns(fd, CLONE_NEWNET)
+    except OSError as e:
+        raise KernelError("setns", name, os.strerror(e.errno or 0)) from None
     finally:
         os.close(fd)
 

@@ -1,4 +1,5 @@
-"""The few Linux calls Python 3.11 lacks (setns, unshare, mount, prctl), bound with ctypes.
+"""The few Linux calls Python 3.11 lacks (unshare, mount, prctl), bound with ctypes; setns comes
+from the kernel layer.
 
 Kept free of heavy imports: the fork server loads this module before forking every pod process.
 """
@@ -10,9 +11,10 @@ import os
 import socket
 import threading
 
+from ..kernel.syscalls import CLONE_NEWNET, setns  # also the zygote's, through this module
+
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
-CLONE_NEWNET = 0x40000000
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -28,7 +30,6 @@ PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 _libc.unshare.argtypes = [ctypes.c_int]
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
@@ -43,11 +44,6 @@ def _check(rc: int, what: str) -> None:
 
 def _b(s: str | None) -> bytes | None:
     return None if s is None else os.fsencode(s)
-
-
-def setns(fd: int, nstype: int = 0) -> None:
-    """Move the calling thread into the namespace ``fd`` refers to."""
-    _check(_libc.setns(fd, nstype), "setns")
 
 
 def unshare(flags: int) -> None:

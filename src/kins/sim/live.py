@@ -9,8 +9,6 @@ Object names (pods, Services) still come from the API: the kernel knows addresse
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -79,24 +77,15 @@ def read_cluster(cluster: str, rules_in_pods: bool = True) -> list[NsDump]:
         return [f.result() for f in futs]
 
 
-def _nsids(netns: str) -> dict[int, str]:
-    """The namespace ids ``netns`` gives its peers (``ip netns list-id``), by full name."""
-    res = subprocess.run(
-        ["ip", "-n", netns, "-j", "netns", "list-id"], capture_output=True, text=True, check=False, timeout=10
-    )
-    try:
-        data = json.loads(res.stdout or "[]")
-    except json.JSONDecodeError:
-        return {}
-    return {int(d["nsid"]): str(d.get("name", "")) for d in data if "nsid" in d}
-
-
 def _pair_veths(dumps: list[NsDump]) -> dict[tuple[str, str], tuple[str, str]]:
     """(plan netns, device) -> (peer's plan netns, peer device), from each veth's peer ifindex.
 
     Two veths are a pair when each one's peer index is the other's index; ifindexes repeat
     across namespaces, so when several namespaces fit, the namespace ids the kernel hands out
     (``link_netnsid``) decide."""
+    from .._errors import KernelError
+    from ..kernel.dump import peer_ids
+
     by_index: dict[int, list[tuple[NsDump, dict[str, Any]]]] = {}
     for d in dumps:
         for link in d.dump.get("links", []):
@@ -117,7 +106,11 @@ def _pair_veths(dumps: list[NsDump]) -> dict[tuple[str, str], tuple[str, str]]:
             if len(cands) > 1 and link.get("link_netnsid") is not None:
                 ids = nsid_cache.get(d.netns)
                 if ids is None:
-                    ids = nsid_cache[d.netns] = _nsids(d.netns)
+                    try:
+                        ids = peer_ids(d.netns, full_to_plan)
+                    except KernelError:  # gone since it was read: its veths stay unpaired
+                        ids = {}
+                    nsid_cache[d.netns] = ids
                 want = full_to_plan.get(ids.get(int(link["link_netnsid"]), ""))
                 cands = [(o, ol) for o, ol in cands if o.plan == want]
             if len(cands) == 1:
