@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
+from api_helpers import api_server
 from dnslib import EDNS0, QTYPE, RR, A, DNSRecord
 from msgspec.structs import replace
 from test_dns_answer import ep, eps, f1_objects, svc
@@ -25,7 +26,7 @@ from kins.api.config import default_cluster
 from kins.api.core import Namespace
 from kins.api.meta import ObjectMeta
 from kins.apiserver.auth import generate_token
-from kins.apiserver.server import make_app, start
+from kins.apiserver.server import make_app
 from kins.client import Client
 from kins.dns.config import DnsConfig
 from kins.dns.index import MemoryDnsIndex
@@ -368,32 +369,6 @@ def test_watch_store_updates_within_a_second() -> None:
         # deleted
         store.delete("Service", "testns", "api")
         eventually(lambda: ask(r.port, "api.testns.svc.cluster.local").header.rcode == NXDOMAIN)
-
-
-@contextmanager
-def api_server(store: MemoryStore) -> Iterator[tuple[str, str]]:
-    token = generate_token()
-    loop = asyncio.new_event_loop()
-    bound: list[int] = []
-    ready = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        runner, port = loop.run_until_complete(start(make_app(store, default_cluster(), token=token)))
-        bound.append(port)
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    assert ready.wait(10)
-    try:
-        yield f"http://127.0.0.1:{bound[0]}", token
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        t.join(10)
 
 
 def test_watch_api_updates_within_a_second() -> None:
