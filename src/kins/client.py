@@ -162,6 +162,10 @@ class Client:
         """A request to any path (discovery, /version); the decoded JSON body."""
         return self._request(method, path, params=params or None)
 
+    def raw_post(self, path: str, body: Any) -> Any:
+        """A JSON POST to any path; the decoded JSON body."""
+        return self._request("POST", path, body=body)
+
     # --- verbs ---------------------------------------------------------------------------------
 
     def get(self, kind: str, ns: str | None, name: str) -> Object:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..api.config import ClusterConfig
 from ..client import Client
@@ -31,8 +32,9 @@ NETWORK = frozenset({"overlay", "proxy"})  # the reconcilers "rules applied" wai
 class Agents:
     """The reconcilers of the nodes in ``only`` (every node when None) on one loop.
 
-    ``kubelet`` and ``hosts`` add the kubelet and the outside hosts' agent (the daemon keeps
-    those; a per-node process runs the network agents)."""
+    ``network``: the overlay, proxy, LB speaker, health check and ipmasq agents; ``kubelet`` and
+    ``hosts``: the kubelet and the outside hosts' agent (the daemon keeps those two; a per-node
+    ``kins agent`` process runs the network agents)."""
 
     def __init__(
         self,
@@ -44,6 +46,7 @@ class Agents:
         only: frozenset[str] | None = None,
         kubelet: bool = True,
         hosts: bool = True,
+        network: bool = True,
     ) -> None:
         self.cfg = cfg
         self.client = connect()
@@ -55,13 +58,18 @@ class Agents:
             kinds_view |= Kubelet.kinds
         self.informer = Informer(connect, kinds_view)
         self.view = ClusterView(self.informer, self.client)
-        self.overlay = OverlayAgent(cfg, self.view, state_dir, kernel_lock, only)
+        self.network = network
         self.proxy = ProxyAgent(cfg, self.view, only)
-        self.lb = LBSpeaker(cfg, self.view, only)
-        self.health = HealthChecks(cfg.name, self.view, only)
-        # The overlay first: a node's devices and addresses exist before its rules, its ARP
-        # announcements and its pods.
-        recs += [self.overlay, self.proxy, self.lb, self.health, IPMasq(cfg, self.view, kernel_lock, only)]
+        if network:
+            # The overlay first: a node's devices and addresses exist before its rules, its ARP
+            # announcements and its pods.
+            recs += [
+                OverlayAgent(cfg, self.view, state_dir, kernel_lock, only),
+                self.proxy,
+                LBSpeaker(cfg, self.view, only),
+                HealthChecks(cfg.name, self.view, only),
+                IPMasq(cfg, self.view, kernel_lock, only),
+            ]
         self.kubelet: Kubelet | None = None
         if kubelet:
             self.kubelet = Kubelet(cfg, self.view, state_dir, kernel_lock)
@@ -76,7 +84,7 @@ class Agents:
     def wait_applied(self, rv: int, timeout: float) -> bool:
         return self.loop.wait_applied(rv, timeout, NETWORK)
 
-    def network_status(self) -> dict[str, object]:
+    def network_status(self) -> dict[str, Any]:
         st = self.proxy.stats
         applied = self.loop.applied_rv(NETWORK)
         return {

@@ -324,8 +324,6 @@ def parse_cluster(data: object, source: str = "cluster file") -> ClusterConfig:
 
 def load_cluster(path: str | Path | None = None) -> ClusterConfig:
     """Read a cluster file, or the embedded default (the article's cluster) when ``path`` is None."""
-    from .load import parse_text
-
     if path is None:
         text = resources.files("kins").joinpath("data/default-cluster.yaml").read_text()
         src = "default cluster"
@@ -336,6 +334,13 @@ def load_cluster(path: str | Path | None = None) -> ClusterConfig:
         except OSError as e:
             raise MultiValidationError([ValidationError(str(p), "", f"cannot read: {e.strerror}")]) from e
         src = str(p)
+    return cluster_from_text(text, src)
+
+
+def cluster_from_text(text: str, src: str) -> ClusterConfig:
+    """A cluster file's text (YAML or JSON) read and checked."""
+    from .load import parse_text
+
     docs = parse_text(text, src)
     if len(docs) != 1:
         raise MultiValidationError([ValidationError(src, "", "expected exactly one Cluster document")])

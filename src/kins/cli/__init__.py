@@ -13,10 +13,11 @@ from .app import app
 # isort: off
 from . import show
 from . import cluster, kubeconfig, trace, wait
+from . import agent
 
 # isort: on
 
-__all__ = ["app", "cluster", "kubeconfig", "main", "show", "trace", "wait"]
+__all__ = ["agent", "app", "cluster", "kubeconfig", "main", "show", "trace", "wait"]
 
 
 def main() -> None:

@@ -21,13 +21,17 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
+from msgspec.structs import replace
 
+from .._errors import NotFound
 from ..agents.node import Agents
+from ..agents.process import CONFIG_KEY, CONFIG_NAME, CONFIG_NAMESPACE
 from ..api.config import ClusterConfig, load_cluster
-from ..api.core import Service
-from ..api.meta import Object
+from ..api.core import ConfigMap, Service
+from ..api.meta import Object, ObjectMeta
 from ..apiserver import auth, kubeconfig
 from ..apiserver.keys import STATE_DIR_KEY
 from ..apiserver.server import make_app, start
@@ -40,15 +44,17 @@ from ..kernel.ledger import teardown
 from ..runtime.cleanup import kill_cluster_processes
 from ..store.base import Store
 from ..store.sqlite import SqliteStore
+from .agentprocs import AgentProcesses
 from .graceful import GracefulStore
 from .state import DaemonInfo
 
 log = logging.getLogger("kins.daemon")
 
 
-def bootstrap(store: Store, cfg: ClusterConfig) -> None:
+def bootstrap(store: Store, cfg: ClusterConfig, cluster_text: str | None = None) -> None:
     """Objects every cluster has: its Nodes (from the cluster file, first start only), the system
-    namespaces and ``default/kubernetes``."""
+    namespaces, ``default/kubernetes`` and the cluster file for the node agents
+    (``kube-system/kins-cluster``)."""
     with store.transaction():
         if not store.list("Node")[0]:
             for n in cfg.nodes:
@@ -59,6 +65,20 @@ def bootstrap(store: Store, cfg: ClusterConfig) -> None:
                 store.create(namespace_object(ns))
         if not any(s.name == "kubernetes" for s in store.list("Service", "default")[0]):
             store.create(allocate_service(store, cfg, kubernetes_service()))
+        if cluster_text is not None:
+            _publish_config(store, cluster_text)
+
+
+def _publish_config(store: Store, text: str) -> None:
+    meta = ObjectMeta(name=CONFIG_NAME, namespace=CONFIG_NAMESPACE)
+    want = ConfigMap(metadata=meta, data={CONFIG_KEY: text})
+    try:
+        have = store.get("ConfigMap", CONFIG_NAMESPACE, CONFIG_NAME)
+    except NotFound:
+        store.create(want)
+        return
+    if isinstance(have, ConfigMap) and have.data != want.data:
+        store.update(replace(have, data=want.data), check_rv=False)
 
 
 def admission(store: Store, cfg: ClusterConfig) -> Callable[[Object, Object | None], Object]:
@@ -100,6 +120,7 @@ class Daemon:
         self.kernel_lock = threading.Lock()
         self.threads: list[threading.Thread] = []
         self.agents: Agents | None = None
+        self.agent_procs: AgentProcesses | None = None
         self.teardown_on_exit = False
 
     # --- parts --------------------------------------------------------------------------------
@@ -132,17 +153,40 @@ class Daemon:
         self.threads.append(t)
 
     def start_parts(self) -> None:
-        bootstrap(self.raw, self.cfg)
+        bootstrap(self.raw, self.cfg, (self.state_dir / "cluster.yaml").read_text())
         self._thread("controllers", self._controllers)
 
     def start_agents(self, api: str, token: str) -> None:
-        """Every node's agents in this process, on the API like any other client."""
-        self.agents = Agents(self.cfg, lambda: connect(api, token), self.state_dir, self.kernel_lock).start()
+        """The node agents, on the API like any other client: every node's in this process, or
+        (``agents.mode: process``) the kubelet and outside hosts here and one ``kins agent``
+        process per node for the rest."""
+        separate = self.cfg.agents_mode == "process"
+        self.agents = Agents(
+            self.cfg, lambda: connect(api, token), self.state_dir, self.kernel_lock, network=not separate
+        ).start()
+        if separate:
+            self.agent_procs = AgentProcesses(
+                self.name, self.raw, self.state_dir, api, auth.token_path(self.state_dir)
+            ).start()
 
     def stop_agents(self) -> None:
+        if self.agent_procs is not None:
+            self.agent_procs.stop()
+            self.agent_procs = None
         if self.agents is not None:
             self.agents.stop(teardown=self.teardown_on_exit)
             self.agents = None
+
+    def wait_applied(self, rv: int, timeout: float) -> bool:
+        procs, agents = self.agent_procs, self.agents
+        if procs is not None:
+            return procs.wait_applied(rv, timeout)
+        return agents is not None and agents.wait_applied(rv, timeout)
+
+    def network_status(self) -> dict[str, Any]:
+        if self.agent_procs is not None:
+            return self.agent_procs.status()
+        return self.agents.network_status() if self.agents is not None else {}
 
     async def serve(self) -> None:
         token = auth.ensure_token(self.state_dir)
@@ -151,6 +195,7 @@ class Daemon:
         app["kins.daemon"] = self
         app[STATE_DIR_KEY] = self.state_dir
         app.router.add_get("/kins/v1/status", self._status)
+        app.router.add_post("/kins/v1/agents/{node}", self._agent_report)
         runner, port = await start(app, "127.0.0.1", 0, ssl_context=auth.server_ssl_context(cert, key))
         sock = self.state_dir / "api.sock"
         sock.unlink(missing_ok=True)
@@ -197,17 +242,24 @@ class Daemon:
         # ?waitApplied=RV[&timeoutSeconds=S]: answer once every node applied resourceVersion RV
         # (or the timeout passed), so a client measures rule programming without polling.
         want = request.query.get("waitApplied")
-        agents = self.agents
-        if want is not None and want.isdigit() and agents is not None:
+        if want is not None and want.isdigit():
             timeout = float(request.query.get("timeoutSeconds", "10"))
-            await asyncio.get_running_loop().run_in_executor(None, agents.wait_applied, int(want), min(timeout, 60.0))
+            await asyncio.get_running_loop().run_in_executor(None, self.wait_applied, int(want), min(timeout, 60.0))
+        agents = self.agents
         body = {
             "name": self.name,
             "resourceVersion": self.raw.resource_version,
-            "network": agents.network_status() if agents is not None else {},
+            "network": self.network_status(),
             "kubelet": agents.kubelet.status() if agents is not None and agents.kubelet is not None else {},
         }
         return web.json_response(body)
+
+    async def _agent_report(self, request: web.Request) -> web.Response:
+        """A node agent process says what it applied (its heartbeat, too)."""
+        body = await request.json()
+        if self.agent_procs is not None and isinstance(body, dict):
+            self.agent_procs.report(request.match_info["node"], body)
+        return web.json_response({"kind": "Status", "status": "Success"})
 
     def shutdown(self) -> None:
         self.stop.set()
@@ -234,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per API request
     d = Daemon(a.name, a.state_dir)
     try:
         d.start_parts()
