@@ -8,12 +8,14 @@ read objects through the typed API client.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -24,9 +26,11 @@ from typing import Any, TypeVar
 
 from kins.api.core import Pod, Service
 from kins.api.discovery import Endpoint, EndpointSlice
+from kins.api.registry import STORED
 from kins.apiserver.auth import read_token
 from kins.client import Client
 from kins.daemon.state import DaemonInfo
+from kins.runtime.linux import socket_in_netns
 
 T = TypeVar("T")
 
@@ -246,3 +250,64 @@ def running_cluster(*, apps: bool = True, cluster_file: str | None = None) -> It
         shutil.rmtree(root, ignore_errors=True)
         assert down is None or down.returncode == 0, f"kins down failed: {down.stdout}{down.stderr}"
         assert not left, "kins down left behind:\n" + "\n".join(left)
+
+
+# --- traffic and objects across restarts ------------------------------------------------------
+
+
+def dead(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+Snapshot = dict[tuple[str, str | None, str], tuple[str | None, str | None]]
+
+
+def snapshot(client: Client) -> Snapshot:
+    out: Snapshot = {}
+    for kind in STORED:
+        for o in client.list(kind, all_namespaces=True):
+            out[(kind, o.namespace, o.name)] = (o.metadata.uid, o.metadata.resourceVersion)
+    return out
+
+
+def pods(client: Client, ns: str | None = None) -> dict[str, Pod]:
+    items = client.list("Pod", ns) if ns else client.list("Pod", all_namespaces=True)
+    return {p.key: p for p in items if isinstance(p, Pod)}
+
+
+@dataclass
+class Traffic:
+    """GETs from a pod's namespace to a Service, on a thread, until stopped (bounded)."""
+
+    netns: str
+    addr: tuple[str, int]
+    ok: int = 0
+    failures: list[str] = field(default_factory=list)
+    answered_by: set[str] = field(default_factory=set)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def one(self) -> None:
+        try:
+            with socket_in_netns(self.netns) as s:
+                s.settimeout(2)
+                s.connect(self.addr)
+                s.sendall(b"GET / HTTP/1.1\r\nHost: data-product\r\nConnection: close\r\n\r\n")
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise OSError(f"answer {head[:40]!r}")
+            self.answered_by.add(json.loads(body)["pod"])
+            self.ok += 1
+        except (OSError, ValueError, KeyError) as exc:
+            self.failures.append(f"{time.strftime('%X')} {exc}")
+
+    def run(self) -> None:
+        deadline = time.monotonic() + 300
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            self.one()
+            time.sleep(0.02)

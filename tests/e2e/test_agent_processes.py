@@ -1,0 +1,119 @@
+"""Root test: node agents as separate ``kins agent`` processes (``agents.mode: process``).
+
+A node's network agents only talk to the API; one killed with SIGKILL under traffic is started
+again by the daemon, takes its node's kernel state over without disturbing it, and follows the
+next change. Nothing is lost: traffic, objects, rules.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import threading
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from e2e_helpers import Cluster, Traffic, dead, pods, poll, running_cluster, snapshot
+
+from kins.api.core import Service
+from kins.runtime import load_sandbox
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    text = resources.files("kins").joinpath("data/default-cluster.yaml").read_text()
+    path = tmp_path_factory.mktemp("agents") / "cluster.yaml"
+    path.write_text(text + "agents: {mode: process}\n")
+    with running_cluster(cluster_file=str(path)) as c:
+        yield c
+
+
+def agent_pids(c: Cluster) -> dict[str, int]:
+    nodes = c.status()["network"]["nodes"]
+    return {n: int(v["pid"]) for n, v in nodes.items() if v.get("pid")}
+
+
+def cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def rules(c: Cluster, node: str) -> list[str]:
+    """The node's nat rules as iptables-save prints them, counters left out."""
+    text = c.node_exec(node, "iptables-save", "-t", "nat").stdout
+    return [re.sub(r"^\[\d+:\d+\] ", "", ln) for ln in text.splitlines() if ln.startswith(("-A", ":KUBE"))]
+
+
+def test_each_node_has_its_agent_process_on_the_api(cluster: Cluster) -> None:
+    pids = agent_pids(cluster)
+    assert sorted(pids) == ["node1", "node2"]
+    for node, pid in pids.items():
+        argv = cmdline(pid)
+        assert "kins.agents.process" in argv and f"--node {node}" in argv and "--api unix:" in argv
+        # The agent's view is the API's: it reached the store's version through its watches.
+    cluster.wait_rules_synced()
+    st = cluster.status()["network"]
+    for node in pids:
+        agents = st["nodes"][node]["agents"]
+        assert {"overlay", "proxy", "lb-speaker", "healthcheck", "ipmasq"} <= set(agents)
+        assert all(a["failures"] == 0 for a in agents.values())
+
+
+def test_sigkilled_agent_restarts_and_loses_neither_traffic_nor_objects(cluster: Cluster) -> None:
+    client = cluster.client
+    cluster.wait_rules_synced()
+    before = snapshot(client)
+    rules_before = rules(cluster, "node2")
+    pods_before = pods(client)
+    svc = client.get("Service", "default", "data-product")
+    assert isinstance(svc, Service) and svc.spec.clusterIP
+    # From node2's business-manager pod: its Service traffic is DNATed by node2's rules.
+    bm = next(
+        k for k, p in sorted(pods_before.items()) if p.name.startswith("business-manager") and p.spec.nodeName == "node2"
+    )
+    traffic = Traffic(load_sandbox(cluster.state, bm).netns_path, (svc.spec.clusterIP, 50051))
+    loop = threading.Thread(target=traffic.run, daemon=True)
+    loop.start()
+    try:
+
+        def answered(n: int) -> bool:
+            assert not traffic.failures, traffic.failures[:3]
+            return traffic.ok >= n
+
+        poll(lambda: answered(1), 20, "a first answer")
+        old = agent_pids(cluster)["node2"]
+        os.kill(old, signal.SIGKILL)
+        poll(lambda: dead(old), 10, "the agent gone")
+        killed_at = traffic.ok
+        new = poll(lambda: (p := agent_pids(cluster).get("node2")) != old and p, 20, "node2's agent started again")
+        assert "kins.agents.process" in cmdline(new)
+        assert cluster.status()["network"]["nodes"]["node2"]["restarts"] == 1
+        cluster.wait_rules_synced(timeout=20)
+        poll(lambda: answered(killed_at + 20), 20, "answers after the restart")
+    finally:
+        traffic.stop.set()
+        loop.join(10)
+    assert traffic.failures == []
+    assert len(traffic.answered_by) == 3
+    after = snapshot(client)
+    assert {k: v for k, v in after.items() if k[0] != "Event"} == {k: v for k, v in before.items() if k[0] != "Event"}
+    # The restarted agent's first (full) sync rewrote nothing that was right.
+    assert rules(cluster, "node2") == rules_before
+
+    # And it follows the next change: a new Service's chains appear on node2.
+    cluster.apply_text(
+        """
+apiVersion: v1
+kind: Service
+metadata: {name: after-restart, namespace: default}
+spec:
+  selector: {app: data-product}
+  ports: [{name: grpc, port: 50052, targetPort: 50051}]
+"""
+    )
+    cluster.wait_rules_synced(timeout=20)
+    assert any('"default/after-restart:grpc' in ln for ln in rules(cluster, "node2"))
