@@ -72,9 +72,8 @@ def test_sigkilled_agent_restarts_and_loses_neither_traffic_nor_objects(cluster:
     svc = client.get("Service", "default", "data-product")
     assert isinstance(svc, Service) and svc.spec.clusterIP
     # From node2's business-manager pod: its Service traffic is DNATed by node2's rules.
-    bm = next(
-        k for k, p in sorted(pods_before.items()) if p.name.startswith("business-manager") and p.spec.nodeName == "node2"
-    )
+    on_node2 = [k for k, p in sorted(pods_before.items()) if p.spec.nodeName == "node2"]
+    bm = next(k for k in on_node2 if k.startswith("default/business-manager"))
     traffic = Traffic(load_sandbox(cluster.state, bm).netns_path, (svc.spec.clusterIP, 50051))
     loop = threading.Thread(target=traffic.run, daemon=True)
     loop.start()
