@@ -52,7 +52,8 @@ def _phase(p: Pod) -> str:
 def _finished_at(p: Pod) -> float | None:
     latest: float | None = None
     for cs in (p.status.containerStatuses if p.status else None) or []:
-        t = parse_timestamp(((cs.state or {}).get("terminated") or {}).get("finishedAt"))
+        term = cs.state.terminated if cs.state else None
+        t = parse_timestamp(term.finishedAt if term else None)
         if t is not None and (latest is None or t > latest):
             latest = t
     return latest
