@@ -9,7 +9,7 @@ import msgspec
 import pytest
 from msgspec.structs import replace
 
-from kins.api.apps import DaemonSet, StatefulSet
+from kins.api.apps import DaemonSet, RollingUpdateStatefulSetStrategy, StatefulSet, StatefulSetUpdateStrategy
 from kins.api.config import ClusterConfig, NodeConfig, default_cluster
 from kins.api.core import EmptyDirVolumeSource, Node, NodeSpec, Pod, PodStatus, Taint, Volume
 from kins.api.load import load_text
@@ -218,7 +218,9 @@ def test_rolling_update_goes_in_reverse_order_and_honours_the_partition() -> Non
     assert pods(store)["web-0"].labels[REVISION_LABEL] == old_rev
     assert pods(store)["web-0"].spec.containers[0].image == "nginx:1.25"
     # Partition 0 finishes the rollout and makes the new revision the current one.
-    set_sts(store, updateStrategy={"rollingUpdate": {"partition": 0}})
+    set_sts(
+        store, updateStrategy=StatefulSetUpdateStrategy(rollingUpdate=RollingUpdateStatefulSetStrategy(partition=0))
+    )
     step.settle()
     assert {p.labels[REVISION_LABEL] for p in pods(store).values()} == {new_rev}
     assert get_sts(store).status.currentRevision == new_rev  # type: ignore[union-attr]

@@ -23,8 +23,10 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import msgspec
+
 from .._errors import MultiValidationError, ValidationError
-from .apps import DaemonSet, Deployment, ReplicaSet, StatefulSet
+from .apps import DaemonSet, DaemonSetUpdateStrategy, Deployment, ReplicaSet, StatefulSet, StatefulSetUpdateStrategy
 from .batch import CronJob, Job, JobSpec
 from .config import ClusterConfig
 from .core import (
@@ -853,7 +855,7 @@ def _workload(e: _Errors, replicas: int | None, selector: LabelSelector | None, 
 
 def _deployment(e: _Errors, d: Deployment, cfg: ClusterConfig | None) -> None:
     _workload(e, d.spec.replicas, d.spec.selector, d.spec.template)
-    strategy = (d.spec.strategy or {}).get("type")
+    strategy = d.spec.strategy.type if d.spec.strategy else None
     if strategy is not None and strategy not in ("Recreate", "RollingUpdate"):
         e.unsupported("spec.strategy.type", strategy, ("Recreate", "RollingUpdate"))
 
@@ -878,14 +880,14 @@ def _set_selector(e: _Errors, what: str, selector: LabelSelector | None, templat
     _pod_spec(e, "spec.template.spec", template.spec, restart_policies=("Always",))
 
 
-def _update_strategy(e: _Errors, strategy: dict[str, Any] | None) -> str:
-    kind = (strategy or {}).get("type") or "RollingUpdate"
+def _update_strategy(e: _Errors, strategy: StatefulSetUpdateStrategy | DaemonSetUpdateStrategy | None) -> str:
+    kind = (strategy.type if strategy else None) or "RollingUpdate"
     if kind not in ("RollingUpdate", "OnDelete"):
         e.unsupported("spec.updateStrategy.type", kind, ("OnDelete", "RollingUpdate"))
-    elif kind == "OnDelete" and (strategy or {}).get("rollingUpdate") is not None:
+    elif kind == "OnDelete" and strategy is not None and strategy.rollingUpdate is not None:
         e.invalid(
             "spec.updateStrategy.rollingUpdate",
-            (strategy or {})["rollingUpdate"],
+            msgspec.to_builtins(strategy.rollingUpdate),
             "only allowed for updateStrategy 'RollingUpdate'",
         )
     return kind
@@ -900,7 +902,8 @@ def _statefulset(e: _Errors, sts: StatefulSet, cfg: ClusterConfig | None) -> Non
     if policy is not None and policy not in ("OrderedReady", "Parallel"):
         e.unsupported("spec.podManagementPolicy", policy, ("OrderedReady", "Parallel"))
     if _update_strategy(e, spec.updateStrategy) == "RollingUpdate":
-        partition = ((spec.updateStrategy or {}).get("rollingUpdate") or {}).get("partition")
+        rolling = spec.updateStrategy.rollingUpdate if spec.updateStrategy else None
+        partition = rolling.partition if rolling else None
         if isinstance(partition, int) and partition < 0:
             e.invalid("spec.updateStrategy.rollingUpdate.partition", partition, "must be greater than or equal to 0")
     for field in ("replicas", "minReadySeconds"):

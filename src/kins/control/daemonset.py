@@ -136,7 +136,8 @@ def _pin(affinity: Affinity | None, node: str) -> Affinity:
 
 
 def _max_unavailable(ds: DaemonSet, desired: int) -> int:
-    v = ((ds.spec.updateStrategy or {}).get("rollingUpdate") or {}).get("maxUnavailable")
+    ru = ds.spec.updateStrategy.rollingUpdate if ds.spec.updateStrategy else None
+    v = ru.maxUnavailable if ru else None
     if v is None:
         return 1
     if isinstance(v, int):
@@ -250,7 +251,7 @@ class DaemonSetController:
             for extra in alive[1:]:  # one pod per node: the oldest stays
                 self._delete(ds, extra)
                 changed = True
-        if (ds.spec.updateStrategy or {}).get("type", "RollingUpdate") == "RollingUpdate":
+        if (ds.spec.updateStrategy.type if ds.spec.updateStrategy else None) in (None, "RollingUpdate"):
             changed = self._roll(ds, wanted, on_node, revision) or changed
         return self._status(ds, revision) or changed
 

@@ -67,13 +67,13 @@ def running_and_ready(p: Pod) -> bool:
 
 
 def _partition(sts: StatefulSet) -> int:
-    ru = (sts.spec.updateStrategy or {}).get("rollingUpdate") or {}
-    v = ru.get("partition")
-    return v if isinstance(v, int) and v > 0 else 0
+    ru = sts.spec.updateStrategy.rollingUpdate if sts.spec.updateStrategy else None
+    v = ru.partition if ru else None
+    return v if v is not None and v > 0 else 0
 
 
 def _strategy(sts: StatefulSet) -> str:
-    return (sts.spec.updateStrategy or {}).get("type") or "RollingUpdate"
+    return (sts.spec.updateStrategy.type if sts.spec.updateStrategy else None) or "RollingUpdate"
 
 
 def _claim_names(sts: StatefulSet) -> list[str]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..api.apps import Deployment, ReplicaSet
+from ..api.apps import Deployment, DeploymentStrategy, ReplicaSet, RollingUpdateDeployment
 from ..api.core import (
     Container,
     ContainerState,
@@ -625,17 +625,15 @@ def describe_deployment(
         f"{(st.replicas if st else None) or 0} total | {(st.availableReplicas if st else None) or 0} available | "
         f"{(st.unavailableReplicas if st else None) or 0} unavailable\n",
     )
-    strategy = spec.strategy or {}
-    kind = strategy.get("type") or "RollingUpdate"  # the API server's default
+    strategy = spec.strategy or DeploymentStrategy()
+    kind = strategy.type or "RollingUpdate"  # the API server's default
     p.w(0, f"StrategyType:\t{kind}\n")
     p.w(0, f"MinReadySeconds:\t{spec.minReadySeconds or 0}\n")
     if kind == "RollingUpdate":
-        ru = strategy.get("rollingUpdate") or {}
-        p.w(
-            0,
-            f"RollingUpdateStrategy:\t{ru.get('maxUnavailable', '25%')} max unavailable, "
-            f"{ru.get('maxSurge', '25%')} max surge\n",
-        )
+        ru = strategy.rollingUpdate or RollingUpdateDeployment()
+        max_unavailable = "25%" if ru.maxUnavailable is None else ru.maxUnavailable
+        max_surge = "25%" if ru.maxSurge is None else ru.maxSurge
+        p.w(0, f"RollingUpdateStrategy:\t{max_unavailable} max unavailable, {max_surge} max surge\n")
     _pod_template(p, spec.template)
     conditions = (st.conditions if st else None) or []
     if conditions:
