@@ -302,8 +302,8 @@ def test_container_restarts_and_pod_volumes(cluster: Cluster, tmp_path: Path) ->
     cols = get_po_line(cluster, "vol-demo")
     assert cols[1:4] == ["1/1", "Running", "1"], cols
     assert pod.status is not None
-    last = (pod.status.containerStatuses or [])[0].lastState or {}
-    assert last["terminated"]["exitCode"] == 137
+    last = (pod.status.containerStatuses or [])[0].lastState
+    assert last is not None and last.terminated is not None and last.terminated.exitCode == 137
 
     # One that dies while the daemon is down is restarted by the next daemon; the rest is kept.
     # A pod whose object vanished meanwhile loses its sandbox and namespace.

@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Iterator
 from importlib import resources
 
+import msgspec
 import pytest
 from e2e_helpers import Cluster, poll, running_cluster
 
@@ -238,7 +239,8 @@ def test_daemonset_one_pod_per_node_and_one_more_for_a_new_node(cluster: Cluster
     poll(lambda: "node3" in _per_node(cluster), 60, "the agent pod on node3 ready")
     assert len(cluster.pods("agent-")) == len(nodes) + 1
     pod = next(p for p in cluster.pods("agent-") if p.spec.nodeName == "node3")
-    terms = (pod.spec.affinity or {})["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    affinity = msgspec.to_builtins(pod.spec.affinity)
+    terms = affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     assert terms["nodeSelectorTerms"][0]["matchFields"][0]["values"] == ["node3"]
     poll(
         lambda: (

@@ -13,12 +13,21 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
 from kins.api.config import default_cluster
-from kins.api.core import Container, ContainerStatus, Pod, PodSpec, PodStatus
+from kins.api.core import (
+    Container,
+    ContainerState,
+    ContainerStateTerminated,
+    ContainerStatus,
+    Pod,
+    PodSpec,
+    PodStatus,
+)
 from kins.api.meta import ObjectMeta
 from kins.apiserver import spdy as api_spdy
 from kins.apiserver.exec import error_status, exit_status, frame, window_size
@@ -41,7 +50,9 @@ def pod(name: str, *containers: str, state: str = "running", uid: str = "") -> P
         spec=PodSpec(containers=[Container(name=c, image="busybox") for c in containers]),
         status=PodStatus(
             phase="Running",
-            containerStatuses=[ContainerStatus(name=c, state={state: {}}) for c in containers],
+            containerStatuses=[
+                ContainerStatus(name=c, state=msgspec.convert({state: {}}, ContainerState)) for c in containers
+            ],
         ),
     )
 
@@ -181,7 +192,9 @@ def test_log_follow_streams_until_the_container_stops(tmp_path: Path) -> None:
             f.write("last\n")
         cur = store.get("Pod", "default", "one")
         assert isinstance(cur, Pod) and cur.status is not None
-        cur.status.containerStatuses = [ContainerStatus(name="c", state={"terminated": {"exitCode": 0}})]
+        cur.status.containerStatuses = [
+            ContainerStatus(name="c", state=ContainerState(terminated=ContainerStateTerminated(exitCode=0)))
+        ]
         store.update(cur)
         started = time.monotonic()
         rest = await asyncio.wait_for(resp.content.read(), 10)

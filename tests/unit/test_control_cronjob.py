@@ -122,7 +122,7 @@ def test_runs_at_each_scheduled_minute_with_kubernetes_names() -> None:
     assert (ref.kind, ref.name, ref.controller) == ("CronJob", "tick", True)
     st = env.cronjob().status
     assert st is not None and st.lastScheduleTime == "2024-05-01T12:05:00Z"
-    assert [a["name"] for a in st.active or []] == [job.name]
+    assert [a.name for a in st.active or []] == [job.name]
     assert "SuccessfulCreate" in env.reasons()
     row = format_table("CronJob", [env.cronjob()], wide=False, all_namespaces=False, now=at("2024-05-01T12:06:00"))
     head, line = row.splitlines()

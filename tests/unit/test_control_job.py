@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import random
 
+import msgspec
 import pytest
 from msgspec.structs import replace
 
 from kins.api.batch import Job
 from kins.api.config import default_cluster
-from kins.api.core import ContainerStatus, Pod, PodStatus
+from kins.api.core import ContainerState, ContainerStatus, Pod, PodStatus
 from kins.api.load import load_text
 from kins.api.validation import validate
 from kins.control.base import run_until_stable
@@ -79,7 +80,9 @@ class Env:
         }
         st = PodStatus(
             phase="Succeeded" if code == 0 else "Failed",
-            containerStatuses=[ContainerStatus(name="probe", state={"terminated": term})],
+            containerStatuses=[
+                ContainerStatus(name="probe", state=msgspec.convert({"terminated": term}, ContainerState))
+            ],
         )
         self.store.update(replace(pod, status=st), check_rv=False)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import msgspec
 import pytest
 from msgspec.structs import replace
 
-from kins.api.apps import DaemonSet, StatefulSet
+from kins.api.apps import DaemonSet, RollingUpdateStatefulSetStrategy, StatefulSet, StatefulSetUpdateStrategy
 from kins.api.config import ClusterConfig, NodeConfig, default_cluster
-from kins.api.core import Node, NodeSpec, Pod, PodStatus, Taint
+from kins.api.core import EmptyDirVolumeSource, Node, NodeSpec, Pod, PodStatus, Taint, Volume
 from kins.api.load import load_text
 from kins.api.meta import Object
 from kins.control.base import ControllerSet, run_until_stable
@@ -217,7 +218,9 @@ def test_rolling_update_goes_in_reverse_order_and_honours_the_partition() -> Non
     assert pods(store)["web-0"].labels[REVISION_LABEL] == old_rev
     assert pods(store)["web-0"].spec.containers[0].image == "nginx:1.25"
     # Partition 0 finishes the rollout and makes the new revision the current one.
-    set_sts(store, updateStrategy={"rollingUpdate": {"partition": 0}})
+    set_sts(
+        store, updateStrategy=StatefulSetUpdateStrategy(rollingUpdate=RollingUpdateStatefulSetStrategy(partition=0))
+    )
     step.settle()
     assert {p.labels[REVISION_LABEL] for p in pods(store).values()} == {new_rev}
     assert get_sts(store).status.currentRevision == new_rev  # type: ignore[union-attr]
@@ -240,7 +243,7 @@ def test_volume_claim_templates_are_ignored_with_a_warning() -> None:
     claim = "volumeClaimTemplates: [{metadata: {name: data}, spec: {accessModes: [ReadWriteOnce]}}]"
     store = build_offline_state(default_cluster(), sts(1, claim))
     p = pods(store)["web-0"]
-    assert {"name": "data", "emptyDir": {}} in (p.spec.volumes or [])
+    assert Volume(name="data", emptyDir=EmptyDirVolumeSource()) in (p.spec.volumes or [])
     # Events, when recorded, say why.
     rec = EventRecorder(store)
     ctrl = StatefulSetController(store, rec)
@@ -304,10 +307,15 @@ def test_daemonset_runs_one_pod_per_node_pinned_to_it() -> None:
     assert sorted(per_node) == sorted(n.name for n in cfg.nodes)
     assert len(pods(store, "agent-")) == len(cfg.nodes)
     for node, p in per_node.items():
-        terms = p.spec.affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]  # type: ignore[index]
-        assert terms["nodeSelectorTerms"] == [
-            {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}
-        ]
+        assert msgspec.to_builtins(p.spec.affinity) == {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}
+                    ]
+                }
+            }
+        }
         assert p.labels["app"] == "agent" and REVISION_LABEL in p.labels
         assert p.status is not None and p.status.phase == "Running"
     st = get_ds(store).status

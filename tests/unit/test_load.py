@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from kins._errors import MultiValidationError, ValidationError
-from kins.api.core import Service
-from kins.api.load import load_paths, load_text, to_dict, to_json
+from kins.api.core import EmptyDirVolumeSource, KeyToPath, Pod, Service
+from kins.api.load import load_paths, load_text, parse_text, to_dict, to_json
 from kins.api.networking import Ingress, NetworkPolicy
+from kins.apiserver.fields import unknown_fields
 
 
 def load_errors(text: str, source: str = "<input>") -> list[ValidationError]:
@@ -272,3 +273,51 @@ spec:
     assert out["metadata"] == {"name": "np"}
     assert json.loads(to_json(np)) == out
     assert load_text(json.dumps(out)) == [np]
+
+
+POD = """apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  containers:
+  - name: c
+    resources: {limits: {cpu: 0.5, memory: 1Gi}, requests: {memory: 1073741824}}
+    volumeMounts: [{mountPath: /etc/cfg, name: cfg, readOnly: true}]
+    securityContext: {capabilities: {drop: [ALL]}, runAsUser: 1000}
+    lifecycle: {preStop: {sleep: {seconds: 5}}}
+  volumes: [{name: cfg, configMap: {name: cfg, items: [{key: a, path: b}]}}, {name: tmp, emptyDir: {}}]
+  tolerations: [{operator: Exists}]
+  affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: []}}}
+status:
+  containerStatuses: [{name: c, state: {terminated: {reason: Error, exitCode: 0}}}]
+"""
+
+
+def test_pod_fields_are_typed_and_written_in_the_kubernetes_order() -> None:
+    [pod] = load_text(POD)
+    assert isinstance(pod, Pod)
+    c = pod.spec.containers[0]
+    assert c.resources is not None and c.resources.limits == {"cpu": 0.5, "memory": "1Gi"}
+    assert c.volumeMounts is not None and c.volumeMounts[0].mountPath == "/etc/cfg"
+    assert c.securityContext is not None and c.securityContext.capabilities is not None
+    assert c.lifecycle is not None and c.lifecycle.preStop is not None and c.lifecycle.preStop.sleep is not None
+    vols = pod.spec.volumes or []
+    assert vols[0].configMap is not None and vols[0].configMap.items == [KeyToPath(key="a", path="b")]
+    assert vols[1].emptyDir == EmptyDirVolumeSource()
+    st = pod.status.containerStatuses[0] if pod.status and pod.status.containerStatuses else None
+    assert st is not None and st.state is not None and st.state.terminated is not None
+    assert st.state.terminated.exitCode == 0  # kept: 0 is a value here, not "unset"
+    doc = to_dict(pod)
+    # Field order follows the Kubernetes types, as the API server writes them.
+    assert list(doc["spec"]["containers"][0]["volumeMounts"][0]) == ["name", "readOnly", "mountPath"]
+    assert list(doc["status"]["containerStatuses"][0]["state"]["terminated"]) == ["exitCode", "reason"]
+    assert doc["spec"]["volumes"][1] == {"name": "tmp", "emptyDir": {}}
+
+
+def test_unknown_fields_are_found_inside_typed_pod_fields() -> None:
+    doc = parse_text(POD.replace("readOnly: true", "readOnly: true, mountPth: /x"), "<input>")[0]
+    doc["spec"]["volumes"][0]["configMap"]["itemz"] = []
+    assert unknown_fields(doc, Pod) == [
+        "spec.containers[0].volumeMounts[0].mountPth",
+        "spec.volumes[0].configMap.itemz",
+    ]

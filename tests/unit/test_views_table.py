@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from kins.api.core import (
+    ContainerState,
+    ContainerStateTerminated,
     ContainerStatus,
     EndpointAddress,
     EndpointPort,
@@ -18,6 +20,7 @@ from kins.api.core import (
     LoadBalancerStatus,
     Node,
     Pod,
+    PodReadinessGate,
     PodStatus,
     Service,
     ServiceStatus,
@@ -185,7 +188,9 @@ def test_pod_ready_and_status(pod: Pod, ready: str, status: str) -> None:
 def test_pod_restarts_with_last_termination_age() -> None:
     pod = _pod(statuses=[_cs(restarts=5, running={})])
     assert pod.status is not None and pod.status.containerStatuses is not None
-    pod.status.containerStatuses[0].lastState = {"terminated": {"exitCode": 1, "finishedAt": "2024-05-01T11:55:00Z"}}
+    pod.status.containerStatuses[0].lastState = ContainerState(
+        terminated=ContainerStateTerminated(exitCode=1, finishedAt="2024-05-01T11:55:00Z")
+    )
     assert pod_status(pod, NOW)[2] == "5 (5m ago)"
     pod.status.containerStatuses[0].lastState = None
     assert pod_status(pod, NOW)[2] == "5"
@@ -196,7 +201,10 @@ def test_pod_wide_fillers_and_readiness_gates() -> None:
         metadata=ObjectMeta(name="web", creationTimestamp="2024-05-01T11:58:00Z"),
         status=PodStatus(phase="Pending", conditions=[Condition(type="example.com/gate", status="True")]),
     )
-    pod.spec.readinessGates = [{"conditionType": "example.com/gate"}, {"conditionType": "other"}]
+    pod.spec.readinessGates = [
+        PodReadinessGate(conditionType="example.com/gate"),
+        PodReadinessGate(conditionType="other"),
+    ]
     out = format_table("Pod", [pod], wide=True, all_namespaces=False, now=NOW)
     assert out.splitlines()[1].split() == ["web", "0/0", "Pending", "0", "2m", "<none>", "<none>", "<none>", "1/2"]
 

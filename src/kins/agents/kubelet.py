@@ -33,7 +33,21 @@ from msgspec.structs import replace
 
 from .._errors import Conflict, KernelError, KinsError, NotFound
 from ..api.config import ClusterConfig
-from ..api.core import ConfigMap, Container, ContainerStatus, Node, ObjectReference, Pod, PodIP, PodStatus, Secret
+from ..api.core import (
+    ConfigMap,
+    Container,
+    ContainerState,
+    ContainerStateRunning,
+    ContainerStateTerminated,
+    ContainerStateWaiting,
+    ContainerStatus,
+    Node,
+    ObjectReference,
+    Pod,
+    PodIP,
+    PodStatus,
+    Secret,
+)
 from ..api.meta import Condition
 from ..control.events import NORMAL, WARNING, EventRecorder
 from ..control.ipam import allocate_pod_ip
@@ -73,8 +87,8 @@ class ContainerRun:
     started_at: str | None = None
     ready: bool = False
     waiting: tuple[str, str] | None = ("ContainerCreating", "")
-    terminated: dict[str, Any] | None = None
-    last_terminated: dict[str, Any] | None = None
+    terminated: ContainerStateTerminated | None = None
+    last_terminated: ContainerStateTerminated | None = None
     backoff: float = 0.0
     restart_at: float | None = None
     readiness: ProbeState | None = None
@@ -265,13 +279,13 @@ class Kubelet(Reconciler):
         for c in pod.spec.containers:
             cs = stored.get(c.name)
             cr = ContainerRun(spec=c, restarts=cs.restartCount if cs else 0, waiting=None)
-            cr.last_terminated = ((cs.lastState if cs else None) or {}).get("terminated")
-            state = (cs.state if cs else None) or {}
+            cr.last_terminated = cs.lastState.terminated if cs and cs.lastState else None
+            state = (cs.state if cs else None) or ContainerState()
             running = live.get(c.name)
             run.containers[c.name] = cr
             if running is not None:
                 cr.running = running
-                cr.started_at = (state.get("running") or {}).get("startedAt") or self.clock.now()
+                cr.started_at = (state.running.startedAt if state.running else None) or self.clock.now()
                 cr.started_mono = now
                 cr.ready = bool(cs and cs.ready) or c.readinessProbe is None
                 cr.readiness = probe_state(c.readinessProbe, now)
@@ -284,28 +298,26 @@ class Kubelet(Reconciler):
                     cr.liveness.next_at = now + (cr.liveness.probe.periodSeconds or 10)
                 self.by_container[running.id] = (pod.key, c.name)
                 continue
-            if "running" in state:
+            if state.running is not None:
                 # It ended while no kubelet was watching: as if its exit had been seen now.
                 cid = (cs.containerID if cs else None) or ""
                 ev = self._recovered.get(cid.removeprefix("kins://"))
-                cr.started_at = state["running"].get("startedAt")
+                cr.started_at = state.running.startedAt
                 self._ended(run, cr, policy, ev.exit_code if ev else 137, ev.signal if ev else None, cid)
                 if ev is None:
                     assert cr.terminated is not None
-                    cr.terminated["reason"] = "ContainerStatusUnknown"
-            elif "terminated" in state:
-                cr.terminated = state["terminated"]
-                code = int(cr.terminated.get("exitCode") or 0)
+                    cr.terminated.reason = "ContainerStatusUnknown"
+            elif state.terminated is not None:
+                cr.terminated = state.terminated
+                code = cr.terminated.exitCode or 0
                 if run.phase not in ("Succeeded", "Failed") and (
                     policy == "Always" or (policy == "OnFailure" and code != 0)
                 ):
                     cr.restart_at = now
             else:
                 # Waiting (back-off, a start error, not started yet): try again now.
-                cr.waiting = (state.get("waiting") or {}).get("reason") and (
-                    state["waiting"]["reason"],
-                    state["waiting"].get("message", ""),
-                )
+                w = state.waiting
+                cr.waiting = (w.reason, w.message or "") if w is not None and w.reason else None
                 cr.terminated = cr.last_terminated
                 cr.restart_at = now
         self.pods[pod.key] = run
@@ -527,11 +539,11 @@ class Kubelet(Reconciler):
             if pod is None:
                 continue
             for v in pod.spec.volumes or []:
-                ref = ("ConfigMap", (v.get("configMap") or {}).get("name")) if "configMap" in v else None
-                if "secret" in v:
-                    ref = ("Secret", (v.get("secret") or {}).get("secretName"))
+                ref = ("ConfigMap", v.configMap.name) if v.configMap is not None else None
+                if v.secret is not None:
+                    ref = ("Secret", v.secret.secretName)
                 if ref is not None and (ref[0], pod.namespace, ref[1]) in changed:
-                    path = self.volumes.dir(run.key) / (v.get("name") or "")
+                    path = self.volumes.dir(run.key) / v.name
                     self.pool.submit(self._guard, self.volumes.write_api_volume, pod.namespace, v, path)
 
     def _start_container(self, pod: Pod, run: PodRun, cr: ContainerRun) -> None:
@@ -608,15 +620,14 @@ class Kubelet(Reconciler):
         self, run: PodRun, cr: ContainerRun, policy: str, exit_code: int, sig: int | None, container_id: str
     ) -> None:
         """A container ended: record it, then restart it per ``policy`` or finish the pod."""
-        state: dict[str, Any] = {
-            "exitCode": exit_code,
-            "reason": "Completed" if exit_code == 0 else "Error",
-            "startedAt": cr.started_at,
-            "finishedAt": self.clock.now(),
-            "containerID": container_id,
-        }
-        if sig is not None:
-            state["signal"] = sig
+        state = ContainerStateTerminated(
+            exitCode=exit_code,
+            signal=sig,
+            reason="Completed" if exit_code == 0 else "Error",
+            startedAt=cr.started_at,
+            finishedAt=self.clock.now(),
+            containerID=container_id,
+        )
         cr.running = None
         cr.ready = False
         cr.terminated = state
@@ -634,7 +645,7 @@ class Kubelet(Reconciler):
                 msg = f"Back-off restarting failed container {cr.spec.name} in pod {name}_{ns}({run.uid})"
                 self._event(run, WARNING, "BackOff", msg, cr.spec.name)
         elif all(x.running is None and x.restart_at is None for x in run.containers.values()):
-            failed = any((x.terminated or {}).get("exitCode", 0) != 0 for x in run.containers.values())
+            failed = any(x.terminated is not None and x.terminated.exitCode for x in run.containers.values())
             run.phase = "Failed" if failed else "Succeeded"
 
     def _restarts(self, now: float) -> None:
@@ -861,14 +872,14 @@ def _expand(value: str, env: dict[str, str]) -> str:
 
 def _container_status(cr: ContainerRun) -> ContainerStatus:
     if cr.running is not None:
-        state: dict[str, Any] = {"running": {"startedAt": cr.started_at}}
+        state = ContainerState(running=ContainerStateRunning(startedAt=cr.started_at))
     elif cr.waiting is not None:
-        state = {"waiting": {"reason": cr.waiting[0], **({"message": cr.waiting[1]} if cr.waiting[1] else {})}}
+        state = ContainerState(waiting=ContainerStateWaiting(reason=cr.waiting[0], message=cr.waiting[1] or None))
     elif cr.terminated is not None:
-        state = {"terminated": cr.terminated}
+        state = ContainerState(terminated=cr.terminated)
     else:
-        state = {"waiting": {"reason": "ContainerCreating"}}
-    last = {"terminated": cr.last_terminated} if cr.last_terminated else None
+        state = ContainerState(waiting=ContainerStateWaiting(reason="ContainerCreating"))
+    last = ContainerState(terminated=cr.last_terminated) if cr.last_terminated else None
     return ContainerStatus(
         name=cr.spec.name,
         ready=cr.ready and cr.running is not None,

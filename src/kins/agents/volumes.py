@@ -9,14 +9,11 @@ from __future__ import annotations
 import base64
 import os
 from pathlib import Path
-from typing import Any
 
 from .._errors import KinsError, NotFound
-from ..api.core import ConfigMap, Pod, Secret
+from ..api.core import ConfigMap, ConfigMapVolumeSource, Pod, Secret, SecretVolumeSource, Volume
 from ..runtime.runtime import pod_dir_name
 from ..store.base import Store
-
-API_VOLUME_KINDS = ("configMap", "secret")
 
 
 class PodVolumes:
@@ -30,58 +27,59 @@ class PodVolumes:
     def mounts(self, pod: Pod) -> list[tuple[str, str, bool]]:
         """(host path, pod path, read only) for every volumeMount of the pod's containers; their
         volumes are made ready here. The containers share one mount namespace: the union."""
-        vols = {v.get("name"): v for v in pod.spec.volumes or []}
+        vols = {v.name: v for v in pod.spec.volumes or []}
         base = self.dir(pod.key)
         sources: dict[str, tuple[Path, bool]] = {}
         out: dict[str, tuple[str, bool]] = {}
         for c in [*(pod.spec.initContainers or []), *pod.spec.containers]:
             for vm in c.volumeMounts or []:
-                name, dst = vm.get("name") or "", vm.get("mountPath") or ""
+                name, dst = vm.name, vm.mountPath
                 v = vols.get(name)
                 if v is None:
                     raise KinsError(f"container {c.name}: volumeMount {name!r} names no volume of the pod")
                 if name not in sources:
                     sources[name] = self._prepare(pod, v, base / name)
                 src, read_only = sources[name]
-                sub = vm.get("subPath")
+                sub = vm.subPath
                 if sub:
                     if os.path.isabs(sub) or ".." in Path(sub).parts:
                         raise KinsError(
                             f"container {c.name}: subPath {sub!r} must be a relative path inside the volume"
                         )
                     src = src / sub
-                    if "emptyDir" in v:
+                    if v.emptyDir is not None:
                         src.mkdir(parents=True, exist_ok=True)  # as kubelet does for a new subPath
-                want = (str(src), read_only or bool(vm.get("readOnly")))
+                want = (str(src), read_only or bool(vm.readOnly))
                 if out.setdefault(os.path.normpath(dst), want) != want:
                     raise KinsError(
                         f"two different volumes at {dst}: kins runs a pod's containers in one mount namespace"
                     )
         return [(src, dst, ro) for dst, (src, ro) in out.items()]
 
-    def _prepare(self, pod: Pod, v: dict[str, Any], path: Path) -> tuple[Path, bool]:
+    def _prepare(self, pod: Pod, v: Volume, path: Path) -> tuple[Path, bool]:
         """The host directory (or file) of one volume, and whether it is mounted read-only."""
-        if "emptyDir" in v:
+        if v.emptyDir is not None:
             path.mkdir(parents=True, exist_ok=True)
             return path, False
-        if "hostPath" in v:
-            return Path((v["hostPath"] or {}).get("path") or "/nonexistent"), False
-        if any(k in v for k in API_VOLUME_KINDS):
+        if v.hostPath is not None:
+            return Path(v.hostPath.path or "/nonexistent"), False
+        if v.configMap is not None or v.secret is not None:
             self.write_api_volume(pod.namespace, v, path)
             return path, True  # like kubelet: configMap and secret volumes are read-only
-        kind = next((k for k in v if k != "name"), "?")
+        kind = next((k for k in v.__struct_fields__ if k != "name" and getattr(v, k) is not None), "?")
         raise KinsError(
-            f"volume {v.get('name')}: {kind} volumes are not supported (emptyDir, configMap, secret and hostPath are)"
+            f"volume {v.name}: {kind} volumes are not supported (emptyDir, configMap, secret and hostPath are)"
         )
 
-    def _api_volume_files(self, ns: str, v: dict[str, Any]) -> dict[str, tuple[bytes, int]]:
+    def _api_volume_files(self, ns: str, v: Volume) -> dict[str, tuple[bytes, int]]:
         """A configMap or secret volume's files: relative path -> (content, mode)."""
         data: dict[str, bytes] = {}
-        if "configMap" in v:
-            src = v["configMap"] or {}
-            what = f'configmap "{src.get("name")}"'
+        src: ConfigMapVolumeSource | SecretVolumeSource
+        if v.configMap is not None:
+            src = v.configMap
+            what = f'configmap "{src.name}"'
             try:
-                cm = self.store.get("ConfigMap", ns, src.get("name") or "")
+                cm = self.store.get("ConfigMap", ns, src.name or "")
             except NotFound:
                 cm = None
             if isinstance(cm, ConfigMap):
@@ -89,10 +87,10 @@ class PodVolumes:
                 data.update({k: base64.b64decode(val) for k, val in (cm.binaryData or {}).items()})
             found = cm is not None
         else:
-            src = v["secret"] or {}
-            what = f'secret "{src.get("secretName")}"'
+            src = v.secret or SecretVolumeSource()
+            what = f'secret "{src.secretName}"'
             try:
-                sec = self.store.get("Secret", ns, src.get("secretName") or "")
+                sec = self.store.get("Secret", ns, src.secretName or "")
             except NotFound:
                 sec = None
             if isinstance(sec, Secret):
@@ -100,28 +98,28 @@ class PodVolumes:
                 data.update({k: val.encode() for k, val in (sec.stringData or {}).items()})
             found = sec is not None
         if not found:
-            if src.get("optional"):
+            if src.optional:
                 return {}
-            raise KinsError(f"MountVolume.SetUp failed for volume {v.get('name')!r}: {what} not found")
-        mode = int(src.get("defaultMode") or 0o644)
-        items = src.get("items")
+            raise KinsError(f"MountVolume.SetUp failed for volume {v.name!r}: {what} not found")
+        mode = src.defaultMode or 0o644
+        items = src.items
         if not items:
             out = {k: (val, mode) for k, val in data.items()}
         else:
             out = {}
             for it in items:
-                key = it.get("key")
+                key = it.key
                 if key not in data:
-                    if src.get("optional"):
+                    if src.optional:
                         continue
-                    raise KinsError(f"MountVolume.SetUp failed for volume {v.get('name')!r}: {what} has no key {key!r}")
-                out[it.get("path") or key] = (data[key], int(it.get("mode") or mode))
+                    raise KinsError(f"MountVolume.SetUp failed for volume {v.name!r}: {what} has no key {key!r}")
+                out[it.path or key] = (data[key], it.mode or mode)
         for rel in out:
             if not rel or os.path.isabs(rel) or ".." in Path(rel).parts:
-                raise KinsError(f"volume {v.get('name')!r}: bad file path {rel!r}")
+                raise KinsError(f"volume {v.name!r}: bad file path {rel!r}")
         return out
 
-    def write_api_volume(self, ns: str, v: dict[str, Any], path: Path) -> None:
+    def write_api_volume(self, ns: str, v: Volume, path: Path) -> None:
         """Write (or bring up to date) a configMap or secret volume's files; each file replaced
         at once, so a pod never reads half of one."""
         files = self._api_volume_files(ns, v)

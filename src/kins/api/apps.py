@@ -6,15 +6,25 @@ from typing import Any
 
 import msgspec
 
-from .core import PodTemplateSpec
+from .core import IntOrString, PodTemplateSpec
 from .meta import Base, Condition, LabelSelector, Object
+
+
+class RollingUpdateDeployment(Base):
+    maxUnavailable: IntOrString | None = None
+    maxSurge: IntOrString | None = None
+
+
+class DeploymentStrategy(Base):
+    type: str | None = None
+    rollingUpdate: RollingUpdateDeployment | None = None
 
 
 class DeploymentSpec(Base):
     selector: LabelSelector | None = None
     template: PodTemplateSpec = msgspec.field(default_factory=PodTemplateSpec)
     replicas: int | None = None
-    strategy: dict[str, Any] | None = None
+    strategy: DeploymentStrategy | None = None
     minReadySeconds: int | None = None
     revisionHistoryLimit: int | None = None
     progressDeadlineSeconds: int | None = None
@@ -64,19 +74,39 @@ class ReplicaSet(Object):
     status: ReplicaSetStatus | None = None
 
 
+class RollingUpdateStatefulSetStrategy(Base):
+    partition: int | None = None
+    maxUnavailable: IntOrString | None = None
+
+
+class StatefulSetUpdateStrategy(Base):
+    type: str | None = None
+    rollingUpdate: RollingUpdateStatefulSetStrategy | None = None
+
+
+class StatefulSetPersistentVolumeClaimRetentionPolicy(Base):
+    whenDeleted: str | None = None
+    whenScaled: str | None = None
+
+
+class StatefulSetOrdinals(Base):
+    start: int | None = None
+
+
 class StatefulSetSpec(Base):
     selector: LabelSelector | None = None
     template: PodTemplateSpec = msgspec.field(default_factory=PodTemplateSpec)
     replicas: int | None = None
     serviceName: str | None = None
     podManagementPolicy: str | None = None
-    updateStrategy: dict[str, Any] | None = None
-    # accepted so real manifests load; kins has no storage and creates no claims
+    updateStrategy: StatefulSetUpdateStrategy | None = None
+    # accepted so real manifests load; kins has no storage and creates no claims, so these
+    # PersistentVolumeClaims stay plain mappings rather than a whole PVC model
     volumeClaimTemplates: list[dict[str, Any]] | None = None
-    persistentVolumeClaimRetentionPolicy: dict[str, Any] | None = None
+    persistentVolumeClaimRetentionPolicy: StatefulSetPersistentVolumeClaimRetentionPolicy | None = None
     revisionHistoryLimit: int | None = None
     minReadySeconds: int | None = None
-    ordinals: dict[str, Any] | None = None
+    ordinals: StatefulSetOrdinals | None = None
 
 
 class StatefulSetStatus(Base):
@@ -100,10 +130,20 @@ class StatefulSet(Object):
     status: StatefulSetStatus | None = None
 
 
+class RollingUpdateDaemonSet(Base):
+    maxUnavailable: IntOrString | None = None
+    maxSurge: IntOrString | None = None
+
+
+class DaemonSetUpdateStrategy(Base):
+    type: str | None = None
+    rollingUpdate: RollingUpdateDaemonSet | None = None
+
+
 class DaemonSetSpec(Base):
     selector: LabelSelector | None = None
     template: PodTemplateSpec = msgspec.field(default_factory=PodTemplateSpec)
-    updateStrategy: dict[str, Any] | None = None
+    updateStrategy: DaemonSetUpdateStrategy | None = None
     minReadySeconds: int | None = None
     revisionHistoryLimit: int | None = None
 

@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
-from .core import PodTemplateSpec
+from .core import ObjectReference, PodTemplateSpec
 from .meta import Base, Condition, LabelSelector, Object, ObjectMeta
+
+
+class PodFailurePolicyOnExitCodesRequirement(Base):
+    containerName: str | None = None
+    operator: str | None = None
+    values: list[int] | None = None
+
+
+class PodFailurePolicyOnPodConditionsPattern(Base):
+    type: str | None = None
+    status: str | None = None
+
+
+class PodFailurePolicyRule(Base):
+    action: str | None = None
+    onExitCodes: PodFailurePolicyOnExitCodesRequirement | None = None
+    onPodConditions: list[PodFailurePolicyOnPodConditionsPattern] | None = None
+
+
+class PodFailurePolicy(Base):
+    rules: list[PodFailurePolicyRule] | None = None
+
+
+class SuccessPolicyRule(Base):
+    succeededIndexes: str | None = None
+    succeededCount: int | None = None
+
+
+class SuccessPolicy(Base):
+    rules: list[SuccessPolicyRule] | None = None
 
 
 class JobSpec(Base):
@@ -18,8 +46,8 @@ class JobSpec(Base):
     backoffLimit: int | None = None
     backoffLimitPerIndex: int | None = None
     maxFailedIndexes: int | None = None
-    podFailurePolicy: dict[str, Any] | None = None
-    successPolicy: dict[str, Any] | None = None
+    podFailurePolicy: PodFailurePolicy | None = None
+    successPolicy: SuccessPolicy | None = None
     selector: LabelSelector | None = None
     manualSelector: bool | None = None
     ttlSecondsAfterFinished: int | None = None
@@ -27,6 +55,11 @@ class JobSpec(Base):
     suspend: bool | None = None
     podReplacementPolicy: str | None = None
     managedBy: str | None = None
+
+
+class UncountedTerminatedPods(Base):
+    succeeded: list[str] | None = None
+    failed: list[str] | None = None
 
 
 class JobStatus(Base):
@@ -40,7 +73,7 @@ class JobStatus(Base):
     ready: int | None = None
     completedIndexes: str | None = None
     failedIndexes: str | None = None
-    uncountedTerminatedPods: dict[str, Any] | None = None
+    uncountedTerminatedPods: UncountedTerminatedPods | None = None
 
 
 class Job(Object):
@@ -68,7 +101,7 @@ class CronJobSpec(Base):
 
 
 class CronJobStatus(Base):
-    active: list[dict[str, Any]] | None = None
+    active: list[ObjectReference] | None = None
     lastScheduleTime: str | None = None
     lastSuccessfulTime: str | None = None
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from .core import ObjectReference
 from .meta import Base, Object
 
@@ -14,6 +12,19 @@ class EndpointConditions(Base):
     terminating: bool | None = None
 
 
+class ForZone(Base):
+    name: str = ""
+
+
+class ForNode(Base):
+    name: str = ""
+
+
+class EndpointHints(Base):
+    forZones: list[ForZone] | None = None
+    forNodes: list[ForNode] | None = None
+
+
 class Endpoint(Base):
     addresses: list[str]
     conditions: EndpointConditions | None = None
@@ -21,7 +32,7 @@ class Endpoint(Base):
     nodeName: str | None = None
     zone: str | None = None
     targetRef: ObjectReference | None = None
-    hints: dict[str, Any] | None = None
+    hints: EndpointHints | None = None
 
 
 class EndpointSlicePort(Base):

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 from .core import IntOrString, LoadBalancerIngress
@@ -21,9 +19,15 @@ class IngressServiceBackend(Base):
     port: ServiceBackendPort | None = None
 
 
+class TypedLocalObjectReference(Base):
+    apiGroup: str | None = None
+    kind: str = ""
+    name: str = ""
+
+
 class IngressBackend(Base):
     service: IngressServiceBackend | None = None
-    resource: dict[str, Any] | None = None
+    resource: TypedLocalObjectReference | None = None
 
 
 class HTTPIngressPath(Base):
@@ -69,9 +73,17 @@ class Ingress(Object):
     status: IngressStatus | None = None
 
 
+class IngressClassParametersReference(Base):
+    apiGroup: str | None = None
+    kind: str = ""
+    name: str = ""
+    scope: str | None = None
+    namespace: str | None = None
+
+
 class IngressClassSpec(Base):
     controller: str | None = None
-    parameters: dict[str, Any] | None = None
+    parameters: IngressClassParametersReference | None = None
 
 
 class IngressClass(Object):
@@ -88,7 +100,7 @@ class IngressClass(Object):
 class LegacyBackend(Base):
     serviceName: str | None = None
     servicePort: IntOrString | None = None
-    resource: dict[str, Any] | None = None
+    resource: TypedLocalObjectReference | None = None
 
 
 class LegacyPath(Base):

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 _SCALARS = (str, int, float, bool)
-# Kind -> (path to a map held as a plain dict, keys the API server writes even when empty).
+# Kind -> (path to a map in the encoded object, keys the API server writes even when empty).
 ALWAYS_WRITTEN: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "Node": (
         ("status", "nodeInfo"),
@@ -70,6 +70,9 @@ def encode(obj: msgspec.Struct) -> dict[str, Any]:
         for part in path:
             target = target.get(part) if isinstance(target, dict) else None
         if isinstance(target, dict):
-            for key in keys:
-                target.setdefault(key, "")
+            # in the type's field order, the others (swap) after them, as the API server writes it
+            filled = {key: target.get(key, "") for key in keys}
+            filled.update(target)
+            target.clear()
+            target.update(filled)
     return doc

@@ -220,9 +220,13 @@ def _state(pod: Pod, container: str) -> tuple[str, str]:
     """(state, reason) of a container from the pod's status: running, waiting or terminated."""
     for cs in (pod.status.containerStatuses or []) if pod.status is not None else []:
         if cs.name == container and cs.state:
-            state = next(iter(cs.state))
-            detail = cs.state[state] or {}
-            return state, str(detail.get("reason") or "") if isinstance(detail, dict) else ""
+            for state, detail in (
+                ("waiting", cs.state.waiting),
+                ("running", cs.state.running),
+                ("terminated", cs.state.terminated),
+            ):
+                if detail is not None:
+                    return state, getattr(detail, "reason", None) or ""
     return "waiting", "ContainerCreating"
 
 

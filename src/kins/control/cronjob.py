@@ -20,6 +20,7 @@ from msgspec.structs import replace
 
 from .._errors import Conflict, NotFound
 from ..api.batch import CronJob, CronJobStatus, Job
+from ..api.core import ObjectReference
 from ..api.cron import CronError, parse
 from ..api.meta import ObjectMeta
 from ..store.base import DELETED, Store, WatchEvent
@@ -116,7 +117,7 @@ class CronJobController:
         done_at = [j.status.completionTime for j in jobs if finished(j) == "Complete" and j.status]
         last_success = max([t for t in (*done_at, last_success) if t], default=None)
         active = [j for j in jobs if finished(j) is None]
-        was_active = {a.get("name") for a in old.active or []}
+        was_active = {a.name for a in old.active or []}
         for j in jobs:
             state = finished(j)
             if state is not None and j.name in was_active:
@@ -177,13 +178,9 @@ class CronJobController:
         self._wake[key] = nxt.timestamp()
         status = CronJobStatus(
             active=[
-                {
-                    "kind": "Job",
-                    "namespace": j.namespace,
-                    "name": j.name,
-                    "uid": j.metadata.uid,
-                    "apiVersion": "batch/v1",
-                }
+                ObjectReference(
+                    kind="Job", namespace=j.namespace, name=j.name, uid=j.metadata.uid, apiVersion="batch/v1"
+                )
                 for j in sorted(active, key=lambda j: j.name)
             ]
             or None,

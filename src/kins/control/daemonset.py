@@ -17,14 +17,25 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterable
-from typing import Any
 
 import msgspec
 from msgspec.structs import replace
 
 from .._errors import NotFound
 from ..api.apps import DaemonSet, DaemonSetStatus
-from ..api.core import Node, Pod, PodSpec, PodStatus, Taint
+from ..api.core import (
+    Affinity,
+    Node,
+    NodeAffinity,
+    NodeSelector,
+    NodeSelectorRequirement,
+    NodeSelectorTerm,
+    Pod,
+    PodSpec,
+    PodStatus,
+    Taint,
+    Toleration,
+)
 from ..api.meta import ObjectMeta
 from ..store.base import DELETED, Store, WatchEvent, random_suffix
 from .base import owner_ref, split_key
@@ -38,30 +49,30 @@ GENERATION_LABEL = "pod-template-generation"
 COMPONENT = "daemonset-controller"
 
 # What the DaemonSet controller adds to every pod it creates.
-DEFAULT_TOLERATIONS: list[dict[str, Any]] = [
-    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
-    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
-    {"key": "node.kubernetes.io/disk-pressure", "operator": "Exists", "effect": "NoSchedule"},
-    {"key": "node.kubernetes.io/memory-pressure", "operator": "Exists", "effect": "NoSchedule"},
-    {"key": "node.kubernetes.io/pid-pressure", "operator": "Exists", "effect": "NoSchedule"},
-    {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
+DEFAULT_TOLERATIONS: list[Toleration] = [
+    Toleration(key="node.kubernetes.io/not-ready", operator="Exists", effect="NoExecute"),
+    Toleration(key="node.kubernetes.io/unreachable", operator="Exists", effect="NoExecute"),
+    Toleration(key="node.kubernetes.io/disk-pressure", operator="Exists", effect="NoSchedule"),
+    Toleration(key="node.kubernetes.io/memory-pressure", operator="Exists", effect="NoSchedule"),
+    Toleration(key="node.kubernetes.io/pid-pressure", operator="Exists", effect="NoSchedule"),
+    Toleration(key="node.kubernetes.io/unschedulable", operator="Exists", effect="NoSchedule"),
 ]
 
 
-def _tolerates(tolerations: list[dict[str, Any]], taint: Taint) -> bool:
+def _tolerates(tolerations: list[Toleration], taint: Taint) -> bool:
     for t in tolerations:
-        if t.get("effect") and t["effect"] != taint.effect:
+        if t.effect and t.effect != taint.effect:
             continue
-        if t.get("operator") == "Exists":
-            if not t.get("key") or t["key"] == taint.key:
+        if t.operator == "Exists":
+            if not t.key or t.key == taint.key:
                 return True
-        elif t.get("key") == taint.key and (t.get("value") or "") == (taint.value or ""):
+        elif t.key == taint.key and (t.value or "") == (taint.value or ""):
             return True
     return False
 
 
-def _expression_holds(expr: dict[str, Any], values: dict[str, str]) -> bool:
-    key, op, want = expr.get("key", ""), expr.get("operator", ""), expr.get("values") or []
+def _expression_holds(expr: NodeSelectorRequirement, values: dict[str, str]) -> bool:
+    key, op, want = expr.key, expr.operator or "", expr.values or []
     have = values.get(key)
     if op == "In":
         return have is not None and have in want
@@ -80,17 +91,18 @@ def _expression_holds(expr: dict[str, Any], values: dict[str, str]) -> bool:
     return False
 
 
-def _affinity_allows(affinity: dict[str, Any] | None, node: Node) -> bool:
+def _affinity_allows(affinity: Affinity | None, node: Node) -> bool:
     """requiredDuringSchedulingIgnoredDuringExecution: any term whose expressions all hold."""
-    required = ((affinity or {}).get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution")
-    terms = (required or {}).get("nodeSelectorTerms") or []
+    node_affinity = affinity.nodeAffinity if affinity else None
+    required = node_affinity.requiredDuringSchedulingIgnoredDuringExecution if node_affinity else None
+    terms = (required.nodeSelectorTerms if required else None) or []
     if not terms:
         return True
     labels = node_labels(node)
     fields = {"metadata.name": node.name}
     for term in terms:
-        exprs = term.get("matchExpressions") or []
-        flds = term.get("matchFields") or []
+        exprs = term.matchExpressions or []
+        flds = term.matchFields or []
         if not exprs and not flds:
             continue  # an empty term matches nothing
         if all(_expression_holds(e, labels) for e in exprs) and all(_expression_holds(f, fields) for f in flds):
@@ -110,20 +122,22 @@ def should_run(ds: DaemonSet, node: Node) -> bool:
     return all(_tolerates(tolerations, t) for t in node.spec.taints or [] if t.effect in ("NoSchedule", "NoExecute"))
 
 
-def _pin(affinity: dict[str, Any] | None, node: str) -> dict[str, Any]:
+def _pin(affinity: Affinity | None, node: str) -> Affinity:
     """The template's affinity with its required node terms replaced by ``metadata.name In [node]``,
     as the controller's ReplaceDaemonSetPodNodeNameNodeAffinity does."""
-    out = dict(affinity or {})
-    na = dict(out.get("nodeAffinity") or {})
-    na["requiredDuringSchedulingIgnoredDuringExecution"] = {
-        "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]
-    }
-    out["nodeAffinity"] = na
-    return out
+    required = NodeSelector(
+        nodeSelectorTerms=[
+            NodeSelectorTerm(matchFields=[NodeSelectorRequirement(key="metadata.name", operator="In", values=[node])])
+        ]
+    )
+    out = affinity or Affinity()
+    na = replace(out.nodeAffinity or NodeAffinity(), requiredDuringSchedulingIgnoredDuringExecution=required)
+    return replace(out, nodeAffinity=na)
 
 
 def _max_unavailable(ds: DaemonSet, desired: int) -> int:
-    v = ((ds.spec.updateStrategy or {}).get("rollingUpdate") or {}).get("maxUnavailable")
+    ru = ds.spec.updateStrategy.rollingUpdate if ds.spec.updateStrategy else None
+    v = ru.maxUnavailable if ru else None
     if v is None:
         return 1
     if isinstance(v, int):
@@ -166,8 +180,8 @@ class DaemonSetController:
     def new_pod(self, ds: DaemonSet, node: str, revision: str) -> Pod:
         tmpl = ds.spec.template
         spec = msgspec.json.decode(msgspec.json.encode(tmpl.spec), type=PodSpec)
-        have = {(t.get("key"), t.get("effect")) for t in spec.tolerations or []}
-        extra = [t for t in DEFAULT_TOLERATIONS if (t["key"], t["effect"]) not in have]
+        have = {(t.key, t.effect) for t in spec.tolerations or []}
+        extra = [t for t in DEFAULT_TOLERATIONS if (t.key, t.effect) not in have]
         spec = replace(
             spec, affinity=_pin(spec.affinity, node), nodeName=node, tolerations=[*(spec.tolerations or []), *extra]
         )
@@ -237,7 +251,7 @@ class DaemonSetController:
             for extra in alive[1:]:  # one pod per node: the oldest stays
                 self._delete(ds, extra)
                 changed = True
-        if (ds.spec.updateStrategy or {}).get("type", "RollingUpdate") == "RollingUpdate":
+        if (ds.spec.updateStrategy.type if ds.spec.updateStrategy else None) in (None, "RollingUpdate"):
             changed = self._roll(ds, wanted, on_node, revision) or changed
         return self._status(ds, revision) or changed
 

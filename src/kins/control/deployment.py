@@ -20,7 +20,15 @@ import msgspec
 from msgspec.structs import replace
 
 from .._errors import Conflict, NotFound
-from ..api.apps import Deployment, DeploymentStatus, ReplicaSet, ReplicaSetSpec, ReplicaSetStatus
+from ..api.apps import (
+    Deployment,
+    DeploymentStatus,
+    DeploymentStrategy,
+    ReplicaSet,
+    ReplicaSetSpec,
+    ReplicaSetStatus,
+    RollingUpdateDeployment,
+)
 from ..api.core import Pod, PodSpec, PodStatus, PodTemplateSpec
 from ..api.meta import Condition, LabelSelector, ObjectMeta, selector_matches
 from ..store.base import DELETED, NAME_ALPHABET, Clock, Store, WatchEvent, random_suffix
@@ -68,11 +76,12 @@ def _percent_or_int(v: object, total: int, default: str, round_up: bool) -> int:
 def _rolling(d: Deployment) -> tuple[int, int]:
     """maxSurge and maxUnavailable as numbers (defaults 25% / 25%)."""
     replicas = d.spec.replicas if d.spec.replicas is not None else 1
-    ru = (d.spec.strategy or {}).get("rollingUpdate") or {}
-    if (d.spec.strategy or {}).get("type") == "Recreate":
+    strategy = d.spec.strategy or DeploymentStrategy()
+    ru = strategy.rollingUpdate or RollingUpdateDeployment()
+    if strategy.type == "Recreate":
         return 0, replicas
-    surge = _percent_or_int(ru.get("maxSurge"), replicas, "25%", True)
-    unavail = _percent_or_int(ru.get("maxUnavailable"), replicas, "25%", False)
+    surge = _percent_or_int(ru.maxSurge, replicas, "25%", True)
+    unavail = _percent_or_int(ru.maxUnavailable, replicas, "25%", False)
     return surge, unavail
 
 

@@ -26,7 +26,7 @@ import msgspec
 from msgspec.structs import replace
 
 from .._errors import NotFound
-from ..api.batch import Job, JobStatus
+from ..api.batch import Job, JobStatus, UncountedTerminatedPods
 from ..api.core import EnvVar, Pod, PodSpec, PodStatus
 from ..api.meta import Condition, ObjectMeta
 from ..store.base import DELETED, Store, WatchEvent, random_suffix
@@ -52,7 +52,8 @@ def _phase(p: Pod) -> str:
 def _finished_at(p: Pod) -> float | None:
     latest: float | None = None
     for cs in (p.status.containerStatuses if p.status else None) or []:
-        t = parse_timestamp(((cs.state or {}).get("terminated") or {}).get("finishedAt"))
+        term = cs.state.terminated if cs.state else None
+        t = parse_timestamp(term.finishedAt if term else None)
         if t is not None and (latest is None or t > latest):
             latest = t
     return latest
@@ -321,7 +322,7 @@ class JobController:
             terminating=sum(1 for p in live if p.terminating),
             ready=sum(1 for p in active if p.ready),
             completedIndexes=format_indexes(done_indexes) if indexed else None,
-            uncountedTerminatedPods={},
+            uncountedTerminatedPods=UncountedTerminatedPods(),
         )
         if status != job.status:
             updated = self.store.update(replace(job, status=status), check_rv=False)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from msgspec.structs import replace
 
 from .._errors import AllocationError, NotFound
-from ..api.core import ContainerStatus, Node, Pod, PodIP, PodStatus
+from ..api.core import ContainerState, ContainerStateRunning, ContainerStatus, Node, Pod, PodIP, PodStatus
 from ..api.meta import Condition
 from ..store.base import DELETED, Clock, Store, WatchEvent
 from .base import merge_conditions
@@ -39,7 +39,7 @@ def running_status(pod: Pod, host_ip: str | None, pod_ip: str, now: str) -> PodS
             imageID="",
             containerID=f"kins://{pod.metadata.uid}/{c.name}",
             started=True,
-            state={"running": {"startedAt": now}},
+            state=ContainerState(running=ContainerStateRunning(startedAt=now)),
         )
         for c in pod.spec.containers
     ]

@@ -8,7 +8,17 @@ import random
 
 from .. import __version__
 from ..api.config import ClusterConfig, NodeConfig
-from ..api.core import Endpoints, Namespace, NamespaceStatus, Node, NodeAddress, NodeSpec, NodeStatus, Service
+from ..api.core import (
+    Endpoints,
+    Namespace,
+    NamespaceStatus,
+    Node,
+    NodeAddress,
+    NodeSpec,
+    NodeStatus,
+    NodeSystemInfo,
+    Service,
+)
 from ..api.discovery import EndpointSlice
 from ..api.meta import Condition, Object, ObjectMeta
 from ..store.base import Clock
@@ -18,15 +28,15 @@ from .defaults import default_controllers
 from .ipam import ServiceAllocator, kubernetes_service
 
 # What the node's kubelet reports about itself: kins' node agent on this machine's kernel.
-NODE_INFO = {
-    "kubeletVersion": f"v1.31.0-kins.{__version__}",
-    "kubeProxyVersion": f"v1.31.0-kins.{__version__}",
-    "osImage": "kins network namespace",
-    "kernelVersion": platform.release(),
-    "containerRuntimeVersion": f"kins://{__version__}",
-    "operatingSystem": "linux",
-    "architecture": "amd64",
-}
+NODE_INFO = NodeSystemInfo(
+    kubeletVersion=f"v1.31.0-kins.{__version__}",
+    kubeProxyVersion=f"v1.31.0-kins.{__version__}",
+    osImage="kins network namespace",
+    kernelVersion=platform.release(),
+    containerRuntimeVersion=f"kins://{__version__}",
+    operatingSystem="linux",
+    architecture="amd64",
+)
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 

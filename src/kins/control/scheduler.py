@@ -10,11 +10,10 @@ placement every time.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from msgspec.structs import replace
 
-from ..api.core import Node, Pod, PodStatus, Taint
+from ..api.core import Node, Pod, PodStatus, Taint, Toleration
 from ..api.meta import Condition
 from ..store.base import Clock, Store, WatchEvent
 from .base import merge_conditions
@@ -34,14 +33,14 @@ def node_ready(node: Node) -> bool:
     return True  # a node nobody reports on is taken as ready (offline nodes are)
 
 
-def _tolerates(tolerations: list[dict[str, Any]], taint: Taint) -> bool:
+def _tolerates(tolerations: list[Toleration], taint: Taint) -> bool:
     for t in tolerations:
-        if t.get("effect") and t["effect"] != taint.effect:
+        if t.effect and t.effect != taint.effect:
             continue
-        if t.get("operator") == "Exists":
-            if not t.get("key") or t["key"] == taint.key:
+        if t.operator == "Exists":
+            if not t.key or t.key == taint.key:
                 return True
-        elif t.get("key") == taint.key and (t.get("value") or "") == (taint.value or ""):
+        elif t.key == taint.key and (t.value or "") == (taint.value or ""):
             return True
     return False
 

@@ -26,7 +26,7 @@ from msgspec.structs import replace
 
 from .._errors import Conflict, NotFound
 from ..api.apps import StatefulSet, StatefulSetStatus
-from ..api.core import Pod, PodSpec, PodStatus, PodTemplateSpec
+from ..api.core import EmptyDirVolumeSource, Pod, PodSpec, PodStatus, PodTemplateSpec, Volume
 from ..api.meta import ObjectMeta
 from ..store.base import DELETED, Store, WatchEvent
 from .base import owner_ref, split_key
@@ -67,13 +67,13 @@ def running_and_ready(p: Pod) -> bool:
 
 
 def _partition(sts: StatefulSet) -> int:
-    ru = (sts.spec.updateStrategy or {}).get("rollingUpdate") or {}
-    v = ru.get("partition")
-    return v if isinstance(v, int) and v > 0 else 0
+    ru = sts.spec.updateStrategy.rollingUpdate if sts.spec.updateStrategy else None
+    v = ru.partition if ru else None
+    return v if v is not None and v > 0 else 0
 
 
 def _strategy(sts: StatefulSet) -> str:
-    return (sts.spec.updateStrategy or {}).get("type") or "RollingUpdate"
+    return (sts.spec.updateStrategy.type if sts.spec.updateStrategy else None) or "RollingUpdate"
 
 
 def _claim_names(sts: StatefulSet) -> list[str]:
@@ -120,8 +120,8 @@ class StatefulSetController:
         name = f"{sts.name}-{i}"
         claims = _claim_names(sts)
         if claims:
-            have = {v.get("name") for v in spec.volumes or []}
-            extra = [{"name": c, "emptyDir": {}} for c in claims if c and c not in have]
+            have = {v.name for v in spec.volumes or []}
+            extra = [Volume(name=c, emptyDir=EmptyDirVolumeSource()) for c in claims if c and c not in have]
             spec = replace(spec, volumes=[*(spec.volumes or []), *extra])
         spec = replace(spec, hostname=name, subdomain=sts.spec.serviceName or None)
         labels = {

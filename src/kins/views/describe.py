@@ -10,10 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
-from ..api.apps import Deployment, ReplicaSet
-from ..api.core import Container, ContainerStatus, Endpoints, Node, Pod, PodTemplateSpec, Probe, Service
+from ..api.apps import Deployment, DeploymentStrategy, ReplicaSet, RollingUpdateDeployment
+from ..api.core import (
+    Container,
+    ContainerState,
+    ContainerStatus,
+    Endpoints,
+    Node,
+    NodeSystemInfo,
+    Pod,
+    PodTemplateSpec,
+    Probe,
+    Quantity,
+    ResourceRequirements,
+    Service,
+    Toleration,
+    Volume,
+)
 from ..api.discovery import EndpointSlice
 from ..api.meta import Object
 from .common import age, escape_terminal, format_label_selector, format_labels, join_host_port, rfc1123z, tabwrite
@@ -230,27 +244,27 @@ def _probe(probe: Probe) -> str:
     return f"unknown {attrs}"
 
 
-def _container_state(p: _Page, title: str, state: dict[str, Any] | None) -> None:
-    state = state or {}
-    if isinstance(state.get("running"), dict):
+def _container_state(p: _Page, title: str, state: ContainerState | None) -> None:
+    state = state or ContainerState()
+    if state.running is not None:
         p.w(2, f"{title}:\tRunning\n")
-        p.w(3, f"Started:\t{rfc1123z(state['running'].get('startedAt'))}\n")
-    elif isinstance(state.get("waiting"), dict):
+        p.w(3, f"Started:\t{rfc1123z(state.running.startedAt)}\n")
+    elif state.waiting is not None:
         p.w(2, f"{title}:\tWaiting\n")
-        if state["waiting"].get("reason"):
-            p.w(3, f"Reason:\t{state['waiting']['reason']}\n")
-    elif isinstance(state.get("terminated"), dict):
-        t = state["terminated"]
+        if state.waiting.reason:
+            p.w(3, f"Reason:\t{state.waiting.reason}\n")
+    elif state.terminated is not None:
+        t = state.terminated
         p.w(2, f"{title}:\tTerminated\n")
-        if t.get("reason"):
-            p.w(3, f"Reason:\t{t['reason']}\n")
-        if t.get("message"):
-            p.w(3, f"Message:\t{t['message']}\n")
-        p.w(3, f"Exit Code:\t{t.get('exitCode', 0)}\n")
-        if t.get("signal"):
-            p.w(3, f"Signal:\t{t['signal']}\n")
-        p.w(3, f"Started:\t{rfc1123z(t.get('startedAt'))}\n")
-        p.w(3, f"Finished:\t{rfc1123z(t.get('finishedAt'))}\n")
+        if t.reason:
+            p.w(3, f"Reason:\t{t.reason}\n")
+        if t.message:
+            p.w(3, f"Message:\t{t.message}\n")
+        p.w(3, f"Exit Code:\t{t.exitCode or 0}\n")
+        if t.signal:
+            p.w(3, f"Signal:\t{t.signal}\n")
+        p.w(3, f"Started:\t{rfc1123z(t.startedAt)}\n")
+        p.w(3, f"Finished:\t{rfc1123z(t.finishedAt)}\n")
     else:
         p.w(2, f"{title}:\tWaiting\n")
 
@@ -281,7 +295,7 @@ def _containers(
                         p.w(3, f"{line}\n")
         if st is not None:
             _container_state(p, "State", st.state)
-            if isinstance((st.lastState or {}).get("terminated"), dict):
+            if st.lastState is not None and st.lastState.terminated is not None:
                 _container_state(p, "Last State", st.lastState)
             p.w(2, f"Ready:\t{'True' if st.ready else 'False'}\n")
             p.w(2, f"Restart Count:\t{st.restartCount}\n")
@@ -306,39 +320,39 @@ def _containers(
             elif e.valueFrom.fieldRef is not None:
                 f = e.valueFrom.fieldRef
                 p.w(3, f"{e.name}:\t ({f.apiVersion or 'v1'}:{f.fieldPath})\n")
-        mounts = sorted(c.volumeMounts or [], key=lambda m: str(m.get("mountPath", "")))
+        mounts = sorted(c.volumeMounts or [], key=lambda m: m.mountPath)
         p.w(2, f"Mounts:{'' if mounts else chr(9) + '<none>'}\n")
         for m in mounts:
-            flags = ["ro" if m.get("readOnly") else "rw"]
-            if m.get("subPath"):
-                flags.append(f'path="{m["subPath"]}"')
-            p.w(3, f"{m.get('mountPath', '')} from {m.get('name', '')} ({','.join(flags)})\n")
+            flags = ["ro" if m.readOnly else "rw"]
+            if m.subPath:
+                flags.append(f'path="{m.subPath}"')
+            p.w(3, f"{m.mountPath} from {m.name} ({','.join(flags)})\n")
 
 
-def _volumes(p: _Page, volumes: list[dict[str, Any]] | None, space: str = "") -> None:
+def _volumes(p: _Page, volumes: list[Volume] | None, space: str = "") -> None:
     if not volumes:
         p.w(0, f"{space}Volumes:\t<none>\n")
         return
     p.w(0, f"{space}Volumes:\n")
     for v in volumes:
-        p.w(1, f"{' ' if space else ''}{v.get('name', '')}:\n")
-        if isinstance(v.get("configMap"), dict):
+        p.w(1, f"{' ' if space else ''}{v.name}:\n")
+        if v.configMap is not None:
             p.w(2, "Type:\tConfigMap (a volume populated by a ConfigMap)\n")
-            p.w(2, f"Name:\t{v['configMap'].get('name', '')}\n")
-            p.w(2, f"Optional:\t{'true' if v['configMap'].get('optional') else 'false'}\n")
-        elif isinstance(v.get("secret"), dict):
+            p.w(2, f"Name:\t{v.configMap.name or ''}\n")
+            p.w(2, f"Optional:\t{'true' if v.configMap.optional else 'false'}\n")
+        elif v.secret is not None:
             p.w(2, "Type:\tSecret (a volume populated by a Secret)\n")
-            p.w(2, f"SecretName:\t{v['secret'].get('secretName', '')}\n")
-            p.w(2, f"Optional:\t{'true' if v['secret'].get('optional') else 'false'}\n")
-        elif isinstance(v.get("emptyDir"), dict):
+            p.w(2, f"SecretName:\t{v.secret.secretName or ''}\n")
+            p.w(2, f"Optional:\t{'true' if v.secret.optional else 'false'}\n")
+        elif v.emptyDir is not None:
             p.w(2, "Type:\tEmptyDir (a temporary directory that shares a pod's lifetime)\n")
-            p.w(2, f"Medium:\t{v['emptyDir'].get('medium', '')}\n")
-            limit = v["emptyDir"].get("sizeLimit")
+            p.w(2, f"Medium:\t{v.emptyDir.medium or ''}\n")
+            limit = v.emptyDir.sizeLimit
             p.w(2, f"SizeLimit:\t{limit if limit else '<unset>'}\n")
-        elif isinstance(v.get("hostPath"), dict):
+        elif v.hostPath is not None:
             p.w(2, "Type:\tHostPath (bare host directory volume)\n")
-            p.w(2, f"Path:\t{v['hostPath'].get('path', '')}\n")
-            p.w(2, f"HostPathType:\t{v['hostPath'].get('type', '')}\n")
+            p.w(2, f"Path:\t{v.hostPath.path}\n")
+            p.w(2, f"HostPathType:\t{v.hostPath.type or ''}\n")
         else:
             p.w(1, "<unknown>\n")
 
@@ -346,12 +360,12 @@ def _volumes(p: _Page, volumes: list[dict[str, Any]] | None, space: str = "") ->
 def _qos(pod: Pod) -> str:
     if pod.status and pod.status.qosClass:
         return pod.status.qosClass
-    requests: list[dict[str, Any]] = []
-    limits: list[dict[str, Any]] = []
+    requests: list[dict[str, Quantity]] = []
+    limits: list[dict[str, Quantity]] = []
     for c in [*pod.spec.containers, *(pod.spec.initContainers or [])]:
-        res = c.resources or {}
-        requests.append(res.get("requests") or {})
-        limits.append(res.get("limits") or {})
+        res = c.resources or ResourceRequirements()
+        requests.append(res.requests or {})
+        limits.append(res.limits or {})
     if not any(requests) and not any(limits):
         return "BestEffort"
     guaranteed = all(
@@ -361,7 +375,7 @@ def _qos(pod: Pod) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
-def _tolerations(p: _Page, tolerations: list[dict[str, Any]] | None, title: str = "Tolerations") -> None:
+def _tolerations(p: _Page, tolerations: list[Toleration] | None, title: str = "Tolerations") -> None:
     p.w(0, f"{title}:\t")
     if not tolerations:
         p.w(0, "<none>\n")
@@ -369,15 +383,15 @@ def _tolerations(p: _Page, tolerations: list[dict[str, Any]] | None, title: str 
     for i, t in enumerate(tolerations):
         if i:
             p.w(0, "\t")
-        text = str(t.get("key", ""))
-        if t.get("value"):
-            text += f"={t['value']}"
-        if t.get("effect"):
-            text += f":{t['effect']}"
-        if t.get("operator") == "Exists" and not t.get("value"):
-            text += " op=Exists" if t.get("key") or t.get("effect") else "op=Exists"
-        if t.get("tolerationSeconds") is not None:
-            text += f" for {t['tolerationSeconds']}s"
+        text = t.key or ""
+        if t.value:
+            text += f"={t.value}"
+        if t.effect:
+            text += f":{t.effect}"
+        if t.operator == "Exists" and not t.value:
+            text += " op=Exists" if t.key or t.effect else "op=Exists"
+        if t.tolerationSeconds is not None:
+            text += f" for {t.tolerationSeconds}s"
         p.w(0, text + "\n")
 
 
@@ -432,8 +446,8 @@ def describe_pod(pod: Pod, events: Sequence[EventRow] | None = (), *, now: datet
     if spec.readinessGates:
         p.w(0, "Readiness Gates:\n  Type\tStatus\n")
         for g in spec.readinessGates:
-            status = next((c.status for c in conditions if c.type == g.get("conditionType")), "<none>")
-            p.w(1, f"{g.get('conditionType', '')} \t{status} \n")
+            status = next((c.status for c in conditions if c.type == g.conditionType), "<none>")
+            p.w(1, f"{g.conditionType or ''} \t{status} \n")
     if conditions:
         p.w(0, "Conditions:\n  Type\tStatus\n")
         for c in conditions:
@@ -511,12 +525,13 @@ def describe_node(
         p.w(1, f"{a.type}:\t{a.address}\n")
     _resources(p, "Capacity", st.capacity if st else None)
     _resources(p, "Allocatable", st.allocatable if st else None)
-    info = (st.nodeInfo if st else None) or {}
-    if info:
+    info = st.nodeInfo if st else None
+    if info is not None and info != NodeSystemInfo():
         p.w(0, "System Info:\n")
         for key, title in _SYSTEM_INFO:
-            if key in info:
-                p.w(1, f"{title}:\t{info[key]}\n")
+            value = getattr(info, key)
+            if value is not None:
+                p.w(1, f"{title}:\t{value}\n")
     if node.spec.podCIDR:
         p.w(0, f"PodCIDR:\t{node.spec.podCIDR}\n")
     if node.spec.podCIDRs:
@@ -597,17 +612,15 @@ def describe_deployment(
         f"{(st.replicas if st else None) or 0} total | {(st.availableReplicas if st else None) or 0} available | "
         f"{(st.unavailableReplicas if st else None) or 0} unavailable\n",
     )
-    strategy = spec.strategy or {}
-    kind = strategy.get("type") or "RollingUpdate"  # the API server's default
+    strategy = spec.strategy or DeploymentStrategy()
+    kind = strategy.type or "RollingUpdate"  # the API server's default
     p.w(0, f"StrategyType:\t{kind}\n")
     p.w(0, f"MinReadySeconds:\t{spec.minReadySeconds or 0}\n")
     if kind == "RollingUpdate":
-        ru = strategy.get("rollingUpdate") or {}
-        p.w(
-            0,
-            f"RollingUpdateStrategy:\t{ru.get('maxUnavailable', '25%')} max unavailable, "
-            f"{ru.get('maxSurge', '25%')} max surge\n",
-        )
+        ru = strategy.rollingUpdate or RollingUpdateDeployment()
+        max_unavailable = "25%" if ru.maxUnavailable is None else ru.maxUnavailable
+        max_surge = "25%" if ru.maxSurge is None else ru.maxSurge
+        p.w(0, f"RollingUpdateStrategy:\t{max_unavailable} max unavailable, {max_surge} max surge\n")
     _pod_template(p, spec.template)
     conditions = (st.conditions if st else None) or []
     if conditions:

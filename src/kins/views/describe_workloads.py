@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ..api.apps import DaemonSet, StatefulSet
+from ..api.apps import DaemonSet, RollingUpdateStatefulSetStrategy, StatefulSet, StatefulSetUpdateStrategy
 from ..api.core import Pod
 from ..api.meta import LabelSelector, selector_matches
 from .common import format_labels, rfc1123z, selector_string
@@ -68,14 +68,14 @@ def describe_statefulset(
     _annotations(p, sts.metadata.annotations)
     replicas = spec.replicas if spec.replicas is not None else 1
     p.w(0, f"Replicas:\t{replicas} desired | {sts.status.replicas if sts.status else 0} total\n")
-    strategy = spec.updateStrategy or {}
-    kind = strategy.get("type") or "RollingUpdate"
+    strategy = spec.updateStrategy or StatefulSetUpdateStrategy()
+    kind = strategy.type or "RollingUpdate"
     p.w(0, f"Update Strategy:\t{kind}\n")
     if kind == "RollingUpdate":
-        ru = strategy.get("rollingUpdate") or {}
-        p.w(1, f"Partition:\t{ru.get('partition') or 0}\n")
-        if ru.get("maxUnavailable") is not None:
-            p.w(1, f"MaxUnavailable:\t{ru['maxUnavailable']}\n")
+        ru = strategy.rollingUpdate or RollingUpdateStatefulSetStrategy()
+        p.w(1, f"Partition:\t{ru.partition or 0}\n")
+        if ru.maxUnavailable is not None:
+            p.w(1, f"MaxUnavailable:\t{ru.maxUnavailable}\n")
     p.w(0, _pods_status(spec.selector, sts.namespace, pods))
     _pod_template(p, spec.template)
     _claims(p, spec.volumeClaimTemplates)

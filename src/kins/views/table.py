@@ -16,10 +16,12 @@ from ..api.batch import CronJob, Job
 from ..api.core import (
     ConfigMap,
     Container,
+    ContainerState,
     Endpoints,
     Event,
     Namespace,
     Node,
+    NodeSystemInfo,
     Pod,
     Secret,
     Service,
@@ -56,11 +58,6 @@ class NoResources(str):
 # --- pods -------------------------------------------------------------------------------------
 
 
-def _state(state: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
-    v = (state or {}).get(key)
-    return v if isinstance(v, dict) else None
-
-
 def _has_condition(conditions: list[Condition] | None, type_: str) -> bool:
     return any(c.type == type_ and c.status == "True" for c in conditions or [])
 
@@ -80,11 +77,11 @@ def pod_status(pod: Pod, now: datetime) -> tuple[str, str, str]:
     restarts = 0
     last_restart: datetime | None = None
 
-    def note_restart(cs_last: dict[str, Any] | None) -> None:
+    def note_restart(cs_last: ContainerState | None) -> None:
         nonlocal last_restart
-        term = _state(cs_last, "terminated")
+        term = cs_last.terminated if cs_last else None
         if term is not None:
-            t = parse_time(term.get("finishedAt"))
+            t = parse_time(term.finishedAt)
             if t is not None and (last_restart is None or t > last_restart):
                 last_restart = t
 
@@ -93,20 +90,20 @@ def pod_status(pod: Pod, now: datetime) -> tuple[str, str, str]:
     for i, cs in enumerate((st.initContainerStatuses if st else None) or []):
         restarts += cs.restartCount
         note_restart(cs.lastState)
-        term = _state(cs.state, "terminated")
-        waiting = _state(cs.state, "waiting")
-        if term is not None and int(term.get("exitCode", 0)) == 0:
+        term = cs.state.terminated if cs.state else None
+        waiting = cs.state.waiting if cs.state else None
+        if term is not None and not term.exitCode:
             continue
         if term is not None:
-            if not term.get("reason"):
-                if term.get("signal"):
-                    reason = f"Init:Signal:{term['signal']}"
+            if not term.reason:
+                if term.signal:
+                    reason = f"Init:Signal:{term.signal}"
                 else:
-                    reason = f"Init:ExitCode:{term.get('exitCode', 0)}"
+                    reason = f"Init:ExitCode:{term.exitCode or 0}"
             else:
-                reason = "Init:" + str(term["reason"])
-        elif waiting is not None and waiting.get("reason") and waiting["reason"] != "PodInitializing":
-            reason = "Init:" + str(waiting["reason"])
+                reason = "Init:" + term.reason
+        elif waiting is not None and waiting.reason and waiting.reason != "PodInitializing":
+            reason = "Init:" + waiting.reason
         else:
             reason = f"Init:{i}/{len(init_specs)}"
         initializing = True
@@ -120,18 +117,18 @@ def pod_status(pod: Pod, now: datetime) -> tuple[str, str, str]:
         for cs in reversed((st.containerStatuses if st else None) or []):
             restarts += cs.restartCount
             note_restart(cs.lastState)
-            waiting = _state(cs.state, "waiting")
-            term = _state(cs.state, "terminated")
-            if waiting is not None and waiting.get("reason"):
-                reason = str(waiting["reason"])
-            elif term is not None and term.get("reason"):
-                reason = str(term["reason"])
+            waiting = cs.state.waiting if cs.state else None
+            term = cs.state.terminated if cs.state else None
+            if waiting is not None and waiting.reason:
+                reason = waiting.reason
+            elif term is not None and term.reason:
+                reason = term.reason
             elif term is not None:
-                if term.get("signal"):
-                    reason = f"Signal:{term['signal']}"
+                if term.signal:
+                    reason = f"Signal:{term.signal}"
                 else:
-                    reason = f"ExitCode:{term.get('exitCode', 0)}"
-            elif cs.ready and _state(cs.state, "running") is not None:
+                    reason = f"ExitCode:{term.exitCode or 0}"
+            elif cs.ready and cs.state is not None and cs.state.running is not None:
                 has_running = True
                 ready += 1
         if reason == "Completed" and has_running:
@@ -162,7 +159,7 @@ def _pod_row(pod: Pod, now: datetime) -> list[str]:
         true = 0
         for g in pod.spec.readinessGates:
             for c in conditions:
-                if c.type == g.get("conditionType"):
+                if c.type == g.conditionType:
                     true += c.status == "True"
                     break
         gates = f"{true}/{len(pod.spec.readinessGates)}"
@@ -339,18 +336,18 @@ def _node_address(node: Node, type_: str) -> str:
 
 
 def _node_row(node: Node, now: datetime) -> list[str]:
-    info = (node.status.nodeInfo if node.status else None) or {}
+    info = (node.status.nodeInfo if node.status else None) or NodeSystemInfo()
     return [
         node.name,
         node_status(node),
         ",".join(_node_roles(node)) or _NONE,
         age(node.metadata.creationTimestamp, now),
-        str(info.get("kubeletVersion", "")),
+        info.kubeletVersion or "",
         _node_address(node, "InternalIP"),
         _node_address(node, "ExternalIP"),
-        str(info.get("osImage") or "<unknown>"),
-        str(info.get("kernelVersion") or "<unknown>"),
-        str(info.get("containerRuntimeVersion") or "<unknown>"),
+        info.osImage or "<unknown>",
+        info.kernelVersion or "<unknown>",
+        info.containerRuntimeVersion or "<unknown>",
     ]
 
 

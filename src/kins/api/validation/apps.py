@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import msgspec
 
-from ..apps import DaemonSet, Deployment, ReplicaSet, StatefulSet
+from ..apps import DaemonSet, DaemonSetUpdateStrategy, Deployment, ReplicaSet, StatefulSet, StatefulSetUpdateStrategy
 from ..config import ClusterConfig
 from ..core import PodTemplateSpec
 from ..meta import LabelSelector, Object, selector_matches
@@ -31,7 +31,7 @@ def _workload(e: Errors, replicas: int | None, selector: LabelSelector | None, t
 
 def _deployment(e: Errors, d: Deployment, cfg: ClusterConfig | None) -> None:
     _workload(e, d.spec.replicas, d.spec.selector, d.spec.template)
-    strategy = (d.spec.strategy or {}).get("type")
+    strategy = d.spec.strategy.type if d.spec.strategy else None
     if strategy is not None and strategy not in ("Recreate", "RollingUpdate"):
         e.unsupported("spec.strategy.type", strategy, ("Recreate", "RollingUpdate"))
 
@@ -56,14 +56,14 @@ def _set_selector(e: Errors, what: str, selector: LabelSelector | None, template
     pod_spec(e, "spec.template.spec", template.spec, restart_policies=("Always",))
 
 
-def _update_strategy(e: Errors, strategy: dict[str, Any] | None) -> str:
-    kind = (strategy or {}).get("type") or "RollingUpdate"
+def _update_strategy(e: Errors, strategy: StatefulSetUpdateStrategy | DaemonSetUpdateStrategy | None) -> str:
+    kind = (strategy.type if strategy else None) or "RollingUpdate"
     if kind not in ("RollingUpdate", "OnDelete"):
         e.unsupported("spec.updateStrategy.type", kind, ("OnDelete", "RollingUpdate"))
-    elif kind == "OnDelete" and (strategy or {}).get("rollingUpdate") is not None:
+    elif kind == "OnDelete" and strategy is not None and strategy.rollingUpdate is not None:
         e.invalid(
             "spec.updateStrategy.rollingUpdate",
-            (strategy or {})["rollingUpdate"],
+            msgspec.to_builtins(strategy.rollingUpdate),
             "only allowed for updateStrategy 'RollingUpdate'",
         )
     return kind
@@ -78,7 +78,8 @@ def _statefulset(e: Errors, sts: StatefulSet, cfg: ClusterConfig | None) -> None
     if policy is not None and policy not in ("OrderedReady", "Parallel"):
         e.unsupported("spec.podManagementPolicy", policy, ("OrderedReady", "Parallel"))
     if _update_strategy(e, spec.updateStrategy) == "RollingUpdate":
-        partition = ((spec.updateStrategy or {}).get("rollingUpdate") or {}).get("partition")
+        rolling = spec.updateStrategy.rollingUpdate if spec.updateStrategy else None
+        partition = rolling.partition if rolling else None
         if isinstance(partition, int) and partition < 0:
             e.invalid("spec.updateStrategy.rollingUpdate.partition", partition, "must be greater than or equal to 0")
     for field in ("replicas", "minReadySeconds"):
