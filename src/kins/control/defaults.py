@@ -15,6 +15,7 @@ from .events import NO_EVENTS, EventSink, shared_recorder
 from .ipam import ServiceIPController
 from .job import JobController
 from .kubelet_sim import KubeletSim
+from .lbipam import LoadBalancerIPController
 from .nodes import NodeEvents
 from .scheduler import Scheduler
 from .statefulset import StatefulSetController
@@ -29,7 +30,8 @@ def default_controllers(
     frozen_endpoints: frozenset[str] = frozenset(),
     events: EventSink | None = None,
 ) -> list[Controller]:
-    """Service allocation, workloads, owner cleanup, scheduling, (offline) kubelet, endpoints.
+    """Service allocation (ClusterIPs, node ports, LoadBalancer addresses), workloads, owner
+    cleanup, scheduling, (offline) kubelet, endpoints.
 
     ``kubelet=False`` leaves pod start-up to real node agents (the live daemon), which also
     records Events (into the store's shared recorder unless ``events`` is given); offline
@@ -39,6 +41,7 @@ def default_controllers(
         events = NO_EVENTS if kubelet else shared_recorder(store)
     ctrls: list[Controller] = [
         ServiceIPController(store, cfg),
+        LoadBalancerIPController(store, cfg, events),
         DeploymentController(store, events),
         ReplicaSetController(store, rng, events),
         CronJobController(store, events),
