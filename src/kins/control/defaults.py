@@ -16,6 +16,7 @@ from .ipam import ServiceIPController
 from .job import JobController
 from .kubelet_sim import KubeletSim
 from .lbipam import LoadBalancerIPController
+from .nodeipam import NodeIPAMController
 from .nodes import NodeEvents
 from .scheduler import Scheduler
 from .statefulset import StatefulSetController
@@ -30,8 +31,9 @@ def default_controllers(
     frozen_endpoints: frozenset[str] = frozenset(),
     events: EventSink | None = None,
 ) -> list[Controller]:
-    """Service allocation (ClusterIPs, node ports, LoadBalancer addresses), workloads, owner
-    cleanup, scheduling, (offline) kubelet, endpoints.
+    """Node leases, Service allocation (ClusterIPs, node ports, LoadBalancer addresses),
+    workloads, owner cleanup, scheduling, (offline) kubelet,
+    endpoints.
 
     ``kubelet=False`` leaves pod start-up to real node agents (the live daemon), which also
     records Events (into the store's shared recorder unless ``events`` is given); offline
@@ -40,6 +42,8 @@ def default_controllers(
     if events is None:
         events = NO_EVENTS if kubelet else shared_recorder(store)
     ctrls: list[Controller] = [
+        # First: a joining Node is leased before anything places pods on it.
+        NodeIPAMController(store, cfg, events),
         ServiceIPController(store, cfg),
         LoadBalancerIPController(store, cfg, events),
         DeploymentController(store, events),
