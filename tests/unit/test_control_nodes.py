@@ -1,14 +1,17 @@
-"""Node leases: underlay address and pod subnet."""
+"""Node leases (underlay address, pod subnet) and the pods of Nodes that are gone."""
 
 from __future__ import annotations
+
+import random
 
 from kins.api.config import ClusterConfig, NodeConfig, default_cluster, parse_cluster
 from kins.api.core import Event, Node, Pod
 from kins.api.load import load_text
 from kins.control.base import run_until_stable
+from kins.control.defaults import default_controllers
 from kins.control.events import EventRecorder
 from kins.control.nodeipam import NodeIPAMController, leased
-from kins.control.offline import node_object
+from kins.control.offline import build_offline_state, node_object
 from kins.control.scheduler import fits
 from kins.daemon.netagent import nodes_config
 from kins.store.memory import MemoryStore
@@ -108,3 +111,55 @@ def test_unleased_nodes_get_no_pods_and_no_network() -> None:
     assert fits(pod, node_object(NodeConfig(name="node3", ip="192.168.0.23", podCIDR="172.30.1.0/24")))
     live = [node_object(n) for n in default_cluster().nodes] + [bare]
     assert [n.name for n in nodes_config(default_cluster(), live).nodes] == ["node1", "node2"]
+
+
+# --- pods of Nodes that are gone ----------------------------------------------------------------
+
+WORKLOADS = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 6
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: web}]}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec: {containers: [{name: c, image: agent}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: bare}
+spec: {nodeName: node3, containers: [{name: c}]}
+"""
+
+
+def _placement(store: MemoryStore) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for p in store.list("Pod")[0]:
+        assert isinstance(p, Pod)
+        out.setdefault(p.spec.nodeName or "", []).append(p.name)
+    return out
+
+
+def test_pods_of_a_removed_node_are_evicted_and_replaced() -> None:
+    cfg = default_cluster()
+    cfg.nodes.append(NodeConfig(name="node3", ip="192.168.0.23", podCIDR="172.30.1.0/24"))
+    store = build_offline_state(cfg, load_text(WORKLOADS))
+    before = _placement(store)
+    assert "bare" in before["node3"] and len(before["node3"]) == 3  # 2 web, the agent and bare
+    store.delete("Node", None, "node3")
+    run_until_stable(store, cfg, default_controllers(store, cfg, random.Random(0)))
+    after = _placement(store)
+    assert "node3" not in after
+    assert sorted(len([p for p in v if p.startswith("web-")]) for v in after.values()) == [3, 3]
+    assert sorted(len([p for p in v if p.startswith("agent-")]) for v in after.values()) == [1, 1]
+    assert all("bare" not in v for v in after.values())  # nobody owned it: it is simply gone

@@ -424,15 +424,10 @@ def _wait_lease(client: Client, node: str, uid: str) -> Node:
 @node_app.command("remove")
 def node_remove(node: Annotated[str, typer.Argument()], name: NameOpt = None) -> None:
     """Remove a node: its pods are rescheduled, the other nodes forget its flannel entries."""
-    from ..api.core import Pod
-
     client = live_client(name)
     client.get("Node", None, node)
+    # The node lifecycle controller deletes the pods bound to it; their owners replace them.
     client.delete("Node", None, node)
-    for p in client.list("Pod", all_namespaces=True):
-        if isinstance(p, Pod) and p.spec.nodeName == node:
-            with contextlib.suppress(NotFound):
-                client.delete("Pod", p.namespace, p.name)
     out(f"node/{node} removed")
 
 

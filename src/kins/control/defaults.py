@@ -17,7 +17,7 @@ from .job import JobController
 from .kubelet_sim import KubeletSim
 from .lbipam import LoadBalancerIPController
 from .nodeipam import NodeIPAMController
-from .nodes import NodeEvents
+from .nodes import NodeEvents, PodGC
 from .scheduler import Scheduler
 from .statefulset import StatefulSetController
 
@@ -32,7 +32,7 @@ def default_controllers(
     events: EventSink | None = None,
 ) -> list[Controller]:
     """Node leases, Service allocation (ClusterIPs, node ports, LoadBalancer addresses),
-    workloads, owner cleanup, scheduling, (offline) kubelet,
+    workloads, owner cleanup (and pods of Nodes that are gone), scheduling, (offline) kubelet,
     endpoints.
 
     ``kubelet=False`` leaves pod start-up to real node agents (the live daemon), which also
@@ -53,6 +53,7 @@ def default_controllers(
         StatefulSetController(store, events, paced=not kubelet),
         DaemonSetController(store, rng, events),
         GarbageCollector(store),
+        PodGC(store),
         Scheduler(store, events),
     ]
     if events is not NO_EVENTS:
