@@ -26,6 +26,12 @@ def _placement(c: Cluster) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
+def test_node_add_refuses_an_address_in_use(cluster: Cluster) -> None:
+    res = cluster.kins("node", "add", "node4", "--ip", "192.168.0.21", check=False)
+    assert res.returncode != 0 and "192.168.0.21 is already used by node1" in res.stderr
+    assert not [n for n in cluster.client.list("Node") if n.name == "node4"]
+
+
 def test_node_add_and_remove_keep_cross_node_traffic(cluster: Cluster) -> None:
     res = cluster.kins("node", "add", "node3", "--ip", NODE3_IP)
     assert f"node/node3 added ({NODE3_IP}" in res.stdout

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Collection, Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -155,40 +156,57 @@ def _net(value: str, path: str, errors: list[ValidationError], where: str) -> ip
         return None
 
 
-def _lease_subnets(cfg: ClusterConfig) -> None:
-    """Give nodes without a podCIDR the next free subnet, as flannel's subnet manager leases
-    them: the first subnet of the network is never handed out."""
-    net = ipaddress.IPv4Network(cfg.podNetwork.cidr)
-    taken = {ipaddress.IPv4Network(n.podCIDR) for n in cfg.nodes if n.podCIDR}
-    subnets = net.subnets(new_prefix=cfg.podNetwork.subnetLength)
+def _free_subnets(cfg: ClusterConfig, taken: Collection[ipaddress.IPv4Network]) -> Iterator[ipaddress.IPv4Network]:
+    """Pod subnets free of ``taken`` (read as the iteration goes), in the order flannel's subnet
+    manager leases them: the first subnet of the network is never handed out."""
+    subnets = ipaddress.IPv4Network(cfg.podNetwork.cidr).subnets(new_prefix=cfg.podNetwork.subnetLength)
     next(subnets, None)
+    return (s for s in subnets if not any(s.overlaps(t) for t in taken))
+
+
+def _free_ips(cfg: ClusterConfig, taken: Collection[str]) -> Iterator[str]:
+    """Underlay addresses free of ``taken`` (read as the iteration goes), lowest first."""
+    hosts = (str(a) for a in ipaddress.IPv4Network(cfg.underlay.cidr).hosts())
+    # .1 stays free for a would-be gateway; start at .21 like the article's numbering.
+    return (a for a in hosts if a not in taken and int(a.rsplit(".", 1)[1]) >= 21)
+
+
+def free_pod_subnet(cfg: ClusterConfig, taken: Collection[ipaddress.IPv4Network]) -> ipaddress.IPv4Network | None:
+    """The pod subnet a node without one is leased next; None when the network is full."""
+    return next(_free_subnets(cfg, taken), None)
+
+
+def free_node_ip(cfg: ClusterConfig, taken: Collection[str]) -> str | None:
+    """The underlay address a node without one is given next; None when none is left."""
+    return next(_free_ips(cfg, taken), None)
+
+
+def _lease_subnets(cfg: ClusterConfig) -> None:
+    """Give nodes without a podCIDR the next free subnet."""
+    taken = {ipaddress.IPv4Network(n.podCIDR) for n in cfg.nodes if n.podCIDR}
+    free = _free_subnets(cfg, taken)
     for n in cfg.nodes:
         if n.podCIDR:
             continue
-        for s in subnets:
-            if not any(s.overlaps(t) for t in taken):
-                n.podCIDR = str(s)
-                taken.add(s)
-                break
-        else:
+        s = next(free, None)
+        if s is None:
             raise MultiValidationError(
                 [ValidationError("Cluster", "podNetwork.cidr", f"no free /{cfg.podNetwork.subnetLength} left")]
             )
+        n.podCIDR = str(s)
+        taken.add(s)
 
 
 def _lease_ips(cfg: ClusterConfig) -> None:
-    underlay = ipaddress.IPv4Network(cfg.underlay.cidr)
     taken = {n.ip for n in cfg.nodes if n.ip} | {h.ip for h in cfg.hosts}
-    hosts = (str(a) for a in underlay.hosts())
+    free = _free_ips(cfg, taken)
     for n in cfg.nodes:
         if n.ip:
             continue
-        for a in hosts:
-            # .1 stays free for a would-be gateway; start at .21 like the article's numbering.
-            if a not in taken and int(a.rsplit(".", 1)[1]) >= 21:
-                n.ip = a
-                taken.add(a)
-                break
+        n.ip = next(free, None)
+        if n.ip is None:
+            break
+        taken.add(n.ip)
 
 
 def validate_cluster(cfg: ClusterConfig) -> list[ValidationError]:

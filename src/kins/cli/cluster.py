@@ -9,14 +9,17 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import msgspec
 import typer
 
 from .._errors import KinsError, NotFound
 from .app import app
 from .common import ClusterOpt, FilesOpt, NameOpt, apply_all, err, live_client, out
+
+if TYPE_CHECKING:
+    from ..api.core import Node
+    from ..client import Client
 
 node_app = typer.Typer(help="Nodes of the live cluster: add, remove, exec.", no_args_is_help=True)
 host_app = typer.Typer(help="Outside hosts on the underlay: exec.", no_args_is_help=True)
@@ -327,6 +330,9 @@ def host_exec(host: Annotated[str, typer.Argument()], command: Cmd, name: NameOp
     _netns_exec(host_ns(info.name, host), command)
 
 
+LEASE_TIMEOUT = 10.0  # seconds node add waits for the node IPAM controller
+
+
 @node_app.command("add")
 def node_add(
     node: Annotated[str, typer.Argument()],
@@ -335,39 +341,58 @@ def node_add(
     name: NameOpt = None,
 ) -> None:
     """Join a new node: every node's flannel routes, neighbours and FDB entries follow."""
-    from ..api.config import load_cluster, parse_cluster
-    from ..api.core import Node
+    from ..api.config import NodeConfig
     from ..control.offline import node_object
-    from ..daemon.state import pick_cluster
 
-    info = pick_cluster(name)
-    client = live_client(info.name)
-    nodes = [n for n in client.list("Node") if isinstance(n, Node)]
-    if any(n.name == node for n in nodes):
+    client = live_client(name)
+    try:
+        client.get("Node", None, node)
+    except NotFound:
+        pass
+    else:
         raise KinsError(f"node {node!r} already exists")
-    # The cluster file with the live nodes plus the new one: validation and the leasing of a
-    # free address and pod subnet are the cluster file's own.
-    cfg = load_cluster(Path(info.state_dir) / "cluster.yaml")
-    data = msgspec.to_builtins(cfg)
-    data["nodes"] = [{"name": n.name, "ip": n.internal_ip, "podCIDR": n.spec.podCIDR} for n in nodes] + [
-        {"name": node, **({"ip": ip} if ip else {}), **({"podCIDR": pod_cidr} if pod_cidr else {})}
-    ]
-    new = parse_cluster(data, "node add")
-    nc = new.node(node)
-    client.create(node_object(nc))
-    out(f"node/{node} added ({nc.ip}, pods {nc.podCIDR})")
+    # The Node as asked for; the node IPAM controller leases what was not given (or refuses).
+    created = client.create(node_object(NodeConfig(name=node, ip=ip, podCIDR=pod_cidr)))
+    leased = _wait_lease(client, node, created.metadata.uid or "")
+    out(f"node/{node} added ({leased.internal_ip}, pods {leased.spec.podCIDR})")
+
+
+def _wait_lease(client: Client, node: str, uid: str) -> Node:
+    """The Node once leased; a refusal (the controller's Warning Event) or no lease in time
+    removes it again and fails."""
+    from ..api.core import Event
+    from ..api.core import Node as NodeObj
+    from ..control.nodeipam import COMPONENT, leased
+
+    deadline = time.monotonic() + LEASE_TIMEOUT
+    why = f"no address and pod subnet leased within {LEASE_TIMEOUT:g}s"
+    while time.monotonic() < deadline:
+        n = client.get("Node", None, node)
+        if isinstance(n, NodeObj) and leased(n):
+            return n
+        refusals = [
+            e
+            for e in client.list("Event", "default", field_selector=f"involvedObject.name={node}")
+            if isinstance(e, Event)
+            and e.type == "Warning"
+            and e.involvedObject.uid == uid
+            and e.source is not None
+            and e.source.component == COMPONENT
+        ]
+        if refusals:
+            why = refusals[-1].message or why
+            break
+        time.sleep(0.05)
+    with contextlib.suppress(NotFound):
+        client.delete("Node", None, node)
+    raise KinsError(f"node add {node}: {why}")
 
 
 @node_app.command("remove")
 def node_remove(node: Annotated[str, typer.Argument()], name: NameOpt = None) -> None:
     """Remove a node: its pods are rescheduled, the other nodes forget its flannel entries."""
-    from ..api.core import Pod
-
     client = live_client(name)
     client.get("Node", None, node)
+    # The node lifecycle controller deletes the pods bound to it; their owners replace them.
     client.delete("Node", None, node)
-    for p in client.list("Pod", all_namespaces=True):
-        if isinstance(p, Pod) and p.spec.nodeName == node:
-            with contextlib.suppress(NotFound):
-                client.delete("Pod", p.namespace, p.name)
     out(f"node/{node} removed")

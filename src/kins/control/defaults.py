@@ -15,7 +15,9 @@ from .events import NO_EVENTS, EventSink, shared_recorder
 from .ipam import ServiceIPController
 from .job import JobController
 from .kubelet_sim import KubeletSim
-from .nodes import NodeEvents
+from .lbipam import LoadBalancerIPController
+from .nodeipam import NodeIPAMController
+from .nodes import NodeEvents, PodGC
 from .scheduler import Scheduler
 from .statefulset import StatefulSetController
 
@@ -29,7 +31,9 @@ def default_controllers(
     frozen_endpoints: frozenset[str] = frozenset(),
     events: EventSink | None = None,
 ) -> list[Controller]:
-    """Service allocation, workloads, owner cleanup, scheduling, (offline) kubelet, endpoints.
+    """Node leases, Service allocation (ClusterIPs, node ports, LoadBalancer addresses),
+    workloads, owner cleanup (and pods of Nodes that are gone), scheduling, (offline) kubelet,
+    endpoints.
 
     ``kubelet=False`` leaves pod start-up to real node agents (the live daemon), which also
     records Events (into the store's shared recorder unless ``events`` is given); offline
@@ -38,7 +42,10 @@ def default_controllers(
     if events is None:
         events = NO_EVENTS if kubelet else shared_recorder(store)
     ctrls: list[Controller] = [
+        # First: a joining Node is leased before anything places pods on it.
+        NodeIPAMController(store, cfg, events),
         ServiceIPController(store, cfg),
+        LoadBalancerIPController(store, cfg, events),
         DeploymentController(store, events),
         ReplicaSetController(store, rng, events),
         CronJobController(store, events),
@@ -46,6 +53,7 @@ def default_controllers(
         StatefulSetController(store, events, paced=not kubelet),
         DaemonSetController(store, rng, events),
         GarbageCollector(store),
+        PodGC(store),
         Scheduler(store, events),
     ]
     if events is not NO_EVENTS:

@@ -18,6 +18,7 @@ from ..api.meta import Condition
 from ..store.base import Clock, Store, WatchEvent
 from .base import merge_conditions
 from .events import NO_EVENTS, NORMAL, WARNING, EventSink
+from .nodeipam import leased
 
 ALL = "*"
 
@@ -46,7 +47,8 @@ def _tolerates(tolerations: list[Toleration], taint: Taint) -> bool:
 
 
 def fits(pod: Pod, node: Node) -> bool:
-    if node.spec.unschedulable or not node_ready(node):
+    # A Node still without its address or pod subnet has no network to start a pod in.
+    if node.spec.unschedulable or not node_ready(node) or not leased(node):
         return False
     labels = node_labels(node)
     for k, v in (pod.spec.nodeSelector or {}).items():

@@ -17,9 +17,12 @@ from .proxy.model import build_proxy_model
 
 
 def nodes_config(cfg: ClusterConfig, nodes: list[Node]) -> ClusterConfig:
-    """The cluster file with its node list taken from the live Node objects (nodes come and go)."""
+    """The cluster file with its node list taken from the live Node objects (nodes come and go).
+    A Node still waiting for its address or pod subnet (node IPAM) is left out until leased."""
     out = []
     for n in sorted(nodes, key=lambda n: n.name):
+        if not n.internal_ip or not n.spec.podCIDR:
+            continue
         out.append(NodeConfig(name=n.name, ip=n.internal_ip, podCIDR=n.spec.podCIDR, labels=n.metadata.labels))
     order = {n.name: i for i, n in enumerate(cfg.nodes)}
     out.sort(key=lambda n: (order.get(n.name, len(order)), n.name))
