@@ -100,7 +100,7 @@ class Env:
         self.settle()
 
     def settle(self) -> None:
-        run_until_stable(self.store, self.cfg, controllers=[self.ips, self.ctrl])
+        run_until_stable(self.store, [self.ips, self.ctrl])
         self.events.flush()
 
     def svc(self, name: str) -> Service:

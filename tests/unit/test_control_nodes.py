@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import random
 
-from kins.daemon.netagent import nodes_config
-
 from kins.api.config import ClusterConfig, NodeConfig, default_cluster, parse_cluster
 from kins.api.core import Event, Node, Pod
 from kins.api.load import load_text
@@ -15,6 +13,7 @@ from kins.control.events import EventRecorder
 from kins.control.nodeipam import NodeIPAMController, leased
 from kins.control.offline import build_offline_state, node_object
 from kins.control.scheduler import fits
+from kins.render.cluster import nodes_config
 from kins.store.memory import MemoryStore
 
 
@@ -35,7 +34,7 @@ class Env:
         return self.node(name)
 
     def settle(self) -> None:
-        run_until_stable(self.store, self.cfg, controllers=[self.ctrl])
+        run_until_stable(self.store, [self.ctrl])
         self.events.flush()
 
     def node(self, name: str) -> Node:
@@ -158,7 +157,7 @@ def test_pods_of_a_removed_node_are_evicted_and_replaced() -> None:
     before = _placement(store)
     assert "bare" in before["node3"] and len(before["node3"]) == 3  # 2 web, the agent and bare
     store.delete("Node", None, "node3")
-    run_until_stable(store, cfg, default_controllers(store, cfg, random.Random(0)))
+    run_until_stable(store, default_controllers(store, cfg, random.Random(0)))
     after = _placement(store)
     assert "node3" not in after
     assert sorted(len([p for p in v if p.startswith("web-")]) for v in after.values()) == [3, 3]
