@@ -1,7 +1,11 @@
 """`kins up` of the article's cluster until the first request through data-product's ClusterIP
 is answered (what a user waits for), repeated; prints min and median.
 
-    sudo python bench/up.py [--runs 5]
+    sudo python bench/up.py [--runs 5] [--cluster FILE] [--baseline SRC_DIR]
+
+``--baseline`` alternates runs of another tree's sources (``PYTHONPATH=SRC_DIR``, e.g. a
+``git worktree`` of an older commit's ``src``) with this one, so both face the same machine load;
+``--cluster`` brings up that cluster file instead of the article's default.
 
 Also the helpers the other live benchmarks share (scratch state directory, `kins` commands,
 cluster processes and their memory).
@@ -39,10 +43,12 @@ ARTICLE_APPS_ARGS = [
 class Live:
     """A cluster name in a scratch ``$KINS_STATE_DIR``; `kins down` and cleanup on close."""
 
-    def __init__(self, prefix: str = "b") -> None:
+    def __init__(self, prefix: str = "b", src: str | None = None) -> None:
         self.name = f"{prefix}{secrets.token_hex(3)}"
         self.root = Path(tempfile.mkdtemp(prefix="kins-bench-"))
         self.env = {**os.environ, "KINS_STATE_DIR": str(self.root), "KINS_CLUSTER": self.name}
+        if src is not None:
+            self.env["PYTHONPATH"] = src
 
     @property
     def state(self) -> Path:
@@ -138,14 +144,15 @@ def pss_kib(pids: list[int]) -> int:
     return total
 
 
-def one_up() -> tuple[float, float | None]:
+def one_up(src: str | None = None, cluster: str | None = None) -> tuple[float, float | None]:
     """Seconds from `kins up` to the first answered request, and until `kins up` returned (None
     when it did not finish in time: it also waits for the system pods)."""
-    live = Live()
+    live = Live(src=src)
     proc: subprocess.Popen[bytes] | None = None
     try:
         t0 = time.monotonic()
-        proc = live.popen("up", "--name", live.name, "-q", "--timeout", "60")
+        extra = ["--cluster", cluster] if cluster else []
+        proc = live.popen("up", "--name", live.name, "-q", "--timeout", "60", *extra)
 
         def answered() -> bool:
             for ns in live.pod_netns("business-manager"):
@@ -171,14 +178,23 @@ def one_up() -> tuple[float, float | None]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--cluster", help="a cluster file (default: the article's cluster)")
+    ap.add_argument("--baseline", metavar="SRC_DIR", help="also run this tree's sources, alternating")
     a = ap.parse_args()
-    firsts: list[float] = []
+    trees: list[tuple[str, str | None]] = [("this tree", None)]
+    if a.baseline:
+        trees.insert(0, ("baseline", str(Path(a.baseline).resolve())))
+    firsts: dict[str, list[float]] = {label: [] for label, _ in trees}
     for i in range(a.runs):
-        first, returned = one_up()
-        firsts.append(first)
-        done = f"{returned:.2f}s" if returned is not None else "not within 15 s more"
-        print(f"run {i + 1}: first answered request {first:.2f}s after `kins up` started (kins up returned: {done})")
-    print(f"kins up -> first answered request: min {min(firsts):.2f}s, median {statistics.median(firsts):.2f}s")
+        for label, src in trees:
+            first, returned = one_up(src, a.cluster)
+            firsts[label].append(first)
+            done = f"{returned:.2f}s" if returned is not None else "not within 15 s more"
+            print(f"run {i + 1} ({label}): first answered request {first:.2f}s (kins up returned: {done})")
+    for label, vals in firsts.items():
+        print(
+            f"{label}: kins up -> first answered request: min {min(vals):.2f}s, median {statistics.median(vals):.2f}s"
+        )
 
 
 if __name__ == "__main__":
