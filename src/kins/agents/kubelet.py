@@ -119,6 +119,7 @@ class Kubelet(Reconciler):
     name = "kubelet"
     kinds = frozenset({"Pod", "Node", "ConfigMap", "Secret"})
     resync = 30.0
+    after = ("overlay",)
     TICK = 0.05  # seconds between looks at exits, restarts, probes and statuses to write
 
     def __init__(self, cfg: ClusterConfig, store: ClusterView, state_dir: Path, kernel_lock: threading.Lock) -> None:

@@ -111,7 +111,8 @@ def gratuitous_arp(ip: str, dev: str = UPLINK) -> None:
 
 
 class LBSpeaker(Reconciler):
-    """The layer-2 speaker of the nodes in ``only`` (every node when None)."""
+    """The layer-2 speaker of the nodes in ``only`` (every node when None): gratuitous ARP for
+    the addresses a node takes, and the announcing node recorded on the Service."""
 
     name = "lb-speaker"
     kinds = frozenset({"Service", "Node", "EndpointSlice"})
@@ -123,23 +124,23 @@ class LBSpeaker(Reconciler):
         self.only = only
         self.announced: dict[str, str] = {}  # lb ip -> node, as announced
 
-    def sync(self, changes: Sequence[WatchEvent] = ()) -> None:
-        services = [s for s in self.store.list("Service")[0] if isinstance(s, Service)]
-        nodes = [n for n in self.store.list("Node")[0] if isinstance(n, Node)]
-        slices = [s for s in self.store.list("EndpointSlice")[0] if isinstance(s, EndpointSlice)]
-        want = announcements(services, nodes, slices)
-        for ip, node in sorted(want.items()):
-            if self.announced.get(ip) == node or not (self.only is None or node in self.only):
-                continue
-            netns = kns.node_ns(self.cfg.name, node)
-            if not kns.exists(netns):
-                continue
+    def announce(self, node: str, ips: Sequence[str]) -> None:
+        """Gratuitous ARP from ``node`` for addresses its eth0 just took (the overlay agent,
+        which puts them there, calls this right after)."""
+        netns = kns.node_ns(self.cfg.name, node)
+        for ip in ips:
             for _ in range(2):  # MetalLB repeats its gratuitous ARP; one may be lost
                 try:
                     kns.run_in(netns, lambda ip=ip: gratuitous_arp(ip))  # type: ignore[misc]
                 except OSError as e:
                     log.warning("gratuitous ARP for %s from %s failed: %s", ip, node, e)
             log.info("Normal nodeAssigned %s: announcing from node %r with protocol layer2", ip, node)
+
+    def sync(self, changes: Sequence[WatchEvent] = ()) -> None:
+        services = [s for s in self.store.list("Service")[0] if isinstance(s, Service)]
+        nodes = [n for n in self.store.list("Node")[0] if isinstance(n, Node)]
+        slices = [s for s in self.store.list("EndpointSlice")[0] if isinstance(s, EndpointSlice)]
+        want = announcements(services, nodes, slices)
         self.announced = dict(want)
         self._annotate(services, want)
 

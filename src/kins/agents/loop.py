@@ -2,14 +2,20 @@
 
 A reconciler names the kinds it follows and brings the node to what the informer's copy says in
 ``sync``. The loop does what each agent used to write by hand: wait for changes, let a burst of
-writes land (debounce), call the reconcilers the changes concern, sync each of them again every
+writes land (debounce), hand each reconciler the changes that concern it, sync it again every
 ``resync`` seconds (what was changed behind its back comes back), and retry a failed sync with
 an exponential back-off instead of on the next unrelated change. Reconcilers with work of their
 own on a clock (the kubelet's probes and restarts) say when they next want ``tick``.
 
+As in client-go (one shared informer, a work queue and worker per controller), one dispatcher
+thread routes the informer's changes and every reconciler syncs on a worker of its own: a slow
+sync (a kernel commit waiting behind pods being made) never holds up another agent, while the
+syncs of one reconciler stay strictly in order. ``after`` names reconcilers whose first sync
+must have happened before this one's (a node's namespace before its pods).
+
 A reconciler's ``applied_rv`` is the version of the cluster its last successful sync made true:
-once nothing it follows is pending, it is as current as the informer (writes of other kinds
-change nothing it does), which is what ``kins`` status' ``waitApplied`` waits for.
+once nothing it follows is pending, it is as current as the changes routed so far (writes of
+other kinds change nothing it does), which is what status' ``waitApplied`` waits for.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ log = logging.getLogger("kins.agents")
 DEBOUNCE = 0.005
 BACKOFF_FIRST = 0.2
 BACKOFF_MAX = 10.0
+IDLE_WAIT = 1.0  # the longest a worker sleeps without a reason to wake
 
 
 class Reconciler:
@@ -36,6 +43,7 @@ class Reconciler:
     name = "reconciler"
     kinds: frozenset[str] = frozenset()
     resync = 300.0  # seconds between syncs with no change (0: never)
+    after: tuple[str, ...] = ()  # reconcilers whose first sync comes before this one's
 
     def sync(self, changes: Sequence[WatchEvent]) -> None:
         """Make the node match the informer's copy. ``changes``: what moved since the last
@@ -57,6 +65,7 @@ class _State:
     rec: Reconciler
     pending: list[WatchEvent] = field(default_factory=list)
     dirty: bool = True  # the first sync is due at once
+    syncing: bool = False
     ok: bool = False
     retry_at: float | None = None
     backoff: float = BACKOFF_FIRST
@@ -65,21 +74,25 @@ class _State:
     syncs: int = 0
     failures: int = 0
     last_seconds: float = 0.0
+    thread: threading.Thread | None = None
 
 
 class AgentLoop:
-    """Runs ``reconcilers`` on ``informer``'s changes in one thread."""
+    """Runs ``reconcilers`` on ``informer``'s changes: one dispatcher, a worker each."""
 
     def __init__(self, informer: Informer, reconcilers: Iterable[Reconciler]) -> None:
         self.informer = informer
         self._states = [_State(r) for r in reconcilers]
+        names = {s.rec.name for s in self._states}
+        self._after = {s.rec.name: [n for n in s.rec.after if n in names] for s in self._states}
         kinds: set[str] = set()
-        for r in self._states:
-            kinds |= r.rec.kinds
+        for s in self._states:
+            kinds |= s.rec.kinds
         self._watch = informer.subscribe(kinds)
-        self._applied = threading.Condition()
-        self._thread: threading.Thread | None = None
+        self._cond = threading.Condition()
+        self._routed_rv = 0  # every change up to it has been handed to the reconcilers
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     @property
     def reconcilers(self) -> list[Reconciler]:
@@ -88,47 +101,80 @@ class AgentLoop:
     # --- running ------------------------------------------------------------------------------
 
     def start(self, name: str = "agents") -> AgentLoop:
-        self._thread = threading.Thread(target=self.run, args=(self._stop,), name=name, daemon=True)
+        self._thread = threading.Thread(target=self._dispatch, name=name, daemon=True)
         self._thread.start()
+        for s in self._states:
+            s.thread = threading.Thread(target=self._work, args=(s,), name=f"agent-{s.rec.name}", daemon=True)
+            s.thread.start()
         return self
 
     def stop(self, timeout: float = 5.0, *, close: bool = True) -> None:
         """Stop the loop; ``close``: and close every reconciler (else the caller does)."""
         self._stop.set()
         self._watch.close()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+        with self._cond:
+            self._cond.notify_all()
+        me = threading.current_thread()
+        for t in [self._thread, *(s.thread for s in self._states)]:
+            if t is not None and t is not me:
+                t.join(timeout)
         for s in self._states if close else ():
             try:
                 s.rec.close()
             except Exception:
                 log.exception("closing %s failed", s.rec.name)
 
-    def run(self, stop: threading.Event) -> None:
+    def _dispatch(self) -> None:
         self.informer.wait_synced()
-        while not stop.is_set():
-            self.run_once(self._wait_time())
-        self._watch.close()
+        with self._cond:
+            # What the first lists brought is covered by every reconciler's first (full) sync,
+            # which starts after this: nothing needs routing.
+            self._routed_rv = self.informer.resource_version
+            self._watch.drain()
+            self._cond.notify_all()
+        while not self._stop.is_set():
+            ev = self._watch.next(timeout=IDLE_WAIT)
+            if ev is not None:
+                time.sleep(DEBOUNCE)  # let a burst of writes land, then sync once for all of them
+            # The version first, then the queue: every change up to it is in the queue by then
+            # (the informer queues a change before it counts it), so none is taken as applied
+            # unseen.
+            rv = self.informer.resource_version
+            self._route(([ev] if ev is not None else []) + self._watch.drain(), rv)
 
-    def run_once(self, wait: float) -> None:
-        """Take the changes that arrive within ``wait`` seconds, then sync and tick what is due."""
-        ev = self._watch.next(timeout=wait)
-        if ev is not None:
-            time.sleep(DEBOUNCE)  # let a burst of writes land, then sync once for all of them
-        # The version first, then the queue: every change up to it is in the queue by then (the
-        # informer queues a change before it counts it), so none is taken as applied unseen.
-        rv = self.informer.resource_version
-        self._route(([ev] if ev is not None else []) + self._watch.drain())
-        now = time.monotonic()
-        for s in self._states:
-            if not s.dirty and s.ok and s.next_resync and now >= s.next_resync:
-                s.dirty = True
-            if s.dirty and (s.retry_at is None or now >= s.retry_at):
-                self._sync(s, rv)
-            elif not s.dirty and s.ok and s.applied_rv < rv:
-                with self._applied:  # nothing it follows changed: it is as current as the copy
-                    s.applied_rv = rv
-                    self._applied.notify_all()
+    def _route(self, events: list[WatchEvent], rv: int) -> None:
+        with self._cond:
+            for s in self._states:
+                mine = [e for e in events if e.object.kind in s.rec.kinds]
+                if mine:
+                    s.pending.extend(mine)
+                    s.dirty = True
+                    s.retry_at = None  # a change is worth a try at once, back-off or not
+                elif not s.dirty and not s.syncing and s.ok and s.applied_rv < rv:
+                    s.applied_rv = rv  # nothing it follows changed: as current as the copy
+            self._routed_rv = max(self._routed_rv, rv)
+            self._cond.notify_all()
+
+    def _work(self, s: _State) -> None:
+        self.informer.wait_synced()
+        while not self._stop.is_set():
+            with self._cond:
+                while not self._stop.is_set():
+                    wait = self._due_in(s)
+                    if wait <= 0:
+                        break
+                    self._cond.wait(min(wait, IDLE_WAIT))
+                if self._stop.is_set():
+                    return
+                now = time.monotonic()
+                do_sync = self._sync_due(s, now)
+                if do_sync:
+                    changes, s.pending = s.pending, []
+                    s.dirty = False
+                    s.syncing = True
+                    rv = self._routed_rv
+            if do_sync:
+                self._sync(s, changes, rv)
             nt = s.rec.next_tick()
             if nt is not None and nt <= 0:
                 try:
@@ -136,78 +182,80 @@ class AgentLoop:
                 except Exception:
                     log.exception("%s: tick failed", s.rec.name)
 
-    def _route(self, events: list[WatchEvent]) -> None:
-        if not events:
-            return
-        for s in self._states:
-            mine = [e for e in events if e.object.kind in s.rec.kinds]
-            if mine:
-                s.pending.extend(mine)
-                s.dirty = True
-                s.retry_at = None  # a change is worth a try at once, back-off or not
+    def _ready(self, s: _State) -> bool:
+        return all(o.syncs for o in self._states if o.rec.name in self._after[s.rec.name])
 
-    def _sync(self, s: _State, rv: int) -> None:
-        changes, s.pending = s.pending, []
+    def _sync_due(self, s: _State, now: float) -> bool:
+        if not self._ready(s) or self._routed_rv == 0:
+            return False
+        if not s.dirty and s.ok and s.next_resync and now >= s.next_resync:
+            s.dirty = True
+        return s.dirty and (s.retry_at is None or now >= s.retry_at)
+
+    def _due_in(self, s: _State) -> float:
+        """Seconds until the worker has something to do (<= 0: now). Called under the lock."""
+        now = time.monotonic()
+        due = [IDLE_WAIT]
+        if self._ready(s) and self._routed_rv:
+            if s.dirty:
+                due.append((s.retry_at or now) - now)
+            elif s.next_resync:
+                due.append(s.next_resync - now)
+        nt = s.rec.next_tick()
+        if nt is not None:
+            due.append(nt)
+        return min(due)
+
+    def _sync(self, s: _State, changes: list[WatchEvent], rv: int) -> None:
         t0 = time.perf_counter()
         try:
             s.rec.sync(changes)
         except Exception:
-            s.failures += 1
-            s.ok = False
-            s.retry_at = time.monotonic() + s.backoff
-            log.exception("%s: sync failed; retrying in %.1fs", s.rec.name, s.backoff)
-            s.backoff = min(s.backoff * 2, BACKOFF_MAX)
+            with self._cond:
+                s.syncing = False
+                s.failures += 1
+                s.ok = False
+                s.dirty = True  # the retry is a full sync (no changes): nothing is lost
+                s.retry_at = time.monotonic() + s.backoff
+                log.exception("%s: sync failed; retrying in %.1fs", s.rec.name, s.backoff)
+                s.backoff = min(s.backoff * 2, BACKOFF_MAX)
             return
-        s.last_seconds = time.perf_counter() - t0
-        s.dirty = False
-        s.ok = True
-        s.retry_at = None
-        s.backoff = BACKOFF_FIRST
-        s.syncs += 1
-        s.next_resync = time.monotonic() + s.rec.resync if s.rec.resync else 0.0
-        with self._applied:
-            s.applied_rv = max(s.applied_rv, rv)
-            self._applied.notify_all()
-
-    def _wait_time(self) -> float:
-        now = time.monotonic()
-        due = [0.5]
-        for s in self._states:
-            if s.dirty:
-                due.append(max(0.0, (s.retry_at or now) - now))
-            elif s.next_resync:
-                due.append(max(0.0, s.next_resync - now))
-            nt = s.rec.next_tick()
-            if nt is not None:
-                due.append(max(0.0, nt))
-        return min(due)
+        with self._cond:
+            s.syncing = False
+            s.last_seconds = time.perf_counter() - t0
+            s.ok = True
+            s.retry_at = None
+            s.backoff = BACKOFF_FIRST
+            s.syncs += 1
+            s.next_resync = time.monotonic() + s.rec.resync if s.rec.resync else 0.0
+            # No change it follows was routed while it synced: it is current up to every
+            # change routed so far, not only those routed before it started.
+            s.applied_rv = max(s.applied_rv, rv if s.dirty else self._routed_rv)
+            self._cond.notify_all()
 
     # --- what it applied ----------------------------------------------------------------------
 
     def applied_rv(self, names: Collection[str] | None = None) -> int:
-        with self._applied:
+        with self._cond:
             vals = [s.applied_rv for s in self._states if names is None or s.rec.name in names]
         return min(vals, default=0)
 
     def wait_applied(self, rv: int, timeout: float, names: Collection[str] | None = None) -> bool:
-        deadline = time.monotonic() + timeout
-        with self._applied:
-            while True:
-                vals = [s.applied_rv for s in self._states if names is None or s.rec.name in names]
-                if min(vals, default=0) >= rv:
-                    return True
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._applied.wait(left)
+        def done() -> bool:
+            vals = [s.applied_rv for s in self._states if names is None or s.rec.name in names]
+            return min(vals, default=0) >= rv
+
+        with self._cond:
+            return self._cond.wait_for(done, timeout)
 
     def stats(self) -> dict[str, dict[str, float | int]]:
-        return {
-            s.rec.name: {
-                "syncs": s.syncs,
-                "failures": s.failures,
-                "appliedResourceVersion": s.applied_rv,
-                "lastSyncSeconds": round(s.last_seconds, 6),
+        with self._cond:
+            return {
+                s.rec.name: {
+                    "syncs": s.syncs,
+                    "failures": s.failures,
+                    "appliedResourceVersion": s.applied_rv,
+                    "lastSyncSeconds": round(s.last_seconds, 6),
+                }
+                for s in self._states
             }
-            for s in self._states
-        }

@@ -51,8 +51,6 @@ class Agents:
         self.cfg = cfg
         self.client = connect()
         recs: list[Reconciler] = []
-        if hosts:
-            recs.append(HostServices(cfg, state_dir, kernel_lock))
         kinds_view = {"Node", "Service", "EndpointSlice"}
         if kubelet:
             kinds_view |= Kubelet.kinds
@@ -60,13 +58,14 @@ class Agents:
         self.view = ClusterView(self.informer, self.client)
         self.network = network
         self.proxy = ProxyAgent(cfg, self.view, only)
+        # Each syncs on a worker of its own; the kubelet's first sync waits for the overlay's
+        # (a node's namespace exists before its pods).
         if network:
-            # The overlay first: a node's devices and addresses exist before its rules, its ARP
-            # announcements and its pods.
+            speaker = LBSpeaker(cfg, self.view, only)
             recs += [
-                OverlayAgent(cfg, self.view, state_dir, kernel_lock, only),
+                OverlayAgent(cfg, self.view, state_dir, kernel_lock, only, announce=speaker.announce),
                 self.proxy,
-                LBSpeaker(cfg, self.view, only),
+                speaker,
                 HealthChecks(cfg.name, self.view, only),
                 IPMasq(cfg, self.view, kernel_lock, only),
             ]
@@ -74,6 +73,8 @@ class Agents:
         if kubelet:
             self.kubelet = Kubelet(cfg, self.view, state_dir, kernel_lock)
             recs.append(self.kubelet)
+        if hosts:
+            recs.append(HostServices(cfg, state_dir, kernel_lock))
         self.loop = AgentLoop(self.informer, recs)
 
     def start(self) -> Agents:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..api.config import ClusterConfig
@@ -45,12 +45,14 @@ class OverlayAgent(Reconciler):
         state_dir: Path,
         kernel_lock: threading.Lock,
         only: frozenset[str] | None = None,
+        announce: Callable[[str, Sequence[str]], None] | None = None,
     ) -> None:
         self.cfg = cfg
         self.store = store
         self.state_dir = state_dir
         self.lock = kernel_lock
         self.only = only
+        self.announce = announce  # the LB speaker's gratuitous ARP for addresses eth0 just took
         self._applied: dict[str, NodeKey] = {}
         self._peers: tuple[tuple[str, str | None, str | None], ...] = ()
 
@@ -75,19 +77,24 @@ class OverlayAgent(Reconciler):
             if n.ip and n.podCIDR and self._mine(n.name)
         }
         gone = [n for n in self._applied if n not in want and n not in {p[0] for p in peers}]
+        todo = {name: key for name, key in want.items() if full or self._applied.get(name) != key}
+        if not gone and not todo:
+            return  # nothing to apply: the kernel lock (pods being made) is not waited for
         with self.lock:
             for name in sorted(gone):
                 remove_node(self.cfg.name, name, self.state_dir)
                 del self._applied[name]
-            for name, key in want.items():
-                if not full and self._applied.get(name) == key:
-                    continue
+            for name, key in todo.items():
                 plan = render_node_network(cfg, name, [])
                 extra = tuple(Addr(dev=UPLINK, cidr=f"{ip}/32") for ip in key[3])
                 if extra:
                     plan = dataclasses.replace(plan, addrs=plan.addrs + extra)
                 apply_node(self.cfg.name, plan, self.state_dir, manage_pods=False)
+                before = self._applied.get(name)
                 self._applied[name] = key
+                taken = [ip for ip in key[3] if before is None or ip not in before[3]]
+                if taken and self.announce is not None:
+                    self.announce(name, taken)
         self._peers = peers
 
     def announced(self, node: str) -> tuple[str, ...]:

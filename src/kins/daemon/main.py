@@ -186,7 +186,9 @@ class Daemon:
     def network_status(self) -> dict[str, Any]:
         if self.agent_procs is not None:
             return self.agent_procs.status()
-        return self.agents.network_status() if self.agents is not None else {}
+        if self.agents is None:  # still starting
+            return {"syncs": 0, "appliedResourceVersion": 0, "nodes": {}}
+        return self.agents.network_status()
 
     async def serve(self) -> None:
         token = auth.ensure_token(self.state_dir)
@@ -203,7 +205,9 @@ class Daemon:
         await site.start()
         os.chmod(sock, 0o600)
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self.start_agents, f"unix:{sock}", token)
+        # The agents start beside the rest of start-up: the cluster counts as running (and
+        # takes objects) at once, and the kubelet finds the pods through its watch.
+        agents_started = loop.run_in_executor(None, self.start_agents, f"unix:{sock}", token)
         # Before daemon.json: once a cluster counts as running, its kubeconfig is there.
         kubeconfig.write_kubeconfig(self.state_dir, self.name, f"https://127.0.0.1:{port}")
         DaemonInfo(
@@ -229,6 +233,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, on_signal)
         await done.wait()
+        await agents_started
         self.teardown_on_exit = (self.state_dir / "teardown").exists()
         # The agents go while the API still answers: the kubelet's last events reach it.
         await loop.run_in_executor(None, self.stop_agents)
