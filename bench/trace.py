@@ -28,6 +28,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -39,13 +40,9 @@ from kins.api.discovery import EndpointSlice
 from kins.api.load import load_documents
 from kins.offline import open_offline
 from kins.render.cluster import render_node
-from kins.sim.addr import ip_int
 from kins.sim.endpoint import Endpoint, resolve_endpoint
 from kins.sim.format import trace_to_json
 from kins.sim.packet import Trace
-
-# Through sim.state, which every version of the sources provides, so --baseline can run them too.
-from kins.sim.state import RouteEntry
 from kins.sim.trace import trace, view_of
 from kins.sim.view import ClusterView
 
@@ -121,6 +118,20 @@ def article(seconds: float, mode: str) -> float:
     return rate(lambda i, sp: trace(view, *cases[i], "tcp", sport=sp), len(cases), seconds, view, mode)
 
 
+def default_route() -> Any:
+    """eth0's default route, in the records of the sources that run (``--baseline`` runs older
+    ones, where the simulator had records of its own)."""
+    try:
+        from kins.model.netstate import Route
+    except ImportError:
+        from kins.sim.addr import ip_int  # type: ignore[import-not-found]
+
+        from kins.sim.state import RouteEntry  # type: ignore[attr-defined]
+
+        return RouteEntry(0, 0, "eth0", via=ip_int("192.168.0.1"))
+    return Route("default", "eth0", via="192.168.0.1")
+
+
 def ten_thousand_view() -> tuple[ClusterView, list[Endpoint]]:
     cfg = default_cluster()
     objs = load_documents(make_objects(10000, 10), "gen_dump")
@@ -131,7 +142,7 @@ def ten_thousand_view() -> tuple[ClusterView, list[Endpoint]]:
     # A real node has an uplink: with a default route the DNATed packets (their endpoints are
     # outside the pod subnets) go on through FORWARD and POSTROUTING instead of stopping.
     node1 = view.nodes["node1"]
-    node1.routes.append(RouteEntry(0, 0, "eth0", via=ip_int("192.168.0.1")))
+    node1.routes.append(default_route())
     step = 7  # spread the traced Services over the whole KUBE-SERVICES chain
     dsts = [Endpoint("ip", s.key, s.spec.clusterIP or "", 80) for s in svcs[::step]]
     trace(view, SRC, dsts[0], None, "tcp", node_only="node1")  # parse and index the rules once

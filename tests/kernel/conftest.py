@@ -23,7 +23,7 @@ from kins.api.meta import ObjectMeta
 from kins.kernel import netns
 from kins.kernel.apply import host_plan
 from kins.kernel.ledger import teardown
-from kins.render.plan import NodePlan
+from kins.model.netstate import NodePlan
 from kins.render.podnet import render_node_network
 
 

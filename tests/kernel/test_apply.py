@@ -12,7 +12,7 @@ from kins.kernel import netns
 from kins.kernel.apply import apply_cluster, apply_node, apply_pod, pod_host_link, remove_pod
 from kins.kernel.dump import dump_cluster, dump_netns, dump_node
 from kins.kernel.ledger import Ledger
-from kins.render.plan import NodePlan, Sysctl
+from kins.model.netstate import NodePlan, Sysctl
 
 pytestmark = pytest.mark.root
 

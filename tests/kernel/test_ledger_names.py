@@ -12,7 +12,7 @@ from kins.kernel import netns
 from kins.kernel.apply import _sysctl_path, host_plan
 from kins.kernel.ledger import LEDGER_FILE, Ledger, teardown
 from kins.kernel.netlink import LinkState, link_incompat
-from kins.render.plan import Link
+from kins.model.netstate import Link
 
 
 def test_names_carry_the_cluster_prefix() -> None:

@@ -8,9 +8,9 @@ from typing import Any
 from kins.api.config import ClusterConfig, default_cluster, parse_cluster
 from kins.api.core import Pod, PodSpec, PodStatus
 from kins.api.meta import ObjectMeta
+from kins.model.netstate import Link, NodePlan
 from kins.render import names, text
 from kins.render.overlay.registry import OVERLAYS, overlay_for
-from kins.render.plan import Link, NodePlan
 from kins.render.podnet import render_node_network
 
 
@@ -220,7 +220,7 @@ def test_underlay_port_name_fits_ifnamsiz() -> None:
 
 
 def test_route_order_and_route_n_flags() -> None:
-    from kins.render.plan import Route
+    from kins.model.netstate import Route
 
     routes = [
         Route(dst="10.0.0.0/8", dev="eth0", via="192.168.0.1"),

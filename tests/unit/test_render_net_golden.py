@@ -13,8 +13,8 @@ import pytest
 from kins.api.config import default_cluster
 from kins.api.core import Pod, PodSpec, PodStatus
 from kins.api.meta import ObjectMeta
+from kins.model.netstate import NodePlan
 from kins.render import text
-from kins.render.plan import NodePlan
 from kins.render.podnet import render_node_network
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "net"

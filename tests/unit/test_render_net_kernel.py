@@ -19,9 +19,9 @@ import pytest
 from kins.api.config import default_cluster
 from kins.api.core import Pod, PodSpec, PodStatus
 from kins.api.meta import ObjectMeta
+from kins.model.netstate import Link, NodePlan
 from kins.render import text
 from kins.render.names import UNDERLAY_NETNS, node_netns
-from kins.render.plan import Link, NodePlan
 from kins.render.podnet import render_node_network
 
 pytestmark = pytest.mark.root

@@ -134,13 +134,12 @@ def test_service_without_endpoints() -> None:
 
 def test_no_endpoints_clusterip_rejected_with_a_default_route() -> None:
     # The same packet on a node that has an uplink reaches filter/FORWARD and is rejected.
-    from kins.sim.addr import ip_int
-    from kins.sim.records import RouteEntry
+    from kins.model.netstate import Route
 
     oc = cluster()
     view = view_of(oc.cfg, oc.store)
     node1 = view.nodes["node1"]
-    node1.routes.append(RouteEntry(0, 0, "eth0", via=ip_int("192.168.0.1")))
+    node1.routes.append(Route("default", "eth0", via="192.168.0.1"))
     node1._rt = None
     src = resolve_endpoint("business-manager-7b657b975c-qs2w9", oc.cfg, oc.store, role="from")
     dst = resolve_endpoint("empty", oc.cfg, oc.store)

@@ -8,13 +8,13 @@ import json
 import pytest
 
 from kins._errors import KinsError
+from kins.model.ipv4 import int_ip, ip_int
+from kins.model.netstate import Addr, Link, Route
 from kins.render.proxy.restore import parse_restore
-from kins.sim.addr import int_ip, ip_int
 from kins.sim.conntrack import conn_of, is_reply, reply_post_routing, reply_pre_routing
 from kins.sim.ipjson import state_from_ip_json
 from kins.sim.iptables import INDEX_MIN_RULES, Ruleset
 from kins.sim.packet import CT_ESTABLISHED, CT_NEW, Packet
-from kins.sim.records import AddrEntry, Iface, RouteEntry, Vxlan
 from kins.sim.state import NodeState
 from kins.sim.vxlan import encapsulate, flow_port, vxlan_listener
 
@@ -23,13 +23,12 @@ def ip(s: str) -> int:
     return ip_int(s)
 
 
-def route(dst: str, dev: str, via: str | None = None, **kw: object) -> RouteEntry:
-    net, _, plen = dst.partition("/")
-    return RouteEntry(ip(net), int(plen or 32), dev, via=ip(via) if via else None, **kw)  # type: ignore[arg-type]
+def route(dst: str, dev: str, via: str | None = None, **kw: object) -> Route:
+    return Route(dst, dev, via=via, **kw)  # type: ignore[arg-type]
 
 
-def node(routes: list[RouteEntry], addrs: list[AddrEntry] | None = None, **kw: object) -> NodeState:
-    ifaces = {n: Iface(n, "veth") for n in ("eth0", "eth1", "docker0", "lo")}
+def node(routes: list[Route], addrs: list[Addr] | None = None, **kw: object) -> NodeState:
+    ifaces = {n: Link(n, "veth") for n in ("eth0", "eth1", "docker0", "lo")}
     return NodeState("n", "node", "node-n", ifaces=ifaces, addrs=addrs or [], routes=routes, **kw)  # type: ignore[arg-type]
 
 
@@ -47,7 +46,7 @@ def test_longest_prefix_wins() -> None:
 def test_lowest_metric_among_equal_prefixes_and_down_devices() -> None:
     st = node([route("10.0.0.0/8", "eth0", metric=200), route("10.0.0.0/8", "eth1", metric=100)])
     assert st.routing.lookup(ip("10.0.0.1")).route.dev == "eth1"  # type: ignore[union-attr]
-    st.ifaces["eth1"] = Iface("eth1", "veth", up=False)
+    st.ifaces["eth1"] = Link("eth1", "veth", up=False)
     st._rt = None
     assert st.routing.lookup(ip("10.0.0.1")).route.dev == "eth0"  # type: ignore[union-attr]
 
@@ -60,7 +59,7 @@ def test_no_route() -> None:
 def test_local_table_from_addresses() -> None:
     st = node(
         [route("192.168.0.0/24", "eth0", scope="link")],
-        [AddrEntry("lo", ip("127.0.0.1"), 8, "host"), AddrEntry("eth0", ip("192.168.0.21"), 24)],
+        [Addr("lo", "127.0.0.1/8", "host"), Addr("eth0", "192.168.0.21/24")],
     )
     local = st.routing.lookup(ip("192.168.0.21"))
     assert local is not None and local.route.type == "local" and local.route.table == "local"
@@ -224,7 +223,7 @@ def test_conntrack_without_nat_leaves_replies_alone() -> None:
 
 
 def _vtep() -> NodeState:
-    dev = Iface("flannel.1", "vxlan", "aa:aa:aa:aa:aa:01", vxlan=Vxlan(1, ip("192.168.0.21"), 8472, "eth0"))
+    dev = Link("flannel.1", "vxlan", mac="aa:aa:aa:aa:aa:01", vni=1, local="192.168.0.21", dev="eth0", port=8472)
     return NodeState(
         "node1",
         "node",
@@ -305,8 +304,8 @@ def test_ip_json_parsing() -> None:
     st = state_from_ip_json("w1", addr=json.dumps(addr), route=routes, neigh="[]", fdb=[], iptables_save="")
     assert st.ifaces["veth1"].master == "cni0" and st.ifaces["veth1"].hairpin
     assert st.ifaces["cni0"].kind == "bridge"
-    vx = st.ifaces["flannel.1"].vxlan
-    assert vx is not None and (vx.vni, vx.port) == (1, 8472)  # inferred from flannel's name
+    vx = st.ifaces["flannel.1"]
+    assert (vx.kind, vx.vni, vx.port) == ("vxlan", 1, 8472)  # inferred from flannel's name
     assert len(st.routes) == 3
     hit = st.routing.lookup(ip("8.8.8.8"))
     assert hit is not None and hit.nexthop == ip("10.0.0.1") and hit.route.metric == 100

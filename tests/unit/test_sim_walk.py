@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from kins.model.ipv4 import ip_int
 from kins.offline import open_offline
-from kins.sim.addr import ip_int
 from kins.sim.endpoint import resolve_endpoint
 from kins.sim.format import format_trace_text, trace_to_json
 from kins.sim.iptables import MAX_DEPTH, Ruleset

@@ -54,9 +54,9 @@ from ..control.ipam import allocate_pod_ip
 from ..kernel import netns as kns
 from ..kernel.apply import apply_pod, remove_pod
 from ..kernel.ledger import Ledger
+from ..model.netstate import NodePlan
 from ..render.cluster import nodes_config
 from ..render.names import pod_netns
-from ..render.plan import NodePlan
 from ..render.podnet import render_node_network, render_pod
 from ..runtime.errors import ImageError, RuntimeFailure, SandboxError
 from ..runtime.runtime import Runtime, pod_dir_name

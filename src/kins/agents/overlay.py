@@ -19,8 +19,8 @@ from ..api.config import ClusterConfig
 from ..api.core import Node, Service
 from ..api.discovery import EndpointSlice
 from ..kernel.apply import apply_node, remove_node
+from ..model.netstate import Addr
 from ..render.cluster import nodes_config
-from ..render.plan import Addr
 from ..render.podnet import render_node_network
 from ..store.base import Store, WatchEvent
 from .lbspeaker import UPLINK, announcements

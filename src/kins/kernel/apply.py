@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .._errors import KernelError
 from ..api.config import ClusterConfig
-from ..render.plan import Addr, Link, NodePlan, PodPlan, Sysctl
+from ..model.netstate import Addr, Link, NodePlan, PodPlan, Sysctl
 from . import iptables as _ipt
 from . import netns as _ns
 from .ledger import Ledger

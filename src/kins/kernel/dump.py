@@ -2,8 +2,8 @@
 
 The result is plain JSON-able data (links, addrs, routes, neigh, fdb) with only stable fields:
 no counters, no timers, no learned (dynamic) neighbours or FDB entries unless asked. Two dumps of
-an untouched namespace compare equal, which is what idempotency tests and the packet simulator
-need.
+an untouched namespace compare equal, which is what idempotency tests need; ``net_state`` reads
+a dump into the model's records, which the packet simulator walks.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import socket
 from collections.abc import Iterable
 from typing import Any
 
+from ..model.netstate import VXLAN_PORT, Addr, Fdb, Link, Neigh, NetState, Route
 from . import netns as _ns
 from .netlink import (
     NTF_MASTER,
@@ -154,6 +155,80 @@ def _dump(h: Netlink, dynamic: bool) -> dict[str, list[dict[str, Any]]]:
         "neigh": sorted(neigh, key=key),
         "fdb": sorted(fdb, key=key),
     }
+
+
+def _v4(ip: Any) -> str | None:
+    return str(ip) if ip and ":" not in str(ip) else None
+
+
+def _link(d: dict[str, Any]) -> Link:
+    name = str(d["ifname"])
+    vx: dict[str, Any] = {}
+    v = d.get("vxlan")
+    if v:
+        vx = {
+            "vni": int(v.get("vni") or 0),
+            "local": v.get("local") or None,
+            "dev": v.get("dev"),
+            "port": int(v.get("port") or VXLAN_PORT),
+            "learning": bool(v.get("learning", True)),
+        }
+    return Link(
+        name=name,
+        kind=str(d.get("link_kind") or ("loopback" if name == "lo" else "")),
+        mtu=int(d.get("mtu") or 1500),
+        mac=d.get("address") or None,
+        master=d.get("master"),
+        hairpin=bool(d.get("hairpin")),
+        up=bool(d.get("up", True)),
+        **vx,
+    )
+
+
+def _route(d: dict[str, Any]) -> Route:
+    dev = d.get("dev")
+    return Route(
+        dst=str(d["dst"]),
+        dev=None if dev is None else str(dev),
+        via=_v4(d.get("gateway")),
+        src=d.get("prefsrc") or None,
+        scope=str(d["scope"]),
+        proto=str(d["protocol"]),
+        onlink="onlink" in d["flags"],
+        metric=d.get("metric") or None,
+        table=str(d["table"]),
+        type=str(d["type"]),
+    )
+
+
+def net_state(dump: dict[str, list[dict[str, Any]]]) -> NetState:
+    """The records of a ``dump_netns`` result. Neighbours that failed or are still being
+    resolved have no address to send to, and are left out."""
+    return NetState(
+        links=tuple(_link(d) for d in dump.get("links", [])),
+        addrs=tuple(
+            Addr(str(a["ifname"]), f"{a['local']}/{a['prefixlen']}", str(a.get("scope", "global")))
+            for a in dump.get("addrs", [])
+        ),
+        routes=tuple(_route(r) for r in dump.get("routes", [])),
+        neighs=tuple(
+            Neigh(str(n["dst"]), str(n["lladdr"]), str(n["dev"]), " ".join(n["state"]))
+            for n in dump.get("neigh", [])
+            if n.get("dst") and n.get("lladdr") and not {"FAILED", "INCOMPLETE"} & set(n["state"])
+        ),
+        fdb=tuple(
+            Fdb(
+                mac=str(f["mac"]),
+                dev=str(f["ifname"]),
+                dst=_v4(f.get("dst")),
+                self_="self" in f["flags"],
+                permanent=f["state"] == "permanent",
+                master=f.get("master"),
+            )
+            for f in dump.get("fdb", [])
+            if f.get("mac")
+        ),
+    )
 
 
 def peer_ids(netns: str, peers: Iterable[str]) -> dict[int, str]:

@@ -20,7 +20,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from .._errors import KernelError
-from ..render.plan import Addr, Fdb, Link, Neigh, Route
+from ..model.netstate import Addr, Fdb, Link, Neigh, Route
 
 AF_BRIDGE = 7
 IFF_UP = 0x1
@@ -409,6 +409,8 @@ class Netlink:
         for r in want:
             if r.proto == "kernel":  # the kernel adds these with the address
                 continue
+            if r.dev is None:  # plans route out of a device; blackholes are not theirs to make
+                raise KernelError(f"route replace {r.dst}", self.netns, "a route without a device")
             key = self._route_key(r)
             keys.add(key)
             oif = self.index(r.dev)

@@ -9,8 +9,8 @@ from msgspec.structs import replace
 from ..api.config import ClusterConfig, NodeConfig
 from ..api.core import Node, Pod, Service
 from ..api.discovery import EndpointSlice
+from ..model.netstate import NodePlan
 from ..store.base import Store
-from .plan import NodePlan
 from .podnet import render_node_network
 from .proxy.iptables import render_restore
 from .proxy.model import build_proxy_model

@@ -13,6 +13,7 @@ import ipaddress
 
 from ..api.config import ClusterConfig, NodeConfig
 from ..api.core import Pod
+from ..model.netstate import Addr, Link, NodePlan, PodPlan, Route, Sysctl
 from .names import (
     UNDERLAY_NETNS,
     bridge_mac,
@@ -25,7 +26,6 @@ from .names import (
     underlay_port_name,
 )
 from .overlay.registry import overlay_for
-from .plan import Addr, Link, NodePlan, PodPlan, Route, Sysctl
 from .podfiles import pod_hostname, render_hosts_file, render_resolv_conf
 
 UNDERLAY_DEV = "eth0"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 
-from .plan import Addr, Fdb, Link, Neigh, NodePlan, PodPlan, Route, Sysctl
+from ..model.netstate import Addr, Fdb, Link, Neigh, NodePlan, PodPlan, Route, Sysctl
 
 _ETHER_BRD = "ff:ff:ff:ff:ff:ff"
 

@@ -6,7 +6,7 @@ plans; ``ClusterView.from_states`` with ``state_from_ip_json`` traces a live nod
 
 from .endpoint import Endpoint, resolve_endpoint
 from .format import format_trace_text, trace_to_json
-from .ipjson import state_from_ip_json, state_from_kins_dump
+from .ipjson import state_from_ip_json
 from .packet import Trace
 from .state import NodeState, from_plan
 from .trace import run_trace, trace, view_of
@@ -22,7 +22,6 @@ __all__ = [
     "resolve_endpoint",
     "run_trace",
     "state_from_ip_json",
-    "state_from_kins_dump",
     "trace",
     "trace_to_json",
     "view_of",

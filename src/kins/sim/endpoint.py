@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from .._errors import KinsError
 from ..api.config import ClusterConfig
 from ..api.core import Pod, Service
+from ..model.ipv4 import is_ip
 from ..store.base import Store
-from .addr import is_ip
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .addr import int_ip
+from ..model.ipv4 import int_ip
 from .conntrack import Conn, Tuple5, conn_of, is_reply, reply_post_routing, reply_pre_routing
 from .iptables import Outcome, Ruleset
 from .packet import (
@@ -240,12 +240,12 @@ class Engine:
         if flow.encap and p.proto == "udp":
             dev = vxlan_listener(st, p.dport)
             inner, _ = flow.encap[-1]
-            if dev is not None and dev.vxlan is not None:
+            if dev is not None:
                 flow.encap.pop()
                 flow.step(
                     st,
                     "decapsulated",
-                    f"UDP port {p.dport} belongs to {dev.name} (VXLAN VNI {dev.vxlan.vni}): the inner frame comes out",
+                    f"UDP port {p.dport} belongs to {dev.name} (VXLAN VNI {dev.vni or 0}): the inner frame comes out",
                 )
                 flow.pkt = inner
                 flow.l2_nh = next((a.ip for a in st.addrs if a.dev == dev.name), 0)
@@ -316,7 +316,7 @@ class Engine:
             return [Result(flow, DROPPED)]
         nh = hit.nexthop
         flow.l2_nh = nh
-        if dev.vxlan is not None:
+        if dev.kind == "vxlan":
             enc = encapsulate(st, dev, nh, p)
             if not isinstance(enc, Encap):
                 flow.step(st, "dropped", enc)
@@ -454,7 +454,7 @@ def pkt_text(proto: str, src: int, sport: int, dst: int, dport: int) -> str:
 def route_text(hit: RouteHit, dst: int) -> str:
     r = hit.route
     net = "default" if r.plen == 0 else f"{int_ip(r.net)}/{r.plen}"
-    via = f" via {int_ip(r.via)}" if r.via is not None else ""
+    via = f" via {int_ip(r.via_ip)}" if r.via_ip is not None else ""
     onlink = " onlink" if r.onlink else ""
     src = f" src {int_ip(hit.src)}" if hit.src is not None else ""
     return f"{int_ip(dst)} matches {net}{via} dev {r.dev}{onlink}{src} (table {r.table})"

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..model.ipv4 import MASKS, ip_int, net_int
 from ..render.proxy.restore import (
     AddrTypeMatch,
     Comment,
@@ -39,7 +40,6 @@ from ..render.proxy.restore import (
     Verdict,
     parse_restore,
 )
-from .addr import MASKS, ip_int, net_int
 from .packet import CT_BITS, Packet, Step
 from .sym import SymPort, touched
 

@@ -17,11 +17,10 @@ from typing import Any
 
 from ..api.config import ClusterConfig
 from ..api.core import Pod
+from ..model.ipv4 import ip_int
 from ..render.names import UNDERLAY_NETNS, pod_netns
 from ..store.base import Store
-from .addr import ip_int
-from .ipjson import state_from_kins_dump
-from .state import HOST, NODE, POD, NodeState
+from .state import HOST, NODE, POD, NodeState, from_net_state
 from .view import ClusterView
 
 _SYSCTLS = ("net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables")
@@ -121,6 +120,8 @@ def _pair_veths(dumps: list[NsDump]) -> dict[tuple[str, str], tuple[str, str]]:
 
 def states_from_dumps(dumps: Iterable[NsDump], cfg: ClusterConfig, pods: Iterable[Pod] = ()) -> list[NodeState]:
     """``NodeState`` of every node, pod and host namespace (the underlay is only a wire)."""
+    from ..kernel.dump import net_state
+
     dumps = list(dumps)
     pairs = _pair_veths(dumps)
     pod_by_netns = {pod_netns(p.key): p for p in pods}
@@ -132,7 +133,7 @@ def states_from_dumps(dumps: Iterable[NsDump], cfg: ClusterConfig, pods: Iterabl
         kind, _, rest = d.plan.partition("-")
         if kind not in (NODE, POD, HOST):
             continue
-        st = state_from_kins_dump(rest, d.dump, d.iptables)
+        st = from_net_state(rest, net_state(d.dump), iptables_save=d.iptables)
         ifaces = {}
         for name, i in st.ifaces.items():
             peer = pairs.get((d.plan, name))

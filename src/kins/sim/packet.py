@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .addr import int_ip
+from ..model.ipv4 import int_ip
 from .sym import MARK, SymPort, resolver
 
 # Final dispositions, from best to worst (the worst one wins when load-balanced branches differ).

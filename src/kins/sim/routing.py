@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .addr import MASKS
-from .records import AddrEntry, RouteEntry
+from ..model.ipv4 import MASKS, int_ip
+from ..model.netstate import Addr, Route
 
 TABLE_ORDER = ("local", "main", "default")
 MULTICAST_NET = (0xE0000000, 4)
@@ -19,7 +19,7 @@ _HITS_MAX = 65536  # remembered destinations per namespace
 
 @dataclass(frozen=True, slots=True)
 class RouteHit:
-    route: RouteEntry
+    route: Route
     nexthop: int  # the gateway, or the destination itself for a directly connected one
     src: int | None  # preferred source address
 
@@ -29,16 +29,16 @@ class _Table:
 
     __slots__ = ("by_len", "lens")
 
-    def __init__(self, routes: list[RouteEntry]) -> None:
-        self.by_len: dict[int, dict[int, list[RouteEntry]]] = {}
+    def __init__(self, routes: list[Route]) -> None:
+        self.by_len: dict[int, dict[int, list[Route]]] = {}
         for r in routes:
             self.by_len.setdefault(r.plen, {}).setdefault(r.net & MASKS[r.plen], []).append(r)
         for nets in self.by_len.values():
             for lst in nets.values():
-                lst.sort(key=lambda r: r.metric)
+                lst.sort(key=lambda r: r.metric or 0)
         self.lens = sorted(self.by_len, reverse=True)
 
-    def lookup(self, dst: int, up: set[str]) -> RouteEntry | None:
+    def lookup(self, dst: int, up: set[str]) -> Route | None:
         for plen in self.lens:
             cands = self.by_len[plen].get(dst & MASKS[plen])
             if cands:
@@ -52,19 +52,20 @@ class RoutingTables:
     """A namespace's routes (plus its ``local`` table derived from ``addrs`` when absent);
     ``up`` names the interfaces that are up."""
 
-    def __init__(self, routes: Iterable[RouteEntry], addrs: list[AddrEntry], up: set[str]) -> None:
+    def __init__(self, routes: Iterable[Route], addrs: list[Addr], up: set[str]) -> None:
         self.addrs = addrs
         routes = list(routes)
         if not any(r.table == "local" for r in routes):
             for a in addrs:
-                routes.append(RouteEntry(a.ip, 32, a.dev, src=a.ip, scope="host", type="local", table="local"))
+                own = int_ip(a.ip)
+                routes.append(Route(own, a.dev, src=own, scope="host", type="local", table="local"))
                 if a.dev == "lo" and a.plen < 32:  # lo's whole 127.0.0.0/8 is local
-                    net = a.ip & MASKS[a.plen]
-                    routes.append(RouteEntry(net, a.plen, "lo", src=a.ip, scope="host", type="local", table="local"))
+                    net = f"{int_ip(a.ip & MASKS[a.plen])}/{a.plen}"
+                    routes.append(Route(net, "lo", src=own, scope="host", type="local", table="local"))
                 elif a.plen < 31:
-                    bcast = (a.ip & MASKS[a.plen]) | (~MASKS[a.plen] & 0xFFFFFFFF)
-                    routes.append(RouteEntry(bcast, 32, a.dev, src=a.ip, scope="link", type="broadcast", table="local"))
-        by_table: dict[str, list[RouteEntry]] = {}
+                    bcast = int_ip((a.ip & MASKS[a.plen]) | (~MASKS[a.plen] & 0xFFFFFFFF))
+                    routes.append(Route(bcast, a.dev, src=own, scope="link", type="broadcast", table="local"))
+        by_table: dict[str, list[Route]] = {}
         for r in routes:
             by_table.setdefault(r.table, []).append(r)
         names = [t for t in TABLE_ORDER if t in by_table] + sorted(t for t in by_table if t not in TABLE_ORDER)
@@ -89,8 +90,8 @@ class RoutingTables:
         for t in self.tables:
             r = t.lookup(dst, self.up)
             if r is not None:
-                nh = r.via if r.via is not None else dst
-                hit = RouteHit(r, nh, r.src if r.src is not None else self.source_for(r.dev, nh))
+                nh = r.via_ip if r.via_ip is not None else dst
+                hit = RouteHit(r, nh, r.src_ip if r.src_ip is not None else self.source_for(r.dev, nh))
                 break
         if len(self._hits) < _HITS_MAX:
             self._hits[dst] = hit

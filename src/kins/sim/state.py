@@ -1,20 +1,21 @@
 """``NodeState``: one network namespace as the simulator sees it.
 
-Everything the forwarding path needs and nothing else: interfaces (kind, MAC, bridge master,
-veth peer, VXLAN settings), addresses, routes, neighbours, FDB entries, two sysctls and the
-iptables ruleset. A rendered ``NodePlan`` (``from_plan``), a pod's ``PodPlan`` and the JSON of
-a live node's ``ip -j``/``bridge -j`` plus its ``iptables-save`` (``ipjson.state_from_ip_json``)
-all convert into it, so one engine traces both kins' own plans and a real cluster's nodes.
+Everything the forwarding path needs and nothing else: the namespace's devices, addresses and
+routes (the model's own records), its neighbours and FDB indexed for lookup, two sysctls and the
+iptables ruleset. A rendered ``NodePlan`` (``from_plan``), a pod's ``PodPlan`` and a live
+namespace's records (``kernel.dump.read_state``, or ``ipjson.state_from_ip_json`` for what any
+node's ``ip -j`` prints) all index into it, so one engine traces both kins' own plans and a real
+cluster's nodes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..render.plan import NodePlan, PodPlan, Route
-from .addr import ip_int, net_int
+from ..model.ipv4 import int_ip, ip_int, net_int
+from ..model.netstate import Addr, Fdb, Link, Neigh, NetState, NodePlan, PodPlan, Route
 from .iptables import Ruleset
-from .records import AddrEntry, Iface, RouteEntry, Vxlan
 from .routing import RoutingTables
 
 NODE = "node"
@@ -31,9 +32,9 @@ class NodeState:
     name: str
     kind: str
     netns: str
-    ifaces: dict[str, Iface] = field(default_factory=dict)
-    addrs: list[AddrEntry] = field(default_factory=list)
-    routes: list[RouteEntry] = field(default_factory=list)
+    ifaces: dict[str, Link] = field(default_factory=dict)
+    addrs: list[Addr] = field(default_factory=list)
+    routes: list[Route] = field(default_factory=list)
     neighs: dict[tuple[str, int], str] = field(default_factory=dict)  # (dev, ip) -> MAC
     fdb: dict[tuple[str, str], int | str] = field(default_factory=dict)  # (dev, MAC) -> VTEP IP | port
     forwarding: bool = False
@@ -67,29 +68,25 @@ class NodeState:
         return None
 
 
-LOOPBACK = Iface("lo", "loopback")
-LOOPBACK_ADDR = AddrEntry("lo", ip_int("127.0.0.1"), 8, "host")
+LOOPBACK = Link("lo", "loopback")
+LOOPBACK_ADDR = Addr("lo", "127.0.0.1/8", "host")
 
 
-def _route(r: Route) -> RouteEntry:
-    net, plen = net_int(r.dst)
-    return RouteEntry(
-        net=net,
-        plen=plen,
-        dev=r.dev,
-        via=ip_int(r.via) if r.via else None,
-        src=ip_int(r.src) if r.src else None,
-        scope=r.scope,
-        metric=r.metric or 0,
-        onlink=r.onlink,
-        table=r.table,
-        proto=r.proto,
-    )
+def neigh_index(neighs: Iterable[Neigh]) -> dict[tuple[str, int], str]:
+    """(dev, IP) -> MAC."""
+    return {(n.dev, ip_int(n.dst)): n.lladdr for n in neighs}
 
 
-def _addr(dev: str, cidr: str, scope: str) -> AddrEntry:
-    ip, _, plen = cidr.partition("/")
-    return AddrEntry(dev, ip_int(ip), int(plen or 32), scope)
+def fdb_index(fdb: Iterable[Fdb]) -> dict[tuple[str, str], int | str]:
+    """(dev, MAC) -> the remote VTEP's address (a VXLAN entry), or the port a bridge switches the
+    MAC to (a bridge's entry, learned or static); a VXLAN entry wins over a bridge's."""
+    out: dict[tuple[str, str], int | str] = {}
+    for f in fdb:
+        if f.dst:
+            out[(f.dev, f.mac)] = ip_int(f.dst)
+        elif f.master:
+            out.setdefault((f.master, f.mac), f.dev)
+    return out
 
 
 def from_plan(plan: NodePlan, iptables_save: str | None = None) -> NodeState:
@@ -100,21 +97,7 @@ def from_plan(plan: NodePlan, iptables_save: str | None = None) -> NodeState:
     from ..render.proxy.iptables import base_chain_jumps
     from ..render.proxy.save import render_save
 
-    ifaces = {
-        link.name: Iface(
-            name=link.name,
-            kind=link.kind,
-            mac=link.mac or "",
-            master=link.master,
-            hairpin=link.hairpin,
-            peer=link.peer,
-            peer_netns=link.peer_netns,
-            vxlan=Vxlan(link.vni or 0, ip_int(link.local) if link.local else None, link.port or 8472, link.dev)
-            if link.kind == "vxlan"
-            else None,
-        )
-        for link in plan.links
-    }
+    ifaces = {link.name: link for link in plan.links}
     ifaces.setdefault("lo", LOOPBACK)
     sysctl = {s.key: s.value for s in plan.sysctls}
     if iptables_save is None:
@@ -124,10 +107,10 @@ def from_plan(plan: NodePlan, iptables_save: str | None = None) -> NodeState:
         kind=NODE,
         netns=node_netns(plan.name),
         ifaces=ifaces,
-        addrs=[LOOPBACK_ADDR, *(_addr(a.dev, a.cidr, a.scope) for a in plan.addrs)],
-        routes=[_route(r) for r in plan.routes],
-        neighs={(n.dev, ip_int(n.dst)): n.lladdr for n in plan.neighs},
-        fdb={(f.dev, f.mac): ip_int(f.dst) if f.dst else f.dev for f in plan.fdb},
+        addrs=[LOOPBACK_ADDR, *plan.addrs],
+        routes=list(plan.routes),
+        neighs=neigh_index(plan.neighs),
+        fdb=fdb_index(plan.fdb),
         forwarding=sysctl.get("net.ipv4.ip_forward") == "1",
         bridge_nf=sysctl.get("net.bridge.bridge-nf-call-iptables") == "1",
         iptables_text=iptables_save,
@@ -135,19 +118,48 @@ def from_plan(plan: NodePlan, iptables_save: str | None = None) -> NodeState:
     )
 
 
+def from_net_state(
+    name: str,
+    net: NetState,
+    *,
+    iptables_save: str = "",
+    forwarding: bool = True,
+    bridge_nf: bool = True,
+    pod_cidr: str | None = None,
+) -> NodeState:
+    """A node's state from a live namespace's records (``lo`` and its address are assumed
+    when missing). Kubernetes nodes forward and pass bridged traffic to iptables."""
+    ifaces = {link.name: link for link in net.links}
+    ifaces.setdefault("lo", LOOPBACK)
+    addrs = list(net.addrs)
+    if not any(a.dev == "lo" for a in addrs):
+        addrs.insert(0, LOOPBACK_ADDR)
+    return NodeState(
+        name=name,
+        kind=NODE,
+        netns=f"node-{name}",
+        ifaces=ifaces,
+        addrs=addrs,
+        routes=list(net.routes),
+        neighs=neigh_index(net.neighs),
+        fdb=fdb_index(net.fdb),
+        forwarding=forwarding,
+        bridge_nf=bridge_nf,
+        iptables_text=iptables_save,
+        pod_cidr=pod_cidr,
+    )
+
+
 def from_pod_plan(pod: PodPlan, node: str) -> NodeState:
-    ifaces = {
-        link.name: Iface(link.name, link.kind, link.mac or "", peer=link.peer, peer_netns=link.peer_netns)
-        for link in pod.links
-    }
+    ifaces = {link.name: link for link in pod.links}
     ifaces.setdefault("lo", LOOPBACK)
     return NodeState(
         name=pod.key,
         kind=POD,
         netns=pod.netns,
         ifaces=ifaces,
-        addrs=[LOOPBACK_ADDR, *(_addr(a.dev, a.cidr, a.scope) for a in pod.addrs)],
-        routes=[_route(r) for r in pod.routes],
+        addrs=[LOOPBACK_ADDR, *pod.addrs],
+        routes=list(pod.routes),
         node=node,
     )
 
@@ -160,7 +172,7 @@ def host_state(name: str, ip: str, underlay_cidr: str, mac: str = "") -> NodeSta
         name=name,
         kind=HOST,
         netns=f"host-{name}",
-        ifaces={"lo": LOOPBACK, "eth0": Iface("eth0", "veth", mac)},
-        addrs=[LOOPBACK_ADDR, AddrEntry("eth0", ip_int(ip), plen)],
-        routes=[RouteEntry(net, plen, "eth0", src=ip_int(ip), scope="link", proto="kernel")],
+        ifaces={"lo": LOOPBACK, "eth0": Link("eth0", "veth", mac=mac or None)},
+        addrs=[LOOPBACK_ADDR, Addr("eth0", f"{ip}/{plen}")],
+        routes=[Route(f"{int_ip(net)}/{plen}", "eth0", src=ip, scope="link", proto="kernel")],
     )

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from .._errors import KinsError
 from ..api.config import ClusterConfig
+from ..model.ipv4 import MASKS, int_ip, ip_int
 from ..render.cluster import render_cluster
 from ..store.base import Store
-from .addr import MASKS, int_ip, ip_int
 from .endpoint import Endpoint, resolve_endpoint
 from .engine import Engine, Flow, Result
 from .iptables import service_of
@@ -72,7 +72,7 @@ def _start(view: ClusterView, engine: Engine, src: Endpoint, flow: Flow, node_on
         if back is not None and back.route.dev and st.ifaces.get(back.route.dev, None) is not None:
             dev_name = back.route.dev
             iface = st.ifaces[dev_name]
-            if iface.vxlan is not None:
+            if iface.kind == "vxlan":
                 flow.step(st, "note", f"{src.ip} is reached over {dev_name}: the packet arrives decapsulated there")
                 flow.l2_nh = next((a.ip for a in st.addrs if a.dev == dev_name), 0)
                 return engine.receive(st, dev_name, flow)

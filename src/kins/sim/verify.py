@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .._errors import KinsError
-from .addr import ip_int
+from ..model.ipv4 import ip_int
 from .endpoint import Endpoint
 from .packet import ACCEPTED, DELIVERED, DROPPED, NO_ROUTE, REJECTED, Trace
 from .state import HOST, NODE, POD

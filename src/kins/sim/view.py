@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..api.config import ClusterConfig
-from ..render.plan import NodePlan
-from .addr import MASKS, int_ip, net_int
+from ..model.ipv4 import MASKS, int_ip, net_int
+from ..model.netstate import NodePlan
 from .state import HOST, NODE, POD, NodeState, from_plan, from_pod_plan, host_state
 
 FLOW_CACHE_MAX = 8192

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .addr import int_ip
+from ..model.ipv4 import int_ip
+from ..model.netstate import Link
 from .packet import Packet
-from .records import Iface
 from .state import NodeState
 from .sym import derived
 
@@ -37,27 +37,26 @@ def flow_port(inner: Packet) -> int:
     return derived((inner.src, inner.dst, inner.sport, inner.dport), _port_hash)
 
 
-def encapsulate(state: NodeState, dev: Iface, nexthop: int, inner: Packet) -> Encap | str:
+def encapsulate(state: NodeState, dev: Link, nexthop: int, inner: Packet) -> Encap | str:
     """The outer packet for ``inner`` sent out ``dev`` towards ``nexthop``, or why it cannot go."""
-    assert dev.vxlan is not None
     mac = state.neighs.get((dev.name, nexthop))
     if mac is None:
         return f"no neighbour entry for {int_ip(nexthop)} on {dev.name} (flannel installs one per remote node)"
     vtep = state.fdb.get((dev.name, mac))
     if not isinstance(vtep, int):
         return f"no FDB entry for {mac} on {dev.name}: the kernel does not know the remote VTEP"
-    local = dev.vxlan.local
+    local = dev.local_ip
     if local is None:
         hit = state.routing.lookup(vtep)
         local = hit.src if hit and hit.src is not None else 0
     # The outer UDP flow is a connection of its own, new to conntrack (Packet's default).
-    outer = Packet(local, vtep, "udp", flow_port(inner), dev.vxlan.port)
-    return Encap(outer, mac, dev.vxlan.vni)
+    outer = Packet(local, vtep, "udp", flow_port(inner), dev.dstport)
+    return Encap(outer, mac, dev.vni or 0)
 
 
-def vxlan_listener(state: NodeState, port: int) -> Iface | None:
+def vxlan_listener(state: NodeState, port: int) -> Link | None:
     """The VXLAN device that receives UDP datagrams on ``port``."""
     for i in state.ifaces.values():
-        if i.vxlan is not None and i.vxlan.port == port:
+        if i.kind == "vxlan" and i.dstport == port:
             return i
     return None

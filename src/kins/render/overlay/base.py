@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ...api.config import ClusterConfig, NodeConfig
-from ..plan import Addr, Fdb, Link, Neigh, Route, Sysctl
+from ...model.netstate import Addr, Fdb, Link, Neigh, Route, Sysctl
 
 
 @dataclass(frozen=True, slots=True)

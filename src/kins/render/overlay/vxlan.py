@@ -18,8 +18,8 @@ from __future__ import annotations
 import ipaddress
 
 from ...api.config import ClusterConfig, NodeConfig
+from ...model.netstate import Addr, Fdb, Link, Neigh, Route
 from ..names import vtep_mac
-from ..plan import Addr, Fdb, Link, Neigh, Route
 from .base import OverlayPlan
 
 UNDERLAY_DEV = "eth0"
