@@ -25,48 +25,42 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from msgspec.structs import replace
 
-from .._errors import Conflict, KernelError, KinsError, NotFound
-from ..api.config import ClusterConfig
-from ..api.core import (
+from ..._errors import KernelError, KinsError, NotFound
+from ...api.config import ClusterConfig
+from ...api.core import (
     ConfigMap,
     Container,
     ContainerState,
-    ContainerStateRunning,
     ContainerStateTerminated,
-    ContainerStateWaiting,
-    ContainerStatus,
     Node,
-    ObjectReference,
     Pod,
-    PodIP,
     PodStatus,
     Secret,
 )
-from ..api.meta import Condition
-from ..control.events import NORMAL, WARNING, EventRecorder
-from ..control.ipam import allocate_pod_ip
-from ..kernel import netns as kns
-from ..kernel.apply import apply_pod, remove_pod
-from ..kernel.ledger import Ledger
-from ..render.cluster import nodes_config
-from ..render.names import pod_netns
-from ..render.plan import NodePlan
-from ..render.podnet import render_node_network, render_pod
-from ..runtime.errors import ImageError, RuntimeFailure, SandboxError
-from ..runtime.runtime import Runtime, pod_dir_name
-from ..runtime.types import Container as RunningContainer
-from ..runtime.types import ContainerSpec, ProcessExit, Sandbox
-from ..store.base import Clock, WatchEvent
-from .loop import Reconciler
-from .probes import ProbeState, probe_result, probe_state
-from .view import ClusterView
-from .volumes import PodVolumes
+from ...control.events import NORMAL, WARNING
+from ...control.ipam import allocate_pod_ip
+from ...kernel import netns as kns
+from ...kernel.apply import apply_pod, remove_pod
+from ...kernel.ledger import Ledger
+from ...render.cluster import nodes_config
+from ...render.names import pod_netns
+from ...render.plan import NodePlan
+from ...render.podnet import render_node_network, render_pod
+from ...runtime.errors import ImageError, RuntimeFailure, SandboxError
+from ...runtime.runtime import Runtime, pod_dir_name
+from ...runtime.types import ContainerSpec, ProcessExit, Sandbox
+from ...store.base import Clock, WatchEvent
+from ..loop import Reconciler
+from ..probes import ProbeState, probe_result, probe_state
+from ..view import ClusterView
+from ..volumes import PodVolumes
+from .state import ContainerRun, PodRun, has_run, unfinished
+from .status import PodEvents, PodStatusWriter, pending_status
 
 log = logging.getLogger("kins.kubelet")
 
@@ -77,40 +71,6 @@ RETRY_START = 2.0  # seconds before a pod whose volumes or sandbox failed is tri
 RETRY_NETWORK = 0.3  # seconds before a pod whose node's network is not made yet is tried again
 # Their containers get the API's address and token: they run controllers (DNS, ingress).
 SYSTEM_NAMESPACES = ("kube-system", "ingress-nginx")
-
-
-@dataclass
-class ContainerRun:
-    spec: Container
-    running: RunningContainer | None = None
-    restarts: int = 0
-    started_at: str | None = None
-    ready: bool = False
-    waiting: tuple[str, str] | None = ("ContainerCreating", "")
-    terminated: ContainerStateTerminated | None = None
-    last_terminated: ContainerStateTerminated | None = None
-    backoff: float = 0.0
-    restart_at: float | None = None
-    readiness: ProbeState | None = None
-    liveness: ProbeState | None = None
-    started_mono: float = 0.0
-
-
-@dataclass
-class PodRun:
-    key: str
-    uid: str
-    node: str
-    ip: str = ""
-    netns: str = ""  # the kernel's namespace name
-    sandbox: Sandbox | None = None
-    containers: dict[str, ContainerRun] = field(default_factory=dict)
-    phase: str = "Pending"
-    reason: str | None = None
-    message: str | None = None
-    stopping: bool = False
-    dirty: bool = True
-    retry_at: float | None = None  # set while the pod waits to be started again
 
 
 class Kubelet(Reconciler):
@@ -142,17 +102,10 @@ class Kubelet(Reconciler):
         self._adoptable: dict[str, Sandbox] = {s.pod_key: s for s in self.runtime.sandboxes()}
         self._recovered = {e.id: e for e in self.runtime.recovered_exits}
         self._first_sync = True
-        self.recorder = EventRecorder(store, expire=False)
-        self.recorder.start()
+        self.recorder = PodEvents(store)
+        self.status_writer = PodStatusWriter(store, self.clock, self.pods, self.lock)
         self._next_tick = 0.0
         self._next_probe = 0.0
-
-    def _event(self, run: PodRun, type_: str, reason: str, message: str, container: str | None = None) -> None:
-        """An Event about the pod (or one of its containers), reported by the node's kubelet."""
-        ns, _, name = run.key.partition("/")
-        ref = ObjectReference(kind="Pod", namespace=ns, name=name, uid=run.uid, apiVersion="v1")
-        path = f"spec.containers{{{container}}}" if container else None
-        self.recorder.event(ref, type_, reason, message, component="kubelet", host=run.node, field_path=path)
 
     # --- status -------------------------------------------------------------------------------
 
@@ -192,7 +145,7 @@ class Kubelet(Reconciler):
         if now >= self._next_probe:
             self._probe(now)
             self._next_probe = now + 0.1
-        self._flush()
+        self.status_writer.flush()
         self._next_tick = time.monotonic() + self.TICK
 
     def _resync(self) -> None:
@@ -212,7 +165,7 @@ class Kubelet(Reconciler):
             if run is None and p.key in self._adoptable:
                 sandbox = self._adoptable.pop(p.key)
                 run = self._adopt(p, sandbox)
-                if run is None and (p.metadata.deletionTimestamp or not _unfinished(p) or node not in nodes):
+                if run is None and (p.metadata.deletionTimestamp or not unfinished(p) or node not in nodes):
                     self.pool.submit(self._guard, self._remove_orphans, [sandbox], None)
                 # Otherwise the pod's start replaces the sandbox.
             if node not in nodes or p.metadata.deletionTimestamp:
@@ -222,7 +175,7 @@ class Kubelet(Reconciler):
                 elif run is None:
                     self.pool.submit(self._guard, self._finalize_unstarted, p)
                 continue
-            if run is None and _unfinished(p):
+            if run is None and unfinished(p):
                 run = PodRun(key=p.key, uid=p.metadata.uid or "", node=node)
                 self.pods[p.key] = run
                 self.pool.submit(self._guard, self._start, p, run)
@@ -253,7 +206,7 @@ class Kubelet(Reconciler):
             for r in due:
                 r.retry_at = None
         for r in due:
-            pod = self._get_pod(r)
+            pod = self.status_writer.get_pod(r)
             if pod is not None:
                 self.pool.submit(self._guard, self._start, pod, r)
 
@@ -322,7 +275,7 @@ class Kubelet(Reconciler):
                 cr.restart_at = now
         self.pods[pod.key] = run
         if run.phase in ("Running", "Pending"):
-            run.phase = "Running" if _has_run(run) else "Pending"
+            run.phase = "Running" if has_run(run) else "Pending"
             # Heals the pod's link if something broke it; a no-op when it is right.
             self.pool.submit(self._guard, self._reapply_pod, pod, run)
         log.info("%s: adopted sandbox %s (pid %d)", pod.key, sandbox.id, sandbox.pid)
@@ -395,22 +348,13 @@ class Kubelet(Reconciler):
         node_cfg = cfg.node(run.node)
         ip = self._allocate_ip(cfg, run.node, pod)
         run.ip = ip
-        status = replace(
-            pod.status or PodStatus(),
-            phase="Pending",
-            podIP=ip,
-            podIPs=[PodIP(ip=ip)],
-            hostIP=node_cfg.ip,
-            hostIPs=[PodIP(ip=node_cfg.ip)] if node_cfg.ip else None,
-            startTime=(pod.status.startTime if pod.status else None) or self.clock.now(),
-            qosClass="BestEffort",
-        )
+        status = pending_status(pod, ip, node_cfg.ip, self.clock)
         pod = replace(pod, status=status)
         # A pod started again (its sandbox was lost) keeps counting its containers' restarts.
         counts = {cs.name: cs.restartCount for cs in status.containerStatuses or []}
         for c in pod.spec.containers:
             run.containers[c.name] = ContainerRun(spec=c, restarts=counts.get(c.name, 0))
-        self._write_status(run)
+        self.status_writer.write(run)
         plan = render_pod(cfg, node_cfg, pod)
         run.netns = kns.pod_ns(self.cfg.name, plan.netns)
         try:
@@ -452,7 +396,7 @@ class Kubelet(Reconciler):
         except (KinsError, OSError) as e:
             reason = "CreatePodSandboxError" if isinstance(e, SandboxError) else "ContainerCreating"
             log.warning("%s: %s", run.key, e)
-            self._event(run, WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
+            self.recorder.event(run, WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
             with self.lock:
                 for cr in run.containers.values():
                     cr.waiting = (reason, str(e))
@@ -465,7 +409,7 @@ class Kubelet(Reconciler):
         with self.lock:
             # Kubernetes' rule: Running once a container has started; an image that cannot be
             # pulled leaves the pod Pending (its container waiting with ErrImagePull).
-            run.phase = "Running" if _has_run(run) else "Pending"
+            run.phase = "Running" if has_run(run) else "Pending"
             run.dirty = True
 
     def _env(self, pod: Pod, run: PodRun, c: Container) -> dict[str, str]:
@@ -535,7 +479,7 @@ class Kubelet(Reconciler):
         with self.lock:
             runs = [r for r in self.pods.values() if r.sandbox is not None and not r.stopping]
         for run in runs:
-            pod = self._get_pod(run)
+            pod = self.status_writer.get_pod(run)
             if pod is None:
                 continue
             for v in pod.spec.volumes or []:
@@ -554,7 +498,7 @@ class Kubelet(Reconciler):
         except NotFound as e:
             cr.waiting = ("CreateContainerConfigError", str(e))
             run.dirty = True
-            self._event(run, WARNING, "Failed", f"Error: {e}", c.name)
+            self.recorder.event(run, WARNING, "Failed", f"Error: {e}", c.name)
             return
         spec = ContainerSpec(
             name=c.name,
@@ -570,20 +514,20 @@ class Kubelet(Reconciler):
             with self.lock:
                 cr.waiting = ("ErrImagePull", str(e))
                 run.dirty = True
-            self._event(run, WARNING, "Failed", f'Failed to pull image "{spec.image}": {e}', c.name)
-            self._event(run, WARNING, "Failed", "Error: ErrImagePull", c.name)
+            self.recorder.event(run, WARNING, "Failed", f'Failed to pull image "{spec.image}": {e}', c.name)
+            self.recorder.event(run, WARNING, "Failed", "Error: ErrImagePull", c.name)
             return
         except (RuntimeFailure, KinsError) as e:
             with self.lock:
                 cr.waiting = ("RunContainerError", str(e))
                 cr.restart_at = time.monotonic() + max(cr.backoff, BACKOFF_START)
                 run.dirty = True
-            self._event(run, WARNING, "Failed", f"Error: {e}", c.name)
+            self.recorder.event(run, WARNING, "Failed", f"Error: {e}", c.name)
             return
         # Built-in images and host binaries are always "present": kubelet's IfNotPresent path.
-        self._event(run, NORMAL, "Pulled", f'Container image "{spec.image}" already present on machine', c.name)
-        self._event(run, NORMAL, "Created", f"Created container {c.name}", c.name)
-        self._event(run, NORMAL, "Started", f"Started container {c.name}", c.name)
+        self.recorder.event(run, NORMAL, "Pulled", f'Container image "{spec.image}" already present on machine', c.name)
+        self.recorder.event(run, NORMAL, "Created", f"Created container {c.name}", c.name)
+        self.recorder.event(run, NORMAL, "Started", f"Started container {c.name}", c.name)
         now = time.monotonic()
         with self.lock:
             self.by_container[started.id] = (run.key, c.name)
@@ -612,7 +556,7 @@ class Kubelet(Reconciler):
             if run is None or run.stopping:
                 return
             cr = run.containers[where[1]]
-            pod = self._get_pod(run)
+            pod = self.status_writer.get_pod(run)
             policy = (pod.spec.restartPolicy if pod else None) or "Always"
             self._ended(run, cr, policy, ev.exit_code, ev.signal, f"kins://{ev.id}")
 
@@ -643,7 +587,7 @@ class Kubelet(Reconciler):
                 cr.waiting = ("CrashLoopBackOff", f"back-off {cr.backoff:.0f}s restarting failed container")
                 ns, _, name = run.key.partition("/")
                 msg = f"Back-off restarting failed container {cr.spec.name} in pod {name}_{ns}({run.uid})"
-                self._event(run, WARNING, "BackOff", msg, cr.spec.name)
+                self.recorder.event(run, WARNING, "BackOff", msg, cr.spec.name)
         elif all(x.running is None and x.restart_at is None for x in run.containers.values()):
             failed = any(x.terminated is not None and x.terminated.exitCode for x in run.containers.values())
             run.phase = "Failed" if failed else "Succeeded"
@@ -662,7 +606,7 @@ class Kubelet(Reconciler):
                             cr.restarts += 1
                         todo.append((run, cr))
         for run, cr in todo:
-            pod = self._get_pod(run)
+            pod = self.status_writer.get_pod(run)
             if pod is not None:
                 self.pool.submit(self._guard, self._start_container, pod, run, cr)
 
@@ -694,7 +638,7 @@ class Kubelet(Reconciler):
             # than its period, so it reports at most one failure per period.
             if not ok and now - ps.reported_at >= (p.periodSeconds or 10):
                 ps.reported_at = now
-                self._event(run, WARNING, "Unhealthy", f"{kind.capitalize()} probe failed: {why}", cr.spec.name)
+                self.recorder.event(run, WARNING, "Unhealthy", f"{kind.capitalize()} probe failed: {why}", cr.spec.name)
             if ok:
                 ps.successes += 1
                 ps.failures = 0
@@ -715,7 +659,7 @@ class Kubelet(Reconciler):
             elif kind == "liveness" and not ok and ps.failures >= (p.failureThreshold or 3) and cr.running:
                 log.info("%s/%s: liveness probe failed %d times, restarting", run.key, cr.spec.name, ps.failures)
                 msg = f"Container {cr.spec.name} failed liveness probe, will be restarted"
-                self._event(run, NORMAL, "Killing", msg, cr.spec.name)
+                self.recorder.event(run, NORMAL, "Killing", msg, cr.spec.name)
                 ps.failures = 0
                 self.runtime.kill_container(cr.running)
         if kind == "readiness" and not ok and not cr.ready:
@@ -725,7 +669,7 @@ class Kubelet(Reconciler):
     # --- stopping -----------------------------------------------------------------------------
 
     def _stop(self, run: PodRun, delete_object: bool) -> None:
-        pod = self._get_pod(run)
+        pod = self.status_writer.get_pod(run)
         grace = STOP_GRACE_MAX
         if pod is not None and pod.metadata.deletionGracePeriodSeconds is not None:
             grace = min(float(pod.metadata.deletionGracePeriodSeconds), STOP_GRACE_MAX)
@@ -734,7 +678,7 @@ class Kubelet(Reconciler):
                 running = [cr.running for cr in run.containers.values() if cr.running is not None]
                 for c in running:
                     self.by_container.pop(c.id, None)
-                    self._event(run, NORMAL, "Killing", f"Stopping container {c.name}", c.name)
+                    self.recorder.event(run, NORMAL, "Killing", f"Stopping container {c.name}", c.name)
             with contextlib.suppress(Exception):
                 self.runtime.stop_containers(running, grace=grace)
             with contextlib.suppress(Exception):
@@ -776,81 +720,6 @@ class Kubelet(Reconciler):
             self.runtime.shutdown()
         self.pool.shutdown(wait=False)
 
-    # --- status writing -----------------------------------------------------------------------
-
-    def _get_pod(self, run: PodRun) -> Pod | None:
-        ns, _, name = run.key.partition("/")
-        try:
-            p = self.raw.get("Pod", ns, name)
-        except NotFound:
-            return None
-        return p if isinstance(p, Pod) and (p.metadata.uid or "") == run.uid else None
-
-    def _flush(self) -> None:
-        with self.lock:
-            dirty = [r for r in self.pods.values() if r.dirty and not r.stopping]
-            for r in dirty:
-                r.dirty = False
-        for r in dirty:
-            try:
-                self._write_status(r)
-            except Exception:
-                log.exception("status of %s", r.key)
-                r.dirty = True
-
-    def _write_status(self, run: PodRun) -> None:
-        for _ in range(5):
-            pod = self._get_pod(run)
-            if pod is None:
-                return
-            now = self.clock.now()
-            with self.lock:
-                statuses = [_container_status(cr) for cr in run.containers.values()]
-                all_ready = bool(statuses) and all(s.ready for s in statuses)
-                phase = run.phase
-            old = pod.status or PodStatus()
-            prev = {c.type: c for c in old.conditions or []}
-
-            def cond(t: str, ok: bool, prev: dict[str, Condition] = prev, now: str = now) -> Condition:
-                s = "True" if ok else "False"
-                p = prev.get(t)
-                return Condition(
-                    type=t,
-                    status=s,
-                    lastTransitionTime=p.lastTransitionTime if p and p.status == s else now,
-                    reason=None if ok or t in ("PodScheduled", "Initialized") else "ContainersNotReady",
-                )
-
-            started = run.sandbox is not None
-            conds = [
-                cond("Initialized", True),
-                cond("Ready", all_ready and phase == "Running"),
-                cond("ContainersReady", all_ready),
-                cond("PodScheduled", True),
-            ]
-            if started:
-                conds.insert(0, cond("PodReadyToStartContainers", True))
-            status = replace(
-                old,
-                phase=phase,
-                conditions=conds,
-                containerStatuses=statuses,
-                podIP=run.ip or old.podIP,
-                podIPs=[PodIP(ip=run.ip)] if run.ip else old.podIPs,
-            )
-            if status == old:
-                return
-            try:
-                # The kubelet owns a pod's status: written whole, whatever version its copy has.
-                self.raw.update_status(replace(pod, status=status), check_rv=False)
-                return
-            except Conflict:
-                continue
-
-
-def _unfinished(pod: Pod) -> bool:
-    return (pod.status.phase if pod.status else None) not in ("Succeeded", "Failed")
-
 
 def _expand(value: str, env: dict[str, str]) -> str:
     """Kubernetes' $(VAR) expansion in env values; $$ escapes."""
@@ -868,34 +737,3 @@ def _expand(value: str, env: dict[str, str]) -> str:
             out.append(value[i])
             i += 1
     return "".join(out)
-
-
-def _container_status(cr: ContainerRun) -> ContainerStatus:
-    if cr.running is not None:
-        state = ContainerState(running=ContainerStateRunning(startedAt=cr.started_at))
-    elif cr.waiting is not None:
-        state = ContainerState(waiting=ContainerStateWaiting(reason=cr.waiting[0], message=cr.waiting[1] or None))
-    elif cr.terminated is not None:
-        state = ContainerState(terminated=cr.terminated)
-    else:
-        state = ContainerState(waiting=ContainerStateWaiting(reason="ContainerCreating"))
-    last = ContainerState(terminated=cr.last_terminated) if cr.last_terminated else None
-    return ContainerStatus(
-        name=cr.spec.name,
-        ready=cr.ready and cr.running is not None,
-        restartCount=cr.restarts,
-        image=cr.spec.image,
-        imageID="",
-        containerID=f"kins://{cr.running.id}" if cr.running else None,
-        started=cr.running is not None,
-        state=state,
-        lastState=last,
-    )
-
-
-def _has_run(run: PodRun) -> bool:
-    """Whether any container of ``run`` is running or has run (and so may be restarting)."""
-    return any(
-        cr.running is not None or cr.terminated is not None or cr.last_terminated is not None
-        for cr in run.containers.values()
-    )
