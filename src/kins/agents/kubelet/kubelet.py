@@ -43,14 +43,7 @@ from ...api.core import (
     Secret,
 )
 from ...control.events import NORMAL, WARNING
-from ...control.ipam import allocate_pod_ip
 from ...kernel import netns as kns
-from ...kernel.apply import apply_pod, remove_pod
-from ...kernel.ledger import Ledger
-from ...render.cluster import nodes_config
-from ...render.names import pod_netns
-from ...render.plan import NodePlan
-from ...render.podnet import render_node_network, render_pod
 from ...runtime.errors import ImageError, RuntimeFailure, SandboxError
 from ...runtime.runtime import Runtime, pod_dir_name
 from ...runtime.types import ContainerSpec, ProcessExit, Sandbox
@@ -59,6 +52,7 @@ from ..loop import Reconciler
 from ..probes import ProbeState, probe_result, probe_state
 from ..view import ClusterView
 from ..volumes import PodVolumes
+from .podnet import PodNetwork
 from .state import ContainerRun, PodRun, has_run, unfinished
 from .status import PodEvents, PodStatusWriter, pending_status
 
@@ -86,7 +80,6 @@ class Kubelet(Reconciler):
         self.store = store
         self.raw = store
         self.state_dir = state_dir
-        self.kernel_lock = kernel_lock
         self.clock = Clock()
         self.pods: dict[str, PodRun] = {}
         self.lock = threading.RLock()
@@ -95,9 +88,7 @@ class Kubelet(Reconciler):
         self.volumes = PodVolumes(self.raw, state_dir)
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kins-kubelet")
         self.by_container: dict[str, tuple[str, str]] = {}  # runtime container id -> (pod key, name)
-        self._node_plans: dict[str, NodePlan] = {}
-        self._ips: dict[str, set[str]] = {}  # node -> addresses held
-        self._ips_loaded: set[str] = set()
+        self.net = PodNetwork(cfg, store, state_dir, kernel_lock)
         # What the runtime still runs from before this kubelet started, by pod key.
         self._adoptable: dict[str, Sandbox] = {s.pod_key: s for s in self.runtime.sandboxes()}
         self._recovered = {e.id: e for e in self.runtime.recovered_exits}
@@ -187,7 +178,7 @@ class Kubelet(Reconciler):
                     self.pool.submit(self._guard, self._stop, run, False)
         if self._first_sync:
             self._first_sync = False
-            wanted = {kns.pod_ns(self.cfg.name, pod_netns(p.key)) for p in pods if p.spec.nodeName}
+            wanted = self.net.wanted(pods)
             # Sandboxes left that no pod claims are the pod's with the same name, if there is one
             # (its start replaces them), else of pods that are gone.
             orphans = [sb for key, sb in self._adoptable.items() if key not in seen]
@@ -223,8 +214,7 @@ class Kubelet(Reconciler):
         run = PodRun(key=pod.key, uid=uid, node=node, ip=status.podIP, netns=os.path.basename(sandbox.netns_path))
         run.sandbox = sandbox
         run.phase = status.phase or "Running"
-        with self.lock:
-            self._used_ips(node).add(status.podIP)
+        self.net.hold(node, status.podIP)
         live = {c.name: c for c in self.runtime.containers(sandbox)}
         stored = {cs.name: cs for cs in status.containerStatuses or []}
         now = time.monotonic()
@@ -277,18 +267,9 @@ class Kubelet(Reconciler):
         if run.phase in ("Running", "Pending"):
             run.phase = "Running" if has_run(run) else "Pending"
             # Heals the pod's link if something broke it; a no-op when it is right.
-            self.pool.submit(self._guard, self._reapply_pod, pod, run)
+            self.pool.submit(self._guard, self.net.repair, pod.key, run.node, pod)
         log.info("%s: adopted sandbox %s (pid %d)", pod.key, sandbox.id, sandbox.pid)
         return run
-
-    def _reapply_pod(self, pod: Pod, run: PodRun) -> None:
-        nodes = [n for n in self.raw.list("Node")[0] if isinstance(n, Node)]
-        cfg = nodes_config(self.cfg, nodes)
-        plan = render_pod(cfg, cfg.node(run.node), pod)
-        with self.kernel_lock:
-            report = apply_pod(self.cfg.name, self._node_plan(cfg, run.node), plan, self.state_dir)
-        if report.changes:
-            log.info("%s: pod network repaired: %s", run.key, report.changes)
 
     def _remove_orphans(self, sandboxes: list[Sandbox], wanted: set[str] | None) -> None:
         """Sandboxes of pods that no longer exist, and (given the namespaces the pods in the
@@ -300,53 +281,19 @@ class Kubelet(Reconciler):
             shutil.rmtree(Path(sb.dir) / "volumes", ignore_errors=True)
         if wanted is None:
             return
-        led = Ledger.load(self.cfg.name, self.state_dir)
-        prefix = kns.cluster_prefix(self.cfg.name)
-        for name, entry in sorted(led.netns.items()):
-            if entry.kind != "pod" or name in wanted or not entry.owner:
-                continue
-            with self.lock:
-                if any(kns.pod_ns(self.cfg.name, pod_netns(key)) == name for key in self.pods):
-                    continue
-            log.info("removing pod namespace %s: no pod claims it", name)
-            with self.kernel_lock:
-                remove_pod(self.cfg.name, entry.owner, name[len(prefix) :], self.state_dir)
+        self.net.remove_unclaimed(wanted, self._claims)
+
+    def _claims(self, netns: str) -> bool:
+        """Whether a pod the kubelet runs has the namespace ``netns``."""
+        with self.lock:
+            return any(self.net.namespace_of(key) == netns for key in self.pods)
 
     # --- starting a pod -----------------------------------------------------------------------
 
-    def _node_plan(self, cfg: ClusterConfig, node: str) -> NodePlan:
-        plan = self._node_plans.get(node)
-        if plan is None:
-            plan = render_node_network(cfg, node, [])
-            self._node_plans[node] = plan
-        return plan
-
-    def _allocate_ip(self, cfg: ClusterConfig, node: str, pod: Pod) -> str:
-        held = pod.status.podIP if pod.status else None
-        cidr = cfg.node(node).podCIDR or ""
-        with self.lock:
-            used = self._used_ips(node)
-            if held and held in used and held != "":
-                return held
-            ip = held or allocate_pod_ip(cidr, used, node)
-            used.add(ip)
-            return ip
-
-    def _used_ips(self, node: str) -> set[str]:
-        """Addresses held on ``node``: loaded from the pods' status once, then kept. Lock held."""
-        used = self._ips.setdefault(node, set())
-        if node not in self._ips_loaded:
-            self._ips_loaded.add(node)
-            for p in self.raw.list("Pod")[0]:
-                if isinstance(p, Pod) and p.spec.nodeName == node and p.status and p.status.podIP:
-                    used.add(p.status.podIP)
-        return used
-
     def _start(self, pod: Pod, run: PodRun) -> None:
-        nodes = [n for n in self.raw.list("Node")[0] if isinstance(n, Node)]
-        cfg = nodes_config(self.cfg, nodes)
+        cfg = self.net.config()
         node_cfg = cfg.node(run.node)
-        ip = self._allocate_ip(cfg, run.node, pod)
+        ip = self.net.allocate_ip(cfg, run.node, pod)
         run.ip = ip
         status = pending_status(pod, ip, node_cfg.ip, self.clock)
         pod = replace(pod, status=status)
@@ -355,11 +302,10 @@ class Kubelet(Reconciler):
         for c in pod.spec.containers:
             run.containers[c.name] = ContainerRun(spec=c, restarts=counts.get(c.name, 0))
         self.status_writer.write(run)
-        plan = render_pod(cfg, node_cfg, pod)
-        run.netns = kns.pod_ns(self.cfg.name, plan.netns)
+        plan = self.net.plan(cfg, node_cfg, pod)
+        run.netns = self.net.namespace(plan)
         try:
-            with self.kernel_lock:
-                apply_pod(self.cfg.name, self._node_plan(cfg, run.node), plan, self.state_dir)
+            self.net.apply(cfg, run.node, plan)
         except KernelError as e:
             # A pod bound to a node that has just joined (a DaemonSet's, say) comes before the
             # network agent made the node's namespace: try again shortly, as kubelet retries
@@ -371,11 +317,7 @@ class Kubelet(Reconciler):
                 run.retry_at = time.monotonic() + RETRY_NETWORK
                 run.dirty = True
             return
-        pdir = self.state_dir / "pods" / pod_dir_name(run.key)
-        pdir.mkdir(parents=True, exist_ok=True)
-        resolv, hosts = pdir / "resolv.conf", pdir / "hosts"
-        resolv.write_text(plan.resolv_conf)
-        hosts.write_text(plan.hosts_file)
+        resolv, hosts = self.net.write_files(run.key, plan)
         existing = [s for s in self.runtime.sandboxes() if s.pod_key == run.key]
         for s in existing:
             self.runtime.remove_sandbox(s, grace=0)
@@ -684,13 +626,12 @@ class Kubelet(Reconciler):
             with contextlib.suppress(Exception):
                 self.runtime.remove_sandbox(run.sandbox, grace=0)
         if run.netns:
-            with self.kernel_lock:
-                remove_pod(self.cfg.name, run.node, run.netns[len(kns.cluster_prefix(self.cfg.name)) :], self.state_dir)
+            self.net.remove(run.node, run.netns)
         # Volumes go with the pod (emptyDir data included); hostPath volumes are never in here.
         shutil.rmtree(self.volumes.dir(run.key), ignore_errors=True)
         with self.lock:
             if run.ip:
-                self._ips.get(run.node, set()).discard(run.ip)
+                self.net.release(run.node, run.ip)
             if self.pods.get(run.key) is run:
                 del self.pods[run.key]
         if delete_object:
