@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from ...api.core import Container, ContainerStateTerminated, Pod
 from ...runtime.types import Container as RunningContainer
 from ...runtime.types import Sandbox
-from ..probes import ProbeState
+from .probes import ProbeState
 
 
 @dataclass
