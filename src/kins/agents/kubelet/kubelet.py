@@ -40,11 +40,11 @@ from ...runtime.types import ProcessExit, Sandbox
 from ...store.base import Clock, WatchEvent
 from ..loop import Reconciler
 from ..view import ClusterView
-from ..volumes import PodVolumes
 from .containers import Containers
 from .podnet import PodNetwork
 from .state import ContainerRun, PodRun, has_run, unfinished
 from .status import PodEvents, PodStatusWriter, pending_status
+from .volumes import PodVolumes
 
 log = logging.getLogger("kins.kubelet")
 
@@ -316,17 +316,8 @@ class Kubelet(Reconciler):
         """ConfigMaps or Secrets changed: running pods that mount them see the new files."""
         with self.lock:
             runs = [r for r in self.pods.values() if r.sandbox is not None and not r.stopping]
-        for run in runs:
-            pod = self.status_writer.get_pod(run)
-            if pod is None:
-                continue
-            for v in pod.spec.volumes or []:
-                ref = ("ConfigMap", v.configMap.name) if v.configMap is not None else None
-                if v.secret is not None:
-                    ref = ("Secret", v.secret.secretName)
-                if ref is not None and (ref[0], pod.namespace, ref[1]) in changed:
-                    path = self.volumes.dir(run.key) / v.name
-                    self._submit(self.volumes.write_api_volume, pod.namespace, v, path)
+        pods = (self.status_writer.get_pod(r) for r in runs)
+        self.volumes.refresh((p for p in pods if p is not None), changed, self._submit)
 
     # --- stopping -----------------------------------------------------------------------------
 
@@ -341,8 +332,7 @@ class Kubelet(Reconciler):
                 self.runtime.remove_sandbox(run.sandbox, grace=0)
         if run.netns:
             self.net.remove(run.node, run.netns)
-        # Volumes go with the pod (emptyDir data included); hostPath volumes are never in here.
-        shutil.rmtree(self.volumes.dir(run.key), ignore_errors=True)
+        self.volumes.remove(run.key)
         with self.lock:
             if run.ip:
                 self.net.release(run.node, run.ip)
