@@ -8,12 +8,12 @@ import os
 from dataclasses import dataclass
 from typing import Protocol
 
-from .._errors import KinsError
-from ..api.core import Container, Probe
-from ..kernel import netns as kns
-from ..runtime.exec import exec_in_pod
-from ..runtime.linux import socket_in_netns
-from ..runtime.types import Sandbox
+from ..._errors import KinsError
+from ...api.core import Container, Probe
+from ...kernel import netns as kns
+from ...runtime.exec import exec_in_pod
+from ...runtime.linux import socket_in_netns
+from ...runtime.types import Sandbox
 
 log = logging.getLogger("kins.kubelet")
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 
-from .._errors import KinsError, NotFound
-from ..api.core import ConfigMap, ConfigMapVolumeSource, Pod, Secret, SecretVolumeSource, Volume
-from ..runtime.runtime import pod_dir_name
-from ..store.base import Store
+from ..._errors import KinsError, NotFound
+from ...api.core import ConfigMap, ConfigMapVolumeSource, Pod, Secret, SecretVolumeSource, Volume
+from ...runtime.runtime import pod_dir_name
+from ...store.base import Store
 
 
 class PodVolumes:
@@ -23,6 +25,28 @@ class PodVolumes:
 
     def dir(self, key: str) -> Path:
         return self.state_dir / "pods" / pod_dir_name(key) / "volumes"
+
+    def remove(self, key: str) -> None:
+        """The pod's volumes go with it (emptyDir data included); hostPath volumes are never in
+        here."""
+        shutil.rmtree(self.dir(key), ignore_errors=True)
+
+    def refresh(
+        self,
+        pods: Iterable[Pod],
+        changed: Collection[tuple[str, str | None, str]],
+        submit: Callable[..., None],
+    ) -> None:
+        """ConfigMaps or Secrets (kind, namespace, name) ``changed``: the volumes of running
+        ``pods`` that mount them are rewritten (by ``submit``), so the pods see the new files."""
+        for pod in pods:
+            for v in pod.spec.volumes or []:
+                ref = ("ConfigMap", v.configMap.name) if v.configMap is not None else None
+                if v.secret is not None:
+                    ref = ("Secret", v.secret.secretName)
+                if ref is not None and (ref[0], pod.namespace, ref[1]) in changed:
+                    path = self.dir(pod.key) / v.name
+                    submit(self.write_api_volume, pod.namespace, v, path)
 
     def mounts(self, pod: Pod) -> list[tuple[str, str, bool]]:
         """(host path, pod path, read only) for every volumeMount of the pod's containers; their
