@@ -28,14 +28,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 from ._errors import KinsError
-from .client import error_from_status
-
-if TYPE_CHECKING:
-    from .client import Client
 
 V5 = "v5.channel.k8s.io"
 V4 = "v4.channel.k8s.io"
@@ -45,6 +41,28 @@ OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x
 MAX_HEADER = 1 << 16
 READ_CHUNK = 1 << 15
 CONCURRENCY = 8  # run_many: commands in flight at once
+
+
+class Api(Protocol):
+    """Where the API is and the token it takes: a ``kins.client.Client``, or an ``Endpoint``
+    (which spares a one-shot command loading the HTTP client)."""
+
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def token(self) -> str: ...
+    @property
+    def ca_file(self) -> str | None: ...
+    @property
+    def uds(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    base_url: str
+    token: str
+    ca_file: str | None = None
+    uds: str | None = None
 
 
 class ExecError(KinsError):
@@ -171,7 +189,7 @@ class WebSocket:
             await self.writer.wait_closed()
 
 
-def _ssl_context(client: Client) -> ssl.SSLContext:
+def _ssl_context(client: Api) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=client.ca_file) if client.ca_file else ssl.create_default_context()
 
 
@@ -189,7 +207,7 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> b
     return await reader.read()
 
 
-async def connect(client: Client, path: str, query: list[tuple[str, str]], timeout: float = 30.0) -> WebSocket:
+async def connect(client: Api, path: str, query: list[tuple[str, str]], timeout: float = 30.0) -> WebSocket:
     """The upgraded WebSocket, or the API's refusal raised as the client raises it (NotFound ...)."""
     url = urlsplit(client.base_url)
     async with asyncio.timeout(timeout):
@@ -222,6 +240,8 @@ async def connect(client: Client, path: str, query: list[tuple[str, str]], timeo
                     body: Any = json.loads(raw)
                 except ValueError:
                     body = raw.decode(errors="replace")
+                from .client import error_from_status
+
                 raise error_from_status(code, body)
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, IndexError) as e:
             writer.close()
@@ -263,7 +283,7 @@ def _query(cmd: Command, *, stdin: bool, tty: bool) -> list[tuple[str, str]]:
     return q
 
 
-async def _session(client: Client, cmd: Command, io: _Io) -> int:
+async def _session(client: Api, cmd: Command, io: _Io) -> int:
     ws = await connect(client, cmd.path, _query(cmd, stdin=io.stdin is not None, tty=io.tty))
     pumps: list[asyncio.Task[None]] = []
     try:
@@ -306,7 +326,7 @@ async def _pump_resizes(ws: WebSocket, queue: asyncio.Queue[tuple[int, int]]) ->
         await ws.send(bytes([RESIZE]) + json.dumps({"Width": cols, "Height": rows}).encode())
 
 
-async def _captured(client: Client, cmd: Command, timeout: float | None) -> Result:
+async def _captured(client: Api, cmd: Command, timeout: float | None) -> Result:
     out: dict[int, bytearray] = {STDOUT: bytearray(), STDERR: bytearray()}
     stdin: asyncio.Queue[bytes] | None = None
     if cmd.input is not None:
@@ -319,13 +339,13 @@ async def _captured(client: Client, cmd: Command, timeout: float | None) -> Resu
     return Result(code, bytes(out[STDOUT]), bytes(out[STDERR]), time.monotonic())
 
 
-def run(client: Client, cmd: Command, timeout: float | None = None) -> Result:
+def run(client: Api, cmd: Command, timeout: float | None = None) -> Result:
     """Run a command, its output captured."""
     return asyncio.run(_captured(client, cmd, timeout))
 
 
 def run_many(
-    client: Client, cmds: Sequence[Command], timeout: float | None = None, concurrency: int = CONCURRENCY
+    client: Api, cmds: Sequence[Command], timeout: float | None = None, concurrency: int = CONCURRENCY
 ) -> list[Result | BaseException]:
     """Run several commands at once (``concurrency`` at a time); each one's Result or error."""
 
@@ -372,7 +392,7 @@ def _window(fd: int) -> tuple[int, int] | None:
     return size.lines, size.columns
 
 
-async def _attached(client: Client, cmd: Command, stdin: bool, tty: bool) -> int:
+async def _attached(client: Api, cmd: Command, stdin: bool, tty: bool) -> int:
     loop = asyncio.get_running_loop()
     io = _Io(output=lambda ch, data: _write_all(ch, data), tty=tty)
     if stdin:
@@ -395,7 +415,7 @@ async def _attached(client: Client, cmd: Command, stdin: bool, tty: bool) -> int
             loop.remove_signal_handler(signal.SIGWINCH)
 
 
-def attach(client: Client, cmd: Command, *, stdin: bool = False, tty: bool = False) -> int:
+def attach(client: Api, cmd: Command, *, stdin: bool = False, tty: bool = False) -> int:
     """Run a command with this process's stdout and stderr (and stdin with ``stdin``; a terminal
     in raw mode with ``tty``, when stdin is one); the remote exit code."""
     import termios
