@@ -365,10 +365,9 @@ def run_many(
 
 
 def _write_all(fd: int, data: bytes) -> None:
-    with contextlib.suppress(BrokenPipeError):
-        while data:
-            n = os.write(fd, data)
-            data = data[n:]
+    while data:
+        n = os.write(fd, data)
+        data = data[n:]
 
 
 def _read_stdin(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[bytes], fd: int) -> None:
@@ -410,6 +409,10 @@ async def _attached(client: Api, cmd: Command, stdin: bool, tty: bool) -> int:
         loop.add_signal_handler(signal.SIGWINCH, resized)
     try:
         return await _session(client, cmd, io)
+    except BrokenPipeError:
+        # Nobody reads the output any more: the session (and so the command) ends, with the
+        # status a local command killed by SIGPIPE would have.
+        return 128 + signal.SIGPIPE
     finally:
         if tty:
             loop.remove_signal_handler(signal.SIGWINCH)
