@@ -30,6 +30,7 @@ from kins.clientexec import (
     attach,
     encode_frame,
     exit_code,
+    host_path,
     node_path,
     pod_path,
     run,
@@ -147,7 +148,7 @@ def test_attach_writes_to_this_process_fds(api: Served, tmp_path: Path, capfd: p
 
 
 @pytest.mark.root
-def test_node_exec_runs_in_the_nodes_namespace_with_its_sysfs(tmp_path: Path) -> None:
+def test_node_and_host_exec_run_in_their_namespace_with_its_sysfs(tmp_path: Path) -> None:
     cluster = f"t{secrets.token_hex(3)}"
     store = MemoryStore(history=100)
     store.create(Node(metadata=ObjectMeta(name="n1")))
@@ -166,6 +167,11 @@ def test_node_exec_runs_in_the_nodes_namespace_with_its_sysfs(tmp_path: Path) ->
             run(served.client, Command(node_path("n9"), ["true"]))
         with pytest.raises(ApiRequestError, match="node n2 has no network namespace"):
             run(served.client, Command(node_path("n2"), ["true"]))
+        # Outside hosts: those of the cluster file.
+        with pytest.raises(ApiRequestError, match="host client has no network namespace"):
+            run(served.client, Command(host_path("client"), ["true"]))
+        with pytest.raises(NotFound, match='hosts "nowhere" not found'):
+            run(served.client, Command(host_path("nowhere"), ["true"]))
     finally:
         served.close()
         netns.remove(ns)
