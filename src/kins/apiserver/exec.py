@@ -3,8 +3,9 @@
 Every binary message starts with its channel: 0 stdin, 1 stdout, 2 stderr, 3 the final status
 (a ``Status`` object, with the exit code as cause ``ExitCode`` when it is not 0), 4 terminal
 resizes (``{"Width": W, "Height": H}``). v5 adds channel 255: ``[255, N]`` closes channel N
-(the client's end of stdin). The command runs inside the pod as ``kins exec`` runs it: in the
-pod's network, UTS and mount namespaces (nsenter), with a terminal when ``tty`` is set.
+(the client's end of stdin). The command runs inside the pod: in the pod's network, UTS and
+mount namespaces (nsenter), with a terminal when ``tty`` is set. ``handler`` serves the same
+protocol for other targets (the daemon's node and outside host exec).
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ import shutil
 import signal
 import struct
 import termios
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from .._errors import KinsError
 from ..runtime.exec import pod_command, pod_env
-from ..runtime.types import Sandbox
 from .errors import ApiError
 from .pods import container_name, get_pod, running_sandbox
 
@@ -34,6 +35,11 @@ V4 = "v4.channel.k8s.io"
 PROTOCOLS = (V5, V4)
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 READ_CHUNK = 1 << 15
+
+# The host command line and environment of a session's process (given whether it gets a
+# terminal); what it raises (OSError, KinsError ...) becomes the session's error status.
+Launch = Callable[[bool], tuple[list[str], dict[str, str]]]
+Find = Callable[[web.Request, list[str]], Launch]
 
 
 def offered_protocols(request: web.Request) -> list[str]:
@@ -76,8 +82,8 @@ def _flag(query: Mapping[str, str], name: str) -> bool:
     return query.get(name, "").lower() in ("1", "true", "yes")
 
 
-async def handle(request: web.Request) -> web.StreamResponse:
-    pod = get_pod(request)
+def exec_query(request: web.Request) -> tuple[list[str], dict[str, bool]]:
+    """The command and the streams (stdin, stdout, stderr, tty) a request asks for (400 when none)."""
     q = request.query
     argv = q.getall("command", [])
     if not argv:
@@ -85,7 +91,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
     want = {name: _flag(q, name) for name in ("stdin", "stdout", "stderr", "tty")}
     if not (want["stdin"] or want["stdout"] or want["stderr"]):
         raise ApiError(400, "BadRequest", "you must specify at least 1 of stdin, stdout, stderr")
-    container = container_name(pod, q.get("container"))
+    return argv, want
+
+
+def upgrade(request: web.Request) -> web.WebSocketResponse:
+    """The WebSocket to answer on, or 400 when the request is no upgrade to a channel protocol."""
     ws = web.WebSocketResponse(protocols=PROTOCOLS, max_msg_size=0, autoping=True)
     if not ws.can_prepare(request).ok or not set(offered_protocols(request)) & set(PROTOCOLS):
         raise ApiError(
@@ -93,13 +103,44 @@ async def handle(request: web.Request) -> web.StreamResponse:
             "BadRequest",
             f"exec needs a WebSocket upgrade with one of the subprotocols {', '.join(PROTOCOLS)}",
         )
-    sandbox = running_sandbox(request, pod, container)
+    return ws
+
+
+async def serve(
+    request: web.Request, ws: web.WebSocketResponse, argv: list[str], want: dict[str, bool], launch: Launch
+) -> web.WebSocketResponse:
     await ws.prepare(request)
     try:
-        await Session(ws, sandbox, argv, **want).run()
+        await Session(ws, argv, launch, **want).run()
     finally:
         await ws.close()
     return ws
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    pod = get_pod(request)
+    argv, want = exec_query(request)
+    container = container_name(pod, request.query.get("container"))
+    ws = upgrade(request)
+    sandbox = running_sandbox(request, pod, container)
+
+    def launch(tty: bool) -> tuple[list[str], dict[str, str]]:
+        return pod_command(sandbox, argv), pod_env(sandbox, {"TERM": "xterm"} if tty else None)
+
+    return await serve(request, ws, argv, want, launch)
+
+
+def handler(find: Find) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """An exec endpoint for another kind of target (a node, an outside host): ``find(request,
+    argv)`` checks the target (raising ApiError before the upgrade) and says how to launch."""
+
+    async def handle_target(request: web.Request) -> web.StreamResponse:
+        argv, want = exec_query(request)
+        launch = find(request, argv)
+        ws = upgrade(request)
+        return await serve(request, ws, argv, want, launch)
+
+    return handle_target
 
 
 class Session:
@@ -108,8 +149,8 @@ class Session:
     def __init__(
         self,
         ws: web.WebSocketResponse,
-        sandbox: Sandbox,
         argv: list[str],
+        launch: Launch,
         *,
         stdin: bool,
         stdout: bool,
@@ -117,8 +158,8 @@ class Session:
         tty: bool,
     ) -> None:
         self.ws = ws
-        self.sandbox = sandbox
         self.argv = argv
+        self.launch = launch
         self.stdin, self.stdout, self.stderr, self.tty = stdin, stdout, stderr, tty
         self.v5 = ws.ws_protocol == V5
         self.proc: asyncio.subprocess.Process | None = None
@@ -129,8 +170,7 @@ class Session:
             await self.ws.send_bytes(frame(channel, data))
 
     async def _start(self) -> asyncio.subprocess.Process:
-        cmd = pod_command(self.sandbox, self.argv)
-        env = pod_env(self.sandbox, {"TERM": "xterm"} if self.tty else None)
+        cmd, env = self.launch(self.tty)
         if not self.tty:
             pipe, null = asyncio.subprocess.PIPE, asyncio.subprocess.DEVNULL
             return await asyncio.create_subprocess_exec(
@@ -162,7 +202,7 @@ class Session:
     async def run(self) -> None:
         try:
             self.proc = await self._start()
-        except (OSError, RuntimeError, LookupError) as e:
+        except (OSError, RuntimeError, LookupError, KinsError) as e:
             await self._send(ERROR, json.dumps(error_status(f"failed to run the command: {e}")).encode())
             return
         outputs = []

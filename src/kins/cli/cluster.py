@@ -15,11 +15,12 @@ import typer
 
 from .._errors import KinsError, NotFound
 from .app import app
-from .common import ClusterOpt, FilesOpt, NameOpt, apply_all, err, live_client, out
+from .common import ClusterOpt, FilesOpt, NameOpt, apply_all, err, live_client, live_endpoint, out
 
 if TYPE_CHECKING:
     from ..api.core import Node
     from ..client import Client
+    from ..clientexec import Command
 
 node_app = typer.Typer(help="Nodes of the live cluster: add, remove, exec.", no_args_is_help=True)
 host_app = typer.Typer(help="Outside hosts on the underlay: exec.", no_args_is_help=True)
@@ -225,8 +226,24 @@ def scale(
 # --- running things ---------------------------------------------------------------------------
 
 
-def _pod_key(pod: str, namespace: str | None) -> str:
-    return pod if "/" in pod else f"{namespace or 'default'}/{pod}"
+def _pod_ref(pod: str, namespace: str | None) -> tuple[str, str]:
+    """(namespace, name) of ``NAME`` or ``NAMESPACE/NAME``."""
+    if "/" in pod:
+        ns, _, pod = pod.partition("/")
+        return ns, pod
+    return namespace or "default", pod
+
+
+def _attach(name: str | None, cmd: Command, stdin: bool, tty: bool) -> None:
+    from ..clientexec import attach
+
+    code = attach(live_endpoint(name), cmd, stdin=stdin, tty=tty)
+    if code:
+        raise typer.Exit(code)
+
+
+StdinOpt = Annotated[bool, typer.Option("-i", "--stdin", help="Pass stdin to the command.")]
+TtyOpt = Annotated[bool, typer.Option("-t", "--tty", help="Give the command a terminal (stdin being one).")]
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -236,19 +253,14 @@ def exec(
     namespace: NsOpt = None,
     name: NameOpt = None,
     container: Annotated[str | None, typer.Option("-c", "--container")] = None,
-    stdin: Annotated[bool, typer.Option("-i", "--stdin")] = False,
-    tty: Annotated[bool, typer.Option("-t", "--tty")] = False,
+    stdin: StdinOpt = False,
+    tty: TtyOpt = False,
 ) -> None:
-    """Run a command inside a pod (its network, hostname and /etc files)."""
-    from ..daemon.state import pick_cluster
-    from ..runtime.exec import pod_command, pod_env
-    from ..runtime.runtime import load_sandbox
+    """Run a command inside a pod (its network, hostname and /etc files), through the API."""
+    from ..clientexec import Command, pod_path
 
-    info = pick_cluster(name)
-    sandbox = load_sandbox(info.state_dir, _pod_key(pod, namespace))
-    argv = pod_command(sandbox, command)
-    sys.stdout.flush()
-    os.execvpe(argv[0], argv, pod_env(sandbox, None, tty=tty))
+    ns, pod_name = _pod_ref(pod, namespace)
+    _attach(name, Command(pod_path(ns, pod_name), command, container), stdin, tty)
 
 
 @app.command()
@@ -259,75 +271,55 @@ def logs(
     container: Annotated[str | None, typer.Option("-c", "--container")] = None,
     follow: Annotated[bool, typer.Option("-f", "--follow")] = False,
     previous: Annotated[bool, typer.Option("-p", "--previous")] = False,
+    tail: Annotated[int, typer.Option("--tail", help="Lines of the end to show (-1: all).")] = -1,
+    timestamps: Annotated[bool, typer.Option("--timestamps", help="Prefix each line with its time.")] = False,
 ) -> None:
     """Print a container's log (its current run, or the previous one with -p)."""
-    from ..daemon.state import pick_cluster
-    from ..runtime.runtime import pod_dir_name
-
-    info = pick_cluster(name)
-    key = _pod_key(pod, namespace)
-    pdir = Path(info.state_dir) / "pods" / pod_dir_name(key)
-    if not pdir.is_dir():
-        raise KinsError(f'Error from server (NotFound): pods "{pod}" not found')
-    names = sorted(d.name for d in pdir.iterdir() if d.is_dir())
-    if container is None:
-        if len(names) > 1:
-            raise KinsError(f"a container name must be specified for pod {pod}, choose one of: [{' '.join(names)}]")
-        if not names:
-            raise KinsError(f"pod {pod} has no container logs yet")
-        container = names[0]
-    cdir = pdir / container
-    runs = sorted((p for p in cdir.glob("*.log")), key=lambda p: int(p.stem)) if cdir.is_dir() else []
-    if not runs:
-        raise KinsError(f'container "{container}" in pod "{pod}" has no log')
-    if previous:
-        if len(runs) < 2:
-            raise KinsError(f'previous terminated container "{container}" in pod "{pod}" not found')
-        path = runs[-2]
-    else:
-        path = runs[-1]
-    with open(path, "rb") as f:
-        while True:
-            chunk = f.read(65536)
-            if chunk:
-                sys.stdout.buffer.write(chunk)
-                sys.stdout.flush()
-                continue
-            if not follow:
-                break
-            time.sleep(0.2)
+    ns, pod_name = _pod_ref(pod, namespace)
+    options = {"tailLines": str(tail)} if tail >= 0 else {}
+    if timestamps:
+        options["timestamps"] = "true"
+    chunks = live_client(name).log(ns, pod_name, container=container, follow=follow, previous=previous, **options)
+    try:
+        for chunk in chunks:
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+    except NotFound as e:
+        raise KinsError(f"Error from server (NotFound): {e}") from None
 
 
-def _netns_exec(netns: str, command: list[str]) -> None:
+def _command(command: list[str]) -> list[str]:
     if not command:
         raise KinsError("give a command after --, e.g. -- ip route")
-    from ..kernel.netns import exists
-
-    if not exists(netns):
-        raise KinsError(f"{netns} does not exist")
-    argv = ["ip", "netns", "exec", netns, *command]
-    sys.stdout.flush()
-    os.execvp(argv[0], argv)
+    return command
 
 
 @node_app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def node_exec(node: Annotated[str, typer.Argument()], command: Cmd, name: NameOpt = None) -> None:
+def node_exec(
+    node: Annotated[str, typer.Argument()],
+    command: Cmd,
+    name: NameOpt = None,
+    stdin: StdinOpt = False,
+    tty: TtyOpt = False,
+) -> None:
     """Run a command on a node (in its network namespace): ip route, iptables-save, bridge fdb ..."""
-    from ..daemon.state import pick_cluster
-    from ..kernel.netns import node_ns
+    from ..clientexec import Command, node_path
 
-    info = pick_cluster(name)
-    _netns_exec(node_ns(info.name, node), command)
+    _attach(name, Command(node_path(node), _command(command)), stdin, tty)
 
 
 @host_app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def host_exec(host: Annotated[str, typer.Argument()], command: Cmd, name: NameOpt = None) -> None:
+def host_exec(
+    host: Annotated[str, typer.Argument()],
+    command: Cmd,
+    name: NameOpt = None,
+    stdin: StdinOpt = False,
+    tty: TtyOpt = False,
+) -> None:
     """Run a command on an outside host of the underlay (e.g. curl to a NodePort)."""
-    from ..daemon.state import pick_cluster
-    from ..kernel.netns import host_ns
+    from ..clientexec import Command, host_path
 
-    info = pick_cluster(name)
-    _netns_exec(host_ns(info.name, host), command)
+    _attach(name, Command(host_path(host), _command(command)), stdin, tty)
 
 
 LEASE_TIMEOUT = 10.0  # seconds node add waits for the node IPAM controller

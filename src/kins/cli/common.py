@@ -7,12 +7,15 @@ import subprocess
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .._errors import KinsError, NotFound
 from ..api.meta import LabelSelector, Object
+
+if TYPE_CHECKING:
+    from ..clientexec import Endpoint
 
 FilesOpt = Annotated[
     list[str],
@@ -67,6 +70,16 @@ def live_client(name: str | None):  # type: ignore[no-untyped-def]
 
     info = pick_cluster(name)
     return Client(info.url, read_token(info.state_dir), ca_file=info.ca_file)
+
+
+def live_endpoint(name: str | None) -> Endpoint:
+    """Where the live cluster's API is, for exec's own connections (no HTTP client to load)."""
+    from ..apiserver.auth import read_token
+    from ..clientexec import Endpoint
+    from ..daemon.state import pick_cluster
+
+    info = pick_cluster(name)
+    return Endpoint(info.url, read_token(info.state_dir), info.ca_file)
 
 
 def source(files: list[str], cluster: str | None, name: str | None) -> Source:

@@ -6,7 +6,7 @@ import json
 import os
 import time
 from collections import Counter
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 from rich.console import Console
@@ -16,6 +16,10 @@ from ..api.config import ClusterConfig, load_cluster, parse_cluster
 from ..api.core import Pod, Service
 from ..api.load import load_paths
 from .common import apply_all, article_manifests, out, spawn_daemon
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..clientexec import Command, Result
 
 
 def _wait(what: str, check, timeout: float, console: Console, quiet: bool):  # type: ignore[no-untyped-def]
@@ -98,14 +102,13 @@ def bring_up(cluster: str | None, name: str | None, *, no_workloads: bool, timeo
             f"{len(cfg.nodes)} nodes, state in {state}"
         )
     if objs:
-        show_flow(client, Path(state), console, t0)
+        show_flow(client, cfg, console, t0)
 
 
-def show_flow(client, state: Path, console: Console, t0: float) -> None:  # type: ignore[no-untyped-def]
+def show_flow(client: Client, cfg: ClusterConfig, console: Console, t0: float) -> None:
     """The article's request: a business-manager pod calls data-product's ClusterIP; which
     pods answer, on which node."""
-    from ..runtime.exec import exec_in_pod
-    from ..runtime.runtime import load_sandbox
+    from ..clientexec import Command, Result, pod_path, run_many
 
     pods = {p.name: p for p in client.list("Pod", "default") if isinstance(p, Pod)}
     svc = client.get("Service", "default", "data-product")
@@ -114,20 +117,18 @@ def show_flow(client, state: Path, console: Console, t0: float) -> None:  # type
     if not bm:
         return
     src = bm[0]
-    sandbox = load_sandbox(state, src.key)
     url = f"http://{svc.spec.clusterIP}:50051/"
     answered: Counter[str] = Counter()
     first: float | None = None
     n = 30
-    for _ in range(n):
-        r = exec_in_pod(sandbox, ["curl", "-s", "-m", "2", url], timeout=5)
-        if r.returncode == 0:
+    curl = Command(pod_path(src.namespace, src.name), ["curl", "-s", "-m", "2", url])
+    for r in run_many(client, [curl] * n, timeout=5):
+        if isinstance(r, Result) and r.code == 0:
             try:
                 answered[json.loads(r.stdout)["pod"]] += 1
             except (ValueError, KeyError):
                 answered["<bad answer>"] += 1
-            if first is None:
-                first = time.monotonic() - t0
+            first = min(first, r.ended - t0) if first is not None else r.ended - t0
         else:
             answered["<no answer>"] += 1
     src_node = src.spec.nodeName
@@ -140,39 +141,42 @@ def show_flow(client, state: Path, console: Console, t0: float) -> None:  # type
         out(f"  <- answered by {pod_name:<34} {where:<24} {count:>2}/{n}  ({hop})")
     if first is not None:
         out(f"\nfirst answered request {first:.2f}s after `kins up` started")
-    show_ingress_flow(client, state, pods)
+    show_ingress_flow(client, cfg, pods)
 
 
 INGRESS_HOST = "business-manager.default"
 INGRESS_PATH = "/api/v1/product/list"
 
 
-def _host_curl(cluster: str, host: str, url: str, headers: dict[str, str]) -> tuple[int, str]:
-    import subprocess
-
-    from ..kernel.netns import host_ns
+def _host_curl(host: str, url: str, headers: dict[str, str]) -> Command:
+    from ..clientexec import Command, host_path
 
     hdr = [a for k, v in headers.items() for a in ("-H", f"{k}: {v}")]
-    argv = ["ip", "netns", "exec", host_ns(cluster, host), "curl", "-s", "-m", "3", *hdr, "-w", "\n%{http_code}", url]
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-    body, _, code = r.stdout.rpartition("\n")
+    return Command(host_path(host), ["curl", "-s", "-m", "3", *hdr, "-w", "\n%{http_code}", url])
+
+
+def _curl_answer(r: Result | BaseException) -> tuple[int, str]:
+    """(HTTP status, body) of a ``_host_curl``; 0 when it got no answer."""
+    from ..clientexec import Result
+
+    if not isinstance(r, Result):
+        return 0, ""
+    body, _, code = r.stdout.decode(errors="replace").rpartition("\n")
     return (int(code) if code.isdigit() else 0), body
 
 
-def show_ingress_flow(client, state: Path, pods: dict[str, Pod]) -> None:  # type: ignore[no-untyped-def]
+def show_ingress_flow(client: Client, cfg: ClusterConfig, pods: dict[str, Pod]) -> None:
     """The article's whole request: the external host ``client`` asks node1's ingress NodePort
     for the product list; nginx, business-manager, cluster DNS and data-product each take a hop."""
     from .._errors import NotFound
-    from ..api.config import load_cluster
-    from ..runtime.exec import exec_in_pod
-    from ..runtime.runtime import load_sandbox
+    from ..clientexec import Command, Result, pod_path, run, run_many
 
-    cfg = load_cluster(state / "cluster.yaml")
     try:
         isvc = client.get("Service", "ingress-nginx", "ingress-nginx")
         dp = client.get("Service", "default", "data-product")
     except NotFound:
         return
+    assert isinstance(isvc, Service) and isinstance(dp, Service)
     if not cfg.hosts or not cfg.nodes:
         return
     ext = cfg.hosts[0]
@@ -181,21 +185,30 @@ def show_ingress_flow(client, state: Path, pods: dict[str, Pod]) -> None:  # typ
     if port is None:
         return
     url = f"http://{node.ip}:{port}{INGRESS_PATH}"
+    curl = _host_curl(ext.name, url, {"Host": INGRESS_HOST})
     answers: Counter[tuple[str, str]] = Counter()
     failures: Counter[str] = Counter()
     deadline = time.monotonic() + 10  # nginx may still be loading its first configuration
     n = 12
+    # All at once while every one is answered; one at a time (with a pause) once one is not.
+    batch = n
     while sum(answers.values()) < n and time.monotonic() < deadline:
-        code, body = _host_curl(cfg.name, ext.name, url, {"Host": INGRESS_HOST})
-        try:
-            data = json.loads(body) if code == 200 else None
-        except ValueError:
-            data = None
-        if data is None:
-            failures[f"HTTP {code or 'no answer'}"] += 1
+        failed = False
+        for r in run_many(client, [curl] * batch, timeout=10):
+            code, body = _curl_answer(r)
+            try:
+                data = json.loads(body) if code == 200 else None
+            except ValueError:
+                data = None
+            if data is None:
+                failures[f"HTTP {code or 'no answer'}"] += 1
+                failed = True
+                continue
+            answers[(data["businessManager"]["pod"], data["dataProduct"]["pod"])] += 1
+        if failed:
+            batch = 1
             time.sleep(0.2)
-            continue
-        answers[(data["businessManager"]["pod"], data["dataProduct"]["pod"])] += 1
+        batch = min(batch, n - sum(answers.values()))
     ing = sorted((p for p in client.list("Pod", "ingress-nginx") if isinstance(p, Pod)), key=lambda p: p.name)
     nginx = f"{ing[0].name} ({ing[0].status.podIP if ing[0].status else '?'}, {ing[0].spec.nodeName})" if ing else "?"
 
@@ -206,10 +219,14 @@ def show_ingress_flow(client, state: Path, pods: dict[str, Pod]) -> None:  # typ
     resolved = "?"
     bms = sorted({bm for bm, _ in answers})
     if bms and bms[0] in pods:
-        r = exec_in_pod(load_sandbox(state, pods[bms[0]].key), ["getent", "hosts", "data-product"], timeout=5)
-        raw = r.stdout
-        words = (raw.decode() if isinstance(raw, bytes) else raw).split()
-        resolved = words[0] if r.returncode == 0 and words else "?"
+        asker = pods[bms[0]]
+        getent = Command(pod_path(asker.namespace, asker.name), ["getent", "hosts", "data-product"])
+        try:
+            r = run(client, getent, timeout=5)
+        except (KinsError, TimeoutError):
+            r = Result(1)
+        words = r.stdout.decode(errors="replace").split()
+        resolved = words[0] if r.code == 0 and words else "?"
     out(f"\nFrom outside: host {ext.name} ({ext.ip}) runs curl -H 'Host: {INGRESS_HOST}' {url}")
     out(f"  1. -> {node.name} {node.ip}:{port}   NodePort of ingress-nginx/ingress-nginx: kube-proxy DNATs to nginx")
     out(f"  2. -> nginx {nginx}   Host {INGRESS_HOST} matches the Ingress business-manager")

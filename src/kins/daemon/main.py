@@ -44,6 +44,7 @@ from ..kernel.ledger import teardown
 from ..runtime.cleanup import kill_cluster_processes
 from ..store.base import Store
 from ..store.sqlite import SqliteStore
+from . import netexec
 from .agentprocs import AgentProcesses
 from .graceful import GracefulStore
 from .state import DaemonInfo
@@ -198,6 +199,7 @@ class Daemon:
         app[STATE_DIR_KEY] = self.state_dir
         app.router.add_get("/kins/v1/status", self._status)
         app.router.add_post("/kins/v1/agents/{node}", self._agent_report)
+        netexec.add_routes(app, self.name, self.cfg)
         runner, port = await start(app, "127.0.0.1", 0, ssl_context=auth.server_ssl_context(cert, key))
         sock = self.state_dir / "api.sock"
         sock.unlink(missing_ok=True)
