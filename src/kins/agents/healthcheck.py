@@ -21,7 +21,7 @@ from ..api.discovery import EndpointSlice
 from ..kernel import netns as kns
 from ..store.base import Store, WatchEvent
 from .hosts import LoopThread, listen_in
-from .loop import Reconciler
+from .loop import NotYet, Reconciler
 
 log = logging.getLogger("kins.healthcheck")
 
@@ -72,6 +72,7 @@ class HealthChecks(Reconciler):
     name = "healthcheck"
     kinds = frozenset({"Service", "EndpointSlice", "Node"})
     resync = 30.0
+    after = ("overlay",)
 
     def __init__(self, cluster: str, store: Store, only: frozenset[str] | None = None) -> None:
         self.cluster = cluster
@@ -113,6 +114,7 @@ class HealthChecks(Reconciler):
             if isinstance(n, Node) and (self.only is None or n.name in self.only)
         ]
         wanted = health_services(services)
+        missing: set[str] = set()
         for gone in set(self.nodes) - set(nodes):
             for p in self.nodes.pop(gone).ports.values():
                 self.loop.close_server(p.server)
@@ -125,6 +127,7 @@ class HealthChecks(Reconciler):
                 have = ns.ports.get(port)
                 if have is None:
                     if not kns.exists(netns):
+                        missing.add(node)
                         continue
                     try:
                         sock = listen_in(netns, port)
@@ -135,6 +138,8 @@ class HealthChecks(Reconciler):
                 p = have
                 p.namespace, p.name = svc.namespace or "default", svc.name
                 p.count = local_endpoints(svc, slices, node)
+        if missing:
+            raise NotYet(f"no namespace yet for node {', '.join(sorted(missing))}")
 
     def close(self) -> None:
         for ns in self.nodes.values():

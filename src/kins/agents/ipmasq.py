@@ -20,7 +20,7 @@ from ..kernel import iptables as ipt
 from ..kernel import netns as kns
 from ..render.overlay.ipmasq import CHAIN, JUMP_ARGS, masq_rules
 from ..store.base import Store, WatchEvent
-from .loop import Reconciler
+from .loop import NotYet, Reconciler
 
 log = logging.getLogger("kins.ipmasq")
 
@@ -53,6 +53,7 @@ class IPMasq(Reconciler):
     name = "ipmasq"
     kinds = frozenset({"Node"})
     resync = RESYNC
+    after = ("overlay",)
 
     def __init__(
         self, cfg: ClusterConfig, store: Store, kernel_lock: threading.Lock, only: frozenset[str] | None = None
@@ -65,11 +66,13 @@ class IPMasq(Reconciler):
 
     def sync(self, changes: Sequence[WatchEvent] = ()) -> None:
         nodes = [n for n in self.store.list("Node")[0] if isinstance(n, Node)]
+        missing: list[str] = []
         for n in nodes:
             if not n.spec.podCIDR or not (self.only is None or n.name in self.only):
                 continue
             netns = kns.node_ns(self.cfg.name, n.name)
             if not kns.exists(netns):
+                missing.append(n.name)
                 continue
             text = masq_rules(self.cfg.podNetwork.cidr, n.spec.podCIDR, self.cfg.masquerade_mark)
             # Like flanneld's periodic check: read the chain (no commit) and rewrite it only when
@@ -79,3 +82,5 @@ class IPMasq(Reconciler):
             with self.lock:
                 ensure(netns, text)
             self.applied[n.name] = text
+        if missing:
+            raise NotYet(f"no namespace yet for node {', '.join(missing)}")

@@ -117,6 +117,7 @@ class LBSpeaker(Reconciler):
     name = "lb-speaker"
     kinds = frozenset({"Service", "Node", "EndpointSlice"})
     resync = 10.0
+    after = ("overlay",)
 
     def __init__(self, cfg: ClusterConfig, store: Store, only: frozenset[str] | None = None) -> None:
         self.cfg = cfg

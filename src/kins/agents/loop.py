@@ -37,6 +37,11 @@ BACKOFF_MAX = 10.0
 IDLE_WAIT = 1.0  # the longest a worker sleeps without a reason to wake
 
 
+class NotYet(Exception):
+    """A sync that cannot be done yet (a node's namespace is still being made): retried after
+    the back-off like a failure, but logged in one line and not counted as a failure."""
+
+
 class Reconciler:
     """Base of the agents: ``kinds`` followed, ``sync`` on their changes, ``tick`` on a clock."""
 
@@ -73,6 +78,7 @@ class _State:
     applied_rv: int = 0
     syncs: int = 0
     failures: int = 0
+    retries: int = 0
     last_seconds: float = 0.0
     thread: threading.Thread | None = None
 
@@ -210,14 +216,18 @@ class AgentLoop:
         t0 = time.perf_counter()
         try:
             s.rec.sync(changes)
-        except Exception:
+        except Exception as e:
             with self._cond:
                 s.syncing = False
-                s.failures += 1
                 s.ok = False
                 s.dirty = True  # the retry is a full sync (no changes): nothing is lost
                 s.retry_at = time.monotonic() + s.backoff
-                log.exception("%s: sync failed; retrying in %.1fs", s.rec.name, s.backoff)
+                if isinstance(e, NotYet):
+                    s.retries += 1
+                    log.info("%s: %s; trying again in %.1fs", s.rec.name, e, s.backoff)
+                else:
+                    s.failures += 1
+                    log.exception("%s: sync failed; retrying in %.1fs", s.rec.name, s.backoff)
                 s.backoff = min(s.backoff * 2, BACKOFF_MAX)
             return
         with self._cond:
@@ -254,6 +264,7 @@ class AgentLoop:
                 s.rec.name: {
                     "syncs": s.syncs,
                     "failures": s.failures,
+                    "retries": s.retries,
                     "appliedResourceVersion": s.applied_rv,
                     "lastSyncSeconds": round(s.last_seconds, 6),
                 }

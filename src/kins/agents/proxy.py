@@ -26,7 +26,7 @@ from ..render.cluster import nodes_config
 from ..render.proxy.iptables import base_chain_jumps, render_restore
 from ..render.proxy.model import ProxyModel, build_proxy_model, rules_node_independent
 from ..store.base import Store, WatchEvent
-from .loop import Reconciler
+from .loop import NotYet, Reconciler
 
 log = logging.getLogger("kins.proxy")
 
@@ -86,6 +86,7 @@ class ProxyAgent(Reconciler):
     name = "proxy"
     kinds = frozenset({"Node", "Service", "EndpointSlice"})
     resync = FULL_SYNC_PERIOD
+    after = ("overlay",)
 
     def __init__(self, cfg: ClusterConfig, store: Store, only: frozenset[str] | None = None) -> None:
         self.cfg = cfg
@@ -155,6 +156,8 @@ class ProxyAgent(Reconciler):
         digest = hashlib.sha256(text.encode()).hexdigest()
         if full or changed or digest != st.restore_digest:
             netns = kns.node_ns(self.cfg.name, node)
+            if not kns.exists(netns):
+                raise NotYet(f"no namespace yet for node {node}")
             try:
                 ipt.restore(netns, text, noflush=True, counters=True)
             except Exception:

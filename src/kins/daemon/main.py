@@ -40,6 +40,7 @@ from ..control.base import ControllerSet
 from ..control.defaults import default_controllers
 from ..control.ipam import allocate_service, kubernetes_service
 from ..control.offline import SYSTEM_NAMESPACES, namespace_object, node_object
+from ..kernel.apply import ensure_underlay
 from ..kernel.ledger import teardown
 from ..runtime.cleanup import kill_cluster_processes
 from ..store.base import Store
@@ -162,6 +163,8 @@ class Daemon:
         (``agents.mode: process``) the kubelet and outside hosts here and one ``kins agent``
         process per node for the rest."""
         separate = self.cfg.agents_mode == "process"
+        with self.kernel_lock:
+            ensure_underlay(self.name, self.state_dir)  # before agents that plug into it side by side
         self.agents = Agents(
             self.cfg, lambda: connect(api, token), self.state_dir, self.kernel_lock, network=not separate
         ).start()

@@ -48,6 +48,7 @@ __all__ = [
     "apply_host",
     "apply_node",
     "apply_pod",
+    "ensure_underlay",
     "host_plan",
     "remove_node",
     "remove_pod",
@@ -315,6 +316,16 @@ def apply_node(
             keep_pod_links=not manage_pods,
         )
     report.elapsed = time.perf_counter() - t0
+    return report
+
+
+def ensure_underlay(cluster: str, state_dir: str | Path) -> ApplyReport:
+    """The underlay namespace and its bridge (what every node's and host's eth0 plugs into):
+    made once before agents that may run side by side plug into it."""
+    report = ApplyReport()
+    led = Ledger.load(cluster, state_dir)
+    with _session(None) as sess:
+        _ensure_underlay(cluster, led, sess, report)
     return report
 
 
