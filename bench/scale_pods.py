@@ -17,11 +17,13 @@ from kins.api.config import default_cluster
 from kins.api.core import Pod
 
 
-def cluster_file(live: Live, nodes: int) -> str:
+def cluster_file(live: Live, nodes: int, agents: str | None = None) -> str:
     import msgspec
 
     data = msgspec.to_builtins(default_cluster())
     data["name"] = live.name
+    if agents is not None:
+        data["agents"] = {"mode": agents}
     data["nodes"] = [{"name": f"node{i}", "ip": f"192.168.0.{20 + i}"} for i in range(1, nodes + 1)]
     path = live.root / "cluster.json"
     path.write_text(json.dumps(data))

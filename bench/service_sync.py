@@ -1,11 +1,13 @@
 """Service change -> kube-proxy rules applied on every node: p50 and p99 over many changes.
 
-    sudo python bench/service_sync.py [--nodes 10] [--changes 200]
+    sudo python bench/service_sync.py [--nodes 10] [--changes 200] [--agents process] [--baseline SRC_DIR]
 
 A 10-node cluster runs a Deployment behind a few Services; each change moves one Service to a
 new port. The clock starts when the write is sent and stops when the daemon's status
 (GET /kins/v1/status) shows every node's appliedResourceVersion at or past the write's
 resourceVersion. Every 20th change is checked against the node's real iptables-save.
+``--agents process`` runs one ``kins agent`` process per node; ``--baseline`` measures another
+tree's sources (``PYTHONPATH=SRC_DIR``) first, then this one, in the same invocation.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import random
 import statistics
 import time
+from pathlib import Path
 
 from scale_pods import cluster_file
 from up import Live, in_netns, poll
@@ -57,13 +60,21 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=10)
     ap.add_argument("--changes", type=int, default=200)
     ap.add_argument("--pods", type=int, default=20)
+    ap.add_argument("--agents", choices=["in-process", "process"], help="the cluster file's agents.mode")
+    ap.add_argument("--baseline", metavar="SRC_DIR", help="measure this tree's sources first")
     a = ap.parse_args()
-    live = Live("y")
+    if a.baseline:
+        measure(a, str(Path(a.baseline).resolve()), "baseline")
+    measure(a, None, "this tree")
+
+
+def measure(a: argparse.Namespace, src: str | None, label: str) -> None:
+    live = Live("y", src=src)
     rng = random.Random(1)
     times: list[float] = []
     checked = 0
     try:
-        live.kins("up", "--name", live.name, "--cluster", cluster_file(live, a.nodes), "--no-workloads", "-q")
+        live.kins("up", "--name", live.name, "--cluster", cluster_file(live, a.nodes, a.agents), "--no-workloads", "-q")
         live.kins("apply", "-f", "-", stdin=workload(a.pods))
         client = live.client()
 
@@ -102,7 +113,8 @@ def main() -> None:
         live.close()
     ms = sorted(t * 1000 for t in times)
     p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
-    print(f"{len(ms)} Service changes on {a.nodes} nodes ({a.pods} pods, {SERVICES} Services):")
+    mode = f", agents {a.agents}" if a.agents else ""
+    print(f"{label}: {len(ms)} Service changes on {a.nodes} nodes ({a.pods} pods, {SERVICES} Services{mode}):")
     p50 = statistics.median(ms)
     print(f"  write -> rules applied on every node: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {ms[-1]:.1f} ms")
     print(f"  {checked} samples matched the nodes' iptables-save")

@@ -118,6 +118,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+MAX_REQUEST_LINE = 1 << 20
+
+
 async def start(
     app: web.Application, host: str = "127.0.0.1", port: int = 0, *, ssl_context: ssl.SSLContext | None = None
 ) -> tuple[web.AppRunner, int]:
@@ -127,7 +130,16 @@ async def start(
     if not _is_loopback(host):
         raise ValueError(f"the API listens on loopback only, not {host}")
     # Open watches would otherwise hold a shutdown for a minute.
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=2.0,
+        # An exec's command travels in the URL's query (as kubectl sends it): a script passed
+        # with `-c` easily passes aiohttp's 8 KiB default. Go's servers allow 1 MiB of headers.
+        max_line_size=MAX_REQUEST_LINE,
+        max_field_size=MAX_REQUEST_LINE,
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()
