@@ -93,6 +93,18 @@ def _unprefixed(cause: dict[str, Any], where: str) -> str:
     return msg
 
 
+def _raise_for_stream(resp: httpx.Response, where: str = "") -> None:
+    """A streamed response's error, read whole and worded as the API words it."""
+    if resp.status_code < 400:
+        return
+    resp.read()
+    try:
+        body: Any = msgspec.json.decode(resp.content)
+    except msgspec.DecodeError:
+        body = resp.text
+    raise error_from_status(resp.status_code, body, where)
+
+
 class Client:
     """``Client(base_url, token)``: the verbs of the API, typed."""
 
@@ -334,13 +346,7 @@ class Client:
         # Following, the stream may stay quiet for as long as the container does.
         timeout = httpx.Timeout(10.0, read=None) if follow else None
         with self._http.stream("GET", path, params=params, timeout=timeout or httpx.USE_CLIENT_DEFAULT) as resp:
-            if resp.status_code >= 400:
-                resp.read()
-                try:
-                    body: Any = msgspec.json.decode(resp.content)
-                except msgspec.DecodeError:
-                    body = resp.text
-                raise error_from_status(resp.status_code, body, _where("Pod", ns, name))
+            _raise_for_stream(resp, _where("Pod", ns, name))
             yield from resp.iter_bytes()
 
     def watch(
@@ -388,13 +394,7 @@ class Client:
         # The read timeout must outlast quiet periods of the stream.
         read_timeout = None if timeout is None else timeout + 10
         with self._http.stream("GET", path, params=params, timeout=httpx.Timeout(10.0, read=read_timeout)) as resp:
-            if resp.status_code >= 400:
-                resp.read()
-                try:
-                    body: Any = msgspec.json.decode(resp.content)
-                except msgspec.DecodeError:
-                    body = resp.text
-                raise error_from_status(resp.status_code, body)
+            _raise_for_stream(resp)
             for line in resp.iter_lines():
                 if not line.strip():
                     continue

@@ -22,11 +22,8 @@ from dnslib import EDNS0, QTYPE, RR, A, DNSRecord
 from msgspec.structs import replace
 from test_dns_answer import ep, eps, f1_objects, svc
 
-from kins.api.config import default_cluster
 from kins.api.core import Namespace
 from kins.api.meta import ObjectMeta
-from kins.apiserver.auth import generate_token
-from kins.apiserver.server import make_app
 from kins.client import Client
 from kins.dns.config import DnsConfig
 from kins.dns.index import MemoryDnsIndex
@@ -485,37 +482,6 @@ def test_dead_upstream_servfails_quickly(upstream: FakeUpstream) -> None:
 # --- the pod's entry point -----------------------------------------------------------------------
 
 
-@contextmanager
-def unix_api(store: MemoryStore, path: str) -> Iterator[str]:
-    """The API on a unix socket, as the daemon offers it to pods."""
-    from aiohttp import web
-
-    token = generate_token()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        runner = web.AppRunner(
-            make_app(store, default_cluster(), token=token), handle_signals=False, shutdown_timeout=1.0
-        )
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.UnixSite(runner, path).start())
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    assert ready.wait(10)
-    try:
-        yield token
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        t.join(10)
-
-
 LISTENING = re.compile(r"cluster DNS for \S+ on \S+:(\d+) ")
 
 
@@ -563,12 +529,8 @@ def test_main_serves_from_the_api(tmp_path: pytest.TempPathFactory, via: str) ->
     store.create(Namespace(metadata=ObjectMeta(name="testns")))
     store.create(svc("svc1", ["10.254.0.5"]))
     with contextlib.ExitStack() as stack:
-        if via == "http":
-            url, token = stack.enter_context(api_server(store))
-        else:
-            sock = str(tmp / "api.sock")
-            token = stack.enter_context(unix_api(store, sock))
-            url = f"unix:{sock}"
+        unix = str(tmp / "api.sock") if via == "unix" else None
+        url, token = stack.enter_context(api_server(store, unix=unix))
         (tmp / "token").write_text(token + "\n")
         # Port 0: the server picks a port free for both UDP and TCP. A port the test picked by
         # binding UDP alone may still be held for TCP (a loopback connection in TIME_WAIT from an
