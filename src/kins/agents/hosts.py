@@ -123,6 +123,7 @@ class HostServices(Reconciler):
 
     name = "hosts"
     resync = 60.0
+    after = ("overlay", "kubelet")  # nothing in the cluster waits for them: nodes and pods first
 
     def __init__(self, cfg: ClusterConfig, state_dir: Path, kernel_lock: threading.Lock) -> None:
         self.cfg = cfg

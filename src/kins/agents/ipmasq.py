@@ -11,7 +11,6 @@ Local`` keeps the client's address) are left alone. flanneld re-checks its rules
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 
 from ..api.config import ClusterConfig
@@ -55,12 +54,9 @@ class IPMasq(Reconciler):
     resync = RESYNC
     after = ("overlay",)
 
-    def __init__(
-        self, cfg: ClusterConfig, store: Store, kernel_lock: threading.Lock, only: frozenset[str] | None = None
-    ) -> None:
+    def __init__(self, cfg: ClusterConfig, store: Store, only: frozenset[str] | None = None) -> None:
         self.cfg = cfg
         self.store = store
-        self.lock = kernel_lock
         self.only = only
         self.applied: dict[str, str] = {}
 
@@ -79,8 +75,9 @@ class IPMasq(Reconciler):
             # it is not what it should be; a rewrite is an nf_tables commit on the node.
             if self.applied.get(n.name) == text and _chain_intact(netns, text):
                 continue
-            with self.lock:
-                ensure(netns, text)
+            # No kernel lock: an iptables-restore is one transaction, and no other writer
+            # touches this chain (kube-proxy's restores run beside it just the same).
+            ensure(netns, text)
             self.applied[n.name] = text
         if missing:
             raise NotYet(f"no namespace yet for node {', '.join(missing)}")

@@ -91,10 +91,7 @@ class AgentLoop:
         self._states = [_State(r) for r in reconcilers]
         names = {s.rec.name for s in self._states}
         self._after = {s.rec.name: [n for n in s.rec.after if n in names] for s in self._states}
-        kinds: set[str] = set()
-        for s in self._states:
-            kinds |= s.rec.kinds
-        self._watch = informer.subscribe(kinds)
+        self._watch = informer.subscribe(None)  # every informed kind: reconcilers may be added
         self._cond = threading.Condition()
         self._routed_rv = 0  # every change up to it has been handed to the reconcilers
         self._stop = threading.Event()
@@ -113,6 +110,19 @@ class AgentLoop:
             s.thread = threading.Thread(target=self._work, args=(s,), name=f"agent-{s.rec.name}", daemon=True)
             s.thread.start()
         return self
+
+    def add(self, rec: Reconciler) -> None:
+        """One more reconciler, on a running loop too (one that is slow to build, such as the
+        kubelet with its runtime, joins once built instead of holding the others up)."""
+        s = _State(rec)
+        with self._cond:
+            self._states.append(s)
+            names = {o.rec.name for o in self._states}
+            self._after = {o.rec.name: [n for n in o.rec.after if n in names] for o in self._states}
+            running = self._thread is not None
+        if running:
+            s.thread = threading.Thread(target=self._work, args=(s,), name=f"agent-{rec.name}", daemon=True)
+            s.thread.start()
 
     def stop(self, timeout: float = 5.0, *, close: bool = True) -> None:
         """Stop the loop; ``close``: and close every reconciler (else the caller does)."""

@@ -58,8 +58,8 @@ class Agents:
         self.view = ClusterView(self.informer, self.client)
         self.network = network
         self.proxy = ProxyAgent(cfg, self.view, only)
-        # Each syncs on a worker of its own; the kubelet's first sync waits for the overlay's
-        # (a node's namespace exists before its pods).
+        # Each syncs on a worker of its own; the kubelet's and the outside hosts' first syncs
+        # wait for the overlay's (a node's namespace exists before its pods).
         if network:
             speaker = LBSpeaker(cfg, self.view, only)
             recs += [
@@ -67,19 +67,23 @@ class Agents:
                 self.proxy,
                 speaker,
                 HealthChecks(cfg.name, self.view, only),
-                IPMasq(cfg, self.view, kernel_lock, only),
+                IPMasq(cfg, self.view, only),
             ]
-        self.kubelet: Kubelet | None = None
-        if kubelet:
-            self.kubelet = Kubelet(cfg, self.view, state_dir, kernel_lock)
-            recs.append(self.kubelet)
         if hosts:
             recs.append(HostServices(cfg, state_dir, kernel_lock))
         self.loop = AgentLoop(self.informer, recs)
+        self._make_kubelet = kubelet
+        self._state_dir = state_dir
+        self._kernel_lock = kernel_lock
+        self.kubelet: Kubelet | None = None
 
     def start(self) -> Agents:
         self.informer.start()
         self.loop.start()
+        if self._make_kubelet:
+            # Its runtime (the pods' fork server) starts while the overlay makes the nodes.
+            self.kubelet = Kubelet(self.cfg, self.view, self._state_dir, self._kernel_lock)
+            self.loop.add(self.kubelet)
         return self
 
     def wait_applied(self, rv: int, timeout: float) -> bool:

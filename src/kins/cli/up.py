@@ -50,7 +50,7 @@ def _config(cluster: str | None, name: str | None) -> ClusterConfig:
 
 def bring_up(cluster: str | None, name: str | None, *, no_workloads: bool, timeout: float, quiet: bool) -> None:
     from ..apiserver.auth import read_token
-    from ..client import Client
+    from ..client import Client, connect
     from ..daemon.state import DaemonInfo, cluster_dir, pid_alive
 
     t0 = time.monotonic()
@@ -83,7 +83,9 @@ def bring_up(cluster: str | None, name: str | None, *, no_workloads: bool, timeo
     _wait("starting the daemon (nodes, underlay, API)", daemon_ready, timeout, console, quiet)
     info = DaemonInfo.read(state)
     assert info is not None
-    client = Client(info.url, read_token(state), ca_file=info.ca_file)
+    # The daemon's own socket: this machine's root needs no TLS round trips to reach it.
+    client = connect(f"unix:{info.socket}", read_token(state)) if info.socket else None
+    client = client or Client(info.url, read_token(state), ca_file=info.ca_file)
     t_daemon = time.monotonic() - t0
     apply_all(client, objs)
 
