@@ -19,6 +19,7 @@ import pytest
 from e2e_helpers import Cluster, Traffic, dead, pods, poll, running_cluster, snapshot
 
 from kins.api.core import Service
+from kins.daemon.state import DaemonInfo
 from kins.runtime import load_sandbox
 
 pytestmark = pytest.mark.root
@@ -118,3 +119,30 @@ spec:
     )
     cluster.wait_rules_synced(timeout=20)
     assert any('"default/after-restart:grpc' in ln for ln in rules(cluster, node))
+
+
+def test_a_restarted_daemon_replaces_the_agents_of_the_one_before(cluster: Cluster) -> None:
+    """The daemon is SIGKILLed (its agent processes live on, reporting to nobody); the daemon
+    started again stops them and runs its own, one per node."""
+    old = agent_pids(cluster)
+    info = DaemonInfo.read(cluster.state)
+    assert info is not None
+    cluster.close()  # the client of the daemon that goes
+    os.kill(info.pid, signal.SIGKILL)
+    poll(lambda: dead(info.pid), 10, "the daemon gone")
+    assert all(not dead(pid) for pid in old.values()), old  # agents outlive their daemon
+    cluster.kins("up", "--name", cluster.name, "-q", "--timeout", "60", timeout=90)
+    new = poll(lambda: (p := agent_pids(cluster)) and len(p) == 2 and p, 20, "the new daemon's agents")
+    assert set(new.values()).isdisjoint(old.values()), (old, new)
+    poll(lambda: all(dead(pid) for pid in old.values()), 10, "the earlier agents stopped")
+    running = [int(p) for p in os.listdir("/proc") if p.isdigit() and _is_agent(int(p), cluster)]
+    assert sorted(running) == sorted(new.values()), (running, new, cluster.status()["network"])
+    cluster.wait_rules_synced(timeout=20)
+
+
+def _is_agent(pid: int, c: Cluster) -> bool:
+    try:
+        argv = cmdline(pid)
+    except OSError:
+        return False
+    return "kins.agents.process" in argv and str(c.state) in argv

@@ -23,7 +23,7 @@ from .kubelet import Kubelet
 from .lbspeaker import LBSpeaker
 from .loop import AgentLoop, Reconciler
 from .overlay import OverlayAgent
-from .proxy import ProxyAgent
+from .proxy import ProxyAgent, SyncStats
 from .view import ClusterView
 
 NETWORK = frozenset({"overlay", "proxy"})  # the reconcilers "rules applied" waits for
@@ -56,12 +56,12 @@ class Agents:
             kinds_view |= Kubelet.kinds
         self.informer = Informer(connect, kinds_view)
         self.view = ClusterView(self.informer, self.client)
-        self.network = network
-        self.proxy = ProxyAgent(cfg, self.view, only)
+        self.proxy: ProxyAgent | None = None
         # Each syncs on a worker of its own; the kubelet's and the outside hosts' first syncs
         # wait for the overlay's (a node's namespace exists before its pods).
         if network:
             speaker = LBSpeaker(cfg, self.view, only)
+            self.proxy = ProxyAgent(cfg, self.view, only)
             recs += [
                 OverlayAgent(cfg, self.view, state_dir, kernel_lock, only, announce=speaker.announce),
                 self.proxy,
@@ -90,7 +90,7 @@ class Agents:
         return self.loop.wait_applied(rv, timeout, NETWORK)
 
     def network_status(self) -> dict[str, Any]:
-        st = self.proxy.stats
+        st = self.proxy.stats if self.proxy is not None else SyncStats()
         applied = self.loop.applied_rv(NETWORK)
         return {
             "syncs": st.syncs,

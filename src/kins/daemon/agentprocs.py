@@ -8,7 +8,10 @@ server; ``wait_applied`` and ``status`` read those reports.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -66,6 +69,7 @@ class AgentProcesses:
     # --- supervising --------------------------------------------------------------------------
 
     def start(self) -> AgentProcesses:
+        self._stop_strays()
         self.reconcile()
         self._thread = threading.Thread(target=self._run, name="agent-processes", daemon=True)
         self._thread.start()
@@ -106,6 +110,22 @@ class AgentProcesses:
         for a in gone:
             self._stop_one(a)
             remove_node(self.cluster, a.node, self.state_dir)  # idempotent: the agent may have done it
+
+    def _stop_strays(self) -> None:
+        """Agents a daemon before this one started (it was killed, they were not): they
+        report to nobody now, and this daemon starts its own."""
+        mark = [b"kins.agents.process", f"--state-dir\0{self.state_dir}\0".encode()]
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if all(m in cmdline for m in mark):
+                log.info("stopping agent process %s of an earlier daemon", entry)
+                with contextlib.suppress(OSError):
+                    os.kill(int(entry), signal.SIGTERM)
 
     def _stop_one(self, a: _Agent) -> None:
         if a.proc is None:
