@@ -352,12 +352,14 @@ class Kubelet(Reconciler):
 
     def teardown(self) -> None:
         """``kins down``: every pod process ends."""
+        self.status_writer.close()
         self.recorder.close()
         self.runtime.shutdown()
         self.pool.shutdown(wait=False)
 
     def close(self) -> None:
         """Daemon exit without teardown: pods keep running in the runtime's processes."""
+        self.status_writer.close()  # the last statuses reach the API while it still answers
         self.recorder.close()  # its last events reach the store before the store closes
         detach = getattr(self.runtime, "detach", None)
         if detach is not None:

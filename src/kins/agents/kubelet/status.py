@@ -93,6 +93,14 @@ class PodStatusWriter:
         self.clock = clock
         self.pods = pods
         self.lock = lock
+        # Statuses are written by a thread of their own: each is an API request, and the
+        # kubelet's loop (starts, exits, probes) must not wait for them. One thread keeps a
+        # pod's writes in order; a pod queued twice is written once, with its latest record.
+        self._queue: dict[str, PodRun] = {}
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._write_queued, name="kubelet-status", daemon=True)
+        self._thread.start()
 
     def get_pod(self, run: PodRun) -> Pod | None:
         """The object ``run`` is the record of (None once it is gone or replaced)."""
@@ -104,17 +112,37 @@ class PodStatusWriter:
         return p if isinstance(p, Pod) and (p.metadata.uid or "") == run.uid else None
 
     def flush(self) -> None:
-        """Write the status of every pod whose record changed since it was last written."""
+        """Queue the status of every pod whose record changed since it was last written."""
         with self.lock:
             dirty = [r for r in self.pods.values() if r.dirty and not r.stopping]
             for r in dirty:
                 r.dirty = False
-        for r in dirty:
-            try:
-                self.write(r)
-            except Exception:
-                log.exception("status of %s", r.key)
-                r.dirty = True
+        if dirty:
+            with self._cond:
+                for r in dirty:
+                    self._queue[r.key] = r
+                self._cond.notify()
+
+    def _write_queued(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._queue or self._closed)
+                if not self._queue:
+                    return  # closed, nothing left
+                batch, self._queue = list(self._queue.values()), {}
+            for r in batch:
+                try:
+                    self.write(r)
+                except Exception:
+                    log.exception("status of %s", r.key)
+                    r.dirty = True
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued, then stop."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout)
 
     def write(self, run: PodRun) -> None:
         for _ in range(5):
