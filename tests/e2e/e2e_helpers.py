@@ -311,3 +311,22 @@ class Traffic:
         while not self.stop.is_set() and time.monotonic() < deadline:
             self.one()
             time.sleep(0.02)
+
+    def answered(self, n: int) -> bool:
+        """At least ``n`` answers so far, and no failure (counted answers, not fixed sleeps: a
+        loaded machine answers fewer per second)."""
+        assert not self.failures, self.failures[:3]
+        return self.ok >= n
+
+
+@contextmanager
+def traffic_to(netns: str, addr: tuple[str, int]) -> Iterator[Traffic]:
+    """``Traffic`` running on a thread for the duration of the block."""
+    traffic = Traffic(netns, addr)
+    loop = threading.Thread(target=traffic.run, daemon=True)
+    loop.start()
+    try:
+        yield traffic
+    finally:
+        traffic.stop.set()
+        loop.join(10)

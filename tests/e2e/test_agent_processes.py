@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 import re
 import signal
-import threading
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
 import pytest
-from e2e_helpers import Cluster, Traffic, dead, pods, poll, running_cluster, snapshot
+from e2e_helpers import Cluster, dead, pods, poll, running_cluster, snapshot, traffic_to
 
 from kins.api.core import Service
 from kins.daemon.state import DaemonInfo
@@ -77,16 +76,8 @@ def test_sigkilled_agent_restarts_and_loses_neither_traffic_nor_objects(cluster:
     node = pods_before[bm].spec.nodeName
     assert node is not None
     rules_before = rules(cluster, node)
-    traffic = Traffic(load_sandbox(cluster.state, bm).netns_path, (svc.spec.clusterIP, 50051))
-    loop = threading.Thread(target=traffic.run, daemon=True)
-    loop.start()
-    try:
-
-        def answered(n: int) -> bool:
-            assert not traffic.failures, traffic.failures[:3]
-            return traffic.ok >= n
-
-        poll(lambda: answered(1), 20, "a first answer")
+    with traffic_to(load_sandbox(cluster.state, bm).netns_path, (svc.spec.clusterIP, 50051)) as traffic:
+        poll(lambda: traffic.answered(1), 20, "a first answer")
         old = agent_pids(cluster)[node]
         os.kill(old, signal.SIGKILL)
         poll(lambda: dead(old), 10, "the agent gone")
@@ -95,10 +86,7 @@ def test_sigkilled_agent_restarts_and_loses_neither_traffic_nor_objects(cluster:
         assert "kins.agents.process" in cmdline(new)
         assert cluster.status()["network"]["nodes"][node]["restarts"] == 1
         cluster.wait_rules_synced(timeout=20)
-        poll(lambda: answered(killed_at + 20), 20, "answers after the restart")
-    finally:
-        traffic.stop.set()
-        loop.join(10)
+        poll(lambda: traffic.answered(killed_at + 20), 20, "answers after the restart")
     assert traffic.failures == []
     assert len(traffic.answered_by) == 3
     after = snapshot(client)

@@ -13,14 +13,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from e2e_helpers import Traffic, dead, pods, poll, snapshot
+from e2e_helpers import dead, pods, poll, snapshot, traffic_to
 
 from kins.api.core import Pod, Service
 from kins.apiserver.auth import read_token
@@ -107,27 +106,16 @@ def test_daemon_sigkill_keeps_traffic_and_objects(cluster: Cluster) -> None:
     sandboxes = {k: load_sandbox(cluster.state, k) for k in pods_before}
     client.close()
 
-    traffic = Traffic(sandboxes[bm].netns_path, (svc.spec.clusterIP, 50051))
-    loop = threading.Thread(target=traffic.run, daemon=True)
-    loop.start()
-    try:
-        # Counted answers, not fixed sleeps: a loaded machine answers fewer per second.
-        def answered(n: int) -> bool:
-            assert not traffic.failures, traffic.failures[:3]
-            return traffic.ok >= n
-
-        poll(lambda: answered(1), 20, "a first answer")
+    with traffic_to(sandboxes[bm].netns_path, (svc.spec.clusterIP, 50051)) as traffic:
+        poll(lambda: traffic.answered(1), 20, "a first answer")
         kill_daemon(cluster)
         dead_since = traffic.ok
         # the daemon stays dead until `kins up` below
-        poll(lambda: answered(dead_since + 20), 20, "answers while the daemon is dead")
+        poll(lambda: traffic.answered(dead_since + 20), 20, "answers while the daemon is dead")
 
         cluster.kins("up")
         up_since = traffic.ok
-        poll(lambda: answered(up_since + 20), 20, "answers once the daemon adopted its pods again")
-    finally:
-        traffic.stop.set()
-        loop.join(10)
+        poll(lambda: traffic.answered(up_since + 20), 20, "answers once the daemon adopted its pods again")
     assert traffic.failures == []
     assert len(traffic.answered_by) == 3  # all data-product pods, across both nodes
 
