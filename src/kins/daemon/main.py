@@ -266,8 +266,14 @@ class Daemon:
 
     async def _agent_report(self, request: web.Request) -> web.Response:
         """A node agent process says what it applied (its heartbeat, too)."""
-        body = await request.json()
-        if self.agent_procs is not None and isinstance(body, dict):
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            msg = {"kind": "Status", "status": "Failure", "reason": "BadRequest", "code": 400}
+            return web.json_response({**msg, "message": "the report must be a JSON object"}, status=400)
+        if self.agent_procs is not None:
             self.agent_procs.report(request.match_info["node"], body)
         return web.json_response({"kind": "Status", "status": "Success"})
 
