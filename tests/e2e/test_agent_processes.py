@@ -1,8 +1,8 @@
 """Root test: node agents as separate ``kins agent`` processes (``agents.mode: process``).
 
-A node's network agents only talk to the API; one killed with SIGKILL under traffic is started
-again by the daemon, takes its node's kernel state over without disturbing it, and follows the
-next change. Nothing is lost: traffic, objects, rules.
+A node's agents (network and kubelet) only talk to the API; one killed with SIGKILL under
+traffic is started again by the daemon, takes its node's kernel state and pods over without
+disturbing them, and follows the next change. Nothing is lost: traffic, objects, rules, pods.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from e2e_helpers import Cluster, dead, pods, poll, running_cluster, snapshot, traffic_to
+from e2e_helpers import Cluster, cluster_namespaces, dead, pods, poll, running_cluster, snapshot, traffic_to
 
 from kins.api.core import Service
 from kins.daemon.state import DaemonInfo
@@ -76,6 +76,10 @@ def test_sigkilled_agent_restarts_and_loses_neither_traffic_nor_objects(cluster:
     node = pods_before[bm].spec.nodeName
     assert node is not None
     rules_before = rules(cluster, node)
+    on_node = sorted(k for k, p in pods_before.items() if p.spec.nodeName == node)
+    sandboxes = {k: load_sandbox(cluster.state, k) for k in on_node}
+    # The node's pods run in its kubelet's own runtime server, which outlives the agent.
+    assert (cluster.state / f"zygote-{node}.log").exists()
     with traffic_to(load_sandbox(cluster.state, bm).netns_path, (svc.spec.clusterIP, 50051)) as traffic:
         poll(lambda: traffic.answered(1), 20, "a first answer")
         old = agent_pids(cluster)[node]
@@ -91,8 +95,14 @@ def test_sigkilled_agent_restarts_and_loses_neither_traffic_nor_objects(cluster:
     assert len(traffic.answered_by) == 3
     after = snapshot(client)
     assert {k: v for k, v in after.items() if k[0] != "Event"} == {k: v for k, v in before.items() if k[0] != "Event"}
-    # The restarted agent's first (full) sync rewrote nothing that was right.
+    # The restarted agent's first (full) sync rewrote nothing that was right, and its kubelet
+    # adopted the node's pods: the very same processes, no restart.
     assert rules(cluster, node) == rules_before
+    for key in on_node:
+        assert load_sandbox(cluster.state, key) == sandboxes[key]
+        p = pods(client)[key]
+        assert p.ready and p.status is not None
+        assert [cs.restartCount for cs in p.status.containerStatuses or []] == [0] * len(p.spec.containers)
 
     # And it follows the next change: a new Service's chains appear on the node.
     cluster.apply_text(
@@ -107,6 +117,32 @@ spec:
     )
     cluster.wait_rules_synced(timeout=20)
     assert any('"default/after-restart:grpc' in ln for ln in rules(cluster, node))
+
+
+def test_a_removed_node_drains_before_its_agent_goes(cluster: Cluster) -> None:
+    """`kins node add` starts the new node's agent; a pod bound there runs; `kins node remove`
+    lets that agent's kubelet stop the pod before the agent and the node's namespace go."""
+    cluster.kins("node", "add", "node3")
+    poll(lambda: "node3" in agent_pids(cluster), 20, "node3's agent")
+    cluster.apply_text(
+        """
+apiVersion: v1
+kind: Pod
+metadata: {name: on-node3, namespace: default}
+spec:
+  nodeName: node3
+  containers:
+  - name: agnhost
+    image: registry.k8s.io/e2e-test-images/agnhost:2.47
+    args: [netexec, --http-port=8080]
+"""
+    )
+    cluster.wait_ready("on-node3", 1)
+    agent = agent_pids(cluster)["node3"]
+    cluster.kins("node", "remove", "node3")
+    poll(lambda: not cluster.pods("on-node3"), 30, "the pod on node3 gone")
+    poll(lambda: "node3" not in agent_pids(cluster) and dead(agent), 30, "node3's agent gone")
+    poll(lambda: not [n for n in cluster_namespaces(cluster.name) if "node3" in n], 20, "node3's namespace gone")
 
 
 def test_a_restarted_daemon_replaces_the_agents_of_the_one_before(cluster: Cluster) -> None:

@@ -32,9 +32,9 @@ NETWORK = frozenset({"overlay", "proxy"})  # the reconcilers "rules applied" wai
 class Agents:
     """The reconcilers of the nodes in ``only`` (every node when None) on one loop.
 
-    ``network``: the overlay, proxy, LB speaker, health check and ipmasq agents; ``kubelet`` and
-    ``hosts``: the kubelet and the outside hosts' agent (the daemon keeps those two; a per-node
-    ``kins agent`` process runs the network agents)."""
+    ``network``: the overlay, proxy, LB speaker, health check and ipmasq agents; ``kubelet``:
+    the kubelet; ``hosts``: the outside hosts' agent (the daemon keeps that one; a per-node
+    ``kins agent`` process runs the rest for its node)."""
 
     def __init__(
         self,
@@ -73,6 +73,7 @@ class Agents:
             recs.append(HostServices(cfg, state_dir, kernel_lock))
         self.loop = AgentLoop(self.informer, recs)
         self._make_kubelet = kubelet
+        self._only = only
         self._state_dir = state_dir
         self._kernel_lock = kernel_lock
         self.kubelet: Kubelet | None = None
@@ -82,7 +83,7 @@ class Agents:
         self.loop.start()
         if self._make_kubelet:
             # Its runtime (the pods' fork server) starts while the overlay makes the nodes.
-            self.kubelet = Kubelet(self.cfg, self.view, self._state_dir, self._kernel_lock)
+            self.kubelet = Kubelet(self.cfg, self.view, self._state_dir, self._kernel_lock, self._only)
             self.loop.add(self.kubelet)
         return self
 

@@ -123,9 +123,7 @@ def run(node: str, api: str, token: str, ca_file: str | None, state_dir: Path | 
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
-    agents = Agents(
-        cfg, connect_api, state_dir, threading.Lock(), only=frozenset({node}), kubelet=False, hosts=False
-    ).start()
+    agents = Agents(cfg, connect_api, state_dir, threading.Lock(), only=frozenset({node}), hosts=False).start()
     reporter = Reporter(agents, node, connect_api).start()
     log.info("agents of node %s running (pid %d) on %s", node, me, api)
     stop.wait()

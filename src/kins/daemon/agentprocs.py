@@ -1,8 +1,9 @@
 """Node agents as processes: one ``kins agent`` per Node, started, watched and restarted.
 
-What systemd does for kube-proxy and flanneld on a real node: a process that dies is started
-again (after a short back-off that grows if it keeps dying), a Node that is deleted has its
-agent stopped and its namespace removed. The agents report what they applied to the API
+What systemd does for kube-proxy, flanneld and the kubelet on a real node: a process that dies
+is started again (after a short back-off that grows if it keeps dying); a Node that is deleted
+keeps its agent until its kubelet has stopped the node's pods, then the agent is stopped and
+the node's namespace removed. The agents report what they applied to the API
 server; ``wait_applied`` and ``status`` read those reports.
 """
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..api.core import Node
+from ..api.core import Node, Pod
 from ..kernel.apply import remove_node
 from ..store.base import Store
 
@@ -29,6 +30,7 @@ log = logging.getLogger("kins.agentprocs")
 RESTART_FIRST = 0.2
 RESTART_MAX = 10.0
 STOP_GRACE = 5.0
+DRAIN_TIMEOUT = 30.0  # seconds a deleted Node's agent has to stop the node's pods
 
 
 @dataclass
@@ -40,6 +42,7 @@ class _Agent:
     start_at: float = 0.0
     started: float = 0.0
     report: dict[str, Any] = field(default_factory=dict)
+    gone_since: float | None = None  # its Node was deleted: draining
 
 
 class AgentProcesses:
@@ -86,11 +89,12 @@ class AgentProcesses:
         nodes = {n.name for n in self.store.list("Node")[0] if isinstance(n, Node)}
         now = time.monotonic()
         with self._cond:
-            gone = [a for name, a in self.agents.items() if name not in nodes]
+            gone = [a for name, a in self.agents.items() if name not in nodes and self._done(a, now)]
             for a in gone:
                 del self.agents[a.node]
             for name in sorted(nodes):
                 a = self.agents.setdefault(name, _Agent(name))
+                a.gone_since = None
                 if a.proc is not None and a.proc.poll() is not None:
                     rc = a.proc.returncode
                     log.warning("agent of node %s exited (%s); starting it again in %.1fs", name, rc, a.backoff)
@@ -110,6 +114,14 @@ class AgentProcesses:
         for a in gone:
             self._stop_one(a)
             remove_node(self.cluster, a.node, self.state_dir)  # idempotent: the agent may have done it
+
+    def _done(self, a: _Agent, now: float) -> bool:
+        """Whether the agent of a deleted Node may go: its kubelet has stopped the node's pods
+        and deleted their objects (or it had DRAIN_TIMEOUT seconds to)."""
+        if a.gone_since is None:
+            a.gone_since = now
+        left = [p for p in self.store.list("Pod")[0] if isinstance(p, Pod) and p.spec.nodeName == a.node]
+        return not left or now - a.gone_since > DRAIN_TIMEOUT or a.proc is None
 
     def _stop_strays(self) -> None:
         """Agents a daemon before this one started (it was killed, they were not): they

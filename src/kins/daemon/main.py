@@ -160,13 +160,18 @@ class Daemon:
 
     def start_agents(self, api: str, token: str) -> None:
         """The node agents, on the API like any other client: every node's in this process, or
-        (``agents.mode: process``) the kubelet and outside hosts here and one ``kins agent``
-        process per node for the rest."""
+        (``agents.mode: process``) the outside hosts' here and one ``kins agent`` process per
+        node for the rest (its network agents and its kubelet)."""
         separate = self.cfg.agents_mode == "process"
         with self.kernel_lock:
             ensure_underlay(self.name, self.state_dir)  # before agents that plug into it side by side
         self.agents = Agents(
-            self.cfg, lambda: connect(api, token), self.state_dir, self.kernel_lock, network=not separate
+            self.cfg,
+            lambda: connect(api, token),
+            self.state_dir,
+            self.kernel_lock,
+            network=not separate,
+            kubelet=not separate,
         ).start()
         if separate:
             self.agent_procs = AgentProcesses(

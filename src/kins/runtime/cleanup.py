@@ -30,7 +30,8 @@ def cluster_processes(state_dir: str | Path, cluster: str) -> list[int]:
     """PIDs of the cluster's processes (in its namespaces, or its fork server)."""
     state = Path(state_dir).resolve()
     inodes = _netns_inodes(f"kins-{cluster}-")
-    logs = {str(state / "zygote.log"), str(state / "runtime.log")}
+    # The fork servers: one per cluster, or one per node's kubelet (zygote-<node>.log).
+    logs = {str(p) for p in state.glob("zygote*.log")} | {str(state / "zygote.log"), str(state / "runtime.log")}
     me = os.getpid()
     pids: list[int] = []
     for entry in os.listdir("/proc"):

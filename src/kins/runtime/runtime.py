@@ -48,7 +48,7 @@ main(sys.argv[1])
 """
 
 SOCKET_NAME = "runtime.sock"
-LOG_NAME = "zygote.log"  # ``kins down``'s cleanup finds the server by this file
+LOG_NAME = "zygote.log"  # ``kins down``'s cleanup finds the servers by these files (zygote*.log)
 START_TIMEOUT = 30.0
 BUSY_WAIT = 3.0  # how long to wait for the server's current client to go away
 
@@ -110,8 +110,19 @@ def decode_status(status: int) -> tuple[int, int | None]:
 class Runtime:
     """Runs pods' processes. Thread-safe; ``on_exit`` is called from a reader thread."""
 
-    def __init__(self, state_dir: str | Path, *, on_exit: ExitCallback | None = None, python: str = sys.executable):
+    def __init__(
+        self,
+        state_dir: str | Path,
+        *,
+        on_exit: ExitCallback | None = None,
+        python: str = sys.executable,
+        name: str = "",
+    ):
+        """``name``: which of the cluster's servers (one per node when each node's kubelet runs
+        in a process of its own; "" for the one server of a single kubelet). Sandbox records
+        stay in ``<state>/pods`` either way."""
         self.state_dir = Path(state_dir)
+        self._suffix = f"-{name}" if name else ""
         self.pods_dir = self.state_dir / "pods"
         self.pods_dir.mkdir(parents=True, exist_ok=True)
         self._on_exit = on_exit
@@ -140,11 +151,15 @@ class Runtime:
 
     @property
     def socket_path(self) -> Path:
-        return self.state_dir / SOCKET_NAME
+        return self.state_dir / SOCKET_NAME.replace(".sock", f"{self._suffix}.sock")
+
+    @property
+    def log_path(self) -> Path:
+        return self.state_dir / LOG_NAME.replace(".log", f"{self._suffix}.log")
 
     def _attach(self, python: str) -> socket.socket:
         """Connect to the cluster's server, starting it if none runs; read its inventory."""
-        with open(self.state_dir / "runtime.lock", "a") as lock:
+        with open(self.state_dir / f"runtime{self._suffix}.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # one starter at a time
             last: Exception | None = None
             deadline = time.monotonic() + BUSY_WAIT
@@ -168,10 +183,10 @@ class Runtime:
                     # It was exiting (idle) as we connected: start a fresh one.
                     sock.close()
                     last = exc
-            raise RuntimeFailure(f"pod runtime did not start: {last} (see {self.state_dir / LOG_NAME})")
+            raise RuntimeFailure(f"pod runtime did not start: {last} (see {self.log_path})")
 
     def _start_server(self, python: str) -> socket.socket:
-        with open(self.state_dir / LOG_NAME, "ab") as log:
+        with open(self.log_path, "ab") as log:
             proc = subprocess.Popen(
                 [python, "-I", "-S", "-c", _BOOT.format(kins=str(_KINS_DIR)), str(self.socket_path)],
                 stdin=subprocess.DEVNULL,
@@ -186,7 +201,7 @@ class Runtime:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             if proc.poll() is not None:
-                raise RuntimeFailure(f"pod runtime exited ({proc.returncode}); see {self.state_dir / LOG_NAME}")
+                raise RuntimeFailure(f"pod runtime exited ({proc.returncode}); see {self.log_path}")
             try:
                 return _connect(self.socket_path)
             except OSError as exc:

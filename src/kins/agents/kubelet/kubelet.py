@@ -62,15 +62,26 @@ class Kubelet(Reconciler):
     after = ("overlay",)
     TICK = 0.05  # seconds between looks at exits, restarts, probes and statuses to write
 
-    def __init__(self, cfg: ClusterConfig, store: ClusterView, state_dir: Path, kernel_lock: threading.Lock) -> None:
+    def __init__(
+        self,
+        cfg: ClusterConfig,
+        store: ClusterView,
+        state_dir: Path,
+        kernel_lock: threading.Lock,
+        only: frozenset[str] | None = None,
+    ) -> None:
+        """``only``: the nodes whose pods this kubelet runs (every node when None). A kubelet of
+        one node has a runtime server of its own, so it adopts and removes only its pods."""
         self.cfg = cfg
+        self.only = only
         self.store = store
         self.state_dir = state_dir
         self.clock = Clock()
         self.pods: dict[str, PodRun] = {}
         self.lock = threading.RLock()
         self._exits: queue.SimpleQueue[ProcessExit] = queue.SimpleQueue()  # the runtime's, for the loop
-        self.runtime = Runtime(state_dir, on_exit=self._exits.put)
+        own = next(iter(only)) if only is not None and len(only) == 1 else ""
+        self.runtime = Runtime(state_dir, on_exit=self._exits.put, name=own)
         self.volumes = PodVolumes(self.store, state_dir)
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kins-kubelet")
         self.net = PodNetwork(cfg, store, state_dir, kernel_lock)
@@ -140,7 +151,7 @@ class Kubelet(Reconciler):
         seen: set[str] = set()
         for p in pods:
             node = p.spec.nodeName
-            if not node:
+            if not node or (self.only is not None and node not in self.only):
                 continue
             seen.add(p.key)
             run = self.pods.get(p.key)
@@ -238,7 +249,7 @@ class Kubelet(Reconciler):
             shutil.rmtree(Path(sb.dir) / "volumes", ignore_errors=True)
         if wanted is None:
             return
-        self.net.remove_unclaimed(wanted, self._claims)
+        self.net.remove_unclaimed(wanted, self._claims, self.only)
 
     def _claims(self, netns: str) -> bool:
         """Whether a pod the kubelet runs has the namespace ``netns``."""

@@ -122,13 +122,18 @@ class PodNetwork:
         """The namespaces ``pods`` need (those bound to a node)."""
         return {self.namespace_of(p.key) for p in pods if p.spec.nodeName}
 
-    def remove_unclaimed(self, wanted: set[str], claimed: Callable[[str], bool]) -> None:
+    def remove_unclaimed(
+        self, wanted: set[str], claimed: Callable[[str], bool], nodes: frozenset[str] | None = None
+    ) -> None:
         """Remove the pod namespaces the kernel layer made that neither ``wanted`` names nor
-        ``claimed`` (asked at the time, as pods may start meanwhile) says a pod holds."""
+        ``claimed`` (asked at the time, as pods may start meanwhile) says a pod holds; only on
+        ``nodes`` when given (other nodes' kubelets look after theirs)."""
         led = Ledger.load(self.cfg.name, self.state_dir)
         prefix = kns.cluster_prefix(self.cfg.name)
         for name, entry in sorted(led.netns.items()):
             if entry.kind != "pod" or name in wanted or not entry.owner:
+                continue
+            if nodes is not None and entry.owner not in nodes:
                 continue
             if claimed(name):
                 continue
