@@ -1,12 +1,13 @@
-"""``kins agent``: one node's network agents as a process of their own.
+"""``kins agent``: one node's agents (network and kubelet) as a process of their own.
 
 It needs nothing but the API: the cluster's settings come from the ``kube-system/kins-cluster``
-ConfigMap (as kube-proxy and flanneld read theirs from ConfigMaps), the nodes, Services and
-EndpointSlices from watches. After each change it applied it reports to the API server
-(``POST /kins/v1/agents/<node>``: the version it applied, its pid, its agents' counters), which
-is how ``waitApplied`` and ``kins status`` know about it. SIGTERM stops it; the node's kernel
-state stays as it is, and an agent started again takes it over (a full sync that changes
-nothing that is already right).
+ConfigMap (as kube-proxy and flanneld read theirs from ConfigMaps), the nodes, Services,
+EndpointSlices and the node's pods from watches. After each change it applied it reports to the
+API server (``POST /kins/v1/agents/<node>``: the version it applied, its pid, its agents'
+counters), which is how ``waitApplied`` and ``kins status`` know about it. SIGTERM stops it; the
+node's kernel state and pods stay as they are (the pods in the node's runtime server), and an
+agent started again takes them over: a full sync that changes nothing already right, and the
+kubelet adopting the running sandboxes.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ def run(node: str, api: str, token: str, ca_file: str | None, state_dir: Path | 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="kins agent", description="One node's network agents, on the API.")
+    ap = argparse.ArgumentParser(prog="kins agent", description="One node's agents (network and kubelet), on the API.")
     ap.add_argument("--node", required=True)
     ap.add_argument("--api", required=True, help="https://host:port or unix:/path/to/api.sock")
     ap.add_argument("--token-file", required=True, type=Path)

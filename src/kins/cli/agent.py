@@ -1,4 +1,4 @@
-"""``kins agent``: one node's network agents as a process (what the daemon starts per node with
+"""``kins agent``: one node's agents as a process (what the daemon starts per node with
 ``agents.mode: process``, and what runs on another host against a cluster's API)."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def agent(
     ] = None,
     log_file: Annotated[Path | None, typer.Option("--log-file", help="Log here instead of stderr.")] = None,
 ) -> None:
-    """Run a node's overlay, proxy, LB speaker, health check and ipmasq agents on the API."""
+    """Run a node's agents on the API: overlay, proxy, LB speaker, health checks, ipmasq, kubelet."""
     from ..agents.process import main as agent_main
 
     argv = ["--node", node, "--api", api, "--token-file", str(token_file)]
