@@ -125,7 +125,7 @@ def get(
 
 @app.command()
 def describe(
-    resource: Annotated[str, typer.Argument(help="svc|pod|node|deploy")],
+    resource: Annotated[str, typer.Argument(help="svc|pod|node|deploy|job|sts|ds|netpol")],
     name: Annotated[str, typer.Argument()],
     filename: FilesOpt = [],  # noqa: B006
     cluster: ClusterOpt = None,
@@ -137,6 +137,7 @@ def describe(
     from ..api.batch import Job
     from ..api.core import Node, Pod, Service
     from ..api.discovery import EndpointSlice
+    from ..api.networking import NetworkPolicy
     from ..api.registry import STORED, resolve_resource
     from ..control.base import controller_of
     from ..views.describe import describe_deployment, describe_node, describe_pod, describe_service
@@ -182,5 +183,9 @@ def describe(
             out(describe_statefulset(obj, pods, events))
         else:
             out(describe_daemonset(obj, pods, events))
+    elif isinstance(obj, NetworkPolicy):
+        from ..views.describe_network import describe_network_policy
+
+        out(describe_network_policy(obj))
     else:
-        raise KinsError(f"describe: {kind} is not supported yet (svc, pod, node, deploy, job, sts, ds)")
+        raise KinsError(f"describe: {kind} is not supported yet (svc, pod, node, deploy, job, sts, ds, netpol)")
