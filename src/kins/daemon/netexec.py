@@ -13,7 +13,7 @@ from ..api.config import ClusterConfig
 from ..apiserver import exec as api_exec
 from ..apiserver.errors import ApiError
 from ..apiserver.keys import STORE_KEY
-from ..kernel import netns, nsexec
+from ..kernel import netns
 from ..runtime.exec import DEFAULT_PATH
 
 NODE_PATH = "/kins/v1/nodes/{name}/exec"
@@ -26,7 +26,7 @@ def _launcher(ns: str, argv: list[str], what: str) -> api_exec.Launch:
 
     def launch(tty: bool) -> tuple[list[str], dict[str, str]]:
         env = {"PATH": DEFAULT_PATH, **({"TERM": "xterm"} if tty else {})}
-        return nsexec.command(ns, argv), env
+        return netns.exec_argv(ns, argv), env
 
     return launch
 

@@ -12,6 +12,7 @@ import errno
 import hashlib
 import os
 import re
+import sys
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -19,6 +20,7 @@ from typing import TypeVar
 from pyroute2 import netns as _netns
 
 from .._errors import KernelError
+from . import nsexec
 from .syscalls import CLONE_NEWNET, setns
 
 PREFIX = "kins-"
@@ -84,6 +86,18 @@ def path(name: str) -> str:
 
 def exists(name: str) -> bool:
     return os.path.exists(path(name))
+
+
+def exec_argv(name: str, argv: list[str]) -> list[str]:
+    """The host command line that runs ``argv`` in kins' namespace ``name`` (as ``ip netns
+    exec`` would: see ``nsexec``)."""
+    if not argv:
+        raise ValueError("exec needs a command")
+    check_owned(name)
+    if not exists(name):
+        raise KernelError("netns exec", name, "no such network namespace")
+    boot = nsexec.BOOT.format(kins=nsexec.KINS_DIR)
+    return [sys.executable, "-I", "-S", "-c", boot, path(name), *argv]
 
 
 def create(name: str) -> bool:

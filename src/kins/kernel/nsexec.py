@@ -2,54 +2,44 @@
 private mount namespace whose /sys is the namespace's own sysfs (so ``/sys/class/net`` lists its
 interfaces).
 
-``command(name, argv)`` gives the host command line for it: this file run as a script by the
-interpreter in isolated mode, without site packages, so it starts in a few milliseconds and
-imports nothing of kins (nor anything the caller's environment could shadow).
+``netns.exec_argv(name, argv)`` gives the host command line: the interpreter in isolated mode,
+without site packages, loading only this module and ``syscalls`` (so it starts in a few
+milliseconds, and nothing the caller's environment holds can shadow them).
 """
 
 from __future__ import annotations
 
-import ctypes
+import contextlib
 import os
 import sys
 
-CLONE_NEWNET = 0x40000000
-CLONE_NEWNS = 0x00020000
-MS_REC = 0x4000
-MS_SLAVE = 0x80000
-MNT_DETACH = 2
+from .syscalls import CLONE_NEWNET, CLONE_NEWNS, MNT_DETACH, MS_REC, MS_SLAVE, mount, setns, umount2, unshare
+
 EXEC_FAILED = 255  # what ip netns exec exits with when the program cannot be started
 
-
-def command(name: str, argv: list[str]) -> list[str]:
-    """The host command line that runs ``argv`` in kins' namespace ``name``."""
-    from .._errors import KernelError
-    from .netns import check_owned, exists, path
-
-    if not argv:
-        raise ValueError("exec needs a command")
-    check_owned(name)
-    if not exists(name):
-        raise KernelError("netns exec", name, "no such network namespace")
-    return [sys.executable, "-I", "-S", os.path.abspath(__file__), path(name), *argv]
+# ``python -I -S -c BOOT NETNS_PATH ARGV...``: ``kins`` as a bare package, so that importing this
+# module runs no package ``__init__`` that would pull in the rest of kins.
+BOOT = """
+import sys, types
+m = types.ModuleType("kins"); m.__path__ = [{kins!r}]; sys.modules["kins"] = m
+from kins.kernel.nsexec import main
+sys.exit(main(sys.argv[1:]))
+"""
+KINS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _enter(netns_path: str) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-
-    def check(rc: int, what: str) -> None:
-        if rc != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"{what}: {os.strerror(err)}")
-
     fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
-    check(libc.setns(fd, CLONE_NEWNET), "setns")
-    os.close(fd)
-    check(libc.unshare(CLONE_NEWNS), "unshare")
+    try:
+        setns(fd, CLONE_NEWNET)
+    finally:
+        os.close(fd)
+    unshare(CLONE_NEWNS)
     # Slave: the host's later mounts still show here, nothing mounted here reaches the host.
-    check(libc.mount(b"none", b"/", None, MS_REC | MS_SLAVE, None), "mount --make-rslave /")
-    libc.umount2(b"/sys", MNT_DETACH)  # may fail (nothing there): sysfs is mounted over it then
-    check(libc.mount(b"sysfs", b"/sys", b"sysfs", 0, None), "mount sysfs")
+    mount("none", "/", None, MS_REC | MS_SLAVE)
+    with contextlib.suppress(OSError):  # nothing mounted there: sysfs goes over the directory
+        umount2("/sys", MNT_DETACH)
+    mount("sysfs", "/sys", "sysfs", 0)
 
 
 def main(args: list[str]) -> int:
@@ -64,7 +54,3 @@ def main(args: list[str]) -> int:
     except OSError as e:
         sys.stderr.write(f'exec of "{argv[0]}" failed: {e.strerror or e}\n')
     return EXEC_FAILED
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,5 +1,5 @@
-"""The few Linux calls Python 3.11 lacks (unshare, mount, prctl), bound with ctypes; setns comes
-from the kernel layer.
+"""prctl and the process and socket helpers of the pod runtime; the namespace calls (setns,
+unshare, mount) come from the kernel layer's one binding of them.
 
 Kept free of heavy imports: the fork server loads this module before forking every pod process.
 """
@@ -11,61 +11,24 @@ import os
 import socket
 import threading
 
-from ..kernel.syscalls import CLONE_NEWNET, setns  # also the zygote's, through this module
-
-CLONE_NEWNS = 0x00020000
-CLONE_NEWUTS = 0x04000000
-
-MS_RDONLY = 0x1
-MS_NOSUID = 0x2
-MS_NODEV = 0x4
-MS_REMOUNT = 0x20
-MS_BIND = 0x1000
-MS_REC = 0x4000
-MS_PRIVATE = 0x40000
-MNT_DETACH = 0x2
+from ..kernel.syscalls import CLONE_NEWNET, check, setns
 
 PR_SET_PDEATHSIG = 1
 PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_libc.unshare.argtypes = [ctypes.c_int]
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 
 
-def _check(rc: int, what: str) -> None:
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _b(s: str | None) -> bytes | None:
-    return None if s is None else os.fsencode(s)
-
-
-def unshare(flags: int) -> None:
-    _check(_libc.unshare(flags), "unshare")
-
-
-def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    _check(_libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)), f"mount {target}")
-
-
-def umount2(target: str, flags: int = 0) -> None:
-    _check(_libc.umount2(_b(target), flags), f"umount {target}")
-
-
 def prctl(option: int, arg: int) -> None:
-    _check(_libc.prctl(option, arg, 0, 0, 0), "prctl")
+    check(_libc.prctl(option, arg, 0, 0, 0), "prctl")
 
 
 def set_comm(name: str) -> None:
     """Name the process in ``ps`` (the kernel keeps 15 bytes)."""
     buf = ctypes.create_string_buffer(name.encode()[:15])
-    _check(_libc.prctl(PR_SET_NAME, ctypes.addressof(buf), 0, 0, 0), "prctl")
+    check(_libc.prctl(PR_SET_NAME, ctypes.addressof(buf), 0, 0, 0), "prctl")
 
 
 def socket_in_netns(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from kins.runtime.linux import MS_BIND, MS_NODEV, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT, mount
+from kins.kernel.syscalls import MS_BIND, MS_NODEV, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT, mount
 
 Mount = tuple[str, str, bool]  # (host path, path in the pod, read only)
 

@@ -33,6 +33,7 @@ import traceback
 from typing import Any
 
 from kins import apps
+from kins.kernel import syscalls
 from kins.runtime import linux
 from kins.runtime.mounts import MountSetup
 
@@ -297,23 +298,23 @@ class Zygote:
     def _holder(self, report: int, req: dict[str, Any]) -> None:
         linux.set_comm("kins-pause")
         fd = os.open(req["netns"], os.O_RDONLY | os.O_CLOEXEC)
-        linux.setns(fd, linux.CLONE_NEWNET)
+        syscalls.setns(fd, syscalls.CLONE_NEWNET)
         os.close(fd)
-        linux.unshare(linux.CLONE_NEWUTS | linux.CLONE_NEWNS)
+        syscalls.unshare(syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWNS)
         socket.sethostname(req["hostname"])
         # Private, so nothing mounted here reaches the host (and the host's mounts stay out).
-        linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+        syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
         # The copied mount table pins every other network namespace bound under /run/netns;
         # drop those copies so deleting a namespace on the host really frees it.
         # iproute2's /run/netns is a mount point of its own: detaching it first makes the table
         # small before it is read for any other namespace file.
         with contextlib.suppress(OSError):
-            linux.umount2("/run/netns", linux.MNT_DETACH)
+            syscalls.umount2("/run/netns", syscalls.MNT_DETACH)
         with open("/proc/self/mountinfo") as f:
             points = nsfs_mounts_to_detach(f.read())
         for point in points:
             with contextlib.suppress(OSError):
-                linux.umount2(point, linux.MNT_DETACH)
+                syscalls.umount2(point, syscalls.MNT_DETACH)
         mounts = [(m[0], m[1], bool(m[2])) for m in req.get("mounts") or []]
         if mounts:
             try:
@@ -323,11 +324,11 @@ class Zygote:
                 raise StartFailed("start", f"volume mounts: {message}") from None
         for source, target in ((req["resolv_conf"], "/etc/resolv.conf"), (req["hosts"], "/etc/hosts")):
             if source:
-                linux.mount(source, target, None, linux.MS_BIND)
+                syscalls.mount(source, target, None, syscalls.MS_BIND)
         # /sys showing the pod's own interfaces, as `ip netns exec` arranges it.
         try:
-            linux.umount2("/sys", linux.MNT_DETACH)
-            linux.mount("sysfs", "/sys", "sysfs", 0)
+            syscalls.umount2("/sys", syscalls.MNT_DETACH)
+            syscalls.mount("sysfs", "/sys", "sysfs", 0)
         except OSError:
             pass
         for std in (0, 1, 2):
@@ -364,7 +365,7 @@ class Zygote:
         fds = [os.open(f"/proc/{holder}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC) for ns in NAMESPACES]
         log = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
         for fd in fds:
-            linux.setns(fd)
+            syscalls.setns(fd)
             os.close(fd)
         env = {"PATH": DEFAULT_PATH, "HOSTNAME": socket.gethostname(), **req.get("env", {})}
         workdir = req.get("workdir") or "/"
