@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
-from ._errors import KinsError
+from ._errors import KinsError, error_from_status
 
 V5 = "v5.channel.k8s.io"
 V4 = "v4.channel.k8s.io"
@@ -240,8 +240,6 @@ async def connect(client: Api, path: str, query: list[tuple[str, str]], timeout:
                     body: Any = json.loads(raw)
                 except ValueError:
                     body = raw.decode(errors="replace")
-                from .client import error_from_status
-
                 raise error_from_status(code, body)
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, IndexError) as e:
             writer.close()

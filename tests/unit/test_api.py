@@ -15,7 +15,7 @@ import httpx
 import msgspec
 import pytest
 
-from kins._errors import AllocationError, Conflict, Gone, MultiValidationError, NotFound
+from kins._errors import AllocationError, Conflict, Gone, MultiValidationError, NotFound, Unauthorized
 from kins.api.apps import Deployment, DeploymentSpec
 from kins.api.config import default_cluster
 from kins.api.core import Container, Namespace, Pod, PodSpec, PodTemplateSpec, Service, ServicePort, ServiceSpec
@@ -25,7 +25,7 @@ from kins.api.networking import Ingress
 from kins.apiserver.auth import ensure_tls, generate_token, server_ssl_context
 from kins.apiserver.keys import Admission
 from kins.apiserver.server import make_app, start
-from kins.client import Client, Unauthorized
+from kins.client import Client
 from kins.store.base import Store
 from kins.store.memory import MemoryStore
 from kins.store.sqlite import SqliteStore

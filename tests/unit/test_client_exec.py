@@ -15,14 +15,14 @@ import pytest
 from aiohttp import web
 from test_api_pods import pod, self_sandbox
 
-from kins._errors import NotFound
+from kins._errors import ApiRequestError, NotFound
 from kins.api.config import default_cluster
 from kins.api.core import Node
 from kins.api.meta import ObjectMeta
 from kins.apiserver import auth
 from kins.apiserver.keys import STATE_DIR_KEY
 from kins.apiserver.server import make_app, start
-from kins.client import ApiRequestError, Client
+from kins.client import Client
 from kins.clientexec import (
     Command,
     ExecError,

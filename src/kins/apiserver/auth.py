@@ -51,13 +51,7 @@ def _write_private_text(path: Path, text: str) -> Path:
 
 def write_token(state_dir: str | os.PathLike[str], token: str) -> Path:
     """Store ``token`` atomically with mode 0600, replacing any previous one; returns the path."""
-    path = token_path(state_dir)
-    tmp = _write_private(path, token)
-    try:
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_private_file(token_path(state_dir), token + "\n")
 
 
 def write_private_file(path: str | os.PathLike[str], text: str) -> Path:

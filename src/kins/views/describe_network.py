@@ -61,6 +61,24 @@ def _peers(p: _Page, word: str, peers: Sequence[NetworkPolicyPeer] | None, anyon
             p.w(2, f"{_INDENT}Except: {', '.join(peer.ipBlock.except_ or [])}\n")
 
 
+Rule = tuple[Sequence[NetworkPolicyPort] | None, Sequence[NetworkPolicyPeer] | None]
+
+
+def _direction(p: _Page, direction: str, isolated: bool, rules: Sequence[Rule], word: str, anyone: str) -> None:
+    """One direction's section: its rules (ports, then peers), ``----------`` between them."""
+    if not isolated:
+        p.w(1, f"Not affecting {direction} traffic\n")
+        return
+    p.w(1, f"Allowing {direction} traffic:\n")
+    if not rules:
+        p.w(0, f"{_INDENT}<none> (Selected pods are isolated for {direction} connectivity)\n")
+    for i, (ports, peers) in enumerate(rules):
+        if i:
+            p.w(0, f"{_INDENT}----------\n")
+        _ports(p, ports)
+        _peers(p, word, peers, anyone)
+
+
 def describe_network_policy(np: NetworkPolicy) -> str:
     """``kubectl describe networkpolicy``."""
     spec = np.spec
@@ -78,29 +96,9 @@ def describe_network_policy(np: NetworkPolicy) -> str:
     else:
         p.w(2, f"{format_label_selector(selector)}\n")
     types = policy_types(spec)
-    if "Ingress" in types:
-        p.w(1, "Allowing ingress traffic:\n")
-        rules = spec.ingress or []
-        if not rules:
-            p.w(0, f"{_INDENT}<none> (Selected pods are isolated for ingress connectivity)\n")
-        for i, rule in enumerate(rules):
-            _ports(p, rule.ports)
-            _peers(p, "From", rule.from_, "traffic not restricted by source")
-            if i != len(rules) - 1:
-                p.w(0, f"{_INDENT}----------\n")
-    else:
-        p.w(1, "Not affecting ingress traffic\n")
-    if "Egress" in types:
-        p.w(1, "Allowing egress traffic:\n")
-        erules = spec.egress or []
-        if not erules:
-            p.w(0, f"{_INDENT}<none> (Selected pods are isolated for egress connectivity)\n")
-        for i, erule in enumerate(erules):
-            _ports(p, erule.ports)
-            _peers(p, "To", erule.to, "traffic not restricted by destination")
-            if i != len(erules) - 1:
-                p.w(0, f"{_INDENT}----------\n")
-    else:
-        p.w(1, "Not affecting egress traffic\n")
+    ingress = [(r.ports, r.from_) for r in spec.ingress or []]
+    egress = [(r.ports, r.to) for r in spec.egress or []]
+    _direction(p, "ingress", "Ingress" in types, ingress, "From", "traffic not restricted by source")
+    _direction(p, "egress", "Egress" in types, egress, "To", "traffic not restricted by destination")
     p.w(1, f"Policy Types: {', '.join(types) or '<none>'}\n")
     return p.text()
