@@ -63,6 +63,17 @@ def test_each_node_has_its_agent_process_on_the_api(cluster: Cluster) -> None:
         assert all(a["failures"] == 0 for a in agents.values())
 
 
+def test_an_agent_for_a_node_that_does_not_exist_is_refused(cluster: Cluster) -> None:
+    before = cluster_namespaces(cluster.name)
+    done = cluster.kins(
+        "agent", "--node", "nope", "--api", f"unix:{cluster.state / 'api.sock'}",
+        "--token-file", str(cluster.state / "token"), check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert 'nodes "nope" not found' in done.stderr
+    assert cluster_namespaces(cluster.name) == before
+
+
 def test_sigkilled_agent_restarts_and_loses_neither_traffic_nor_objects(cluster: Cluster) -> None:
     client = cluster.client
     cluster.wait_rules_synced()

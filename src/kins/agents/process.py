@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from .._errors import KinsError
+from .._errors import KinsError, NotFound
 from ..api.config import ClusterConfig, cluster_from_text
 from ..api.core import ConfigMap
 from ..client import Client, connect
@@ -111,6 +111,10 @@ def run(node: str, api: str, token: str, ca_file: str | None, state_dir: Path | 
 
     with connect_api() as client:
         cfg = fetch_config(client, timeout=60.0)
+        try:
+            client.get("Node", None, node)
+        except NotFound:
+            raise KinsError(f'--node: nodes "{node}" not found (kins node add {node} makes one)') from None
     if state_dir is None:
         state_dir = Path(os.environ.get("KINS_STATE_DIR") or "/var/lib/kins") / cfg.name
     state_dir.mkdir(parents=True, exist_ok=True)
