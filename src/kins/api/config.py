@@ -75,6 +75,7 @@ class LoadBalancerPool(Base):
     addresses: list[str] = msgspec.field(default_factory=list)
 
 
+_LOG_LIMIT = re.compile(r"^[1-9][0-9]*/(second|minute|hour|day)$")
 AGENT_MODES = ("in-process", "process")
 
 
@@ -82,6 +83,17 @@ class AgentsConfig(Base):
     # in-process: the daemon runs every node's agents itself; process: one ``kins agent``
     # process per node, started and restarted by the daemon. Either way agents use only the API.
     mode: str = "in-process"
+
+
+NETWORK_POLICY_PROVIDERS = ("kube-router", "none")
+
+
+class NetworkPolicyConfig(Base):
+    # kube-router: k3s' pairing of flannel with kube-router's policy controller enforces
+    # NetworkPolicy; none: flannel alone, policies are stored and ignored.
+    provider: str = "kube-router"
+    # kube-router limits its NFLOG rule (``-m limit``, e.g. "10/minute"); unset logs every denied packet.
+    logLimit: str | None = None
 
 
 class ClusterConfig(Base):
@@ -96,6 +108,11 @@ class ClusterConfig(Base):
     kubeProxy: KubeProxy = msgspec.field(default_factory=KubeProxy)
     loadBalancer: LoadBalancerPool | None = None
     agents: AgentsConfig | None = None
+    networkPolicy: NetworkPolicyConfig | None = None
+
+    @property
+    def policy_provider(self) -> str:
+        return self.networkPolicy.provider if self.networkPolicy else "kube-router"
 
     @property
     def agents_mode(self) -> str:
@@ -237,6 +254,17 @@ def validate_cluster(cfg: ClusterConfig) -> list[ValidationError]:
     if cfg.agents is not None and cfg.agents.mode not in AGENT_MODES:
         modes = " or ".join(AGENT_MODES)
         errs.append(ValidationError(w, "agents.mode", f"unsupported mode {cfg.agents.mode!r} ({modes})"))
+    npc = cfg.networkPolicy
+    if npc is not None:
+        if npc.provider not in NETWORK_POLICY_PROVIDERS:
+            known = " or ".join(NETWORK_POLICY_PROVIDERS)
+            errs.append(
+                ValidationError(w, "networkPolicy.provider", f"unsupported provider {npc.provider!r} ({known})")
+            )
+        if npc.logLimit is not None and not _LOG_LIMIT.match(npc.logLimit):
+            errs.append(
+                ValidationError(w, "networkPolicy.logLimit", f"{npc.logLimit!r} must be N/second|minute|hour|day")
+            )
     if pn.backend != "vxlan":
         errs.append(ValidationError(w, "podNetwork.backend", f"unsupported backend {pn.backend!r} (vxlan)"))
     if not 0 < pn.vni < 1 << 24:

@@ -21,6 +21,7 @@ class What(StrEnum):
     neigh = "neigh"
     fdb = "fdb"
     links = "links"
+    ipsets = "ipsets"
     all = "all"
 
 
@@ -32,6 +33,7 @@ def render(
     what: Annotated[What, typer.Option("--what", help="Which part of the node plan to print.")] = What.all,
 ) -> None:
     """Print each node's data plane as the real tools would show it (no root needed)."""
+    from ..model.ipset import save_text
     from ..offline import open_offline
     from ..render.cluster import render_cluster
     from ..render.overlay.ipmasq import masq_with_jump
@@ -57,10 +59,13 @@ def render(
         if what in (What.fdb, What.all):
             parts.append(("bridge fdb show", format_bridge_fdb(plan.fdb)))
         if what == What.iptables:
-            parts.append(("iptables-restore input", plan.iptables_restore))
+            parts.append(("iptables-restore input", plan.iptables_restore + plan.policy_restore))
         if what in (What.iptables_save, What.all):
             masq = masq_with_jump(oc.cfg.podNetwork.cidr, plan.pod_cidr, oc.cfg.masquerade_mark)
-            parts.append(("iptables-save", render_save(plan.iptables_restore, base_chain_jumps(), (masq,))))
+            jumps = base_chain_jumps() + list(plan.policy_jumps)
+            parts.append(("iptables-save", render_save(plan.iptables_restore, jumps, (masq, plan.policy_restore))))
+        if what == What.ipsets or (what == What.all and plan.ipsets):
+            parts.append(("ipset save", save_text(plan.ipsets)))
         for title, text in parts:
             if many or what == What.all:
                 out(f"# node {name} ({plan.ip}): {title}")

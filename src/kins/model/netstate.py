@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .ipset import IPSet
 from .ipv4 import ip_int, net_int
 
 VXLAN_PORT = 8472  # the kernel's VXLAN port when none is given (flannel's too)
@@ -147,6 +148,11 @@ class NodePlan:
     sysctls: tuple[Sysctl, ...] = ()
     iptables_restore: str = ""
     pods: tuple[PodPlan, ...] = field(default_factory=tuple)
+    # the NetworkPolicy layer (kube-router): its filter payload, the jumps into it from the
+    # built-in chains (table, chain, args), and the ipsets its rules match
+    policy_restore: str = ""
+    policy_jumps: tuple[tuple[str, str, str], ...] = ()
+    ipsets: tuple[IPSet, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

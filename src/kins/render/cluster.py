@@ -7,10 +7,13 @@ from collections.abc import Iterable
 from msgspec.structs import replace
 
 from ..api.config import ClusterConfig, NodeConfig
-from ..api.core import Node, Pod, Service
+from ..api.core import Namespace, Node, Pod, Service
 from ..api.discovery import EndpointSlice
+from ..api.networking import NetworkPolicy
 from ..model.netstate import NodePlan
 from ..store.base import Store
+from .netpol.iptables import PolicyRender, render_policy
+from .netpol.model import Cluster, PolicyInfo, build_policies
 from .podnet import render_node_network
 from .proxy.iptables import render_restore
 from .proxy.model import build_proxy_model
@@ -43,11 +46,15 @@ def render_node(
     pods: list[Pod],
     services: list[Service],
     slices: list[EndpointSlice],
+    policy: PolicyRender | None = None,
 ) -> NodePlan:
-    """One node's full plan: pod network, overlay, and kube-proxy's restore payload."""
+    """One node's full plan: pod network, overlay, kube-proxy's restore payload and, when
+    given, the node's NetworkPolicy layer."""
     plan = render_node_network(cfg, node, pods)
     model = build_proxy_model(services, slices, cfg, node, plan.ip)
     restore = render_restore(model, cfg)
+    if policy is None or policy.empty:
+        policy = PolicyRender(node, "", [], {})
     return NodePlan(
         name=plan.name,
         ip=plan.ip,
@@ -60,7 +67,29 @@ def render_node(
         sysctls=plan.sysctls,
         iptables_restore=restore,
         pods=plan.pods,
+        policy_restore=policy.restore,
+        policy_jumps=tuple((t, c, args_text(a)) for t, c, a in policy.jumps),
+        ipsets=tuple(policy.ipsets.values()),
     )
+
+
+def args_text(args: list[str]) -> str:
+    """Rule arguments as one line, an argument with spaces in double quotes."""
+    return " ".join(f'"{a}"' if " " in a else a for a in args)
+
+
+def policy_state(store: Store) -> tuple[Cluster, list[PolicyInfo]]:
+    """The cluster's NetworkPolicies resolved against its pods and namespaces."""
+    pods, _ = store.list("Pod")
+    namespaces, _ = store.list("Namespace")
+    nps, _ = store.list("NetworkPolicy")
+    cluster = Cluster((p for p in pods if isinstance(p, Pod)), (ns for ns in namespaces if isinstance(ns, Namespace)))
+    return cluster, build_policies((p for p in nps if isinstance(p, NetworkPolicy)), cluster)
+
+
+def render_policies(cfg: ClusterConfig, store: Store, nodes: Iterable[str]) -> dict[str, PolicyRender]:
+    cluster, policies = policy_state(store)
+    return {node: render_policy(cfg, node, policies, [p for p in cluster.pods if p.node == node]) for node in nodes}
 
 
 def render_cluster(cfg: ClusterConfig, store: Store, nodes: Iterable[str] | None = None) -> dict[str, NodePlan]:
@@ -72,4 +101,5 @@ def render_cluster(cfg: ClusterConfig, store: Store, nodes: Iterable[str] | None
     by_node = pods_by_node(p for p in pods if isinstance(p, Pod))
     svcs = [s for s in services if isinstance(s, Service)]
     sls = [s for s in slices if isinstance(s, EndpointSlice)]
-    return {n: render_node(cfg, n, by_node.get(n, []), svcs, sls) for n in wanted}
+    policy = render_policies(cfg, store, wanted)
+    return {n: render_node(cfg, n, by_node.get(n, []), svcs, sls, policy[n]) for n in wanted}

@@ -574,6 +574,8 @@ def parse_rule(chain: str, args: list[str]) -> Rule:
                 if owner is None and kw.get("proto") in ("tcp", "udp", "sctp") and a in _OPTIONS["tcp"]:
                     owner = _PendingMatch(str(kw["proto"]))  # iptables loads the protocol match implicitly
                     pending.append(owner)
+                if owner is None and kw.get("proto") == "icmp" and a == "--icmp-type":
+                    pending.append(_PendingMatch("icmp"))  # implicit too; read as a generic match below
                 if owner is not None:
                     arity = _OPTIONS[owner.module][a]
                 else:

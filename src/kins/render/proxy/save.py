@@ -41,6 +41,7 @@ from .restore import (
     split_args,
 )
 
+_ICMP_TYPES = {"echo-reply": "0", "destination-unreachable": "3", "echo-request": "8", "time-exceeded": "11"}
 TABLE_ORDER = ("mangle", "security", "raw", "filter", "nat")
 _NO_QUOTE = frozenset("_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -107,6 +108,8 @@ def format_match(m: Match) -> str:
     if isinstance(m, NfacctMatch):
         return f"-m nfacct --nfacct-name {m.name}"
     assert isinstance(m, GenericMatch)
+    if m.module == "icmp":  # iptables-save prints ICMP types by number
+        return " ".join(["-m", "icmp", *(_ICMP_TYPES.get(a, a) for a in m.args)])
     return " ".join(["-m", m.module, *m.args])
 
 

@@ -1,0 +1,238 @@
+"""What kube-router's policy controller reads from the API: each NetworkPolicy with the pods it
+selects and, per rule, the peer pods, ipBlocks and ports, resolved against the cluster's pods
+and namespaces (``buildNetworkPoliciesInfo``).
+
+Pure: objects in, records out. The iptables writer (``iptables.py``) turns these into chains
+and sets; the matrix and the tracer read the same records to name policies and rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ...api.core import Namespace, Pod
+from ...api.meta import LabelSelector, selector_matches
+from ...api.networking import NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort
+
+INGRESS = "ingress"
+EGRESS = "egress"
+BOTH = "both"
+
+NS_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+@dataclass(frozen=True, slots=True)
+class PodInfo:
+    """A pod as the policy controller sees it: actionable pods only (an address, not finished,
+    not on the host's network)."""
+
+    namespace: str
+    name: str
+    ip: str
+    node: str
+    labels: dict[str, str] = field(compare=False, hash=False)
+    # (name, protocol, port) of every container port, for named ports
+    ports: tuple[tuple[str, str, int], ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class PortSpec:
+    """A numeric rule port: ``protocol`` (tcp/udp/sctp), ``port`` ("" = every port of the
+    protocol), ``end`` ("" = a single port)."""
+
+    protocol: str
+    port: str = ""
+    end: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NamedPortEps:
+    """A named port resolved on the pods holding it: the pods' addresses for one number."""
+
+    protocol: str
+    port: str
+    ips: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IPBlockPeer:
+    cidr: str
+    excepts: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class RuleInfo:
+    """One ingress (from) or egress (to) rule."""
+
+    index: int
+    match_all_peers: bool
+    peer_pods: list[PodInfo]
+    ipblocks: list[IPBlockPeer]
+    match_all_ports: bool
+    ports: list[PortSpec]
+    named: list[NamedPortEps]
+
+
+@dataclass(slots=True)
+class PolicyInfo:
+    namespace: str
+    name: str
+    type: str  # ingress, egress or both (the policy's isolation)
+    targets: list[PodInfo]
+    ingress: list[RuleInfo] | None  # None: no ingress section
+    egress: list[RuleInfo] | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def isolates(self, direction: str) -> bool:
+        return self.type in (direction, BOTH)
+
+
+def policy_types(np: NetworkPolicy) -> tuple[bool, bool]:
+    """(ingress, egress) isolation as the API server defaults ``policyTypes``: Ingress always,
+    Egress when the policy has egress rules."""
+    types = np.spec.policyTypes
+    if not types:
+        return True, bool(np.spec.egress)
+    return "Ingress" in types, "Egress" in types
+
+
+def actionable(p: Pod) -> bool:
+    """kube-router's ``isNetPolActionable``."""
+    phase = p.status.phase if p.status else None
+    return bool(p.status and p.status.podIP) and phase not in ("Succeeded", "Failed") and not p.spec.hostNetwork
+
+
+def pod_info(p: Pod) -> PodInfo:
+    ports = tuple(
+        (cp.name or "", (cp.protocol or "TCP").upper(), cp.containerPort)
+        for c in p.spec.containers
+        for cp in c.ports or []
+    )
+    assert p.status is not None and p.status.podIP
+    return PodInfo(
+        p.metadata.namespace or "default",
+        p.name,
+        p.status.podIP,
+        p.spec.nodeName or "",
+        dict(p.metadata.labels or {}),
+        ports,
+    )
+
+
+class Cluster:
+    """The pods and namespaces selectors are evaluated over, indexed by namespace."""
+
+    def __init__(self, pods: Iterable[Pod], namespaces: Iterable[Namespace]) -> None:
+        self.pods: list[PodInfo] = sorted(
+            (pod_info(p) for p in pods if actionable(p)), key=lambda i: (i.namespace, i.name)
+        )
+        self.by_ns: dict[str, list[PodInfo]] = {}
+        for i in self.pods:
+            self.by_ns.setdefault(i.namespace, []).append(i)
+        self.ns_labels: dict[str, dict[str, str]] = {}
+        for ns in namespaces:
+            labels = dict(ns.metadata.labels or {})
+            labels.setdefault(NS_NAME_LABEL, ns.name)  # the API server's immutable label
+            self.ns_labels[ns.name] = labels
+        for name in self.by_ns:  # a namespace only pods name (offline manifests)
+            self.ns_labels.setdefault(name, {NS_NAME_LABEL: name})
+
+    def select(self, namespace: str, sel: LabelSelector | None) -> list[PodInfo]:
+        return [p for p in self.by_ns.get(namespace, []) if selector_matches(sel, p.labels)]
+
+    def namespaces(self, sel: LabelSelector) -> list[str]:
+        return sorted(n for n, labels in self.ns_labels.items() if selector_matches(sel, labels))
+
+    def peer_pods(self, policy_ns: str, peer: NetworkPolicyPeer) -> list[PodInfo]:
+        """``evalPodPeer``: namespaceSelector (with an optional podSelector) across namespaces,
+        a podSelector alone within the policy's namespace."""
+        if peer.namespaceSelector is not None:
+            out: list[PodInfo] = []
+            for ns in self.namespaces(peer.namespaceSelector):
+                out += self.select(ns, peer.podSelector)
+            return out
+        if peer.podSelector is not None:
+            return self.select(policy_ns, peer.podSelector)
+        return []
+
+
+def _named_ports(pods: Iterable[PodInfo]) -> dict[tuple[str, str], dict[int, list[str]]]:
+    """``grabNamedPortFromPod``: (port name, protocol) -> number -> addresses of pods holding it."""
+    out: dict[tuple[str, str], dict[int, list[str]]] = {}
+    for p in pods:
+        for name, proto, num in p.ports:
+            if name:
+                ips = out.setdefault((name, proto), {}).setdefault(num, [])
+                if p.ip not in ips:
+                    ips.append(p.ip)
+    return out
+
+
+def _ports(
+    ports: list[NetworkPolicyPort], named: dict[tuple[str, str], dict[int, list[str]]]
+) -> tuple[list[PortSpec], list[NamedPortEps]]:
+    """``processNetworkPolicyPorts``: numeric ports and ranges as they are, named ports as one
+    entry per number the holders use. The protocol defaults to TCP, as the API server does."""
+    numeric: list[PortSpec] = []
+    eps: list[NamedPortEps] = []
+    for p in ports:
+        proto = (p.protocol or "TCP").upper()
+        if p.port is None:
+            numeric.append(PortSpec(proto.lower()))
+        elif isinstance(p.port, int):
+            end = str(p.endPort) if p.endPort is not None and p.endPort >= p.port else ""
+            numeric.append(PortSpec(proto.lower(), str(p.port), end))
+        else:
+            for num, ips in sorted(named.get((p.port, proto), {}).items()):
+                eps.append(NamedPortEps(proto.lower(), str(num), tuple(ips)))
+    return numeric, eps
+
+
+def _ipblock(peer: NetworkPolicyPeer) -> IPBlockPeer | None:
+    if peer.ipBlock is None or peer.podSelector is not None or peer.namespaceSelector is not None:
+        return None
+    if ":" in peer.ipBlock.cidr:  # the IPv4 controller ignores the other family
+        return None
+    return IPBlockPeer(peer.ipBlock.cidr, tuple(e for e in peer.ipBlock.except_ or [] if ":" not in e))
+
+
+def build_policy(np: NetworkPolicy, cluster: Cluster) -> PolicyInfo:
+    ns = np.metadata.namespace or "default"
+    ing, egr = policy_types(np)
+    kind = BOTH if ing and egr else EGRESS if egr else INGRESS
+    targets = cluster.select(ns, np.spec.podSelector)
+    target_named = _named_ports(targets)
+    ingress: list[RuleInfo] | None = None if np.spec.ingress is None else []
+    for i, r in enumerate(np.spec.ingress or []):
+        peers = r.from_ or []
+        pods = [p for peer in peers for p in cluster.peer_pods(ns, peer)]
+        blocks = [b for b in map(_ipblock, peers) if b is not None]
+        nums, named = _ports(r.ports or [], target_named)
+        assert ingress is not None
+        ingress.append(RuleInfo(i, not peers, pods, blocks, not r.ports, nums, named))
+    egress: list[RuleInfo] | None = None if np.spec.egress is None else []
+    for i, er in enumerate(np.spec.egress or []):
+        peers = er.to or []
+        pods = [p for peer in peers for p in cluster.peer_pods(ns, peer)]
+        blocks = [b for b in map(_ipblock, peers) if b is not None]
+        # With no peers a named port resolves on every pod it may reach, as the API defines it
+        # (kube-router looks in the policy's own namespace only).
+        holders = pods if peers else cluster.pods
+        nums, named = _ports(er.ports or [], _named_ports(holders))
+        assert egress is not None
+        egress.append(RuleInfo(i, not peers, pods, blocks, not er.ports, nums, named))
+    return PolicyInfo(ns, np.name, kind, targets, ingress, egress)
+
+
+def build_policies(policies: Iterable[NetworkPolicy], cluster: Cluster) -> list[PolicyInfo]:
+    """Every policy, in (namespace, name) order."""
+    nps = sorted(policies, key=lambda p: (p.metadata.namespace or "default", p.name))
+    return [build_policy(np, cluster) for np in nps]
