@@ -22,11 +22,12 @@ from .ipmasq import IPMasq
 from .kubelet import Kubelet
 from .lbspeaker import LBSpeaker
 from .loop import AgentLoop, Reconciler
+from .netpol import PolicyAgent
 from .overlay import OverlayAgent
 from .proxy import ProxyAgent, SyncStats
 from .view import ClusterView
 
-NETWORK = frozenset({"overlay", "proxy"})  # the reconcilers "rules applied" waits for
+NETWORK = frozenset({"overlay", "proxy", "policy"})  # the reconcilers "rules applied" waits for
 
 
 class Agents:
@@ -52,6 +53,8 @@ class Agents:
         self.client = connect()
         recs: list[Reconciler] = []
         kinds_view = {"Node", "Service", "EndpointSlice"}
+        if network:
+            kinds_view |= PolicyAgent.kinds
         if kubelet:
             kinds_view |= Kubelet.kinds
         self.informer = Informer(connect, kinds_view)
@@ -65,6 +68,7 @@ class Agents:
             recs += [
                 OverlayAgent(cfg, self.view, state_dir, kernel_lock, only, announce=speaker.announce),
                 self.proxy,
+                PolicyAgent(cfg, self.view, only),
                 speaker,
                 HealthChecks(cfg.name, self.view, only),
                 IPMasq(cfg, self.view, only),

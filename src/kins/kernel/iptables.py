@@ -186,3 +186,54 @@ def jumps_for(text: str) -> list[tuple[str, str, list[str]]]:
     """kube-proxy's base jumps whose target chain the restore payload declares."""
     declared = chains(text)
     return [j for j in KUBE_PROXY_JUMPS if j[2][-1] in declared.get(j[0], set())]
+
+
+def ensure_first(netns: str, table: str, chain: str, args: list[str]) -> bool:
+    """Keep a rule first in ``chain`` (kube-router's ``ensureRuleAtPosition``): inserted when
+    missing, moved when another rule got in front of it. True when something changed."""
+    res = _run(netns, ["iptables", "-w", "-t", table, "-S", chain])
+    if res.returncode != 0:
+        raise KernelError(f"iptables -t {table} -S {chain}", netns, res.stderr.strip())
+    rules = [line for line in res.stdout.splitlines() if line.startswith("-A ")]
+    present = _run(netns, ["iptables", "-w", "-t", table, "-C", chain, *args]).returncode == 0
+    if present and rules and _run_check_first(netns, table, chain, args, rules[0]):
+        return False
+    res = _run(netns, ["iptables", "-w", "-t", table, "-I", chain, "1", *args])
+    if res.returncode != 0:
+        raise KernelError(f"iptables -t {table} -I {chain}", netns, res.stderr.strip())
+    if present:  # the old copy is now further down; -D removes the first match, so delete by number
+        res = _run(netns, ["iptables", "-w", "-t", table, "-S", chain])
+        lines = [line for line in res.stdout.splitlines() if line.startswith("-A ")]
+        for i, line in enumerate(lines[1:], 2):
+            if line == lines[0]:
+                _run(netns, ["iptables", "-w", "-t", table, "-D", chain, str(i)])
+                break
+    return True
+
+
+def _run_check_first(netns: str, table: str, chain: str, args: list[str], first: str) -> bool:
+    """Whether ``first`` (an ``iptables -S`` line) is the rule ``args`` describe: the comment,
+    which carries kube-router's rule id, and the target must be in it."""
+    target = args[args.index("-j") + 1] if "-j" in args else ""
+    comment = args[args.index("--comment") + 1] if "--comment" in args else ""
+    return f"-j {target}" in first and (not comment or comment in first)
+
+
+def delete_rules(netns: str, table: str, chain: str, args: list[str]) -> int:
+    """Delete every copy of a rule; returns how many went."""
+    gone = 0
+    while _run(netns, ["iptables", "-w", "-t", table, "-C", chain, *args]).returncode == 0:
+        res = _run(netns, ["iptables", "-w", "-t", table, "-D", chain, *args])
+        if res.returncode != 0:
+            raise KernelError(f"iptables -t {table} -D {chain}", netns, res.stderr.strip())
+        gone += 1
+    return gone
+
+
+def delete_chains(netns: str, table: str, names: Iterable[str]) -> None:
+    """Flush and delete user chains in one restore (each referenced only by the others)."""
+    names = sorted(set(names))
+    if not names:
+        return
+    text = "\n".join([f"*{table}", *(f":{c} - [0:0]" for c in names), *(f"-X {c}" for c in names), "COMMIT"])
+    restore(netns, text + "\n", noflush=True, counters=False)

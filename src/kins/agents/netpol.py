@@ -1,0 +1,160 @@
+"""kube-router's network-policy controller: each node's filter rules and ipsets follow the
+NetworkPolicies, pods and namespaces.
+
+On a change every node's layer is rendered again (``render/netpol``) and applied only where it
+changed: sets through ``ipset restore`` (swapped in whole), rules through ``iptables-restore
+--noflush`` (only the policy layer's chains), the jumps from INPUT/FORWARD/OUTPUT kept first.
+Pod churn and label changes usually change set members only, so the rules are left alone.
+Stale chains and sets are deleted after the rules that used them are gone; when the last
+policy goes (or the cluster's provider is ``none``) the whole layer is removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ..api.config import ClusterConfig
+from ..api.core import Node
+from ..kernel import ipset as kipset
+from ..kernel import iptables as ipt
+from ..kernel import netns as kns
+from ..model.ipset import IPSet
+from ..render.cluster import nodes_config, policy_state
+from ..render.netpol import names as nn
+from ..render.netpol.iptables import PolicyRender, render_policy, top_jumps
+from ..store.base import Store, WatchEvent
+from .loop import NotYet, Reconciler
+
+log = logging.getLogger("kins.netpol")
+
+FULL_SYNC_PERIOD = 300.0
+OWN_CHAIN_PREFIXES = (nn.POD_FW_PREFIX, nn.POLICY_PREFIX, "KUBE-ROUTER-")
+OWN_SET_PREFIXES = (nn.SRC_PREFIX, nn.DST_PREFIX)
+
+
+@dataclass
+class NodePolicy:
+    rules_digest: str = ""
+    sets: dict[str, IPSet] = field(default_factory=dict)
+    chains: set[str] = field(default_factory=set)
+    adopted: bool = False  # what the kernel held was read once (after a restart)
+    last_full: float = 0.0
+    applied_rv: int = 0
+    rule_syncs: int = 0
+    set_syncs: int = 0
+    last_seconds: float = 0.0
+
+
+def _chains(restore: str) -> set[str]:
+    return {line[1:].split(" ", 1)[0] for line in restore.splitlines() if line.startswith(":")}
+
+
+class PolicyAgent(Reconciler):
+    """kube-router's policy controller for the nodes in ``only`` (every node when None)."""
+
+    name = "policy"
+    kinds = frozenset({"Node", "Pod", "Namespace", "NetworkPolicy"})
+    resync = FULL_SYNC_PERIOD
+    after = ("overlay", "proxy")  # its jumps go in front of kube-proxy's
+
+    def __init__(self, cfg: ClusterConfig, store: Store, only: frozenset[str] | None = None) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.only = only
+        self.nodes: dict[str, NodePolicy] = {}
+        self.last: dict[str, PolicyRender] = {}
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="kins-policy")
+
+    def sync(self, changes: Sequence[WatchEvent] = ()) -> None:
+        rv = self.store.resource_version
+        nodes = [n for n in self.store.list("Node")[0] if isinstance(n, Node)]
+        cfg = nodes_config(self.cfg, nodes)
+        names = [n.name for n in cfg.nodes if n.ip and n.podCIDR and (self.only is None or n.name in self.only)]
+        for gone in set(self.nodes) - set(names):
+            self.nodes.pop(gone, None)
+            self.last.pop(gone, None)
+        cluster, policies = policy_state(self.store)
+        renders = {
+            node: render_policy(cfg, node, policies, [p for p in cluster.pods if p.node == node]) for node in names
+        }
+        errors = [e for e in self._pool.map(lambda n: self._apply(n, renders[n], rv), names) if e is not None]
+        if errors:
+            raise errors[0]
+
+    def _apply(self, node: str, r: PolicyRender, rv: int) -> Exception | None:
+        try:
+            self._apply_node(node, r, rv)
+        except Exception as e:  # surfaced to the loop (back-off) after every node had its turn
+            return e
+        return None
+
+    def _apply_node(self, node: str, r: PolicyRender, rv: int) -> None:
+        t0 = time.perf_counter()
+        netns = kns.node_ns(self.cfg.name, node)
+        if not kns.exists(netns):
+            raise NotYet(f"no namespace yet for node {node}")
+        st = self.nodes.setdefault(node, NodePolicy())
+        if not st.adopted:
+            self._adopt(netns, st)
+        full = time.monotonic() - st.last_full > FULL_SYNC_PERIOD
+        if r.empty:
+            if st.chains or st.sets:
+                self._remove(netns, st)
+                log.info("node %s: network policy layer removed", node)
+        else:
+            changed_sets = [s for name, s in r.ipsets.items() if full or st.sets.get(name) != s]
+            # sets first: new rules must find their sets, and changed members apply atomically
+            if changed_sets:
+                kipset.restore(netns, changed_sets)
+                st.set_syncs += 1
+            chains = _chains(r.restore)
+            stale = {c for c in st.chains - chains if c.startswith(OWN_CHAIN_PREFIXES)}
+            text = r.restore
+            if stale:
+                # flushed and deleted in the same transaction that drops their last jumps
+                head, commit = text.rsplit("COMMIT", 1)
+                decl = "".join(f":{c} - [0:0]\n" for c in sorted(stale))
+                text = head.replace("*filter\n", "*filter\n" + decl, 1)
+                text += "".join(f"-X {c}\n" for c in sorted(stale)) + "COMMIT" + commit
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            if full or digest != st.rules_digest:
+                try:
+                    ipt.restore(netns, text, noflush=True, counters=False)
+                except Exception:
+                    st.rules_digest = ""
+                    raise
+                st.rules_digest = hashlib.sha256(r.restore.encode()).hexdigest() if stale else digest
+                st.chains = chains
+                st.rule_syncs += 1
+            for table, chain, args in r.jumps:
+                ipt.ensure_first(netns, table, chain, args)
+            gone_sets = [name for name in st.sets if name not in r.ipsets]
+            kipset.destroy(netns, gone_sets)
+            st.sets = dict(r.ipsets)
+            if full:
+                st.last_full = time.monotonic()
+        self.last[node] = r
+        st.applied_rv = rv
+        st.last_seconds = time.perf_counter() - t0
+
+    def _adopt(self, netns: str, st: NodePolicy) -> None:
+        """After a restart: what the kernel holds of ours, so stale chains and sets go."""
+        chains = ipt.chains(ipt.save(netns, "filter")).get("filter", set())
+        st.chains = {c for c in chains if c.startswith(OWN_CHAIN_PREFIXES)}
+        st.sets = {n: IPSet(n) for n in kipset.list_names(netns) if n.startswith(OWN_SET_PREFIXES)}
+        st.adopted = True
+
+    def _remove(self, netns: str, st: NodePolicy) -> None:
+        for table, chain, args in top_jumps():
+            ipt.delete_rules(netns, table, chain, args)
+        ipt.delete_chains(netns, "filter", st.chains)
+        kipset.destroy(netns, st.sets)
+        st.chains, st.sets, st.rules_digest = set(), {}, ""
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)

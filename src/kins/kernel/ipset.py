@@ -1,0 +1,89 @@
+"""ipsets inside a kins namespace, driven the way kube-router drives them: one ``ipset restore``
+per sync that fills a temporary set per set type and swaps it in, so a set's members change
+atomically and rules matching it never see it half-filled."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import subprocess
+from collections.abc import Iterable, Sequence
+
+from .._errors import KernelError
+from ..model.ipset import IPSet, entry_text, parse_save
+from . import netns as _netns
+
+TMP_PREFIX = "TMP-"
+
+
+def _run(netns: str, argv: Sequence[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    _netns.check_owned(netns)
+    if not _netns.exists(netns):
+        raise KernelError(argv[0], netns, "no such namespace")
+    return subprocess.run(
+        ["nsenter", f"--net={_netns.path(netns)}", "--", *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _tmp_name(options: str) -> str:
+    """kube-router's temporary set for one set of create options (a set name holds 31 characters)."""
+    digest = hashlib.sha1(f"tmp:{options}".encode()).digest()[:10]
+    return TMP_PREFIX + base64.b32encode(digest).decode()
+
+
+def restore_text(sets: Iterable[IPSet]) -> str:
+    """``BuildIPSetRestore``: per set, fill the temporary set of its type, create the set if
+    missing, swap the two and empty the temporary one; then destroy the temporaries."""
+    out: list[str] = []
+    tmps: dict[str, str] = {}
+    for s in sorted(sets, key=lambda s: s.name):
+        options = f"{s.type} {s.options}"
+        tmp = tmps.get(options)
+        if tmp is None:
+            tmp = tmps[options] = _tmp_name(options)
+            out += [f"create {tmp} {options}", f"flush {tmp}"]
+        out += [f"add {tmp} {entry_text(m)}" for m in s.members]
+        out += [f"add {tmp} {entry_text(m)} nomatch" for m in s.nomatch]
+        out += [f"create {s.name} {options}", f"swap {tmp} {s.name}", f"flush {tmp}"]
+    out += [f"destroy {t}" for t in sorted(tmps.values())]
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def restore(netns: str, sets: Iterable[IPSet]) -> None:
+    text = restore_text(sets)
+    if not text:
+        return
+    res = _run(netns, ["ipset", "restore", "-exist"], text)
+    if res.returncode != 0:
+        raise KernelError("ipset restore", netns, res.stderr.strip() or res.stdout.strip())
+
+
+def save(netns: str) -> dict[str, IPSet]:
+    res = _run(netns, ["ipset", "save"])
+    if res.returncode != 0:
+        raise KernelError("ipset save", netns, res.stderr.strip())
+    return parse_save(res.stdout)
+
+
+def list_names(netns: str) -> list[str]:
+    res = _run(netns, ["ipset", "list", "-n"])
+    if res.returncode != 0:
+        raise KernelError("ipset list", netns, res.stderr.strip())
+    return [line.strip() for line in res.stdout.splitlines() if line.strip()]
+
+
+def destroy(netns: str, names: Iterable[str]) -> None:
+    """Destroy the sets (each must be unreferenced by then); sets already gone are fine."""
+    wanted = set(names)
+    if not wanted:
+        return
+    lines = [f"destroy {n}" for n in list_names(netns) if n in wanted]
+    if not lines:
+        return
+    res = _run(netns, ["ipset", "restore"], "\n".join(lines) + "\n")
+    if res.returncode != 0:
+        raise KernelError("ipset destroy", netns, res.stderr.strip())
