@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -29,8 +29,11 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 APPLY_RETRIES = 5
+POLICY_LOG_PATH = "/kins/v1/policylog"
 
 Selector = str | LabelSelector | dict[str, str] | None
+# Records of the policy log as the API serves them (JSON objects, with their ``seq``).
+PolicyLogItems = list[dict[str, Any]]
 
 
 def _selector_text(selector: Selector) -> str | None:
@@ -363,6 +366,38 @@ class Client:
                     continue
                 typed = self._typed(ev["object"])
                 yield etype, typed, int(typed.metadata.resourceVersion or 0)
+
+    # --- policy log (kins' own endpoint: packets NetworkPolicies denied) ------------------------
+
+    def post_policy_log(self, node: str, records: Sequence[Any]) -> int:
+        """Report denied packets seen on ``node``: records in the ``/kins/v1/policylog`` format
+        (dicts, or msgspec structs of that shape). Returns the log's last sequence number."""
+        data = self._request("POST", POLICY_LOG_PATH, body={"node": node, "records": list(records)})
+        return int((data or {}).get("last") or 0)
+
+    def policy_log(self, namespace: str | None = None, since: int = 0) -> tuple[PolicyLogItems, int]:
+        """The logged records numbered above ``since`` (with either end in ``namespace``, when
+        given), oldest first, and the log's last sequence number (to follow from)."""
+        data = self._request("GET", POLICY_LOG_PATH, params=_policy_log_params(namespace, since))
+        return list(data.get("items") or []), int(data.get("last") or 0)
+
+    def follow_policy_log(self, namespace: str | None = None, since: int = 0) -> Iterator[dict[str, Any]]:
+        """The records above ``since``, then each new one as it is logged, until the caller
+        stops iterating or the server ends the stream."""
+        params = {**_policy_log_params(namespace, since), "follow": "true"}
+        # The stream stays quiet for as long as nothing is denied.
+        with self._http.stream("GET", POLICY_LOG_PATH, params=params, timeout=httpx.Timeout(10.0, read=None)) as resp:
+            _raise_for_stream(resp)
+            for line in resp.iter_lines():
+                if line.strip():
+                    yield msgspec.json.decode(line)
+
+
+def _policy_log_params(namespace: str | None, since: int) -> dict[str, str]:
+    params = {"since": str(since)} if since else {}
+    if namespace:
+        params["namespace"] = namespace
+    return params
 
 
 def connect(api: str, token: str, ca_file: str | None = None) -> Client:

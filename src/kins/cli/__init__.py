@@ -13,11 +13,12 @@ from .app import app
 # isort: off
 from . import show
 from . import cluster, kubeconfig, trace, wait
+from . import policy
 from . import agent
 
 # isort: on
 
-__all__ = ["agent", "app", "cluster", "kubeconfig", "main", "show", "trace", "wait"]
+__all__ = ["agent", "app", "cluster", "kubeconfig", "main", "policy", "show", "trace", "wait"]
 
 
 def main() -> None:

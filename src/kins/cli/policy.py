@@ -1,0 +1,80 @@
+"""``kins policy``: NetworkPolicy enforcement as the live cluster does it; ``log`` prints the
+packets the policies denied (kube-router's NFLOG records, gathered by the nodes' agents)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import msgspec
+import typer
+
+from .app import app
+from .common import NameOpt, live_client, out
+
+policy_app = typer.Typer(help="NetworkPolicy enforcement in the live cluster: log.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+class LogOutput(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _time(text: str) -> str:
+    """``HH:MM:SS.mmm`` in local time; the text as given if it is no RFC 3339 time."""
+    try:
+        t = datetime.fromisoformat(text).astimezone()
+    except (TypeError, ValueError):
+        return str(text)
+    return t.strftime("%H:%M:%S.") + f"{t.microsecond // 1000:03d}"
+
+
+def _peer(peer: dict[str, Any]) -> str:
+    ip = str(peer.get("ip") or "?")
+    if peer.get("pod"):
+        return f"{peer.get('namespace') or 'default'}/{peer['pod']} ({ip})"
+    return ip
+
+
+def format_record(rec: dict[str, Any]) -> str:
+    """One record as a line: ``TIME  SOURCE  DESTINATION  DIRECTION  POLICIES``, e.g.
+    ``10:41:07.123  x/b (10.244.1.5)  x/a (10.244.2.7):80/TCP  ingress  x/deny-ingress``."""
+    dst = rec.get("destination") or {}
+    port = dst.get("port")
+    proto = rec.get("protocol") or "?"
+    where = f"{_peer(dst)}:{port}/{proto}" if port is not None else f"{_peer(dst)}/{proto}"
+    policies = ",".join(rec.get("policies") or []) or "-"
+    source = _peer(rec.get("source") or {})
+    return f"{_time(rec.get('time', ''))}  {source}  {where}  {rec.get('direction') or '?'}  {policies}"
+
+
+@policy_app.command("log")
+def log(
+    follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing packets as they are denied.")] = False,
+    namespace: Annotated[
+        str | None, typer.Option("-n", "--namespace", help="Only packets from or to this namespace (default: all).")
+    ] = None,
+    name: NameOpt = None,
+    output: Annotated[LogOutput, typer.Option("-o", "--output", help="text, or json: one object a line.")] = (
+        LogOutput.text
+    ),
+) -> None:
+    """Print the packets NetworkPolicies denied, oldest first (as the nodes logged them)."""
+    client = live_client(name)
+
+    def show(rec: dict[str, Any]) -> None:
+        out(msgspec.json.encode(rec).decode() if output == LogOutput.json else format_record(rec))
+
+    if not follow:
+        for rec in client.policy_log(namespace)[0]:
+            show(rec)
+        return
+    try:
+        for rec in client.follow_policy_log(namespace):
+            show(rec)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
