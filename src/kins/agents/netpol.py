@@ -29,6 +29,7 @@ from ..render.netpol import names as nn
 from ..render.netpol.iptables import PolicyRender, render_policy, top_jumps
 from ..store.base import Store, WatchEvent
 from .loop import NotYet, Reconciler
+from .policylog import PolicyLogForwarder, PolicyView, Post
 
 log = logging.getLogger("kins.netpol")
 
@@ -62,12 +63,17 @@ class PolicyAgent(Reconciler):
     resync = FULL_SYNC_PERIOD
     after = ("overlay", "proxy")  # its jumps go in front of kube-proxy's
 
-    def __init__(self, cfg: ClusterConfig, store: Store, only: frozenset[str] | None = None) -> None:
+    def __init__(
+        self, cfg: ClusterConfig, store: Store, only: frozenset[str] | None = None, post_log: Post | None = None
+    ) -> None:
         self.cfg = cfg
         self.store = store
         self.only = only
         self.nodes: dict[str, NodePolicy] = {}
         self.last: dict[str, PolicyRender] = {}
+        self.view = PolicyView()
+        self._post_log = post_log
+        self._logs: dict[str, PolicyLogForwarder] = {}
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="kins-policy")
 
     def sync(self, changes: Sequence[WatchEvent] = ()) -> None:
@@ -78,7 +84,11 @@ class PolicyAgent(Reconciler):
         for gone in set(self.nodes) - set(names):
             self.nodes.pop(gone, None)
             self.last.pop(gone, None)
+            fwd = self._logs.pop(gone, None)
+            if fwd is not None:
+                fwd.close()
         cluster, policies = policy_state(self.store)
+        self.view.update(cluster.pods, policies)
         renders = {
             node: render_policy(cfg, node, policies, [p for p in cluster.pods if p.node == node]) for node in names
         }
@@ -101,6 +111,8 @@ class PolicyAgent(Reconciler):
         st = self.nodes.setdefault(node, NodePolicy())
         if not st.adopted:
             self._adopt(netns, st)
+        if self._post_log is not None and node not in self._logs and not r.empty:
+            self._logs[node] = PolicyLogForwarder(netns, node, self.view, self._post_log)
         full = time.monotonic() - st.last_full > FULL_SYNC_PERIOD
         if r.empty:
             if st.chains or st.sets:
@@ -157,4 +169,7 @@ class PolicyAgent(Reconciler):
         st.chains, st.sets, st.rules_digest = set(), {}, ""
 
     def close(self) -> None:
+        for fwd in self._logs.values():
+            fwd.close()
+        self._logs.clear()
         self._pool.shutdown(wait=False)

@@ -68,7 +68,7 @@ class Agents:
             recs += [
                 OverlayAgent(cfg, self.view, state_dir, kernel_lock, only, announce=speaker.announce),
                 self.proxy,
-                PolicyAgent(cfg, self.view, only),
+                PolicyAgent(cfg, self.view, only, post_log=self.client.post_policy_log),
                 speaker,
                 HealthChecks(cfg.name, self.view, only),
                 IPMasq(cfg, self.view, only),

@@ -259,6 +259,10 @@ class NflogReader:
     def fileno(self) -> int:
         return self._sock.fileno()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def read(self, timeout: float | None = None) -> NflogRecord | None:
         """The next record; None if none came within ``timeout`` seconds (None: wait on)."""
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -10,7 +10,7 @@ reading of the API differs from the API's definition, kins follows the API and s
 - a rule's ipBlocks with ``except`` get a set each, so one block's ``except`` cannot hide
   addresses another block of the same rule admits;
 - egress named ports match only destinations that hold the name (kube-router matches any
-  destination on the number when the rule has no peers);
+  destination on the number when the rule has no peers, and skips them for ipBlock peers);
 - only pods some policy selects get a pod chain (current kube-router makes one for every
   local pod), and chain names carry no per-sync version (see ``names``).
 """
@@ -137,13 +137,24 @@ def _common(w: _Writer) -> None:
     w.add(n.DEFAULT_CHAIN, _DEFAULT_MARK)
 
 
-def _policy_rule(w: _Writer, chain: str, comment: str, src: str, dst: str, port: PortSpec | None, ref: RuleRef) -> None:
+def _policy_rule(
+    w: _Writer,
+    chain: str,
+    comment: str,
+    src: str,
+    dst: str,
+    port: PortSpec | None,
+    ref: RuleRef,
+    also_dst: str = "",
+) -> None:
     """``appendRuleToPolicyChain``: mark the packet matched, and return once marked."""
     args = [f"-m comment --comment {_q(comment)}"]
     if src:
         args.append(f"-m set --match-set {src} src")
     if dst:
         args.append(f"-m set --match-set {dst} dst")
+    if also_dst:
+        args.append(f"-m set --match-set {also_dst} dst")
     if port is not None:
         if port.protocol:
             args.append(f"-p {port.protocol}")
@@ -228,9 +239,12 @@ def _rules(w: _Writer, p: PolicyInfo, direction: str, target: str) -> None:
                 continue
             for port in r.ports:
                 put(block, target, port, "cidr", ref)
-            if direction == INGRESS:
-                for nset, eps in named_sets:
-                    put(block, nset, PortSpec(eps.protocol, eps.port), "cidr np", ref)
+            for nset, eps in named_sets:
+                np_port = PortSpec(eps.protocol, eps.port)
+                if direction == INGRESS:
+                    put(block, nset, np_port, "cidr np", ref)
+                else:  # in the block and holding the name (kube-router skips these)
+                    _policy_rule(w, chain, f"{p.key} egress cidr np", target, block, np_port, ref, nset)
 
 
 def render_policy(cfg: ClusterConfig, node: str, policies: list[PolicyInfo], local_pods: list[PodInfo]) -> PolicyRender:
