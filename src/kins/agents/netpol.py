@@ -104,20 +104,25 @@ class PolicyAgent(Reconciler):
         return None
 
     def _apply_node(self, node: str, r: PolicyRender, rv: int) -> None:
-        t0 = time.perf_counter()
         netns = kns.node_ns(self.cfg.name, node)
         if not kns.exists(netns):
             raise NotYet(f"no namespace yet for node {node}")
         st = self.nodes.setdefault(node, NodePolicy())
-        if not st.adopted:
-            self._adopt(netns, st)
         if self._post_log is not None and node not in self._logs and not r.empty:
             self._logs[node] = PolicyLogForwarder(netns, node, self.view, self._post_log)
+        self._apply_to(netns, st, r, rv)
+        self.last[node] = r
+
+    def _apply_to(self, netns: str, st: NodePolicy, r: PolicyRender, rv: int) -> None:
+        """Bring one namespace's policy layer to ``r``."""
+        t0 = time.perf_counter()
+        if not st.adopted:
+            self._adopt(netns, st)
         full = time.monotonic() - st.last_full > FULL_SYNC_PERIOD
         if r.empty:
             if st.chains or st.sets:
                 self._remove(netns, st)
-                log.info("node %s: network policy layer removed", node)
+                log.info("%s: network policy layer removed", netns)
         else:
             changed_sets = [s for name, s in r.ipsets.items() if full or st.sets.get(name) != s]
             # sets first: new rules must find their sets, and changed members apply atomically
@@ -150,7 +155,6 @@ class PolicyAgent(Reconciler):
             st.sets = dict(r.ipsets)
             if full:
                 st.last_full = time.monotonic()
-        self.last[node] = r
         st.applied_rv = rv
         st.last_seconds = time.perf_counter() - t0
 

@@ -210,7 +210,9 @@ def _rules(w: _Writer, p: PolicyInfo, direction: str, target: str) -> None:
             (w.ipset(n.named_port_set(p.namespace, p.name, direction, r.index, i), HASH_IP, list(eps.ips)), eps)
             for i, eps in enumerate(r.named)
         ]
-        if r.peer_pods:
+        # kube-router writes these rules only while the peers select some pod; kins keeps them
+        # (an empty set matches nothing), so a label change reaches the kernel as set members
+        if r.has_pod_peers:
             peers = w.ipset(n.rule_pod_set(p.namespace, p.name, direction, r.index), HASH_IP, _ips(r.peer_pods))
             for port in r.ports:
                 put(peers, target, port, "pods", ref)

@@ -71,6 +71,7 @@ class RuleInfo:
 
     index: int
     match_all_peers: bool
+    has_pod_peers: bool  # some peer selects pods (its set exists even while it selects none)
     peer_pods: list[PodInfo]
     ipblocks: list[IPBlockPeer]
     match_all_ports: bool
@@ -156,8 +157,9 @@ class Cluster:
         a podSelector alone within the policy's namespace."""
         if peer.namespaceSelector is not None:
             out: list[PodInfo] = []
+            every = LabelSelector()  # no podSelector beside a namespaceSelector: every pod there
             for ns in self.namespaces(peer.namespaceSelector):
-                out += self.select(ns, peer.podSelector)
+                out += self.select(ns, peer.podSelector or every)
             return out
         if peer.podSelector is not None:
             return self.select(policy_ns, peer.podSelector)
@@ -217,7 +219,8 @@ def build_policy(np: NetworkPolicy, cluster: Cluster) -> PolicyInfo:
         blocks = [b for b in map(_ipblock, peers) if b is not None]
         nums, named = _ports(r.ports or [], target_named)
         assert ingress is not None
-        ingress.append(RuleInfo(i, not peers, pods, blocks, not r.ports, nums, named))
+        selects = any(pe.podSelector is not None or pe.namespaceSelector is not None for pe in peers)
+        ingress.append(RuleInfo(i, not peers, selects, pods, blocks, not r.ports, nums, named))
     egress: list[RuleInfo] | None = None if np.spec.egress is None else []
     for i, er in enumerate(np.spec.egress or []):
         peers = er.to or []
@@ -228,7 +231,8 @@ def build_policy(np: NetworkPolicy, cluster: Cluster) -> PolicyInfo:
         holders = pods if peers else cluster.pods
         nums, named = _ports(er.ports or [], _named_ports(holders))
         assert egress is not None
-        egress.append(RuleInfo(i, not peers, pods, blocks, not er.ports, nums, named))
+        selects = any(pe.podSelector is not None or pe.namespaceSelector is not None for pe in peers)
+        egress.append(RuleInfo(i, not peers, selects, pods, blocks, not er.ports, nums, named))
     return PolicyInfo(ns, np.name, kind, targets, ingress, egress)
 
 
