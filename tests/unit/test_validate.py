@@ -555,7 +555,7 @@ CASES: list[tuple[str, str, str, str]] = [
         "netpol-protocol",
         netpol("  podSelector: {}\n  ingress: [{ports: [{protocol: ICMP, port: 80}]}]\n"),
         "spec.ingress[0].ports[0].protocol",
-        'Unsupported value: "ICMP": supported values: "SCTP", "TCP", "UDP"',
+        'Unsupported value: "ICMP": supported values: "TCP", "UDP", "SCTP"',
     ),
     (
         "netpol-two-peers",

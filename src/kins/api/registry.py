@@ -8,6 +8,7 @@ from .core import ConfigMap, Endpoints, Event, Namespace, Node, Pod, Secret, Ser
 from .discovery import EndpointSlice
 from .meta import Object
 from .networking import Ingress, IngressClass, LegacyIngress, NetworkPolicy
+from .policy import ClusterNetworkPolicy
 
 KINDS: dict[tuple[str, str], type[Object]] = {
     ("v1", "Namespace"): Namespace,
@@ -28,6 +29,7 @@ KINDS: dict[tuple[str, str], type[Object]] = {
     ("networking.k8s.io/v1", "Ingress"): Ingress,
     ("networking.k8s.io/v1", "IngressClass"): IngressClass,
     ("networking.k8s.io/v1", "NetworkPolicy"): NetworkPolicy,
+    ("policy.networking.k8s.io/v1alpha2", "ClusterNetworkPolicy"): ClusterNetworkPolicy,
     ("extensions/v1beta1", "Ingress"): LegacyIngress,
     ("networking.k8s.io/v1beta1", "Ingress"): LegacyIngress,
 }
@@ -56,6 +58,7 @@ _SHORT = {
     "Ingress": ["ing"],
     "IngressClass": [],
     "NetworkPolicy": ["netpol"],
+    "ClusterNetworkPolicy": ["cnp"],
 }
 for _kind, _cls in STORED.items():
     for _n in (_cls.PLURAL, _kind.lower(), *_SHORT[_kind]):

@@ -64,6 +64,10 @@ def cause_reason(message: str) -> str:
         return "FieldValueDuplicate"
     if low.startswith("forbidden"):
         return "FieldValueForbidden"
+    if low.startswith("too many"):
+        return "FieldValueTooMany"
+    if low.startswith("too long"):
+        return "FieldValueTooLong"
     return "FieldValueInvalid"
 
 

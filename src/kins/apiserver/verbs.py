@@ -9,6 +9,7 @@ call them directly on the loop.
 from __future__ import annotations
 
 import contextlib
+import random
 from typing import Any
 
 import msgspec
@@ -17,9 +18,12 @@ from msgspec.structs import replace
 
 from .._errors import AllocationError, Conflict, MultiValidationError, NotFound, ValidationError
 from ..api import patch as api_patch
+from ..api.core import Namespace
+from ..api.defaulting import apply_defaults
 from ..api.meta import Object
 from ..api.resources import Resource, Scale, ScaleSpec, ScaleStatus, selector_string
 from ..api.validation import validate
+from ..store.base import random_suffix
 from .errors import ApiError, invalid
 from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, Admission
 from .request import (
@@ -48,7 +52,9 @@ PATCH_RETRIES = 5
 
 
 def _check(app: web.Application, res: Resource, obj: Object, old: Object | None) -> Object:
-    """Validation, then the admission hook (which may set allocated fields); 422 on refusal."""
+    """Defaulting, validation, then the admission hook (which may set allocated fields); 422 on
+    refusal."""
+    obj = apply_defaults(obj)
     errors = list(validate(obj, app[CFG_KEY]))
     if errors:
         raise invalid(res, obj.name, errors)
@@ -171,6 +177,8 @@ async def _create(request: web.Request, t: Target) -> web.Response:
     obj = replace(obj, metadata=replace(obj.metadata, resourceVersion=None, uid=None, creationTimestamp=None))
     if not obj.metadata.name and not obj.metadata.generateName:
         raise invalid(t.res, "", [ValidationError("", "metadata.name", "Required value: name or generateName")])
+    if isinstance(obj, Namespace) and not obj.metadata.name:
+        obj = _named(store, obj)
     if obj.metadata.name:
         # Refuse before admission, so that a duplicate does not hold on to allocated addresses.
         with contextlib.suppress(NotFound):
@@ -190,6 +198,22 @@ async def _create(request: web.Request, t: Target) -> web.Response:
     except Conflict as e:
         raise ApiError(409, "AlreadyExists", str(e), kind=t.res.plural, name=obj.metadata.name) from None
     return json_response(encode_obj(t.res, created), 201)
+
+
+def _named(store: Any, ns: Namespace) -> Namespace:
+    """A generateName Namespace gets its name here, before defaulting, as the API server's
+    strategy does: its name label must be set from the final name."""
+    assert ns.metadata.generateName
+    for _ in range(8):
+        name = ns.metadata.generateName + random_suffix(_RNG)
+        try:
+            store.get("Namespace", None, name)
+        except NotFound:
+            break
+    return replace(ns, metadata=replace(ns.metadata, name=name))
+
+
+_RNG = random.Random()
 
 
 def _conflict(t: Target, e: Conflict) -> ApiError:

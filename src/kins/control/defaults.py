@@ -16,6 +16,7 @@ from .ipam import ServiceIPController
 from .job import JobController
 from .kubelet_sim import KubeletSim
 from .lbipam import LoadBalancerIPController
+from .netpolevents import NetworkPolicyEvents
 from .nodeipam import NodeIPAMController
 from .nodes import NodeEvents, PodGC
 from .scheduler import Scheduler
@@ -58,6 +59,7 @@ def default_controllers(
     ]
     if events is not NO_EVENTS:
         ctrls.append(NodeEvents(events))
+        ctrls.append(NetworkPolicyEvents(events))
     if kubelet:
         ctrls.append(KubeletSim(store))
     ctrls.append(EndpointsController(store, rng, frozen_endpoints))

@@ -30,6 +30,7 @@ from ..api.core import (
 from ..api.discovery import EndpointSlice
 from ..api.meta import Condition, Object
 from ..api.networking import Ingress, NetworkPolicy
+from ..api.policy import ClusterNetworkPolicy
 from ..api.registry import STORED
 from .common import (
     age,
@@ -545,6 +546,12 @@ def _netpol_row(np: NetworkPolicy, now: datetime) -> list[str]:
     return [np.name, format_label_selector(np.spec.podSelector), age(np.metadata.creationTimestamp, now)]
 
 
+def _cnp_row(cnp: ClusterNetworkPolicy, now: datetime) -> list[str]:
+    # The CRD's printer columns: .spec.tier, .spec.priority (a string column), the age.
+    priority = "" if cnp.spec.priority is None else str(cnp.spec.priority)
+    return [cnp.name, cnp.spec.tier, priority, age(cnp.metadata.creationTimestamp, now)]
+
+
 # --- the table --------------------------------------------------------------------------------
 
 Row = Callable[[Any, datetime], list[str]]
@@ -626,6 +633,7 @@ COLUMNS: dict[str, tuple[tuple[str, ...], int, Row]] = {
     ),
     "Ingress": (("NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"), 0, _ingress_row),
     "NetworkPolicy": (("NAME", "POD-SELECTOR", "AGE"), 0, _netpol_row),
+    "ClusterNetworkPolicy": (("NAME", "TIER", "PRIORITY", "AGE"), 0, _cnp_row),
     "Namespace": (("NAME", "STATUS", "AGE"), 0, _namespace_row),
     "ConfigMap": (("NAME", "DATA", "AGE"), 0, _configmap_row),
     "Secret": (("NAME", "TYPE", "DATA", "AGE"), 0, _secret_row),

@@ -14,7 +14,6 @@ from ..networking import (
     NetworkPolicyPort,
 )
 from .common import (
-    PROTOCOLS,
     Check,
     Errors,
     ip_version,
@@ -126,12 +125,17 @@ def _ingressclass(e: Errors, ic: IngressClass, cfg: ClusterConfig | None) -> Non
 # --- NetworkPolicy ---------------------------------------------------------------------------
 
 
+# Listed in this order (not sorted, as for Service ports) by the API server's message.
+_NP_PROTOCOLS = ("TCP", "UDP", "SCTP")
+
+
 def _np_port(e: Errors, path: str, p: NetworkPolicyPort) -> None:
-    if p.protocol is not None and p.protocol not in PROTOCOLS:
-        e.unsupported(f"{path}.protocol", p.protocol, PROTOCOLS)
+    if p.protocol is not None and p.protocol not in _NP_PROTOCOLS:
+        e.unsupported(f"{path}.protocol", p.protocol, _NP_PROTOCOLS)
+    # The API server words every endPort error as an invalid endPort value.
     if p.port is None:
         if p.endPort is not None:
-            e.forbidden(f"{path}.endPort", "may not be specified when `port` is not specified")
+            e.invalid(f"{path}.endPort", p.endPort, "may not be specified when `port` is not specified")
     elif isinstance(p.port, int):
         e.port_num(f"{path}.port", p.port)
         if p.endPort is not None:
@@ -140,7 +144,7 @@ def _np_port(e: Errors, path: str, p: NetworkPolicyPort) -> None:
             e.port_num(f"{path}.endPort", p.endPort)
     else:
         if p.endPort is not None:
-            e.forbidden(f"{path}.endPort", "may not be specified when `port` is non-numeric")
+            e.invalid(f"{path}.endPort", p.endPort, "may not be specified when `port` is non-numeric")
         e.invalid_each(f"{path}.port", p.port, is_valid_port_name(p.port))
 
 
@@ -173,6 +177,9 @@ def _np_peer(e: Errors, path: str, peer: NetworkPolicyPeer) -> None:
         e.forbidden(path, "may not specify both ipBlock and another peer")
 
 
+_POLICY_TYPES = ("Ingress", "Egress")
+
+
 def _networkpolicy(e: Errors, np: NetworkPolicy, cfg: ClusterConfig | None) -> None:
     spec = np.spec
     e.label_selector("spec.podSelector", spec.podSelector)
@@ -187,11 +194,13 @@ def _networkpolicy(e: Errors, np: NetworkPolicy, cfg: ClusterConfig | None) -> N
         for j, peer in enumerate(erule.to or []):
             _np_peer(e, f"spec.egress[{i}].to[{j}]", peer)
     types = spec.policyTypes or []
-    for i, t in enumerate(types):
-        if t not in ("Ingress", "Egress"):
-            e.unsupported(f"spec.policyTypes[{i}]", t, ("Ingress", "Egress"))
-    if len(types) > 2:
+    if len(types) > len(_POLICY_TYPES):
+        # Then the values are not looked at; duplicates within the limit are accepted.
         e.invalid("spec.policyTypes", types, "may not specify more than two policyTypes")
+        return
+    for i, t in enumerate(types):
+        if t not in _POLICY_TYPES:
+            e.unsupported(f"spec.policyTypes[{i}]", t, _POLICY_TYPES)
 
 
 CHECKS: dict[type[Object], Check] = {

@@ -1,0 +1,34 @@
+"""Defaults the API server sets on every write, whatever the client sent.
+
+kube-apiserver runs these before validation on create and update (and so on patch and apply),
+and the offline loader runs them on the objects it stores, so an object reads the same from a
+live cluster and from ``kins render``.
+"""
+
+from __future__ import annotations
+
+from msgspec.structs import replace
+
+from .core import Namespace
+from .meta import Object
+
+# The label every Namespace carries with its own name (v1.LabelMetadataName): NetworkPolicy
+# namespaceSelectors rely on it to pick a namespace by name.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def namespace_labels(name: str, labels: dict[str, str] | None) -> dict[str, str]:
+    """``labels`` with the name label set to ``name`` (a copy: stored objects are shared)."""
+    return {**(labels or {}), NAMESPACE_NAME_LABEL: name}
+
+
+def apply_defaults(obj: Object) -> Object:
+    """``obj`` with the server-set defaults (the same object when nothing changes).
+
+    A Namespace without a name yet (generateName) is defaulted once its name is known.
+    """
+    if isinstance(obj, Namespace) and obj.metadata.name:
+        labels = obj.metadata.labels
+        if labels is None or labels.get(NAMESPACE_NAME_LABEL) != obj.metadata.name:
+            return replace(obj, metadata=replace(obj.metadata, labels=namespace_labels(obj.metadata.name, labels)))
+    return obj
