@@ -10,7 +10,8 @@ from kins.api.load import load_text
 from kins.api.meta import ObjectMeta
 from kins.api.networking import NetworkPolicy
 from kins.render.netpol.iptables import PolicyRender, render_policy
-from kins.render.netpol.model import Cluster, PolicyInfo, build_policies
+from kins.api.policy import ClusterNetworkPolicy
+from kins.render.netpol.model import Cluster, CnpInfo, PolicyInfo, build_cnps, build_policies
 
 NAMESPACES = ("x", "y", "z")
 PODS = ("a", "b", "c")
@@ -67,6 +68,11 @@ def build(
     return cluster, build_policies(policies(text), cluster)
 
 
+def cnps(text: str, cluster: Cluster) -> list[CnpInfo]:
+    return build_cnps([o for o in load_text(text) if isinstance(o, ClusterNetworkPolicy)], cluster)
+
+
 def render_node(text: str, node: str = "node1", cfg: ClusterConfig | None = None) -> PolicyRender:
     cluster, infos = build(text)
-    return render_policy(cfg or default_cluster(), node, infos, [p for p in cluster.pods if p.node == node])
+    local = [p for p in cluster.pods if p.node == node]
+    return render_policy(cfg or default_cluster(), node, infos, local, cnps(text, cluster))

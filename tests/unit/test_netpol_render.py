@@ -28,7 +28,44 @@ spec:
   policyTypes: [Ingress]
 """
 
+CNP_TIERS = """
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: admin-pass}
+spec:
+  tier: Admin
+  priority: 10
+  subject: {namespaces: {matchLabels: {ns: x}}}
+  ingress:
+  - {name: pass-from-y, action: Pass, from: [{namespaces: {matchLabels: {ns: y}}}]}
+  - name: deny-z-udp
+    action: Deny
+    from: [{namespaces: {matchLabels: {ns: z}}}]
+    protocols: [{udp: {destinationPort: {number: 80}}}]
+  egress:
+  - {name: accept-dns, action: Accept, to: [{networks: [10.254.0.10/32]}], protocols: [{udp: {destinationPort: {number: 53}}}]}
+---
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: baseline-deny}
+spec:
+  tier: Baseline
+  priority: 50
+  subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {pod: a}}}}
+  ingress:
+  - {name: deny-all, action: Deny, from: [{namespaces: {}}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-from-y, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: b}}
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {ns: y}}}]
+"""
+
 CASES = {
+    "cluster-network-policy-tiers": CNP_TIERS,
     "default-deny-ingress": DENY_INGRESS,
     "default-deny-all": """
 apiVersion: networking.k8s.io/v1

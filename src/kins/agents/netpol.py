@@ -26,7 +26,7 @@ from ..kernel import netns as kns
 from ..model.ipset import IPSet
 from ..render.cluster import nodes_config, policy_state
 from ..render.netpol import names as nn
-from ..render.netpol.iptables import PolicyRender, render_policy, top_jumps
+from ..render.netpol.iptables import PolicyRender, top_jumps
 from ..store.base import Store, WatchEvent
 from .loop import NotYet, Reconciler
 from .policylog import PolicyLogForwarder, PolicyView, Post
@@ -59,7 +59,7 @@ class PolicyAgent(Reconciler):
     """kube-router's policy controller for the nodes in ``only`` (every node when None)."""
 
     name = "policy"
-    kinds = frozenset({"Node", "Pod", "Namespace", "NetworkPolicy"})
+    kinds = frozenset({"Node", "Pod", "Namespace", "NetworkPolicy", "ClusterNetworkPolicy"})
     resync = FULL_SYNC_PERIOD
     after = ("overlay", "proxy")  # its jumps go in front of kube-proxy's
 
@@ -87,11 +87,9 @@ class PolicyAgent(Reconciler):
             fwd = self._logs.pop(gone, None)
             if fwd is not None:
                 fwd.close()
-        cluster, policies = policy_state(self.store)
-        self.view.update(cluster.pods, policies)
-        renders = {
-            node: render_policy(cfg, node, policies, [p for p in cluster.pods if p.node == node]) for node in names
-        }
+        state = policy_state(self.store)
+        self.view.update(state.cluster.pods, state.policies, state.cnps)
+        renders = {node: state.render(cfg, node) for node in names}
         errors = [e for e in self._pool.map(lambda n: self._apply(n, renders[n], rv), names) if e is not None]
         if errors:
             raise errors[0]

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..kernel.nflog import NflogReader, NflogRecord
 from ..render.netpol.iptables import NFLOG_GROUP
-from ..render.netpol.model import EGRESS, INGRESS, PodInfo, PolicyInfo
+from ..render.netpol.model import EGRESS, INGRESS, CnpInfo, PodInfo, PolicyInfo
 from ..render.netpol.reading import decide
 
 log = logging.getLogger("kins.policylog")
@@ -34,9 +34,10 @@ class PolicyView:
     def __init__(self) -> None:
         self.by_ip: dict[str, PodInfo] = {}
         self.policies: list[PolicyInfo] = []
+        self.cnps: list[CnpInfo] = []
 
-    def update(self, pods: list[PodInfo], policies: list[PolicyInfo]) -> None:
-        self.by_ip, self.policies = {p.ip: p for p in pods}, policies
+    def update(self, pods: list[PodInfo], policies: list[PolicyInfo], cnps: list[CnpInfo]) -> None:
+        self.by_ip, self.policies, self.cnps = {p.ip: p for p in pods}, policies, cnps
 
 
 def explain(view: PolicyView, node: str, rec: NflogRecord) -> dict[str, Any]:
@@ -47,11 +48,11 @@ def explain(view: PolicyView, node: str, rec: NflogRecord) -> dict[str, Any]:
     port = rec.dport or 0
     direction, policies = INGRESS, []
     if src is not None and src.node == node:
-        verdict, iso, _ = decide(view.policies, src, EGRESS, rec.dst, dst, proto, port)
-        if verdict == "denied":
-            direction, policies = EGRESS, iso
+        d = decide(view.policies, src, EGRESS, rec.dst, dst, proto, port, view.cnps)
+        if d.verdict == "denied":
+            direction, policies = EGRESS, d.policies
     if direction == INGRESS and dst is not None:
-        _, policies, _ = decide(view.policies, dst, INGRESS, rec.src, dst, proto, port)
+        policies = decide(view.policies, dst, INGRESS, rec.src, dst, proto, port, view.cnps).policies
 
     def peer(ip: str, pod: PodInfo | None, port: int | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {"ip": ip}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from msgspec.structs import replace
 
@@ -10,10 +11,11 @@ from ..api.config import ClusterConfig, NodeConfig
 from ..api.core import Namespace, Node, Pod, Service
 from ..api.discovery import EndpointSlice
 from ..api.networking import NetworkPolicy
+from ..api.policy import ClusterNetworkPolicy
 from ..model.netstate import NodePlan
 from ..store.base import Store
 from .netpol.iptables import PolicyRender, render_policy
-from .netpol.model import Cluster, PolicyInfo, build_policies
+from .netpol.model import Cluster, CnpInfo, PolicyInfo, build_cnps, build_policies
 from .podnet import render_node_network
 from .proxy.iptables import render_restore
 from .proxy.model import build_proxy_model
@@ -78,18 +80,44 @@ def args_text(args: list[str]) -> str:
     return " ".join(f'"{a}"' if " " in a else a for a in args)
 
 
-def policy_state(store: Store) -> tuple[Cluster, list[PolicyInfo]]:
-    """The cluster's NetworkPolicies resolved against its pods and namespaces."""
+@dataclass(slots=True)
+class PolicyState:
+    """The cluster's policies resolved against its pods, namespaces and nodes."""
+
+    cluster: Cluster
+    policies: list[PolicyInfo]
+    cnps: list[CnpInfo]
+
+    def render(self, cfg: ClusterConfig, node: str) -> PolicyRender:
+        local = [p for p in self.cluster.pods if p.node == node]
+        return render_policy(cfg, node, self.policies, local, self.cnps)
+
+
+def policy_state(store: Store) -> PolicyState:
     pods, _ = store.list("Pod")
     namespaces, _ = store.list("Namespace")
+    nodes, _ = store.list("Node")
     nps, _ = store.list("NetworkPolicy")
-    cluster = Cluster((p for p in pods if isinstance(p, Pod)), (ns for ns in namespaces if isinstance(ns, Namespace)))
-    return cluster, build_policies((p for p in nps if isinstance(p, NetworkPolicy)), cluster)
+    cnps, _ = store.list("ClusterNetworkPolicy")
+    cluster = Cluster(
+        (p for p in pods if isinstance(p, Pod)),
+        (ns for ns in namespaces if isinstance(ns, Namespace)),
+        (
+            (n.name, n.internal_ip, dict(n.metadata.labels or {}))
+            for n in nodes
+            if isinstance(n, Node) and n.internal_ip
+        ),
+    )
+    return PolicyState(
+        cluster,
+        build_policies((p for p in nps if isinstance(p, NetworkPolicy)), cluster),
+        build_cnps((c for c in cnps if isinstance(c, ClusterNetworkPolicy)), cluster),
+    )
 
 
 def render_policies(cfg: ClusterConfig, store: Store, nodes: Iterable[str]) -> dict[str, PolicyRender]:
-    cluster, policies = policy_state(store)
-    return {node: render_policy(cfg, node, policies, [p for p in cluster.pods if p.node == node]) for node in nodes}
+    state = policy_state(store)
+    return {node: state.render(cfg, node) for node in nodes}
 
 
 def render_cluster(cfg: ClusterConfig, store: Store, nodes: Iterable[str] | None = None) -> dict[str, NodePlan]:

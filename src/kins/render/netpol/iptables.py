@@ -17,15 +17,24 @@ reading of the API differs from the API's definition, kins follows the API and s
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ...api.config import ClusterConfig
 from ...model.ipset import HASH_IP, HASH_NET, IPSet
 from . import names as n
-from .model import EGRESS, INGRESS, PodInfo, PolicyInfo, PortSpec, RuleInfo
+from .model import ADMIN, BASELINE, BOTH, EGRESS, INGRESS, CnpInfo, PodInfo, PolicyInfo, PortSpec, RuleInfo
 
 MARK_MATCHED = "0x10000/0x10000"
 MARK_OK = "0x20000/0x20000"
+# ClusterNetworkPolicy verdicts beside kube-router's "matched" (Accept): Deny and Pass
+MARK_DENIED = "0x40000/0x40000"
+MARK_PASSED = "0x80000/0x80000"
+ACTION_MARKS = {"Accept": MARK_MATCHED, "Deny": MARK_DENIED, "Pass": MARK_PASSED}
+UNDECIDED = "0x50000"  # neither accepted nor denied
+UNDECIDED_OR_PASSED = "0xd0000"
+ALL_MARKS = "0xd0000"
 NFLOG_GROUP = 100
 
 
@@ -89,6 +98,7 @@ class _Writer:
         self.rules: dict[str, list[str]] = {}
         self.refs: dict[str, dict[int, RuleRef]] = {}
         self.sets: dict[str, IPSet] = {}
+        self.owners: dict[str, str] = {}
 
     def chain(self, name: str) -> None:
         if name not in self.rules:
@@ -146,8 +156,9 @@ def _policy_rule(
     port: PortSpec | None,
     ref: RuleRef,
     also_dst: str = "",
+    mark: str = MARK_MATCHED,
 ) -> None:
-    """``appendRuleToPolicyChain``: mark the packet matched, and return once marked."""
+    """``appendRuleToPolicyChain``: set the rule's mark, and return once marked."""
     args = [f"-m comment --comment {_q(comment)}"]
     if src:
         args.append(f"-m set --match-set {src} src")
@@ -161,15 +172,39 @@ def _policy_rule(
         if port.port:
             args.append(f"--dport {port.port}:{port.end}" if port.end else f"--dport {port.port}")
     match = " ".join(args)
-    w.add(chain, f"{match} -j MARK --set-xmark {MARK_MATCHED}", ref)
-    w.add(chain, f"{match} -m mark --mark {MARK_MATCHED} -j RETURN", ref)
+    w.add(chain, f"{match} -j MARK --set-xmark {mark}", ref)
+    w.add(chain, f"{match} -m mark --mark {mark} -j RETURN", ref)
 
 
 def _ips(pods: list[PodInfo]) -> list[str]:
     return [p.ip for p in pods]
 
 
-def _blocks(w: _Writer, p: PolicyInfo, direction: str, rule: RuleInfo) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class _Owner:
+    """Whose rules a chain holds: ``key`` for comments and references, ``ns``/``name`` for the
+    set names' hashes."""
+
+    key: str
+    ns: str
+    name: str
+
+
+def _np_owner(p: PolicyInfo) -> _Owner:
+    return _Owner(p.key, p.namespace, p.name)
+
+
+def _cnp_owner(c: CnpInfo) -> _Owner:
+    return _Owner(c.key, "", f"clusternetworkpolicy/{c.name}")
+
+
+def _np_chain(p: PolicyInfo, direction: str) -> str:
+    if p.type == BOTH and direction == EGRESS:
+        return n.policy_egress_chain(p.namespace, p.name)
+    return n.policy_chain(p.namespace, p.name)
+
+
+def _blocks(w: _Writer, o: _Owner, direction: str, rule: RuleInfo) -> list[str]:
     """The rule's ipBlock set(s): one set for all its blocks unless two or more carry ``except``."""
     if not rule.ipblocks:
         return []
@@ -182,151 +217,161 @@ def _blocks(w: _Writer, p: PolicyInfo, direction: str, rule: RuleInfo) -> list[s
 
     shared = len(rule.ipblocks) == 1 or not any(b.excepts for b in rule.ipblocks)
     if shared:
-        name = n.rule_block_set(p.namespace, p.name, direction, rule.index)
+        name = n.rule_block_set(o.ns, o.name, direction, rule.index)
         members = entries([b.cidr for b in rule.ipblocks])
         nomatch = entries([e for b in rule.ipblocks for e in b.excepts])
         return [w.ipset(name, HASH_NET, members, nomatch)]
     out = []
     for i, b in enumerate(rule.ipblocks):
-        name = n.rule_block_set(p.namespace, p.name, direction, rule.index, None if i == 0 else i)
+        name = n.rule_block_set(o.ns, o.name, direction, rule.index, None if i == 0 else i)
         out.append(w.ipset(name, HASH_NET, entries([b.cidr]), entries(list(b.excepts))))
     return out
 
 
-def _rules(w: _Writer, p: PolicyInfo, direction: str, target: str) -> None:
-    """``processIngressRules`` / ``processEgressRules`` for one direction."""
-    chain = n.policy_chain(p.namespace, p.name)
-    rules = p.ingress if direction == INGRESS else p.egress
+def _rules(w: _Writer, o: _Owner, chain: str, rules: list[RuleInfo], direction: str, target: str) -> None:
+    """``processIngressRules`` / ``processEgressRules`` for one direction; a ClusterNetworkPolicy
+    rule sets its action's mark instead of "matched"."""
     tag = "ingress" if direction == INGRESS else "egress"
 
-    def put(peer: str, other: str, port: PortSpec | None, kind: str, ref: RuleRef) -> None:
-        # ingress: the peer is the source and the selected pod the destination; egress mirrored
-        src, dst = (peer, other) if direction == INGRESS else (other, peer)
-        _policy_rule(w, chain, f"{p.key} {tag} {kind}", src, dst, port, ref)
+    for r in rules:
+        ref = RuleRef(o.key, direction, r.index)
+        mark = ACTION_MARKS[r.action]
+        label = f"{o.key} {tag}" if not r.name else f"{o.key} {tag} {r.name} {r.action.lower()}"
 
-    for r in rules or []:
-        ref = RuleRef(p.key, direction, r.index)
+        def put(peer: str, other: str, port: PortSpec | None, kind: str, also: str = "") -> None:
+            # ingress: the peer is the source and the selected pod the destination; egress mirrored
+            src, dst = (peer, other) if direction == INGRESS else (other, peer)
+            _policy_rule(w, chain, f"{label} {kind}", src, dst, port, ref, also, mark)  # noqa: B023
+
         named_sets = [
-            (w.ipset(n.named_port_set(p.namespace, p.name, direction, r.index, i), HASH_IP, list(eps.ips)), eps)
+            (w.ipset(n.named_port_set(o.ns, o.name, direction, r.index, i), HASH_IP, list(eps.ips)), eps)
             for i, eps in enumerate(r.named)
         ]
         # kube-router writes these rules only while the peers select some pod; kins keeps them
         # (an empty set matches nothing), so a label change reaches the kernel as set members
         if r.has_pod_peers:
-            peers = w.ipset(n.rule_pod_set(p.namespace, p.name, direction, r.index), HASH_IP, _ips(r.peer_pods))
+            peers = w.ipset(n.rule_pod_set(o.ns, o.name, direction, r.index), HASH_IP, _ips(r.peer_pods))
             for port in r.ports:
-                put(peers, target, port, "pods", ref)
+                put(peers, target, port, "pods")
             for nset, eps in named_sets:
                 # the named set holds just the peers (egress) or selected pods (ingress) with that name
                 if direction == INGRESS:
-                    put(peers, nset, PortSpec(eps.protocol, eps.port), "pods np", ref)
+                    put(peers, nset, PortSpec(eps.protocol, eps.port), "pods np")
                 else:
-                    put(nset, target, PortSpec(eps.protocol, eps.port), "pods np", ref)
+                    put(nset, target, PortSpec(eps.protocol, eps.port), "pods np")
             if r.match_all_ports:
-                put(peers, target, None, "pods", ref)
+                put(peers, target, None, "pods")
         if r.match_all_peers:
             if r.match_all_ports:
-                put("", target, None, "any", ref)
+                put("", target, None, "any")
             else:
                 for port in r.ports:
-                    put("", target, port, "any", ref)
+                    put("", target, port, "any")
                 for nset, eps in named_sets:
                     if direction == INGRESS:
-                        put("", nset, PortSpec(eps.protocol, eps.port), "any np", ref)
+                        put("", nset, PortSpec(eps.protocol, eps.port), "any np")
                     else:
-                        put(nset, target, PortSpec(eps.protocol, eps.port), "any np", ref)
-        for block in _blocks(w, p, direction, r):
+                        put(nset, target, PortSpec(eps.protocol, eps.port), "any np")
+        for block in _blocks(w, o, direction, r):
             if r.match_all_ports:
-                put(block, target, None, "cidr", ref)
+                put(block, target, None, "cidr")
                 continue
             for port in r.ports:
-                put(block, target, port, "cidr", ref)
+                put(block, target, port, "cidr")
             for nset, eps in named_sets:
                 np_port = PortSpec(eps.protocol, eps.port)
                 if direction == INGRESS:
-                    put(block, nset, np_port, "cidr np", ref)
+                    put(block, nset, np_port, "cidr np")
                 else:  # in the block and holding the name (kube-router skips these)
-                    _policy_rule(w, chain, f"{p.key} egress cidr np", target, block, np_port, ref, nset)
+                    put(block, target, np_port, "cidr np", nset)
 
 
-def render_policy(cfg: ClusterConfig, node: str, policies: list[PolicyInfo], local_pods: list[PodInfo]) -> PolicyRender:
-    """One node's policy layer. ``local_pods`` are the actionable pods the node runs.
+def _policy_chains(w: _Writer, o: _Owner, p: PolicyInfo | CnpInfo, chain_of: Callable[[str], str]) -> None:
+    ips = _ips(p.targets)
+    for direction in (INGRESS, EGRESS):
+        if not p.isolates(direction):
+            continue
+        chain = chain_of(direction)
+        w.chain(chain)
+        w.owners[chain] = p.key
+        make = n.target_dst_set if direction == INGRESS else n.target_src_set
+        target = w.ipset(make(o.ns, o.name), HASH_IP, ips)
+        rules = p.ingress if direction == INGRESS else p.egress
+        _rules(w, o, chain, rules or [], direction, target)
 
-    Nothing while the cluster has no NetworkPolicy: the chains come with the first policy and
-    go with the last, so a cluster without policies shows the article's rules unchanged."""
-    if cfg.policy_provider != "kube-router" or not policies:
+
+def render_policy(
+    cfg: ClusterConfig,
+    node: str,
+    policies: list[PolicyInfo],
+    local_pods: list[PodInfo],
+    cnps: list[CnpInfo] | None = None,
+) -> PolicyRender:
+    """One node's policy layer. ``local_pods`` are the actionable pods the node runs; ``cnps``
+    the ClusterNetworkPolicies, Admin tier first (``build_cnps``' order).
+
+    Nothing while the cluster has no policy: the chains come with the first policy and go with
+    the last, so a cluster without policies shows the article's rules unchanged."""
+    cnps = cnps or []
+    if cfg.policy_provider != "kube-router" or not (policies or cnps):
         return PolicyRender(node, "", [], {})
     w = _Writer()
     for name in (n.INPUT_CHAIN, n.FORWARD_CHAIN, n.OUTPUT_CHAIN, n.COMMON_CHAIN, n.DEFAULT_CHAIN):
         w.chain(name)
     _input_whitelist(w, cfg)
     _common(w)
-    owners: dict[str, str] = {}
 
+    for c in cnps:
+        _policy_chains(w, _cnp_owner(c), c, functools.partial(n.cnp_chain, c.name))
     for p in policies:
-        chain = n.policy_chain(p.namespace, p.name)
-        w.chain(chain)
-        owners[chain] = p.key
-        ips = _ips(p.targets)
-        if p.isolates(INGRESS):
-            dst = w.ipset(n.target_dst_set(p.namespace, p.name), HASH_IP, ips)
-            _rules(w, p, INGRESS, dst)
-        if p.isolates(EGRESS):
-            src = w.ipset(n.target_src_set(p.namespace, p.name), HASH_IP, ips)
-            _rules(w, p, EGRESS, src)
+        _policy_chains(w, _np_owner(p), p, functools.partial(_np_chain, p))
 
     selecting: dict[str, list[PolicyInfo]] = {}
     for p in policies:
         for t in p.targets:
             selecting.setdefault(t.ip, []).append(p)
+    tiers: dict[str, list[CnpInfo]] = {}
+    for c in cnps:
+        for t in c.targets:
+            tiers.setdefault(t.ip, []).append(c)
     for pod in local_pods:
-        mine = selecting.get(pod.ip)
-        if not mine:
-            continue
-        _pod_chain(w, pod, mine, cfg, owners)
+        mine = selecting.get(pod.ip, [])
+        cluster_wide = tiers.get(pod.ip, [])
+        if cluster_wide:
+            _tiered_pod_chain(w, pod, mine, cluster_wide, cfg)
+        elif mine:
+            _pod_chain(w, pod, mine, cfg)
 
     for chain in n.TOP_CHAINS.values():
         w.add(chain, _EXPLICIT_ACCEPT)
 
     lines = ["*filter"]
-    lines += [f":{c} - [0:0]" for c in w.chains]
-    for c in w.chains:
-        lines += w.rules[c]
+    lines += [f":{name} - [0:0]" for name in w.chains]
+    for name in w.chains:
+        lines += w.rules[name]
     lines.append("COMMIT")
-    return PolicyRender(node, "\n".join(lines) + "\n", top_jumps(), w.sets, w.refs, owners)
+    return PolicyRender(node, "\n".join(lines) + "\n", top_jumps(), w.sets, w.refs, w.owners)
 
 
-def _pod_chain(
-    w: _Writer, pod: PodInfo, policies: list[PolicyInfo], cfg: ClusterConfig, owners: dict[str, str]
-) -> None:
-    """``syncPodFirewallChains`` for one pod, rules in the order kube-router's inserts leave them."""
+def _pod_head(w: _Writer, pod: PodInfo) -> str:
     chain = n.pod_chain(pod.namespace, pod.name)
     w.chain(chain)
-    owners[chain] = pod.key
-    ip = pod.ip
+    w.owners[chain] = pod.key
     w.add(chain, f'-m comment --comment "common netpol rules" -j {n.COMMON_CHAIN}')
-    w.add(chain, f'-m comment --comment "from local node" -m addrtype --src-type LOCAL -d {ip} -j ACCEPT')
-    if not any(p.isolates(EGRESS) for p in policies):
-        w.add(chain, f'-s {ip} -m comment --comment "default egress" -j {n.DEFAULT_CHAIN}')
-    if not any(p.isolates(INGRESS) for p in policies):
-        w.add(chain, f'-d {ip} -m comment --comment "default ingress" -j {n.DEFAULT_CHAIN}')
-    for p in policies:
-        target = n.policy_chain(p.namespace, p.name)
-        comment = _q(f"{p.key} policy")
-        if p.type == "both":
-            w.add(chain, f"-m comment --comment {comment} -j {target}")
-        elif p.type == INGRESS:
-            w.add(chain, f"-d {ip} -m comment --comment {comment} -j {target}")
-        else:
-            w.add(chain, f"-s {ip} -m comment --comment {comment} -j {target}")
+    w.add(chain, f'-m comment --comment "from local node" -m addrtype --src-type LOCAL -d {pod.ip} -j ACCEPT')
+    return chain
+
+
+def _pod_tail(w: _Writer, pod: PodInfo, chain: str, cfg: ClusterConfig, reset: str) -> None:
     rate = cfg.networkPolicy.logLimit if cfg.networkPolicy else None
     limit = f" -m limit --limit {rate} --limit-burst 10" if rate else ""
     unmarked = f"-m mark ! --mark {MARK_MATCHED}"
     w.add(chain, f'-m comment --comment "{pod.key} log-drop" {unmarked} -j NFLOG --nflog-group {NFLOG_GROUP}{limit}')
     w.add(chain, f'-m comment --comment "{pod.key} reject" -m mark ! --mark {MARK_MATCHED} -j REJECT')
-    w.add(chain, "-j MARK --set-mark 0/0x10000")
+    w.add(chain, f"-j MARK --set-mark 0/{reset}")
     w.add(chain, f'-m comment --comment "set netpol-ok mark" -j MARK --set-mark {MARK_OK}')
 
+    ip = pod.ip
     jin = _q(f"{pod.key} in")
     jout = _q(f"{pod.key} out")
     w.add(n.FORWARD_CHAIN, f"-m comment --comment {jin} -d {ip} -j {chain}")
@@ -335,3 +380,53 @@ def _pod_chain(
     for top in n.TOP_CHAINS.values():
         w.add(top, f"-m comment --comment {jout} -s {ip} -j {chain}")
     w.add(n.FORWARD_CHAIN, f"-m physdev --physdev-is-bridged -m comment --comment {jout} -s {ip} -j {chain}")
+
+
+def _np_jumps(w: _Writer, chain: str, ip: str, policies: list[PolicyInfo], guard: str = "") -> None:
+    for p in policies:
+        comment = _q(f"{p.key} policy")
+        if p.isolates(INGRESS):
+            w.add(chain, f"-d {ip}{guard} -m comment --comment {comment} -j {_np_chain(p, INGRESS)}")
+        if p.isolates(EGRESS):
+            w.add(chain, f"-s {ip}{guard} -m comment --comment {comment} -j {_np_chain(p, EGRESS)}")
+
+
+def _pod_chain(w: _Writer, pod: PodInfo, policies: list[PolicyInfo], cfg: ClusterConfig) -> None:
+    """``syncPodFirewallChains`` for one pod, rules in the order kube-router's inserts leave them
+    (a policy of both types jumps once per direction, to the chain of that direction's rules)."""
+    chain = _pod_head(w, pod)
+    ip = pod.ip
+    if not any(p.isolates(EGRESS) for p in policies):
+        w.add(chain, f'-s {ip} -m comment --comment "default egress" -j {n.DEFAULT_CHAIN}')
+    if not any(p.isolates(INGRESS) for p in policies):
+        w.add(chain, f'-d {ip} -m comment --comment "default ingress" -j {n.DEFAULT_CHAIN}')
+    _np_jumps(w, chain, ip, policies)
+    _pod_tail(w, pod, chain, cfg, "0x10000")
+
+
+def _tiered_pod_chain(
+    w: _Writer, pod: PodInfo, policies: list[PolicyInfo], cnps: list[CnpInfo], cfg: ClusterConfig
+) -> None:
+    """A pod some ClusterNetworkPolicy selects: per direction the Admin tier (first decisive
+    rule wins: Accept, Deny, or Pass on to the next tier), then its NetworkPolicies when they
+    isolate it, else the Baseline tier and the default. Each jump waits for no decision yet."""
+    chain = _pod_head(w, pod)
+    ip = pod.ip
+    for direction, addr in ((INGRESS, f"-d {ip}"), (EGRESS, f"-s {ip}")):
+
+        def jump(guard: str, comment: str, target: str, addr: str = addr) -> None:
+            w.add(chain, f"{addr} -m mark --mark 0x0/{guard} -m comment --comment {_q(comment)} -j {target}")
+
+        for c in cnps:
+            if c.tier == ADMIN and c.isolates(direction):
+                jump(UNDECIDED_OR_PASSED, f"{c.key} admin {direction}", n.cnp_chain(c.name, direction))
+        isolating = [p for p in policies if p.isolates(direction)]
+        if isolating:
+            for p in isolating:
+                jump(UNDECIDED, f"{p.key} policy", _np_chain(p, direction))
+            continue
+        for c in cnps:
+            if c.tier == BASELINE and c.isolates(direction):
+                jump(UNDECIDED, f"{c.key} baseline {direction}", n.cnp_chain(c.name, direction))
+        jump(UNDECIDED, f"default {direction}", n.DEFAULT_CHAIN)
+    _pod_tail(w, pod, chain, cfg, ALL_MARKS)

@@ -14,6 +14,13 @@ from dataclasses import dataclass, field
 from ...api.core import Namespace, Pod
 from ...api.meta import LabelSelector, selector_matches
 from ...api.networking import NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort
+from ...api.policy import (
+    ClusterNetworkPolicy,
+    ClusterNetworkPolicyEgressPeer,
+    ClusterNetworkPolicyIngressPeer,
+    ClusterNetworkPolicyProtocol,
+    NamespacedPod,
+)
 
 INGRESS = "ingress"
 EGRESS = "egress"
@@ -77,6 +84,8 @@ class RuleInfo:
     match_all_ports: bool
     ports: list[PortSpec]
     named: list[NamedPortEps]
+    action: str = "Accept"  # ClusterNetworkPolicy rules: Accept, Deny or Pass
+    name: str = ""  # ClusterNetworkPolicy rules are named
 
 
 @dataclass(slots=True)
@@ -129,9 +138,15 @@ def pod_info(p: Pod) -> PodInfo:
 
 
 class Cluster:
-    """The pods and namespaces selectors are evaluated over, indexed by namespace."""
+    """The pods, namespaces and nodes selectors are evaluated over, indexed by namespace."""
 
-    def __init__(self, pods: Iterable[Pod], namespaces: Iterable[Namespace]) -> None:
+    def __init__(
+        self,
+        pods: Iterable[Pod],
+        namespaces: Iterable[Namespace],
+        nodes: Iterable[tuple[str, str, dict[str, str]]] = (),
+    ) -> None:
+        self.nodes = list(nodes)  # (name, address, labels)
         self.pods: list[PodInfo] = sorted(
             (pod_info(p) for p in pods if actionable(p)), key=lambda i: (i.namespace, i.name)
         )
@@ -240,3 +255,119 @@ def build_policies(policies: Iterable[NetworkPolicy], cluster: Cluster) -> list[
     """Every policy, in (namespace, name) order."""
     nps = sorted(policies, key=lambda p: (p.metadata.namespace or "default", p.name))
     return [build_policy(np, cluster) for np in nps]
+
+
+# --- ClusterNetworkPolicy -----------------------------------------------------------------------
+
+ADMIN = "Admin"
+BASELINE = "Baseline"
+
+
+@dataclass(slots=True)
+class CnpInfo:
+    """A ClusterNetworkPolicy: its tier, priority, subject pods and ordered rules."""
+
+    name: str
+    tier: str
+    priority: int
+    targets: list[PodInfo]
+    ingress: list[RuleInfo]
+    egress: list[RuleInfo]
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+    def isolates(self, direction: str) -> bool:
+        return bool(self.ingress if direction == INGRESS else self.egress)
+
+
+def _namespaced_pods(cluster: Cluster, sel: NamespacedPod) -> list[PodInfo]:
+    every = LabelSelector()
+    out: list[PodInfo] = []
+    for ns in cluster.namespaces(sel.namespaceSelector):
+        out += cluster.select(ns, sel.podSelector or every)
+    return out
+
+
+def _cnp_peers(
+    cluster: Cluster, peers: list[ClusterNetworkPolicyIngressPeer] | list[ClusterNetworkPolicyEgressPeer]
+) -> tuple[bool, list[PodInfo], list[IPBlockPeer]]:
+    pods: list[PodInfo] = []
+    blocks: list[IPBlockPeer] = []
+    selects = False
+    every = LabelSelector()
+    for peer in peers:
+        if peer.namespaces is not None:
+            selects = True
+            for ns in cluster.namespaces(peer.namespaces):
+                pods += cluster.select(ns, every)
+        if peer.pods is not None:
+            selects = True
+            pods += _namespaced_pods(cluster, peer.pods)
+        if isinstance(peer, ClusterNetworkPolicyEgressPeer):
+            blocks += [IPBlockPeer(c) for c in peer.networks or [] if ":" not in c]
+            if peer.nodes is not None:
+                blocks += [
+                    IPBlockPeer(f"{ip}/32") for _, ip, labels in cluster.nodes if selector_matches(peer.nodes, labels)
+                ]
+    return selects, pods, blocks
+
+
+def _cnp_ports(
+    protocols: list[ClusterNetworkPolicyProtocol] | None, holders: Iterable[PodInfo]
+) -> tuple[list[PortSpec], list[NamedPortEps]]:
+    numeric: list[PortSpec] = []
+    named: list[NamedPortEps] = []
+    index = None
+    for p in protocols or []:
+        if p.destinationNamedPort is not None:
+            index = index if index is not None else _named_ports(holders)
+            for proto in ("TCP", "UDP", "SCTP"):
+                for num, ips in sorted(index.get((p.destinationNamedPort, proto), {}).items()):
+                    named.append(NamedPortEps(proto.lower(), str(num), tuple(ips)))
+            continue
+        for proto, pp in (("tcp", p.tcp), ("udp", p.udp), ("sctp", p.sctp)):
+            if pp is None:
+                continue
+            port = pp.destinationPort
+            if port is None:
+                numeric.append(PortSpec(proto))
+            elif port.number is not None:
+                numeric.append(PortSpec(proto, str(port.number)))
+            elif port.range is not None and port.range.start is not None and port.range.end is not None:
+                numeric.append(PortSpec(proto, str(port.range.start), str(port.range.end)))
+    return numeric, named
+
+
+def build_cnp(cnp: ClusterNetworkPolicy, cluster: Cluster) -> CnpInfo:
+    spec = cnp.spec
+    subj = spec.subject
+    targets: list[PodInfo] = []
+    if subj is not None and subj.namespaces is not None:
+        every = LabelSelector()
+        for ns in cluster.namespaces(subj.namespaces):
+            targets += cluster.select(ns, every)
+    elif subj is not None and subj.pods is not None:
+        targets = _namespaced_pods(cluster, subj.pods)
+    ingress: list[RuleInfo] = []
+    for i, r in enumerate(spec.ingress or []):
+        selects, pods, blocks = _cnp_peers(cluster, r.from_ or [])
+        nums, named = _cnp_ports(r.protocols, targets)
+        ingress.append(
+            RuleInfo(i, False, selects, pods, blocks, r.protocols is None, nums, named, r.action, r.name or "")
+        )
+    egress: list[RuleInfo] = []
+    for i, er in enumerate(spec.egress or []):
+        selects, pods, blocks = _cnp_peers(cluster, er.to or [])
+        nums, named = _cnp_ports(er.protocols, pods)
+        egress.append(
+            RuleInfo(i, False, selects, pods, blocks, er.protocols is None, nums, named, er.action, er.name or "")
+        )
+    return CnpInfo(cnp.name, spec.tier, spec.priority or 0, targets, ingress, egress)
+
+
+def build_cnps(cnps: Iterable[ClusterNetworkPolicy], cluster: Cluster) -> list[CnpInfo]:
+    """Admin tier first, then Baseline; within a tier by priority (lower first), then name."""
+    infos = [build_cnp(c, cluster) for c in cnps if c.spec.tier in (ADMIN, BASELINE)]
+    return sorted(infos, key=lambda c: (c.tier != ADMIN, c.priority, c.name))

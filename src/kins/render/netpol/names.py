@@ -38,6 +38,18 @@ def policy_chain(namespace: str, policy: str, version: str = "") -> str:
     return POLICY_PREFIX + b32(namespace + policy + version + FAMILY)
 
 
+CNP_PREFIX = "KUBE-CNP-"
+
+
+def policy_egress_chain(namespace: str, policy: str) -> str:
+    """The egress rules' chain of a policy of both types (a policy name holds no '/')."""
+    return policy_chain(namespace, f"{policy}/egress")
+
+
+def cnp_chain(name: str, direction: str) -> str:
+    return CNP_PREFIX + b32(f"clusternetworkpolicy/{name}{direction}{FAMILY}")
+
+
 def target_src_set(namespace: str, policy: str) -> str:
     """The policy's selected pods, matched as sources (its egress rules)."""
     return SRC_PREFIX + b32(namespace + policy + FAMILY)

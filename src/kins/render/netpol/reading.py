@@ -8,9 +8,9 @@ labels denied-packet log records and is the oracle the rendered rules are tested
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .model import EGRESS, INGRESS, PodInfo, PolicyInfo, RuleInfo
+from .model import ADMIN, BASELINE, EGRESS, INGRESS, CnpInfo, PodInfo, PolicyInfo, RuleInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,18 +69,67 @@ def admits(policy: PolicyInfo, direction: str, peer_ip: str, dest: PodInfo | Non
     return None
 
 
+@dataclass(slots=True)
+class Decision:
+    """One end's verdict for one direction. ``tier``: which layer decided (Admin, NetworkPolicy,
+    Baseline, or "" when nothing isolates the pod); ``policies``: the isolating NetworkPolicies,
+    or the ClusterNetworkPolicy whose rule decided; ``rule``: the rule that admitted or refused;
+    ``passed``: Admin ClusterNetworkPolicies whose Pass rule sent the packet on."""
+
+    verdict: str  # allowed | denied | not-isolated
+    tier: str = ""
+    policies: list[str] = field(default_factory=list)
+    rule: Admission | None = None
+    passed: list[str] = field(default_factory=list)
+
+
+def _cnp_rule(c: CnpInfo, direction: str, peer_ip: str, dest: PodInfo | None, proto: str, port: int) -> RuleInfo | None:
+    for r in c.ingress if direction == INGRESS else c.egress:
+        if _peer_ok(r, peer_ip) and _port_ok(r, proto, port, dest):
+            return r
+    return None
+
+
 def decide(
-    policies: list[PolicyInfo], pod: PodInfo, direction: str, peer_ip: str, dest: PodInfo | None, proto: str, port: int
-) -> tuple[str, list[str], Admission | None]:
-    """("not-isolated" | "allowed" | "denied", the isolating policies, what admitted it)."""
+    policies: list[PolicyInfo],
+    pod: PodInfo,
+    direction: str,
+    peer_ip: str,
+    dest: PodInfo | None,
+    proto: str,
+    port: int,
+    cnps: list[CnpInfo] | None = None,
+) -> Decision:
+    """The Admin tier (first matching rule by priority: Accept, Deny, or Pass on), then the
+    NetworkPolicies isolating the pod, or when none does the Baseline tier, then allowed."""
+    selecting = [c for c in cnps or [] if c.isolates(direction) and any(t.ip == pod.ip for t in c.targets)]
+    passed: list[str] = []
+    for c in selecting:
+        if c.tier != ADMIN:
+            continue
+        r = _cnp_rule(c, direction, peer_ip, dest, proto, port)
+        if r is None:
+            continue
+        if r.action == "Pass":
+            passed.append(c.key)
+            break
+        verdict = "allowed" if r.action == "Accept" else "denied"
+        return Decision(verdict, ADMIN, [c.key], Admission(c.key, r.index), passed)
     iso = isolating(policies, pod, direction)
-    if not iso:
-        return "not-isolated", [], None
-    for p in iso:
-        i = admits(p, direction, peer_ip, dest, proto, port)
-        if i is not None:
-            return "allowed", [q.key for q in iso], Admission(p.key, i)
-    return "denied", [q.key for q in iso], None
+    if iso:
+        for p in iso:
+            i = admits(p, direction, peer_ip, dest, proto, port)
+            if i is not None:
+                return Decision("allowed", "NetworkPolicy", [q.key for q in iso], Admission(p.key, i), passed)
+        return Decision("denied", "NetworkPolicy", [q.key for q in iso], None, passed)
+    for c in selecting:
+        if c.tier != BASELINE:
+            continue
+        r = _cnp_rule(c, direction, peer_ip, dest, proto, port)
+        if r is not None:
+            verdict = "allowed" if r.action == "Accept" else "denied"
+            return Decision(verdict, BASELINE, [c.key], Admission(c.key, r.index), passed)
+    return Decision("not-isolated", "", [], None, passed)
 
 
 def connection(
@@ -91,12 +140,13 @@ def connection(
     dst_ip: str,
     proto: str,
     port: int,
+    cnps: list[CnpInfo] | None = None,
 ) -> bool:
     """Whether a new connection passes both ends: the source's egress and the destination's
     ingress (a pod's own node is always let in; other addresses are not policed)."""
     proto = proto.lower()
     if src is not None and dst is not None and src.ip == dst.ip:
         return True
-    if src is not None and decide(policies, src, EGRESS, dst_ip, dst, proto, port)[0] == "denied":
+    if src is not None and decide(policies, src, EGRESS, dst_ip, dst, proto, port, cnps).verdict == "denied":
         return False
-    return not (dst is not None and decide(policies, dst, INGRESS, src_ip, dst, proto, port)[0] == "denied")
+    return not (dst is not None and decide(policies, dst, INGRESS, src_ip, dst, proto, port, cnps).verdict == "denied")
