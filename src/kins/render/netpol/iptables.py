@@ -11,8 +11,19 @@ reading of the API differs from the API's definition, kins follows the API and s
   addresses another block of the same rule admits;
 - egress named ports match only destinations that hold the name (kube-router matches any
   destination on the number when the rule has no peers, and skips them for ipBlock peers);
+- a policy of both types jumps from a pod's chain once per direction, into its chain for
+  ingress rules and a second chain for egress rules (kube-router has one chain and jumps to it
+  unconditionally, so when both ends of a connection are selected by the same policy, say
+  ``podSelector: {}`` with ``egress: [{}]`` and no ingress rule, the source's egress rule also
+  admits the packet into the isolated destination);
 - only pods some policy selects get a pod chain (current kube-router makes one for every
   local pod), and chain names carry no per-sync version (see ``names``).
+
+ClusterNetworkPolicy (no kube-router counterpart) extends the same layout: a ``KUBE-CNP-`` chain
+per policy and direction whose rules set their action's mark (Accept 0x10000, Deny 0x40000,
+Pass 0x80000) and return; a selected pod's chain jumps to the Admin tier's chains in priority
+order, then to its NetworkPolicies' chains if they isolate it, else to the Baseline tier's and
+the default, each jump only while nothing has decided.
 """
 
 from __future__ import annotations
