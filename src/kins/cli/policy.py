@@ -11,10 +11,14 @@ from typing import Annotated, Any
 import msgspec
 import typer
 
+from .._errors import KinsError
 from .app import app
-from .common import NameOpt, live_client, out
+from .common import ClusterOpt, FilesOpt, NameOpt, live_client, out
 
-policy_app = typer.Typer(help="NetworkPolicy enforcement in the live cluster: log.", no_args_is_help=True)
+policy_app = typer.Typer(
+    help="NetworkPolicy as the nodes enforce it: who can reach whom (matrix), denied packets (log).",
+    no_args_is_help=True,
+)
 app.add_typer(policy_app, name="policy")
 
 
@@ -78,3 +82,78 @@ def log(
             sys.stdout.flush()
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+
+
+class MatrixOutput(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class Proto(StrEnum):
+    tcp = "tcp"
+    udp = "udp"
+    sctp = "sctp"
+
+
+SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
+
+
+@policy_app.command("matrix")
+def matrix(
+    namespaces: Annotated[
+        list[str] | None, typer.Argument(help="Namespaces whose pods to tabulate (default: all but the system ones).")
+    ] = None,
+    filename: FilesOpt = [],  # noqa: B006 - typer reads the default, never mutates it
+    cluster: ClusterOpt = None,
+    port: Annotated[int, typer.Option("--port", help="Destination port (the pods' target port).")] = 80,
+    proto: Annotated[Proto, typer.Option("--proto", help="tcp, udp or sctp.")] = Proto.tcp,
+    output: Annotated[MatrixOutput, typer.Option("-o", "--output", help="text or json.")] = MatrixOutput.text,
+    probe: Annotated[
+        bool, typer.Option("--probe", help="Live: also connect for every pair and report where the rules were wrong.")
+    ] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds a probe's connection may take.")] = 1.0,
+    name: NameOpt = None,
+) -> None:
+    """Who can reach whom on PORT/PROTO: every pod pair of the namespaces, as the nodes' rules
+    decide it (offline from manifests with -f, else the live cluster's kernel rules)."""
+    from ..policy.matrix import compute
+    from ..policy.sources import live_rules, offline_rules
+
+    if not 0 < port < 65536:
+        raise typer.BadParameter(f"{port} is not a port (1-65535)", param_hint="--port")
+    if filename:
+        if probe:
+            raise typer.BadParameter("probes need the live cluster: drop -f", param_hint="--probe")
+        pods, nodes, known = offline_rules(filename, cluster)
+        client = None
+    else:
+        client = live_client(name)
+        pods, nodes, known = live_rules(client)
+    wanted = namespaces or [ns for ns in known if ns not in SYSTEM_NAMESPACES]
+    missing = [ns for ns in wanted if ns not in known]
+    if missing:
+        raise KinsError(f"no namespace {', '.join(repr(m) for m in missing)} (namespaces: {', '.join(known)})")
+    chosen = sorted((p for p in pods if p.namespace in wanted), key=lambda p: (wanted.index(p.namespace), p.name))
+    m = compute(chosen, nodes, port, proto.value)
+    observed = None
+    if probe:
+        from ..policy.probe import probe_matrix
+
+        assert client is not None
+        observed = probe_matrix(client, chosen, port, proto.value, timeout)
+        m.probed = True
+        m.wrong = [(s, d) for (s, d), ok in sorted(observed.items()) if ok != m.allowed(s, d)]
+    if output == MatrixOutput.json:
+        out(msgspec.json.encode(m.to_json()).decode())
+    else:
+        out(f"{m.protocol}/{port}: rows from, columns to ('.' allowed, 'X' denied)")
+        out(m.table(observed).rstrip("\n"))
+        if probe:
+            total = len(m.pods) * (len(m.pods) - 1)
+            for s, d in m.wrong:
+                said = "allowed" if m.allowed(s, d) else "denied"
+                seen = "connected" if observed and observed[(s, d)] else "no connection"
+                out(f"wrong: {s} -> {d}: the rules say {said}, the probe got {seen}")
+            out(f"{len(m.wrong)} wrong, {total - len(m.wrong)} correct out of {total}")
+    if m.wrong:
+        raise typer.Exit(1)

@@ -1,0 +1,197 @@
+"""Who can reach whom: the truth table of every pod pair, read from the nodes' own rules.
+
+Each pair is judged the way the kernel judges its first packet: the source pod's chain on its
+node (egress) and the destination pod's chain on its node (ingress), walked by the simulator over
+the node's iptables rules and ipsets — rendered from manifests offline, or read back from the
+live nodes (``iptables-save``, ``ipset save``). A pod no policy selects has no chain and passes.
+
+Walks are shared between pairs that the rules cannot tell apart: a source's egress verdict
+depends on the destination only through the sets its chain matches destinations against (and
+likewise for ingress), so destinations with the same memberships take the same walk. That keeps
+1,000 x 1,000 pods to a few thousand walks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from ..model.ipset import IPSet
+from ..model.ipv4 import ip_int
+from ..render.netpol.model import PodInfo
+from ..render.netpol.names import pod_chain
+from ..sim.iptables import Ruleset
+from ..sim.packet import Packet
+
+ALLOWED = "allowed"
+DENIED = "denied"
+SOURCE_PORT = 40000
+
+_RULE = re.compile(r"^-A (\S+) (.*)$")
+_JUMP = re.compile(r"(?:^|\s)-[jg] (\S+)")
+_SET = re.compile(r"(!\s+)?--match-set (\S+) (src|dst)\b")
+
+
+@dataclass
+class NodeRules:
+    """One node's filter rules and sets, compiled for walks."""
+
+    ruleset: Ruleset
+    sets: Mapping[str, IPSet]
+    # chain -> (chains it jumps to, sets it matches sources against, ... destinations against)
+    graph: dict[str, tuple[set[str], set[str], set[str]]] = field(default_factory=dict)
+    _reach: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
+
+    @classmethod
+    def from_text(cls, text: str, sets: Mapping[str, IPSet], local: Iterable[str] = ()) -> NodeRules:
+        """``text``: iptables-restore input or iptables-save output holding the filter table."""
+        own = {ip_int(a) for a in local}
+
+        def addr_type(ip: int) -> str:
+            return "LOCAL" if ip in own else "UNICAST"
+
+        graph: dict[str, tuple[set[str], set[str], set[str]]] = {}
+        table = ""
+        for line in text.splitlines():
+            if line.startswith("*"):
+                table = line[1:].strip()
+                continue
+            m = _RULE.match(line)
+            if not m or table != "filter":
+                continue
+            jumps, srcs, dsts = graph.setdefault(m.group(1), (set(), set(), set()))
+            args = m.group(2)
+            j = _JUMP.search(args)
+            if j:
+                jumps.add(j.group(1))
+            for _neg, name, where in _SET.findall(args):
+                (srcs if where == "src" else dsts).add(name)
+        return cls(Ruleset.from_text(text, addr_type, sets), sets, graph)
+
+    def reach(self, chain: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The sets any rule reachable from ``chain`` matches (sources, destinations)."""
+        got = self._reach.get(chain)
+        if got is None:
+            srcs: set[str] = set()
+            dsts: set[str] = set()
+            seen = {chain}
+            todo = [chain]
+            while todo:
+                c = todo.pop()
+                jumps, s, d = self.graph.get(c, (set(), set(), set()))
+                srcs |= s
+                dsts |= d
+                for j in jumps - seen:
+                    seen.add(j)
+                    todo.append(j)
+            got = self._reach[chain] = (tuple(sorted(srcs)), tuple(sorted(dsts)))
+        return got
+
+    def has(self, chain: str) -> bool:
+        return chain in self.graph
+
+    def signature(self, names: tuple[str, ...], ip: int) -> tuple[bool, ...]:
+        return tuple(self.sets[n].contains(ip) if n in self.sets else False for n in names)
+
+    def passes(self, chain: str, pkt: Packet) -> bool:
+        """Whether the packet leaves ``chain`` other than rejected or dropped."""
+        outs = self.ruleset.run("filter", chain, pkt, None, None)
+        return all(o.verdict not in ("REJECT", "DROP") for o in outs)
+
+
+@dataclass
+class Matrix:
+    port: int
+    protocol: str  # TCP, UDP or SCTP
+    pods: list[str]
+    verdicts: dict[str, dict[str, str]]
+    walks: int = 0
+    wrong: list[tuple[str, str]] = field(default_factory=list)
+    probed: bool = False
+
+    def allowed(self, src: str, dst: str) -> bool:
+        return self.verdicts[src][dst] == ALLOWED
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "port": self.port,
+            "protocol": self.protocol,
+            "pods": self.pods,
+            "verdicts": self.verdicts,
+            "wrong": [list(w) for w in self.wrong],
+        }
+        if self.probed:
+            total = len(self.pods) * (len(self.pods) - 1)
+            out["correct"] = total - len(self.wrong)
+        return out
+
+    def table(self, observed: Mapping[tuple[str, str], bool] | None = None) -> str:
+        """The upstream e2e truth table: rows from, columns to, ``.`` allowed, ``X`` denied;
+        with ``observed``, a disagreeing cell shows what the probe saw, in lower case marks
+        (``x`` denied where allowed was predicted, ``!`` allowed where denied was)."""
+        names = self.pods
+        width = max([len(n) for n in names] + [1])
+        lines = ["-".ljust(width) + "  " + "  ".join(n.ljust(width) for n in names)]
+        for src in names:
+            cells = []
+            for dst in names:
+                mark = "." if self.verdicts[src][dst] == ALLOWED else "X"
+                if observed is not None and src != dst and (src, dst) in observed:
+                    seen = observed[(src, dst)]
+                    if seen != (mark == "."):
+                        mark = "!" if seen else "x"
+                cells.append(mark.ljust(width))
+            lines.append(src.ljust(width) + "  " + "  ".join(cells).rstrip())
+        return "\n".join(lines) + "\n"
+
+
+def compute(
+    pods: list[PodInfo],
+    nodes: Mapping[str, NodeRules],
+    port: int,
+    protocol: str,
+    progress: Callable[[int], None] | None = None,
+) -> Matrix:
+    """Every ordered pair of ``pods`` (a pod reaches itself: the packet never leaves it)."""
+    proto = protocol.lower()
+    keys = [p.key for p in pods]
+    ips = {p.key: ip_int(p.ip) for p in pods}
+    egress_memo: dict[tuple[str, tuple[bool, ...]], bool] = {}
+    ingress_memo: dict[tuple[str, tuple[bool, ...]], bool] = {}
+    walks = 0
+
+    def side(pod: PodInfo, peer: PodInfo, direction: str) -> bool:
+        nonlocal walks
+        rules = nodes.get(pod.node)
+        chain = pod_chain(pod.namespace, pod.name)
+        if rules is None or not rules.has(chain):
+            return True
+        src_sets, dst_sets = rules.reach(chain)
+        if direction == "egress":
+            key = (pod.key, rules.signature(dst_sets, ips[peer.key]))
+            memo = egress_memo
+            pkt = Packet(ips[pod.key], ips[peer.key], proto, SOURCE_PORT, port)
+        else:
+            key = (pod.key, rules.signature(src_sets, ips[peer.key]))
+            memo = ingress_memo
+            pkt = Packet(ips[peer.key], ips[pod.key], proto, SOURCE_PORT, port)
+        got = memo.get(key)
+        if got is None:
+            walks += 1
+            got = memo[key] = rules.passes(chain, pkt)
+        return got
+
+    verdicts: dict[str, dict[str, str]] = {}
+    for i, src in enumerate(pods):
+        row: dict[str, str] = {}
+        for dst in pods:
+            if src.ip == dst.ip:
+                row[dst.key] = ALLOWED
+                continue
+            ok = side(src, dst, "egress") and side(dst, src, "ingress")
+            row[dst.key] = ALLOWED if ok else DENIED
+        verdicts[src.key] = row
+        if progress is not None:
+            progress(i + 1)
+    return Matrix(port, protocol.upper(), keys, verdicts, walks)
