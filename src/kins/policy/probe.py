@@ -90,6 +90,8 @@ def probe_outcomes(
         Command(
             pod_path(pod.namespace, pod.name),
             ["python3", "-c", SCRIPT, json.dumps(targets), proto, f"{timeout:g}"],
+            # upstream probes from the first container (exec needs one named when there are several)
+            container=pod.spec.containers[0].name if pod.spec.containers else None,
         )
         for pod, targets in sources
     ]
