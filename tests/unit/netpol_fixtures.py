@@ -9,8 +9,8 @@ from kins.api.core import Container, ContainerPort, Namespace, Pod, PodSpec, Pod
 from kins.api.load import load_text
 from kins.api.meta import ObjectMeta
 from kins.api.networking import NetworkPolicy
-from kins.render.netpol.iptables import PolicyRender, render_policy
 from kins.api.policy import ClusterNetworkPolicy
+from kins.render.netpol.iptables import PolicyRender, render_policy
 from kins.render.netpol.model import Cluster, CnpInfo, PolicyInfo, build_cnps, build_policies
 
 NAMESPACES = ("x", "y", "z")

@@ -43,7 +43,10 @@ spec:
     from: [{namespaces: {matchLabels: {ns: z}}}]
     protocols: [{udp: {destinationPort: {number: 80}}}]
   egress:
-  - {name: accept-dns, action: Accept, to: [{networks: [10.254.0.10/32]}], protocols: [{udp: {destinationPort: {number: 53}}}]}
+  - name: accept-dns
+    action: Accept
+    to: [{networks: [10.254.0.10/32]}]
+    protocols: [{udp: {destinationPort: {number: 53}}}]
 ---
 apiVersion: policy.networking.k8s.io/v1alpha2
 kind: ClusterNetworkPolicy

@@ -35,6 +35,7 @@ class App:
 AGNHOST_SUBCOMMANDS: dict[str, Main] = {
     "netexec": agnhost.netexec_main,
     "serve-hostname": agnhost.serve_hostname_main,
+    "connect": agnhost.connect_main,
     "pause": agnhost.pause_main,
 }
 

@@ -2,13 +2,15 @@
 
 ``netexec`` follows agnhost's documented behaviour: HTTP endpoints /, /clientip, /dial, /echo,
 /exit, /healthz, /hostname (/hostName), /redirect, /shell, /shutdown, and a UDP server answering
-``hostname``, ``echo <msg>`` and ``clientip``. ``serve-hostname`` and ``pause`` are there too.
+``hostname``, ``echo <msg>`` and ``clientip``. ``serve-hostname``, ``connect`` (the NetworkPolicy
+e2e tests' prober) and ``pause`` are there too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import errno
 import os
 import re
 import signal
@@ -357,6 +359,165 @@ class _HostnameUdp(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
         if self.transport is not None:
             self.transport.sendto(self.name, addr)
+
+
+CONNECT_FLAGS: dict[str, bool | int | str] = {
+    "timeout": "0",
+    "protocol": "tcp",
+    "udp-data": "hostname",
+    "sctp-data": "hostname",
+}
+IPPROTO_SCTP = 132
+
+
+class ConnectFailed(Exception):
+    """One failed attempt: the message is the line agnhost prints (``TIMEOUT``, ``REFUSED: ...``)."""
+
+
+def split_host_port(dest: str) -> tuple[str, int]:
+    """Go's ``net.SplitHostPort`` plus a numeric port (``[v6]:port`` too); ValueError as Go words it."""
+    if dest.startswith("["):
+        host, sep, rest = dest[1:].partition("]")
+        if not sep:
+            raise ValueError(f"address {dest}: missing ']' in address")
+        if not rest.startswith(":"):
+            raise ValueError(f"address {dest}: missing port in address")
+        port = rest[1:]
+    else:
+        host, sep, port = dest.rpartition(":")
+        if not sep:
+            raise ValueError(f"address {dest}: missing port in address")
+        if ":" in host:
+            raise ValueError(f"address {dest}: too many colons in address")
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"address {dest}: invalid port")
+    return host, int(port)
+
+
+def _resolve(host: str, port: int, kind: int) -> tuple[int, tuple[str, int]]:
+    try:
+        info = socket.getaddrinfo(host or None, port, type=kind)[0]
+    except (OSError, UnicodeError) as exc:
+        raise ConnectFailed(f"DNS: lookup {host}: {exc}") from None
+    return info[0], (str(info[4][0]), int(info[4][1]))
+
+
+def _strerror(exc: OSError) -> str:
+    return os.strerror(exc.errno).lower() if exc.errno else str(exc)
+
+
+def connect_tcp(dest: str, timeout: float) -> None:
+    try:
+        host, port = split_host_port(dest)
+    except ValueError as exc:
+        raise ConnectFailed(f"UNKNOWN: {exc}") from None
+    family, addr = _resolve(host, port, socket.SOCK_STREAM)
+    s = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        s.settimeout(timeout or None)
+        s.connect(addr)
+    except TimeoutError:
+        raise ConnectFailed("TIMEOUT") from None
+    except ConnectionRefusedError:
+        raise ConnectFailed("REFUSED") from None
+    except OSError as exc:
+        raise ConnectFailed(f"OTHER: dial tcp {dest}: connect: {_strerror(exc)}") from None
+    finally:
+        s.close()
+
+
+def connect_udp(dest: str, timeout: float, data: str) -> None:
+    try:
+        host, port = split_host_port(dest)
+    except ValueError as exc:
+        raise ConnectFailed(f"DNS: {exc}") from None
+    family, addr = _resolve(host, port, socket.SOCK_DGRAM)
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    where = f"udp {host_port(*addr)}"
+    try:
+        try:
+            s.connect(addr)
+        except OSError as exc:
+            raise ConnectFailed(f"OTHER: dial {where}: {_strerror(exc)}") from None
+        local = host_port(*s.getsockname()[:2])
+        s.settimeout(timeout or None)
+        try:
+            s.send(f"{data}\n".encode())
+        except OSError as exc:
+            raise ConnectFailed(_udp_error(f"write udp {local}->{host_port(*addr)}", exc)) from None
+        try:
+            got = s.recv(1024)
+        except OSError as exc:
+            raise ConnectFailed(_udp_error(f"read udp {local}->{host_port(*addr)}", exc)) from None
+        if not got:
+            raise ConnectFailed(
+                "OTHER: No data received from the server. Cannot guarantee the server received the request."
+            )
+    finally:
+        s.close()
+
+
+def _udp_error(op: str, exc: OSError) -> str:
+    """agnhost's ``parseUDPErrorAndExit``: TIMEOUT, REFUSED or UNKNOWN, with Go's error text."""
+    if isinstance(exc, TimeoutError):
+        return f"TIMEOUT: {op}: i/o timeout"
+    if exc.errno == errno.ECONNREFUSED:
+        return f"REFUSED: {op}: connection refused"
+    return f"UNKNOWN: {op}: {_strerror(exc)}"
+
+
+def connect_sctp(dest: str, timeout: float, data: str) -> None:
+    try:
+        host, port = split_host_port(dest)
+    except ValueError as exc:
+        raise ConnectFailed(f"DNS: {exc}") from None
+    family, addr = _resolve(host, port, socket.SOCK_STREAM)
+    try:
+        s = socket.socket(family, socket.SOCK_STREAM, IPPROTO_SCTP)
+    except OSError as exc:
+        raise ConnectFailed(f"OTHER: {_strerror(exc)}") from None
+    try:
+        s.settimeout(timeout or None)
+        s.connect(addr)
+        s.send(f"{data}\n".encode())
+        s.recv(1024)
+    except TimeoutError:
+        raise ConnectFailed("TIMEOUT") from None
+    except OSError as exc:
+        raise ConnectFailed(f"OTHER: {_strerror(exc)}") from None
+    finally:
+        s.close()
+
+
+def connect_main(argv: list[str]) -> int:
+    """``agnhost connect HOST:PORT [--timeout=D] [--protocol=tcp|udp|sctp]``: exit 0 when the
+    connection (for UDP and SCTP: a request and its answer) succeeds, else one line on stderr
+    starting with UNKNOWN, TIMEOUT, DNS, REFUSED or OTHER, and exit 1."""
+    try:
+        opts, args = parse_flags(argv, CONNECT_FLAGS)
+        timeout = parse_duration(str(opts["timeout"]))
+    except (FlagError, ValueError) as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    if len(args) != 1:
+        print(f"Error: accepts 1 arg(s), received {len(args)}", file=sys.stderr)
+        return 1
+    protocol = str(opts["protocol"])
+    try:
+        if protocol in ("", "tcp"):
+            connect_tcp(args[0], timeout)
+        elif protocol == "udp":
+            connect_udp(args[0], timeout, str(opts["udp-data"]))
+        elif protocol == "sctp":
+            connect_sctp(args[0], timeout, str(opts["sctp-data"]))
+        else:
+            # agnhost's own (unspaced) wording: fmt.Fprint(os.Stderr, "Unsupported protocol\n", protocol)
+            sys.stderr.write(f"Unsupported protocol\n{protocol}")
+            return 1
+    except ConnectFailed as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
 
 
 def pause_main(argv: list[str]) -> int:

@@ -157,3 +157,32 @@ def matrix(
             out(f"{len(m.wrong)} wrong, {total - len(m.wrong)} correct out of {total}")
     if m.wrong:
         raise typer.Exit(1)
+
+
+def _csv(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+@policy_app.command("model")
+def model(
+    namespaces: Annotated[str, typer.Option("--namespaces", help="Comma-separated namespaces.")] = "x,y,z",
+    pods: Annotated[str, typer.Option("--pods", help="Comma-separated pod names, in every namespace.")] = "a,b,c",
+    ports: Annotated[str, typer.Option("--ports", help="Comma-separated ports every pod serves.")] = "80,81",
+    protocols: Annotated[
+        str, typer.Option("--protocols", help="Comma-separated: tcp, udp, sctp (sctp servers do not run in kins).")
+    ] = "tcp,udp",
+    base: Annotated[str, typer.Option("--base", help="Prefix the namespaces as <base>-x ...")] = "",
+) -> None:
+    """Print the upstream NetworkPolicy e2e model (namespaces, pods, Services) as YAML, for
+    `kins apply -f -`."""
+    from ..policy.model import model_objects, to_manifests
+
+    try:
+        port_numbers = [int(p) for p in _csv(ports)]
+    except ValueError:
+        raise typer.BadParameter(f"--ports: not a list of numbers: {ports!r}") from None
+    try:
+        objs = model_objects(_csv(namespaces), _csv(pods), port_numbers, _csv(protocols), base=base)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    out(to_manifests(objs))
