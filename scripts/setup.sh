@@ -7,7 +7,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "kins setup: run as root (it installs packages and builds network namespaces)" >&2
   exit 1
 fi
-pkgs=(iproute2 iptables nftables nginx-light curl dnsutils iputils-ping net-tools conntrack
+pkgs=(iproute2 iptables ipset nftables nginx-light curl dnsutils iputils-ping net-tools conntrack
       procps psmisc kmod util-linux openssl dnsperf dnsmasq-base wrk python3 python3-venv python3-pip)
 missing=()
 for p in "${pkgs[@]}"; do

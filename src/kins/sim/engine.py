@@ -19,7 +19,7 @@ from typing import Any
 
 from ..model.ipv4 import int_ip
 from .conntrack import Conn, Tuple5, conn_of, is_reply, reply_post_routing, reply_pre_routing
-from .iptables import Outcome, Ruleset
+from .iptables import Outcome, Phys, Ruleset
 from .packet import (
     ACCEPTED,
     CT_DNAT,
@@ -172,8 +172,9 @@ class Engine:
         flows = [flow]
         out: list[Result] = []
         if rs is not None:
+            phys: Phys | None = (from_port, None) if rs.physdev and from_port is not None and st.bridge_nf else None
             for table in (rs.hooks if p.ct & CT_NEW else rs.hooks_on)["PREROUTING"]:
-                flows = self._hook(st, rs, flows, table, "PREROUTING", iif, None, out)
+                flows = self._hook(st, rs, flows, table, "PREROUTING", iif, None, out, phys)
         for f in flows:
             out.extend(self._route_in(st, iif, f, orig, from_port, routed))
         return out
@@ -204,8 +205,9 @@ class Engine:
             flows = [flow]
             out: list[Result] = []
             if rs is not None:
+                came: Phys | None = (from_port, None) if rs.physdev and from_port is not None and st.bridge_nf else None
                 for table in (rs.hooks if p.ct & CT_NEW else rs.hooks_on)["INPUT"]:
-                    flows = self._hook(st, rs, flows, table, "INPUT", iif, None, out)
+                    flows = self._hook(st, rs, flows, table, "INPUT", iif, None, out, came)
             for f in flows:
                 out.extend(self._local_in(st, f, orig))
             return out
@@ -227,11 +229,17 @@ class Engine:
                 return [Result(flow, DROPPED)]
         flows = [flow]
         out = []
+        phys: Phys | None = None
         if rs is not None:
+            if rs.physdev:
+                # the bridge switches the frame when it was for another port, or when a DNAT
+                # sends a frame that was for the bridge back into it (br_netfilter's bridged DNAT)
+                switched = r.dev == iif and (not routed or p.dst != orig[3])
+                phys = self._bridge_ports(st, hit, iif, from_port, switched)
             for table in rs.hooks["FORWARD"]:
-                flows = self._hook(st, rs, flows, table, "FORWARD", iif, r.dev, out)
+                flows = self._hook(st, rs, flows, table, "FORWARD", iif, r.dev, out, phys)
         for f in flows:
-            out.extend(self._post(st, f, hit, orig, iif, from_port))
+            out.extend(self._post(st, f, hit, orig, iif, from_port, phys))
         return out
 
     def _local_in(self, st: NodeState, flow: Flow, orig: Tuple5) -> list[Result]:
@@ -265,6 +273,7 @@ class Engine:
         orig: Tuple5,
         iif: str | None,
         from_port: str | None,
+        phys: Phys | None = None,
     ) -> list[Result]:
         rs = st.ruleset
         p = flow.pkt
@@ -272,7 +281,7 @@ class Engine:
         out: list[Result] = []
         if rs is not None and (iif is None or from_port is None or st.bridge_nf or hit.route.dev != iif):
             for table in (rs.hooks if p.ct & CT_NEW else rs.hooks_on)["POSTROUTING"]:
-                flows = self._hook(st, rs, flows, table, "POSTROUTING", iif, hit.route.dev, out)
+                flows = self._hook(st, rs, flows, table, "POSTROUTING", iif, hit.route.dev, out, phys)
         for f in flows:
             conn = f.conns.get(st.name) if not f.pkt.ct & CT_NEW else None
             back = conn is not None and (f.pkt.src, f.pkt.sport) == conn.final[3:]
@@ -366,6 +375,20 @@ class Engine:
             return self._gone(st, flow, "out bridge port {}".format, pp.port)
         return self.receive(pp.peer, pp.peer_dev, flow)
 
+    def _bridge_ports(
+        self, st: NodeState, hit: RouteHit, iif: str, from_port: str | None, switched: bool
+    ) -> Phys | None:
+        """What br_netfilter records of a frame that came in through a bridge port, as the
+        FORWARD and POSTROUTING hooks see it: the port in, and the port out when the bridge
+        switches the frame; None for a packet that came in through no bridge port, or when
+        the bridge does not call iptables."""
+        if from_port is None or not st.bridge_nf:
+            return None
+        if not switched:
+            return (from_port, None)  # routed: the bridge never chose a port out
+        pp = self.view.bridge_arp.get((st.netns, iif), {}).get(hit.nexthop)
+        return (from_port, pp.port if pp is not None else None)
+
     def _gone(self, st: NodeState, flow: Flow, where: Callable[..., str], *args: Any) -> list[Result]:
         flow.final = st
         flow.later(st, "transmitted", _edge_text, st.name, where, args)
@@ -383,12 +406,13 @@ class Engine:
         iif: str | None,
         oif: str | None,
         done: list[Result],
+        phys: Phys | None = None,
     ) -> list[Flow]:
         """Run one table's hook (one ``rs.hooks`` lists) on every flow; finished branches go
-        to ``done``."""
+        to ``done``. ``phys``: the bridge ports of a frame the bridge passes to iptables."""
         nxt: list[Flow] = []
         for f in flows:
-            outs = rs.hook(table, chain, f.pkt, iif, oif)
+            outs = rs.hook(table, chain, f.pkt, iif, oif, phys)
             if isinstance(outs, int):
                 f.pkt.mark = outs  # passed without a rule that mattered: nothing else changes
                 nxt.append(f)

@@ -12,10 +12,13 @@ multiply along the path.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
+from ..model.ipset import HASH_IP, TYPES, IPSet
 from ..model.ipv4 import MASKS, ip_int, net_int
 from ..render.proxy.restore import (
     AddrTypeMatch,
@@ -122,7 +125,25 @@ class RuleStep(Step):
 Check = Callable[[Packet, str | None, str | None, int], bool]  # (packet, in, out, mark) -> matched
 
 # What a rule's target does, sorted out at compile time.
-SIDE, VERDICT, REJECT, NAT, JUMP = range(5)  # changes the mark or nothing / ends / ends / NATs / jumps
+SIDE, VERDICT, REJECT, NAT, JUMP, LOG = range(6)  # mark or nothing / ends / ends / NATs / jumps / logs
+
+# br_netfilter's record of a frame: the bridge port it came in by, and the port the bridge
+# switches it out of (None until the bridge has decided, or when the packet is routed).
+Phys = tuple[str, str | None]
+
+
+class _Bridged(threading.local):
+    """The ``Phys`` of the packet a ``Ruleset`` with physdev matches is walking, or None when
+    the packet came in through no bridge port (or the bridge does not call iptables): what
+    xt_physdev reads from the skb. Per thread, as walks are."""
+
+    def __init__(self) -> None:
+        self.ports: Phys | None = None
+
+
+BRIDGED = _Bridged()
+# ``-m set`` options that only update the set's counters: no bearing on the match
+_SET_COUNTER_OPTS = frozenset({"--update-counters", "--update-subcounters"})
 
 
 def _iface_match(pattern: str, name: str | None) -> bool:
@@ -163,6 +184,7 @@ class CRule:
         "num",
         "oif",
         "oif_neg",
+        "phys",
         "proto",
         "proto_neg",
         "reject_with",
@@ -180,7 +202,15 @@ class CRule:
         "verdict",
     )
 
-    def __init__(self, num: int, rule: Rule, addr_type: Callable[[int], str], table: str = "", chain: str = "") -> None:
+    def __init__(
+        self,
+        num: int,
+        rule: Rule,
+        addr_type: Callable[[int], str],
+        table: str = "",
+        chain: str = "",
+        ipsets: Mapping[str, IPSet] | None = None,
+    ) -> None:
         self.num = num
         self.rule = rule
         self.comment = rule.comment
@@ -198,10 +228,11 @@ class CRule:
         self.proto, self.proto_neg = proto, rule.proto_neg
         self.stat: float | None = None
         self.unknown: str | None = None  # a match the simulator cannot evaluate (assumed not to match)
+        self.phys = False  # reads the bridge ports (``BRIDGED``)
         checks: list[Check] = []
         dport_exact: int | None = None
         for m in rule.matches:
-            c = self._compile(m, addr_type)
+            c = self._compile(m, addr_type, ipsets)
             if c is not None:
                 checks.append(c)
             if isinstance(m, PortMatch) and m.dport and m.dport[0] == m.dport[1] and not m.dport_neg:
@@ -228,6 +259,10 @@ class CRule:
             self.tkind, self.step = SIDE, None
         elif isinstance(t, Mark):
             self.tkind = SIDE
+        elif isinstance(t, GenericTarget) and t.name == "NFLOG":
+            # logs the packet to userspace (kube-router's denied packets) and lets it go on
+            self.tkind = LOG
+            self.step = Step("nflog", detail, table, chain, self.num)
         elif isinstance(t, GenericTarget):
             self.tkind = SIDE
             self.step = RuleStep("rule", f"{detail} (no effect on the path)", table, chain, self.num)
@@ -251,7 +286,7 @@ class CRule:
         self.jump: CChain | None = None  # the chain jumped (or gone) to, once all are known
         self.missing_step: Step | None = None  # the note when that chain does not exist
 
-    def _compile(self, m: object, addr_type: Callable[[int], str]) -> Check | None:
+    def _compile(self, m: object, addr_type: Callable[[int], str], ipsets: Mapping[str, IPSet] | None) -> Check | None:
         if isinstance(m, Comment | NfacctMatch):
             return None
         if isinstance(m, PortMatch):
@@ -329,12 +364,103 @@ class CRule:
 
             return recent
         if isinstance(m, GenericMatch):
+            if m.module == "set":
+                return self._set(m.args, ipsets)
+            if m.module == "physdev":
+                return self._physdev(m.args)
             return self._generic(m)
         return None
 
     @staticmethod
     def _ct(mask: int, neg: bool) -> Check:
         return lambda p, _i, _o, _mark: bool(p.ct & mask) != neg
+
+    def _not_modelled(self, why: str) -> Check:
+        self.unknown = why
+        return lambda _p, _i, _o, _mark: False
+
+    def _set(self, args: tuple[str, ...], ipsets: Mapping[str, IPSet] | None) -> Check:
+        """``-m set [!] --match-set NAME src|dst`` against the namespace's sets. Only the
+        one-dimensional types NetworkPolicy uses are modelled: their first flag names the
+        address, and the most specific entry decides (``nomatch`` entries do not match)."""
+        name = flags = None
+        neg = pending_neg = False
+        i = 0
+        while i < len(args):
+            a = args[i]
+            if a == "!":
+                pending_neg = True
+            elif a == "--match-set" and i + 2 < len(args):
+                name, flags, neg = args[i + 1], args[i + 2], pending_neg
+                i += 2
+            elif a not in _SET_COUNTER_OPTS:
+                return self._not_modelled(f"ipset match option {a} is not modelled: assumed not to match")
+            if a != "!":
+                pending_neg = False
+            i += 1
+        s = ipsets.get(name) if ipsets is not None and name is not None else None
+        if s is None or flags is None:
+            return self._not_modelled(f"ipset {name or '?'!r} is not known to the simulator: assumed not to match")
+        if s.type not in TYPES:
+            return self._not_modelled(f"ipset {name!r} is a {s.type} set, which the simulator does not model")
+        src = flags.split(",", 1)[0] == "src"
+        if s.type == HASH_IP and not s.nomatch and all("/" not in m or m.endswith("/32") for m in s.members):
+            members = frozenset(ip_int(m.split("/", 1)[0]) for m in s.members)
+            if src:
+                return lambda p, _i, _o, _mark: (p.src in members) != neg
+            return lambda p, _i, _o, _mark: (p.dst in members) != neg
+        contains = s.contains
+        if src:
+            return lambda p, _i, _o, _mark: contains(p.src) != neg
+        return lambda p, _i, _o, _mark: contains(p.dst) != neg
+
+    def _physdev(self, args: tuple[str, ...]) -> Check:
+        """``-m physdev`` as xt_physdev decides it: with no bridge record (a routed packet
+        that came in through no bridge port, or sent by the namespace itself) only a rule
+        whose options are all negated matches; ``--physdev-is-bridged`` holds once the bridge
+        has chosen the port out (filter FORWARD and POSTROUTING of a switched frame)."""
+        want: dict[str, bool] = {}  # option -> True, or False when negated
+        names: dict[str, str] = {}
+        neg = False
+        i = 0
+        while i < len(args):
+            a = args[i]
+            if a == "!":
+                neg = True
+                i += 1
+                continue
+            if a in ("--physdev-in", "--physdev-out") and i + 1 < len(args):
+                names[a] = args[i + 1]
+                i += 1
+            elif a not in ("--physdev-is-in", "--physdev-is-out", "--physdev-is-bridged"):
+                return self._not_modelled(f"physdev option {a} is not modelled: assumed not to match")
+            want[a] = not neg
+            neg = False
+            i += 1
+        self.phys = True
+        without = not any(want.values())
+        bridged, is_in, is_out = (want.get(o) for o in ("--physdev-is-bridged", "--physdev-is-in", "--physdev-is-out"))
+        in_name, want_in = names.get("--physdev-in"), want.get("--physdev-in", True)
+        out_name, want_out = names.get("--physdev-out"), want.get("--physdev-out", True)
+
+        def physdev(_p: Packet, _i: str | None, _o: str | None, _mark: int) -> bool:
+            ports = BRIDGED.ports
+            if ports is None:
+                return without
+            pin, pout = ports
+            if bridged is not None and (pout is not None) != bridged:
+                return False
+            if is_in is not None and (pin is not None) != is_in:
+                return False
+            if is_out is not None and (pout is not None) != is_out:
+                return False
+            if in_name is not None and _iface_match(in_name, pin) != want_in:
+                return False
+            if out_name is None:
+                return True
+            return pout is not None and _iface_match(out_name, pout) == want_out
+
+        return physdev
 
     def _generic(self, m: GenericMatch) -> Check | None:
         args = list(m.args)
@@ -349,12 +475,7 @@ class CRule:
             return lambda p, _i, _o, _mark: (p.proto == "icmp" and ok) != neg
         if m.module in ALWAYS_TRUE_MODULES or (m.module == "pkttype" and "unicast" in args):
             return None
-        if m.module == "set":
-            name = args[args.index("--match-set") + 1] if "--match-set" in args[:-1] else "?"
-            self.unknown = f"ipset {name!r} is not known to the simulator: assumed not to match"
-        else:
-            self.unknown = f"match -m {m.module} is not modelled: assumed not to match"
-        return lambda _p, _i, _o, _mark: False
+        return self._not_modelled(f"match -m {m.module} is not modelled: assumed not to match")
 
     def _matcher(self) -> Check | None:
         """The rule's conditions as one call, made for the shapes kube-proxy and flannel write
@@ -418,7 +539,16 @@ def target_text(rule: Rule) -> str:
         return f"SNAT to {t.to}"
     if isinstance(t, Masquerade):
         return "MASQUERADE"
+    if t.name == "NFLOG":
+        return nflog_text(t.args)
     return f"{t.name} {' '.join(t.args)}".strip()
+
+
+def nflog_text(args: tuple[str, ...]) -> str:
+    """``NFLOG to group N prefix "P"`` (the kernel's group is 0 unless one is given)."""
+    opts = dict(pairwise(args))  # each option with the word after it
+    prefix = opts.get("--nflog-prefix")
+    return f"NFLOG to group {opts.get('--nflog-group', '0')}" + (f' prefix "{prefix}"' if prefix else "")
 
 
 class CChain:
@@ -534,13 +664,15 @@ _Frame = tuple[Any, "CChain", list["CRule"], int, int, int, "Nat | None", int, b
 class Ruleset:
     """A node's iptables rules, compiled; ``run`` evaluates one hook's base chain of a table."""
 
-    def __init__(self, dump: Dump, addr_type: Callable[[int], str]) -> None:
+    def __init__(self, dump: Dump, addr_type: Callable[[int], str], ipsets: Mapping[str, IPSet] | None = None) -> None:
         self.tables: dict[str, dict[str, CChain]] = {}
         self.notes: list[str] = []
+        self.physdev = False  # a rule reads the bridge ports: walks set ``BRIDGED`` first
         for tname, table in dump.tables.items():
             chains: dict[str, CChain] = {}
             for cname, ch in table.chains.items():
-                rules = [CRule(i, r, addr_type, tname, cname) for i, r in enumerate(ch.rules, 1)]
+                rules = [CRule(i, r, addr_type, tname, cname, ipsets) for i, r in enumerate(ch.rules, 1)]
+                self.physdev = self.physdev or any(r.phys for r in rules)
                 chains[cname] = CChain(cname, ch.policy, rules)
             self.tables[tname] = chains
             for c in chains.values():
@@ -570,15 +702,23 @@ class Ruleset:
         self.hooks_on = {c: tuple(t for t in tables if t != "nat") for c, tables in self.hooks.items()}
 
     @classmethod
-    def from_text(cls, text: str, addr_type: Callable[[int], str]) -> Ruleset:
-        return cls(parse_restore(text), addr_type)
+    def from_text(
+        cls, text: str, addr_type: Callable[[int], str], ipsets: Mapping[str, IPSet] | None = None
+    ) -> Ruleset:
+        """``ipsets``: the namespace's sets by name, for ``-m set`` (a set not among them
+        matches nothing, with a note)."""
+        return cls(parse_restore(text), addr_type, ipsets)
 
-    def hook(self, table: str, chain: str, p: Packet, iif: str | None, oif: str | None) -> list[Outcome] | int:
+    def hook(
+        self, table: str, chain: str, p: Packet, iif: str | None, oif: str | None, phys: Phys | None = None
+    ) -> list[Outcome] | int:
         """``run``, or only the mark when the packet passes the hook as it came: accepted by
         one branch with no rule that mattered and no NAT (most hooks, for most packets)."""
         ch = self._base.get((table, chain))
         if ch is None:
             return p.mark
+        if self.physdev:
+            BRIDGED.ports = phys
         res = self._walk(table, ch, p, iif, oif)
         if len(res) == 1:
             w, verdict, _ = res[0]
@@ -590,14 +730,20 @@ class Ruleset:
                 return w.mark
         return self._outcomes(table, chain, ch, res)
 
-    def run(self, table: str, chain: str, p: Packet, iif: str | None, oif: str | None) -> list[Outcome]:
+    def run(
+        self, table: str, chain: str, p: Packet, iif: str | None, oif: str | None, phys: Phys | None = None
+    ) -> list[Outcome]:
         """Every way ``p`` can leave ``table``'s built-in ``chain``: the verdict (the policy
         when it falls off the end), the mark, a NAT target if one fired, and the rules that
-        matched on the way. Not memoised: the walk is cheaper than a key of the whole header,
-        and a trace repeats no hook with the same packet (traces themselves are cached)."""
+        matched on the way. ``phys``: the bridge ports of a frame that came in through a
+        bridge (``-m physdev``). Not memoised: the walk is cheaper than a key of the whole
+        header, and a trace repeats no hook with the same packet (traces themselves are
+        cached)."""
         ch = self._base.get((table, chain))
         if ch is None:
             return [Outcome(1.0, p.mark, "ACCEPT", None, ())]
+        if self.physdev:
+            BRIDGED.ports = phys
         return self._outcomes(table, chain, ch, self._walk(table, ch, p, iif, oif))
 
     def _outcomes(self, table: str, chain: str, ch: CChain, res: _Res) -> list[Outcome]:
@@ -676,6 +822,9 @@ class Ruleset:
                     frame = (frame, ch, rules, i, len(steps) - 1, w.mark, w.nat, w.notes, r.goto, depth)
                     ch, rules, i = sub, (sub.candidates(p) if sub.indexed else sub.walk), 0
                     n = len(rules)
+                    continue
+                if kind == LOG:
+                    w.notes += 1  # kept in the trace even if the chain changes nothing else
                     continue
                 if kind == NAT:
                     w.nat = r.tnat

@@ -1,14 +1,16 @@
 """A ``ClusterView`` read off the running kernel: what the namespaces really hold.
 
 Every namespace of a live cluster (nodes, pods, outside hosts) is dumped over netlink (links,
-addresses, routes of all tables, neighbours, FDB), its ``iptables-save`` and its two forwarding
-sysctls are read, and the veth pairs are matched up from the kernel's own peer indexes. A trace
-over this view explains what the kernel will do, including rules and routes kins never wrote.
+addresses, routes of all tables, neighbours, FDB), its ``iptables-save`` (and ``ipset save``
+when a rule names a set) and its two forwarding sysctls are read, and the veth pairs are
+matched up from the kernel's own peer indexes. A trace over this view explains what the
+kernel will do, including rules and routes kins never wrote.
 Object names (pods, Services) still come from the API: the kernel knows addresses, not names.
 """
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -17,6 +19,7 @@ from typing import Any
 
 from ..api.config import ClusterConfig
 from ..api.core import Pod
+from ..model.ipset import IPSet, IPSetParseError, parse_save
 from ..model.ipv4 import ip_int
 from ..render.names import UNDERLAY_NETNS, pod_netns
 from ..store.base import Store
@@ -36,6 +39,7 @@ class NsDump:
     dump: dict[str, list[dict[str, Any]]]
     iptables: str
     sysctls: dict[str, bool]
+    ipsets: str = ""  # ``ipset save``
 
 
 def _sysctls() -> dict[str, bool]:
@@ -49,8 +53,37 @@ def _sysctls() -> dict[str, bool]:
     return out
 
 
+def ipset_save(netns: str) -> str:
+    """``ipset save`` in the namespace (sets belong to a network namespace); "" when the tool
+    or the kernel's ipset support is missing: rules naming sets are then noted as unknown."""
+    from ..kernel import netns as _netns
+
+    _netns.check_owned(netns)
+    try:
+        res = subprocess.run(
+            ["nsenter", f"--net={_netns.path(netns)}", "--", "ipset", "save"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return res.stdout if res.returncode == 0 else ""
+
+
+def parse_ipsets(text: str) -> dict[str, IPSet]:
+    """``ipset save`` output as records; nothing when it cannot be read (say, a set type whose
+    entries the parser refuses)."""
+    try:
+        return parse_save(text)
+    except IPSetParseError:
+        return {}
+
+
 def read_namespace(netns: str, plan: str, rules: bool = True) -> NsDump:
-    """Dump one namespace (netlink, sysctls and, when ``rules``, ``iptables-save``)."""
+    """Dump one namespace (netlink, sysctls and, when ``rules``, ``iptables-save``, and
+    ``ipset save`` when a rule names a set)."""
     from ..kernel import iptables
     from ..kernel.dump import dump_netns
     from ..kernel.netns import run_in
@@ -58,7 +91,8 @@ def read_namespace(netns: str, plan: str, rules: bool = True) -> NsDump:
     dump = dump_netns(netns, dynamic=True)
     sysctls = run_in(netns, _sysctls)
     text = iptables.save(netns) if rules else ""
-    return NsDump(netns, plan, dump, text, sysctls)
+    sets = ipset_save(netns) if "--match-set" in text else ""
+    return NsDump(netns, plan, dump, text, sysctls, sets)
 
 
 def read_cluster(cluster: str, rules_in_pods: bool = True) -> list[NsDump]:
@@ -133,7 +167,7 @@ def states_from_dumps(dumps: Iterable[NsDump], cfg: ClusterConfig, pods: Iterabl
         kind, _, rest = d.plan.partition("-")
         if kind not in (NODE, POD, HOST):
             continue
-        st = from_net_state(rest, net_state(d.dump), iptables_save=d.iptables)
+        st = from_net_state(rest, net_state(d.dump), iptables_save=d.iptables, ipsets=parse_ipsets(d.ipsets))
         ifaces = {}
         for name, i in st.ifaces.items():
             peer = pairs.get((d.plan, name))

@@ -1,18 +1,19 @@
 """``NodeState``: one network namespace as the simulator sees it.
 
 Everything the forwarding path needs and nothing else: the namespace's devices, addresses and
-routes (the model's own records), its neighbours and FDB indexed for lookup, two sysctls and the
-iptables ruleset. A rendered ``NodePlan`` (``from_plan``), a pod's ``PodPlan`` and a live
-namespace's records (``kernel.dump.read_state``, or ``ipjson.state_from_ip_json`` for what any
-node's ``ip -j`` prints) all index into it, so one engine traces both kins' own plans and a real
-cluster's nodes.
+routes (the model's own records), its neighbours and FDB indexed for lookup, two sysctls, the
+iptables ruleset and the ipsets its rules may name. A rendered ``NodePlan`` (``from_plan``), a
+pod's ``PodPlan`` and a live namespace's records (``kernel.dump.read_state``, or
+``ipjson.state_from_ip_json`` for what any node's ``ip -j`` prints) all index into it, so one
+engine traces both kins' own plans and a real cluster's nodes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ..model.ipset import IPSet
 from ..model.ipv4 import int_ip, ip_int, net_int
 from ..model.netstate import Addr, Fdb, Link, Neigh, NetState, NodePlan, PodPlan, Route
 from .iptables import Ruleset
@@ -40,6 +41,7 @@ class NodeState:
     forwarding: bool = False
     bridge_nf: bool = False
     iptables_text: str = ""
+    ipsets: dict[str, IPSet] = field(default_factory=dict)  # by name, for ``-m set``
     node: str | None = None  # pods: the node they run on
     pod_cidr: str | None = None  # nodes: their pod subnet, when known
     _rt: RoutingTables | None = None
@@ -55,7 +57,7 @@ class NodeState:
     def ruleset(self) -> Ruleset | None:
         """The parsed, indexed iptables rules (built once, then cached)."""
         if self._rules is None and self.iptables_text and self.iptables_text.strip():
-            self._rules = Ruleset.from_text(self.iptables_text, self.routing.addr_type)
+            self._rules = Ruleset.from_text(self.iptables_text, self.routing.addr_type, self.ipsets)
         return self._rules
 
     def local_ips(self) -> list[int]:
@@ -89,10 +91,22 @@ def fdb_index(fdb: Iterable[Fdb]) -> dict[tuple[str, str], int | str]:
     return out
 
 
-def from_plan(plan: NodePlan, iptables_save: str | None = None) -> NodeState:
+IPSets = Mapping[str, IPSet] | Iterable[IPSet]
+
+
+def ipset_index(sets: IPSets | None) -> dict[str, IPSet]:
+    """Sets by name, from a mapping (``parse_save``'s) or a list of records."""
+    if sets is None:
+        return {}
+    if isinstance(sets, Mapping):
+        return dict(sets)
+    return {s.name: s for s in sets}
+
+
+def from_plan(plan: NodePlan, iptables_save: str | None = None, ipsets: IPSets | None = None) -> NodeState:
     """A node's state from its plan. The rules are the plan's restore payload loaded on top of
     kube-proxy's base-chain jumps, exactly what ``iptables-save`` on the node shows; pass
-    ``iptables_save`` to trace other rules instead."""
+    ``iptables_save`` to trace other rules instead, and ``ipsets`` for the sets they name."""
     from ..render.names import node_netns
     from ..render.proxy.iptables import base_chain_jumps
     from ..render.proxy.save import render_save
@@ -114,6 +128,7 @@ def from_plan(plan: NodePlan, iptables_save: str | None = None) -> NodeState:
         forwarding=sysctl.get("net.ipv4.ip_forward") == "1",
         bridge_nf=sysctl.get("net.bridge.bridge-nf-call-iptables") == "1",
         iptables_text=iptables_save,
+        ipsets=ipset_index(ipsets),
         pod_cidr=plan.pod_cidr,
     )
 
@@ -123,12 +138,14 @@ def from_net_state(
     net: NetState,
     *,
     iptables_save: str = "",
+    ipsets: IPSets | None = None,
     forwarding: bool = True,
     bridge_nf: bool = True,
     pod_cidr: str | None = None,
 ) -> NodeState:
     """A node's state from a live namespace's records (``lo`` and its address are assumed
-    when missing). Kubernetes nodes forward and pass bridged traffic to iptables."""
+    when missing), its ``iptables-save`` and its sets (``ipset save`` through
+    ``model.ipset.parse_save``). Kubernetes nodes forward and pass bridged traffic to iptables."""
     ifaces = {link.name: link for link in net.links}
     ifaces.setdefault("lo", LOOPBACK)
     addrs = list(net.addrs)
@@ -146,6 +163,7 @@ def from_net_state(
         forwarding=forwarding,
         bridge_nf=bridge_nf,
         iptables_text=iptables_save,
+        ipsets=ipset_index(ipsets),
         pod_cidr=pod_cidr,
     )
 

@@ -11,7 +11,7 @@ port (ICMP: a random echo id), so the kernel's records of it can be told from ot
   the kernel's DNAT chose (it must be one of the predicted ones) and whether the source was
   rewritten (masquerade);
 - ``iptables-save -c`` before and after: the packet counter of every rule the trace of the
-  chosen branch names must have moved. Other traffic (probes of the kubelet) moves counters too,
+  chosen branch names (NFLOG rules too) must have moved. Other traffic (probes of the kubelet) moves counters too,
   so only the rules on the path are compared, and conntrack confirms the path.
 
 Probes are bounded (``TIMEOUT`` seconds at most) and only ever leave the cluster's own
@@ -519,7 +519,7 @@ def verify(
     hops = [*t.hops, *(t.reply if result.outcome in (CONNECTED, REPLY) else ())]
     for hop in hops:
         for s in hop.steps:
-            if s.action == "rule" and s.table and s.chain and s.rule is not None and hop.node in before:
+            if s.action in ("rule", "nflog") and s.table and s.chain and s.rule is not None and hop.node in before:
                 key = (s.table, s.chain, s.rule)
                 b, a = before[hop.node].get(key), after[hop.node].get(key)
                 pred = f"[{s.table}/{s.chain} #{s.rule}] {s.detail}"
