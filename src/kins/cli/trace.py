@@ -10,6 +10,7 @@ import typer
 
 from .._errors import KinsError
 from ..api.config import ClusterConfig
+from ..sim.packet import Trace
 from ..store.base import Store
 from .app import app
 from .common import ClusterOpt, FilesOpt, NameOpt, out
@@ -37,12 +38,31 @@ def live_snapshot(name: str | None) -> tuple[ClusterConfig, Store]:
     client = live_client(info.name)
     store = MemoryStore()
     objs = []
-    for kind in ("Namespace", "Node", "Pod", "Service", "Endpoints", "EndpointSlice"):
+    for kind in (
+        "Namespace",
+        "Node",
+        "Pod",
+        "Service",
+        "Endpoints",
+        "EndpointSlice",
+        "NetworkPolicy",
+        "ClusterNetworkPolicy",
+    ):
         objs.extend(client.list(kind, all_namespaces=STORED[kind].NAMESPACED))
     store.bulk_create(objs)
     cfg = load_cluster(Path(info.state_dir) / "cluster.yaml")
     nodes = [n for n in objs if isinstance(n, Node)]
     return nodes_config(cfg, nodes), store
+
+
+def with_policy(t: Trace, cfg: ClusterConfig, store: Store) -> Trace:
+    """The trace with its NetworkPolicy verdicts named, when its path went through a pod's chain."""
+    if not any(s.chain and s.chain.startswith("KUBE-POD-FW-") for h in (*t.hops, *t.reply) for s in h.steps):
+        return t
+    from ..render.cluster import policy_state
+    from ..sim.policy import annotate
+
+    return annotate(t, policy_state(store), cfg)
 
 
 @app.command()
@@ -80,7 +100,7 @@ def trace(
         from ..offline import open_offline
 
         oc = open_offline(filename, cluster)
-        t = run_trace(oc.cfg, oc.store, src, to, port=port, proto=proto, node=node)
+        t = with_policy(run_trace(oc.cfg, oc.store, src, to, port=port, proto=proto, node=node), oc.cfg, oc.store)
         out(json.dumps(trace_to_json(t), indent=2) if output == "json" else format_trace_text(t))
         return
     from ..daemon.state import pick_cluster
@@ -90,7 +110,7 @@ def trace(
     cfg, store = live_snapshot(cluster_name)
     view = live_view(cluster_name, cfg, store)
     if not verify:
-        t = run_trace(cfg, store, src, to, port=port, proto=proto, node=node, view=view)
+        t = with_policy(run_trace(cfg, store, src, to, port=port, proto=proto, node=node, view=view), cfg, store)
         out(json.dumps(trace_to_json(t), indent=2) if output == "json" else format_trace_text(t))
         return
     if node is not None:

@@ -79,7 +79,10 @@ def _hops_json(hops: tuple[Hop, ...]) -> list[dict[str, Any]]:
 def trace_to_json(trace: Trace) -> dict[str, Any]:
     """``disposition``, ``service``, ``endpoints`` (address, probability, node), ``masquerade``
     and ``hops`` always; ``branch`` (the endpoint the hops follow) when there are several,
-    ``dispositions`` (per endpoint) when branches end differently, ``reply`` and ``notes``."""
+    ``dispositions`` (per endpoint) when branches end differently, ``reply``, ``notes``, and
+    ``policy`` (a NetworkPolicy verdict per pod chain the packet went through: ``verdict``
+    allowed, denied or not-isolated, ``direction``, ``pod``, ``policies`` isolating it, the
+    admitting ``rule`` and any ClusterNetworkPolicy ``tier`` or ``passed``)."""
     out: dict[str, Any] = {
         "from": trace.src,
         "to": trace.dst,
@@ -101,4 +104,6 @@ def trace_to_json(trace: Trace) -> dict[str, Any]:
         out["reply"] = {"disposition": trace.reply_disposition, "hops": _hops_json(trace.reply)}
     if trace.notes:
         out["notes"] = list(trace.notes)
+    if trace.policy:
+        out["policy"] = list(trace.policy)
     return out

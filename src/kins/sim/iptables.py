@@ -552,12 +552,27 @@ def nflog_text(args: tuple[str, ...]) -> str:
 
 
 class CChain:
-    __slots__ = ("by_dst_proto", "exact", "generic", "indexed", "memo", "name", "policy", "rules", "to_dst", "walk")
+    __slots__ = (
+        "by_dst_proto",
+        "exact",
+        "generic",
+        "indexed",
+        "keep",
+        "memo",
+        "name",
+        "policy",
+        "rules",
+        "to_dst",
+        "walk",
+    )
 
     def __init__(self, name: str, policy: str | None, rules: list[CRule]) -> None:
         self.name = name
         self.policy = policy
         self.rules = rules
+        # A pod's policy chain is a verdict even when it changes nothing (the packet already
+        # carried netpol-ok from the other end's chain): its first visit stays in the trace.
+        self.keep = name.startswith("KUBE-POD-FW-")
         self.index(rules)
 
     def index(self, rules: list[CRule]) -> None:
@@ -835,9 +850,15 @@ class Ruleset:
             if not verdict:
                 # Fell off the end of the chain, or returned: back to where it was entered.
                 while frame is not None:
+                    left = ch
                     parent, ch, rules, i, before, mark, nat, notes, goto, _ = frame
                     frame = parent
-                    if w.mark == mark and w.nat is nat and w.notes == notes:
+                    if (
+                        w.mark == mark
+                        and w.nat is nat
+                        and w.notes == notes
+                        and (not left.keep or any(s.chain == left.name for s in w.steps[:before]))
+                    ):
                         del w.steps[before:]  # the chain changed nothing: keep the trace to what mattered
                     if not goto:
                         break

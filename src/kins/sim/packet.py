@@ -264,6 +264,7 @@ class Trace:
         "dst",
         "endpoints",
         "masquerade",
+        "policy",
         "reply_disposition",
         "service",
         "src",
@@ -292,6 +293,8 @@ class Trace:
         self._hops: tuple[Hop, ...] | None = hops
         self._reply: tuple[Hop, ...] | None = reply
         self._walked: Walked | None = None
+        # NetworkPolicy verdicts on the way (``sim.policy.annotate``), one per pod chain visited
+        self.policy: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def walked(
@@ -328,6 +331,7 @@ class Trace:
         t._hops = t._reply = None
         t._walked = w.bound(port)
         t._packet = t._notes = None  # written when read, from the template's
+        t.policy = self.policy
         return t
 
     @property

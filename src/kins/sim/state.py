@@ -104,9 +104,10 @@ def ipset_index(sets: IPSets | None) -> dict[str, IPSet]:
 
 
 def from_plan(plan: NodePlan, iptables_save: str | None = None, ipsets: IPSets | None = None) -> NodeState:
-    """A node's state from its plan. The rules are the plan's restore payload loaded on top of
-    kube-proxy's base-chain jumps, exactly what ``iptables-save`` on the node shows; pass
-    ``iptables_save`` to trace other rules instead, and ``ipsets`` for the sets they name."""
+    """A node's state from its plan. The rules are the plan's restore payloads (kube-proxy's,
+    then the policy layer's) loaded on top of their base-chain jumps, exactly what
+    ``iptables-save`` on the node shows, with the plan's ipsets; pass ``iptables_save`` and
+    ``ipsets`` to trace other rules instead."""
     from ..render.names import node_netns
     from ..render.proxy.iptables import base_chain_jumps
     from ..render.proxy.save import render_save
@@ -115,7 +116,11 @@ def from_plan(plan: NodePlan, iptables_save: str | None = None, ipsets: IPSets |
     ifaces.setdefault("lo", LOOPBACK)
     sysctl = {s.key: s.value for s in plan.sysctls}
     if iptables_save is None:
-        iptables_save = render_save(plan.iptables_restore, base_chain_jumps()) if plan.iptables_restore else ""
+        after = (plan.policy_restore,) if plan.policy_restore else ()
+        jumps = base_chain_jumps() + list(plan.policy_jumps)
+        iptables_save = render_save(plan.iptables_restore, jumps, after) if plan.iptables_restore else ""
+    if ipsets is None:
+        ipsets = plan.ipsets
     return NodeState(
         name=plan.name,
         kind=NODE,
