@@ -28,21 +28,14 @@ from netpol_cases import (
 
 from kins.api.core import Pod
 from kins.api.networking import NetworkPolicy
+from kins.policy.matrix import compute
 from kins.policy.model import NAMESPACES, comparison_table, service_name, to_manifests
 from kins.policy.probe import grid_pairs, probe_outcomes
+from kins.policy.sources import live_rules
 
 pytestmark = pytest.mark.root
 
 PROBE_TIMEOUT = 1.0
-
-# Enforcement bug, not an expectation: a peer with a namespaceSelector and no podSelector
-# selects no pod (kins.render.netpol.model.Cluster.peer_pods hands podSelector=None to
-# selector_matches, where None matches nothing; kube-router's evalPodPeer uses
-# labels.Everything()). Every such peer below admits nothing; with podSelector defaulting to
-# the empty selector all of them pass. Strict: fixing it turns these into XPASS failures, a
-# reminder to drop the set.
-NS_SELECTOR_ONLY_PEER = {"05", "06", "08", "09", "14", "15", "18", "21", "41", "42", "44"}
-NS_SELECTOR_BUG = "enforcement: a namespaceSelector-only peer selects no pod (podSelector None read as match-nothing)"
 
 
 @dataclass
@@ -61,6 +54,12 @@ class Grid:
         nodes = st["network"]["nodes"]
         late = {n: s["appliedResourceVersion"] for n, s in nodes.items() if int(s["appliedResourceVersion"]) < rv}
         assert nodes and not late, f"rules of resourceVersion {rv} not applied: {late}"
+
+    def predict(self, port: int, protocol: str) -> dict[tuple[str, str], bool]:
+        """``kins policy matrix``'s verdicts, read from the live nodes' rules and sets."""
+        pods, nodes, _ = live_rules(self.cluster.client)
+        m = compute([p for p in pods if p.key in ALL_PODS], nodes, port, protocol)
+        return {(s, d): m.allowed(s, d) for s in m.pods for d in m.pods if s != d}
 
     def observe(
         self, port: int, protocol: str, via_service: bool = False
@@ -123,6 +122,12 @@ def _check(grid: Grid, case: Case, n: int, step: Probe, via_service: bool) -> No
         if not wrong:
             if attempt > 1:
                 print(f"\n{what}: right on the second probe")
+            # the matrix read from the nodes' kernel rules predicts exactly what the probes saw
+            predicted = grid.predict(step.port, step.protocol)
+            assert step.reachability.wrong(predicted) == [], (
+                f"{what}: kins policy matrix disagrees with the probes\n"
+                + comparison_table(step.reachability, predicted)
+            )
             return
         report = (
             f"{what}: {len(wrong)} wrong pair(s) {wrong}\n"
@@ -174,8 +179,6 @@ def run_case(grid: Grid, case: Case, via_service: bool = False) -> None:
 def _marks(c: Case) -> list[pytest.MarkDecorator]:
     if c.offline_only:
         return [pytest.mark.skip(reason=c.offline_only)]
-    if c.id in NS_SELECTOR_ONLY_PEER:
-        return [pytest.mark.xfail(strict=True, reason=NS_SELECTOR_BUG)]
     return []
 
 
@@ -198,7 +201,6 @@ def test_judged_after_service_dnat(grid: Grid) -> None:
         run_case(grid, by_id[cid], via_service=True)
 
 
-@pytest.mark.xfail(strict=False, reason="kins policy matrix lands separately")
 def test_policy_matrix_probe_agrees(grid: Grid) -> None:
     """``kins policy matrix --probe`` judges the same grid by real connections: nothing wrong."""
     c = grid.cluster

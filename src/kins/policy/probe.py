@@ -154,7 +154,7 @@ def probe_matrix(
     """A real connection for every ordered pair of ``pods`` (by ``ns/name``) to the other's
     address, as ``kins policy matrix --probe`` makes them."""
     wanted = {p.key for p in pods}
-    live = [p for p in client.list("Pod") if isinstance(p, Pod) and p.key in wanted]
+    live = [p for p in client.list("Pod", all_namespaces=True) if isinstance(p, Pod) and p.key in wanted]
     order = {p.key: i for i, p in enumerate(pods)}
     live.sort(key=lambda p: order[p.key])
     pairs, names = grid_pairs(live, port)

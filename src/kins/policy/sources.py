@@ -46,7 +46,7 @@ def offline_rules(files: Sequence[str], cluster_file: str | None) -> Rules:
 def live_rules(client: Client) -> Rules:
     """The pods and namespaces from the API; each node's filter table and sets from its kernel."""
     nodes = [n for n in client.list("Node") if isinstance(n, Node)]
-    pods = [pod_info(p) for p in client.list("Pod") if isinstance(p, Pod) and actionable(p)]
+    pods = [pod_info(p) for p in client.list("Pod", all_namespaces=True) if isinstance(p, Pod) and actionable(p)]
     namespaces = sorted(ns.name for ns in client.list("Namespace") if isinstance(ns, Namespace))
     cmds = []
     for n in nodes:
