@@ -69,6 +69,35 @@ class NodeRules:
                 (srcs if where == "src" else dsts).add(name)
         return cls(Ruleset.from_text(text, addr_type, sets), sets, graph)
 
+    @classmethod
+    def shared(cls, nodes: Mapping[str, tuple[str, Mapping[str, IPSet], Iterable[str]]]) -> dict[str, NodeRules]:
+        """Every node's rules, compiled once for all when they agree: a policy's chain is the
+        same text on every node that holds it, and a pod's chain lives on one node only, so
+        one ruleset of all their chains judges every pod. Nodes whose chains or sets differ
+        (a live node that has not caught up) keep rules of their own."""
+        chains: dict[str, list[str]] = {}
+        sets: dict[str, IPSet] = {}
+        clash = False
+        per_node: dict[str, dict[str, list[str]]] = {}
+        for node, (text, node_sets, _local) in nodes.items():
+            mine = per_node[node] = _filter_chains(text)
+            for name, rules in mine.items():
+                if name.startswith("KUBE-ROUTER-") or name in ("INPUT", "FORWARD", "OUTPUT"):
+                    continue  # dispatch only: the matrix enters the pods' chains directly
+                if chains.setdefault(name, rules) != rules:
+                    clash = True
+            for name, s in node_sets.items():
+                if sets.setdefault(name, s) != s:
+                    clash = True
+        if clash:
+            return {node: cls.from_text(text, s, local) for node, (text, s, local) in nodes.items()}
+        lines = ["*filter", *(f":{c} - [0:0]" for c in chains)]
+        for rules in chains.values():
+            lines += rules
+        lines.append("COMMIT")
+        one = cls.from_text("\n".join(lines) + "\n", sets, ())
+        return dict.fromkeys(nodes, one)
+
     def reach(self, chain: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The sets any rule reachable from ``chain`` matches (sources, destinations)."""
         got = self._reach.get(chain)
@@ -98,6 +127,21 @@ class NodeRules:
         """Whether the packet leaves ``chain`` other than rejected or dropped."""
         outs = self.ruleset.run("filter", chain, pkt, None, None)
         return all(o.verdict not in ("REJECT", "DROP") for o in outs)
+
+
+def _filter_chains(text: str) -> dict[str, list[str]]:
+    """The filter table's rules by chain, as written."""
+    out: dict[str, list[str]] = {}
+    table = ""
+    for line in text.splitlines():
+        if line.startswith("*"):
+            table = line[1:].strip()
+        elif table == "filter":
+            if line.startswith(":"):
+                out.setdefault(line[1:].split(" ", 1)[0], [])
+            elif line.startswith("-A "):
+                out.setdefault(line.split(" ", 2)[1], []).append(line)
+    return out
 
 
 @dataclass
@@ -146,6 +190,21 @@ class Matrix:
         return "\n".join(lines) + "\n"
 
 
+def _partition(base: int, masks: Iterable[int]) -> list[int]:
+    """``base`` (a set of pods as bits) split into the classes no mask tells apart."""
+    classes = [base] if base else []
+    for m in dict.fromkeys(masks):
+        split = []
+        for c in classes:
+            inside, outside = c & m, c & ~m
+            if inside:
+                split.append(inside)
+            if outside:
+                split.append(outside)
+        classes = split
+    return classes
+
+
 def compute(
     pods: list[PodInfo],
     nodes: Mapping[str, NodeRules],
@@ -153,45 +212,67 @@ def compute(
     protocol: str,
     progress: Callable[[int], None] | None = None,
 ) -> Matrix:
-    """Every ordered pair of ``pods`` (a pod reaches itself: the packet never leaves it)."""
+    """Every ordered pair of ``pods`` (a pod reaches itself: the packet never leaves it).
+
+    Per pod and direction, the other pods are split into classes by membership of the sets its
+    chain matches them against; one walk per class decides the whole class."""
     proto = protocol.lower()
     keys = [p.key for p in pods]
-    ips = {p.key: ip_int(p.ip) for p in pods}
-    egress_memo: dict[tuple[str, tuple[bool, ...]], bool] = {}
-    ingress_memo: dict[tuple[str, tuple[bool, ...]], bool] = {}
+    ips = [ip_int(p.ip) for p in pods]
+    index: dict[int, int] = {}
+    for i, ip in enumerate(ips):
+        index.setdefault(ip, i)
+    everyone = (1 << len(pods)) - 1
+    masks: dict[tuple[str, str], int] = {}
+
+    def members(node: str, rules: NodeRules, name: str) -> int:
+        got = masks.get((node, name))
+        if got is None:
+            s = rules.sets.get(name)
+            got = 0
+            if s is not None and s.type == "hash:ip" and not s.nomatch:
+                for m in s.members:
+                    i = index.get(ip_int(m.split("/")[0]))
+                    if i is not None:
+                        got |= 1 << i
+            elif s is not None:
+                for i, ip in enumerate(ips):
+                    if s.contains(ip):
+                        got |= 1 << i
+            masks[(node, name)] = got
+        return got
+
     walks = 0
 
-    def side(pod: PodInfo, peer: PodInfo, direction: str) -> bool:
+    def allowed(i: int, direction: str) -> int:
+        """The pods pod ``i`` may reach (egress) or be reached from (ingress), as bits."""
         nonlocal walks
+        pod = pods[i]
         rules = nodes.get(pod.node)
         chain = pod_chain(pod.namespace, pod.name)
         if rules is None or not rules.has(chain):
-            return True
+            return everyone
         src_sets, dst_sets = rules.reach(chain)
-        if direction == "egress":
-            key = (pod.key, rules.signature(dst_sets, ips[peer.key]))
-            memo = egress_memo
-            pkt = Packet(ips[pod.key], ips[peer.key], proto, SOURCE_PORT, port)
-        else:
-            key = (pod.key, rules.signature(src_sets, ips[peer.key]))
-            memo = ingress_memo
-            pkt = Packet(ips[peer.key], ips[pod.key], proto, SOURCE_PORT, port)
-        got = memo.get(key)
-        if got is None:
+        peer_sets = dst_sets if direction == "egress" else src_sets
+        out = 1 << i
+        for cls in _partition(everyone & ~(1 << i), (members(pod.node, rules, n) for n in peer_sets)):
+            j = (cls & -cls).bit_length() - 1
+            if direction == "egress":
+                pkt = Packet(ips[i], ips[j], proto, SOURCE_PORT, port)
+            else:
+                pkt = Packet(ips[j], ips[i], proto, SOURCE_PORT, port)
             walks += 1
-            got = memo[key] = rules.passes(chain, pkt)
-        return got
+            if rules.passes(chain, pkt):
+                out |= cls
+        return out
 
+    egress = [allowed(i, "egress") for i in range(len(pods))]
+    ingress = [allowed(i, "ingress") for i in range(len(pods))]
     verdicts: dict[str, dict[str, str]] = {}
-    for i, src in enumerate(pods):
-        row: dict[str, str] = {}
-        for dst in pods:
-            if src.ip == dst.ip:
-                row[dst.key] = ALLOWED
-                continue
-            ok = side(src, dst, "egress") and side(dst, src, "ingress")
-            row[dst.key] = ALLOWED if ok else DENIED
-        verdicts[src.key] = row
+    for i, src in enumerate(keys):
+        e = egress[i]
+        bit = 1 << i
+        verdicts[src] = {dst: ALLOWED if (e >> j) & 1 and ingress[j] & bit else DENIED for j, dst in enumerate(keys)}
         if progress is not None:
             progress(i + 1)
     return Matrix(port, protocol.upper(), keys, verdicts, walks)

@@ -35,10 +35,11 @@ def offline_rules(files: Sequence[str], cluster_file: str | None) -> Rules:
     nodes = [n for n in oc.store.list("Node")[0] if isinstance(n, Node)]
     cfg = nodes_config(oc.cfg, nodes)
     state = policy_state(oc.store)
-    rules = {}
+    texts = {}
     for n in cfg.nodes:
         r = state.render(cfg, n.name)
-        rules[n.name] = NodeRules.from_text(r.restore, r.ipsets, _node_addresses(n.ip, n.podCIDR))
+        texts[n.name] = (r.restore, r.ipsets, _node_addresses(n.ip, n.podCIDR))
+    rules = NodeRules.shared(texts)
     namespaces = sorted({ns.name for ns in oc.store.list("Namespace")[0] if isinstance(ns, Namespace)})
     return state.cluster.pods, rules, namespaces
 
@@ -53,7 +54,7 @@ def live_rules(client: Client) -> Rules:
         cmds.append(Command(node_path(n.name), ["iptables-save", "-t", "filter"]))
         cmds.append(Command(node_path(n.name), ["ipset", "save"]))
     results = run_many(client, cmds, timeout=30)
-    rules = {}
+    texts = {}
     for i, n in enumerate(nodes):
         saved, sets = results[2 * i], results[2 * i + 1]
         for what, res in (("iptables-save", saved), ("ipset save", sets)):
@@ -62,7 +63,9 @@ def live_rules(client: Client) -> Rules:
             if res.code != 0:
                 raise KinsError(f"node {n.name}: {what} exited {res.code}: {res.stderr.decode(errors='replace')}")
         assert not isinstance(saved, BaseException) and not isinstance(sets, BaseException)
-        rules[n.name] = NodeRules.from_text(
-            saved.stdout.decode(), parse_save(sets.stdout.decode()), _node_addresses(n.internal_ip, n.spec.podCIDR)
+        texts[n.name] = (
+            saved.stdout.decode(),
+            parse_save(sets.stdout.decode()),
+            _node_addresses(n.internal_ip, n.spec.podCIDR),
         )
-    return pods, rules, namespaces
+    return pods, NodeRules.shared(texts), namespaces

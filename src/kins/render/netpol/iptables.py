@@ -17,7 +17,9 @@ reading of the API differs from the API's definition, kins follows the API and s
   ``podSelector: {}`` with ``egress: [{}]`` and no ingress rule, the source's egress rule also
   admits the packet into the isolated destination);
 - only pods some policy selects get a pod chain (current kube-router makes one for every
-  local pod), and chain names carry no per-sync version (see ``names``).
+  local pod), only policies selecting a local pod get their chains and sets on a node
+  (kube-router writes every policy everywhere), and chain names carry no per-sync version (see
+  ``names``).
 
 ClusterNetworkPolicy (no kube-router counterpart) extends the same layout: a ``KUBE-CNP-`` chain
 per policy and direction whose rules set their action's mark (Accept 0x10000, Deny 0x40000,
@@ -332,10 +334,15 @@ def render_policy(
     _input_whitelist(w, cfg)
     _common(w)
 
+    # Only the chains some local pod's chain jumps to (kube-router writes every policy's chain
+    # on every node): a node's payload grows with what it runs, not with the cluster.
+    local = {p.ip for p in local_pods}
     for c in cnps:
-        _policy_chains(w, _cnp_owner(c), c, functools.partial(n.cnp_chain, c.name))
+        if any(t.ip in local for t in c.targets):
+            _policy_chains(w, _cnp_owner(c), c, functools.partial(n.cnp_chain, c.name))
     for p in policies:
-        _policy_chains(w, _np_owner(p), p, functools.partial(_np_chain, p))
+        if any(t.ip in local for t in p.targets):
+            _policy_chains(w, _np_owner(p), p, functools.partial(_np_chain, p))
 
     selecting: dict[str, list[PolicyInfo]] = {}
     for p in policies:

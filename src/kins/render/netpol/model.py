@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import msgspec
+
 from ...api.core import Namespace, Pod
 from ...api.meta import LabelSelector, selector_matches
 from ...api.networking import NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort
@@ -137,6 +139,47 @@ def pod_info(p: Pod) -> PodInfo:
     )
 
 
+class _LabelIndex:
+    """One namespace's pods by label, as bitmasks: a selector is a few integer operations."""
+
+    def __init__(self, pods: list[PodInfo]) -> None:
+        self.pods = pods
+        self.all = (1 << len(pods)) - 1
+        self.pairs: dict[tuple[str, str], int] = {}
+        self.keys: dict[str, int] = {}
+        for i, p in enumerate(pods):
+            bit = 1 << i
+            for k, v in p.labels.items():
+                self.pairs[(k, v)] = self.pairs.get((k, v), 0) | bit
+                self.keys[k] = self.keys.get(k, 0) | bit
+
+    def select(self, sel: LabelSelector) -> list[PodInfo]:
+        bits = self.all
+        for k, v in (sel.matchLabels or {}).items():
+            bits &= self.pairs.get((k, v), 0)
+        for req in sel.matchExpressions or []:
+            values = req.values or []
+            any_of = 0
+            for v in values:
+                any_of |= self.pairs.get((req.key, v), 0)
+            if req.operator == "In":
+                bits &= any_of
+            elif req.operator == "NotIn":
+                bits &= ~any_of
+            elif req.operator == "Exists":
+                bits &= self.keys.get(req.key, 0)
+            elif req.operator == "DoesNotExist":
+                bits &= ~self.keys.get(req.key, 0)
+            else:
+                bits = 0
+        out = []
+        while bits:
+            low = bits & -bits
+            out.append(self.pods[low.bit_length() - 1])
+            bits ^= low
+        return out
+
+
 class Cluster:
     """The pods, namespaces and nodes selectors are evaluated over, indexed by namespace."""
 
@@ -161,11 +204,38 @@ class Cluster:
         for name in self.by_ns:  # a namespace only pods name (offline manifests)
             self.ns_labels.setdefault(name, {NS_NAME_LABEL: name})
 
+        self._index: dict[str, _LabelIndex] = {}
+        self._selected: dict[tuple[str, bytes], list[PodInfo]] = {}
+        self._ns_selected: dict[bytes, list[str]] = {}
+        self._named: NamedPorts | None = None
+
+    def named_ports(self) -> NamedPorts:
+        """Every pod's named ports (computed once)."""
+        if self._named is None:
+            self._named = _named_ports(self.pods)
+        return self._named
+
     def select(self, namespace: str, sel: LabelSelector | None) -> list[PodInfo]:
-        return [p for p in self.by_ns.get(namespace, []) if selector_matches(sel, p.labels)]
+        """The namespace's pods ``sel`` matches (None matches none), in name order."""
+        if sel is None:
+            return []
+        key = (namespace, msgspec.json.encode(sel))
+        got = self._selected.get(key)
+        if got is None:
+            idx = self._index.get(namespace)
+            if idx is None:
+                idx = self._index[namespace] = _LabelIndex(self.by_ns.get(namespace, []))
+            got = self._selected[key] = idx.select(sel)
+        return got
 
     def namespaces(self, sel: LabelSelector) -> list[str]:
-        return sorted(n for n, labels in self.ns_labels.items() if selector_matches(sel, labels))
+        key = msgspec.json.encode(sel)
+        got = self._ns_selected.get(key)
+        if got is None:
+            got = self._ns_selected[key] = sorted(
+                n for n, labels in self.ns_labels.items() if selector_matches(sel, labels)
+            )
+        return got
 
     def peer_pods(self, policy_ns: str, peer: NetworkPolicyPeer) -> list[PodInfo]:
         """``evalPodPeer``: namespaceSelector (with an optional podSelector) across namespaces,
@@ -181,16 +251,21 @@ class Cluster:
         return []
 
 
-def _named_ports(pods: Iterable[PodInfo]) -> dict[tuple[str, str], dict[int, list[str]]]:
+NamedPorts = dict[tuple[str, str], dict[int, list[str]]]
+
+
+def _named_ports(pods: Iterable[PodInfo]) -> NamedPorts:
     """``grabNamedPortFromPod``: (port name, protocol) -> number -> addresses of pods holding it."""
-    out: dict[tuple[str, str], dict[int, list[str]]] = {}
+    out: dict[tuple[str, str], dict[int, dict[str, None]]] = {}
     for p in pods:
         for name, proto, num in p.ports:
             if name:
-                ips = out.setdefault((name, proto), {}).setdefault(num, [])
-                if p.ip not in ips:
-                    ips.append(p.ip)
-    return out
+                out.setdefault((name, proto), {}).setdefault(num, {})[p.ip] = None
+    return {k: {num: list(ips) for num, ips in by_num.items()} for k, by_num in out.items()}
+
+
+def _has_named(ports: list[NetworkPolicyPort] | None) -> bool:
+    return any(isinstance(p.port, str) for p in ports or [])
 
 
 def _ports(
@@ -226,7 +301,8 @@ def build_policy(np: NetworkPolicy, cluster: Cluster) -> PolicyInfo:
     ing, egr = policy_types(np)
     kind = BOTH if ing and egr else EGRESS if egr else INGRESS
     targets = cluster.select(ns, np.spec.podSelector)
-    target_named = _named_ports(targets)
+    named_rules = any(_has_named(r.ports) for r in np.spec.ingress or [])
+    target_named = _named_ports(targets) if named_rules else {}
     ingress: list[RuleInfo] | None = None if np.spec.ingress is None else []
     for i, r in enumerate(np.spec.ingress or []):
         peers = r.from_ or []
@@ -243,8 +319,8 @@ def build_policy(np: NetworkPolicy, cluster: Cluster) -> PolicyInfo:
         blocks = [b for b in map(_ipblock, peers) if b is not None]
         # With no peers a named port resolves on every pod it may reach, as the API defines it
         # (kube-router looks in the policy's own namespace only).
-        holders = pods if peers else cluster.pods
-        nums, named = _ports(er.ports or [], _named_ports(holders))
+        index = (_named_ports(pods) if peers else cluster.named_ports()) if _has_named(er.ports) else {}
+        nums, named = _ports(er.ports or [], index)
         assert egress is not None
         selects = any(pe.podSelector is not None or pe.namespaceSelector is not None for pe in peers)
         egress.append(RuleInfo(i, not peers, selects, pods, blocks, not er.ports, nums, named))
