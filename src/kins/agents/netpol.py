@@ -11,7 +11,6 @@ policy goes (or the cluster's provider is ``none``) the whole layer is removed.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -24,7 +23,7 @@ from ..kernel import ipset as kipset
 from ..kernel import iptables as ipt
 from ..kernel import netns as kns
 from ..model.ipset import IPSet
-from ..render.cluster import nodes_config, policy_state
+from ..render.cluster import PolicyState, nodes_config, policy_state
 from ..render.netpol import names as nn
 from ..render.netpol.iptables import PolicyRender, top_jumps
 from ..store.base import Store, WatchEvent
@@ -40,7 +39,7 @@ OWN_SET_PREFIXES = (nn.SRC_PREFIX, nn.DST_PREFIX)
 
 @dataclass
 class NodePolicy:
-    rules_digest: str = ""
+    chain_rules: dict[str, list[str]] = field(default_factory=dict)  # as last written
     sets: dict[str, IPSet] = field(default_factory=dict)
     chains: set[str] = field(default_factory=set)
     adopted: bool = False  # what the kernel held was read once (after a restart)
@@ -49,10 +48,8 @@ class NodePolicy:
     rule_syncs: int = 0
     set_syncs: int = 0
     last_seconds: float = 0.0
-
-
-def _chains(restore: str) -> set[str]:
-    return {line[1:].split(" ", 1)[0] for line in restore.splitlines() if line.startswith(":")}
+    last_lines: int = 0  # the last restore's length
+    jumps_ensured: bool = False
 
 
 class PolicyAgent(Reconciler):
@@ -72,6 +69,7 @@ class PolicyAgent(Reconciler):
         self.nodes: dict[str, NodePolicy] = {}
         self.last: dict[str, PolicyRender] = {}
         self.view = PolicyView()
+        self._state: PolicyState | None = None
         self._post_log = post_log
         self._logs: dict[str, PolicyLogForwarder] = {}
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="kins-policy")
@@ -87,7 +85,7 @@ class PolicyAgent(Reconciler):
             fwd = self._logs.pop(gone, None)
             if fwd is not None:
                 fwd.close()
-        state = policy_state(self.store)
+        state = self._state = policy_state(self.store, self._state)
         self.view.update(state.cluster.pods, state.policies, state.cnps)
         renders = {node: state.render(cfg, node) for node in names}
         errors = [e for e in self._pool.map(lambda n: self._apply(n, renders[n], rv), names) if e is not None]
@@ -127,27 +125,30 @@ class PolicyAgent(Reconciler):
             if changed_sets:
                 kipset.restore(netns, changed_sets)
                 st.set_syncs += 1
-            chains = _chains(r.restore)
-            stale = {c for c in st.chains - chains if c.startswith(OWN_CHAIN_PREFIXES)}
-            text = r.restore
-            if stale:
-                # flushed and deleted in the same transaction that drops their last jumps
-                head, commit = text.rsplit("COMMIT", 1)
-                decl = "".join(f":{c} - [0:0]\n" for c in sorted(stale))
-                text = head.replace("*filter\n", "*filter\n" + decl, 1)
-                text += "".join(f"-X {c}\n" for c in sorted(stale)) + "COMMIT" + commit
-            digest = hashlib.sha256(text.encode()).hexdigest()
-            if full or digest != st.rules_digest:
+            # Only the chains whose rules changed are written (a declared chain is flushed and
+            # refilled, the others stay as they are); stale ones are flushed and deleted in the
+            # same transaction that drops their last jumps.
+            changed = [c for c, rules in r.chains.items() if full or st.chain_rules.get(c) != rules]
+            stale = sorted(c for c in st.chains if c not in r.chains and c.startswith(OWN_CHAIN_PREFIXES))
+            if changed or stale:
+                lines = ["*filter", *(f":{c} - [0:0]" for c in (*changed, *stale))]
+                for c in changed:
+                    lines += r.chains[c]
+                lines += [f"-X {c}" for c in stale]
+                lines.append("COMMIT")
                 try:
-                    ipt.restore(netns, text, noflush=True, counters=False)
+                    ipt.restore(netns, "\n".join(lines) + "\n", noflush=True, counters=False)
                 except Exception:
-                    st.rules_digest = ""
+                    st.chain_rules = {}  # the next sync writes every chain
                     raise
-                st.rules_digest = hashlib.sha256(r.restore.encode()).hexdigest() if stale else digest
-                st.chains = chains
+                st.chain_rules = dict(r.chains)
+                st.chains = set(r.chains)
                 st.rule_syncs += 1
-            for table, chain, args in r.jumps:
-                ipt.ensure_first(netns, table, chain, args)
+                st.last_lines = len(lines)
+            if full or not st.jumps_ensured:  # kube-router checks their place on its full syncs
+                for table, chain, args in r.jumps:
+                    ipt.ensure_first(netns, table, chain, args)
+                st.jumps_ensured = True
             gone_sets = [name for name in st.sets if name not in r.ipsets]
             kipset.destroy(netns, gone_sets)
             st.sets = dict(r.ipsets)
@@ -168,7 +169,7 @@ class PolicyAgent(Reconciler):
             ipt.delete_rules(netns, table, chain, args)
         ipt.delete_chains(netns, "filter", st.chains)
         kipset.destroy(netns, st.sets)
-        st.chains, st.sets, st.rules_digest = set(), {}, ""
+        st.chains, st.sets, st.chain_rules, st.jumps_ensured = set(), {}, {}, False
 
     def close(self) -> None:
         for fwd in self._logs.values():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from msgspec.structs import replace
 
@@ -14,8 +14,8 @@ from ..api.networking import NetworkPolicy
 from ..api.policy import ClusterNetworkPolicy
 from ..model.netstate import NodePlan
 from ..store.base import Store
-from .netpol.iptables import PolicyRender, render_policy
-from .netpol.model import Cluster, CnpInfo, PolicyInfo, build_cnps, build_policies
+from .netpol.iptables import PolicyRender, Sections, render_policy
+from .netpol.model import Cluster, CnpInfo, PolicyInfo, build_cnps, build_policies, build_policy
 from .podnet import render_node_network
 from .proxy.iptables import render_restore
 from .proxy.model import build_proxy_model
@@ -87,13 +87,18 @@ class PolicyState:
     cluster: Cluster
     policies: list[PolicyInfo]
     cnps: list[CnpInfo]
+    sections: Sections = field(default_factory=dict)  # each policy written once, for every node
+    versions: dict[tuple[str, str], str | None] = field(default_factory=dict)  # policies' resourceVersions
 
     def render(self, cfg: ClusterConfig, node: str) -> PolicyRender:
         local = [p for p in self.cluster.pods if p.node == node]
-        return render_policy(cfg, node, self.policies, local, self.cnps)
+        return render_policy(cfg, node, self.policies, local, self.cnps, self.sections)
 
 
-def policy_state(store: Store) -> PolicyState:
+def policy_state(store: Store, previous: PolicyState | None = None) -> PolicyState:
+    """The policies resolved against the pods, namespaces and nodes. With ``previous`` (the
+    last sync's state) and the same pods, namespaces and nodes, an unchanged policy keeps its
+    resolution and its written chains: a change to one policy costs that policy."""
     pods, _ = store.list("Pod")
     namespaces, _ = store.list("Namespace")
     nodes, _ = store.list("Node")
@@ -108,11 +113,25 @@ def policy_state(store: Store) -> PolicyState:
             if isinstance(n, Node) and n.internal_ip
         ),
     )
-    return PolicyState(
-        cluster,
-        build_policies((p for p in nps if isinstance(p, NetworkPolicy)), cluster),
-        build_cnps((c for c in cnps if isinstance(c, ClusterNetworkPolicy)), cluster),
-    )
+    np_objs = sorted((p for p in nps if isinstance(p, NetworkPolicy)), key=lambda p: (p.namespace or "default", p.name))
+    cnp_objs = [c for c in cnps if isinstance(c, ClusterNetworkPolicy)]
+    if previous is None or previous.cluster.world != cluster.world:
+        state = PolicyState(cluster, build_policies(np_objs, cluster), build_cnps(cnp_objs, cluster))
+    else:
+        cluster = previous.cluster  # with its selector caches
+        known = {(p.namespace, p.name): p for p in previous.policies}
+        infos = []
+        for obj in np_objs:
+            key = (obj.namespace or "default", obj.name)
+            old = known.get(key)
+            same = old is not None and previous.versions.get(key) == obj.metadata.resourceVersion
+            infos.append(old if same and old is not None else build_policy(obj, cluster))
+        state = PolicyState(cluster, infos, build_cnps(cnp_objs, cluster), previous.sections)
+        kept = {id(p) for p in infos} | {id(c) for c in state.cnps}
+        for k in [k for k in state.sections if k not in kept]:
+            del state.sections[k]
+    state.versions = {(p.namespace or "default", p.name): p.metadata.resourceVersion for p in np_objs}
+    return state
 
 
 def render_policies(cfg: ClusterConfig, store: Store, nodes: Iterable[str]) -> dict[str, PolicyRender]:

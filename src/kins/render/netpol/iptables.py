@@ -71,6 +71,8 @@ class PolicyRender:
     refs: dict[str, dict[int, RuleRef]] = field(default_factory=dict)
     # chain -> (namespace/pod) for pod chains, (namespace/policy) for policy chains
     owners: dict[str, str] = field(default_factory=dict)
+    # the payload's rules by chain, in its order (the agent rewrites only chains that changed)
+    chains: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -126,6 +128,20 @@ class _Writer:
     def ipset(self, name: str, kind: str, members: list[str], nomatch: list[str] | None = None) -> str:
         self.sets[name] = IPSet(name, kind, tuple(dict.fromkeys(members)), tuple(dict.fromkeys(nomatch or [])))
         return name
+
+    def merge(self, other: _Writer) -> None:
+        """Take in a section written on its own (a policy's chains and sets)."""
+        for name in other.chains:
+            if name not in self.rules:
+                self.chains.append(name)
+            self.rules[name] = other.rules[name]
+        self.refs.update(other.refs)
+        self.sets.update(other.sets)
+        self.owners.update(other.owners)
+
+
+# A policy's chains and sets, written once per resolved policy and shared by every node's render.
+Sections = dict[int, tuple[object, _Writer]]
 
 
 def _input_whitelist(w: _Writer, cfg: ClusterConfig) -> None:
@@ -319,6 +335,7 @@ def render_policy(
     policies: list[PolicyInfo],
     local_pods: list[PodInfo],
     cnps: list[CnpInfo] | None = None,
+    sections: Sections | None = None,
 ) -> PolicyRender:
     """One node's policy layer. ``local_pods`` are the actionable pods the node runs; ``cnps``
     the ClusterNetworkPolicies, Admin tier first (``build_cnps``' order).
@@ -337,12 +354,22 @@ def render_policy(
     # Only the chains some local pod's chain jumps to (kube-router writes every policy's chain
     # on every node): a node's payload grows with what it runs, not with the cluster.
     local = {p.ip for p in local_pods}
+    cache: Sections = {} if sections is None else sections
+
+    def section(p: PolicyInfo | CnpInfo, owner: _Owner, chain_of: Callable[[str], str]) -> None:
+        got = cache.get(id(p))
+        if got is None or got[0] is not p:  # the PolicyInfo is kept alive beside its section
+            sub = _Writer()
+            _policy_chains(sub, owner, p, chain_of)
+            got = cache[id(p)] = (p, sub)
+        w.merge(got[1])
+
     for c in cnps:
         if any(t.ip in local for t in c.targets):
-            _policy_chains(w, _cnp_owner(c), c, functools.partial(n.cnp_chain, c.name))
+            section(c, _cnp_owner(c), functools.partial(n.cnp_chain, c.name))
     for p in policies:
         if any(t.ip in local for t in p.targets):
-            _policy_chains(w, _np_owner(p), p, functools.partial(_np_chain, p))
+            section(p, _np_owner(p), functools.partial(_np_chain, p))
 
     selecting: dict[str, list[PolicyInfo]] = {}
     for p in policies:
@@ -368,7 +395,8 @@ def render_policy(
     for name in w.chains:
         lines += w.rules[name]
     lines.append("COMMIT")
-    return PolicyRender(node, "\n".join(lines) + "\n", top_jumps(), w.sets, w.refs, w.owners)
+    chains = {name: w.rules[name] for name in w.chains}
+    return PolicyRender(node, "\n".join(lines) + "\n", top_jumps(), w.sets, w.refs, w.owners, chains)
 
 
 def _pod_head(w: _Writer, pod: PodInfo) -> str:

@@ -208,6 +208,18 @@ class Cluster:
         self._selected: dict[tuple[str, bytes], list[PodInfo]] = {}
         self._ns_selected: dict[bytes, list[str]] = {}
         self._named: NamedPorts | None = None
+        self._world: tuple[object, ...] | None = None
+
+    @property
+    def world(self) -> tuple[object, ...]:
+        """Everything selectors and named ports read: two clusters with equal worlds resolve
+        every policy the same way."""
+        if self._world is None:
+            pods = tuple((p.key, p.ip, p.node, tuple(sorted(p.labels.items())), p.ports) for p in self.pods)
+            ns = tuple(sorted((n, tuple(sorted(labels.items()))) for n, labels in self.ns_labels.items()))
+            nodes = tuple((n, ip, tuple(sorted(labels.items()))) for n, ip, labels in self.nodes)
+            self._world = (pods, ns, nodes)
+        return self._world
 
     def named_ports(self) -> NamedPorts:
         """Every pod's named ports (computed once)."""
