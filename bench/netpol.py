@@ -79,7 +79,8 @@ def roles(i: int) -> dict[str, Any]:
 
 
 def policy(i: int, version: int = 0) -> dict[str, Any]:
-    """Policy ``i``: selects one app of one namespace, admits some roles of some teams on a port."""
+    """Policy ``i``: selects one app of one namespace, admits some roles of one team on its named
+    port and on port 9000 + ``version`` (a change moves that port)."""
     ns, app = i % NAMESPACES, (i // NAMESPACES) % APPS
     return {
         "apiVersion": "networking.k8s.io/v1",
@@ -92,7 +93,7 @@ def policy(i: int, version: int = 0) -> dict[str, Any]:
                 {
                     "from": [
                         {
-                            "namespaceSelector": {"matchLabels": {"team": f"t{(i + version) % 3}"}},
+                            "namespaceSelector": {"matchLabels": {"team": f"t{i % 3}"}},
                             "podSelector": {
                                 "matchExpressions": [
                                     {"key": "role", "operator": "In", "values": [f"r{i % 4}", f"r{(i + 1) % 4}"]}
@@ -158,6 +159,7 @@ def main() -> None:
     ap.add_argument("--offline", action="store_true", help="only the offline figures (no root)")
     ap.add_argument("--policies", type=int, nargs="+", default=[100, 1000])
     ap.add_argument("--changes", type=int, default=50, help="policy changes timed per policy count (live)")
+    ap.add_argument("--pods", type=int, default=1000, help="pods of the live cluster (a multiple of 100)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     results: dict[str, Any] = {"offline": {}}
@@ -166,7 +168,7 @@ def main() -> None:
     if not a.offline:
         from netpol_live import live
 
-        results["live"] = live(a.policies, a.changes)
+        results["live"] = live(a.policies, a.changes, a.pods)
     if a.json:
         print(json.dumps(results, indent=2))
         return
@@ -180,7 +182,7 @@ def main() -> None:
         )
     if "live" in results:
         live_rows = results["live"]
-        print("live, 10 nodes, 1,000 pods:")
+        print(f"live, 10 nodes, {a.pods} pods:")
         for k, v in live_rows.items():
             print(f"  {k}: {v}")
     _ = statistics

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from .._errors import KernelError
 from ..api.config import ClusterConfig
 from ..api.core import Node
 from ..kernel import ipset as kipset
@@ -72,6 +73,7 @@ class PolicyAgent(Reconciler):
         self._state: PolicyState | None = None
         self._post_log = post_log
         self._logs: dict[str, PolicyLogForwarder] = {}
+        self._no_log: set[str] = set()
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="kins-policy")
 
     def sync(self, changes: Sequence[WatchEvent] = ()) -> None:
@@ -104,8 +106,12 @@ class PolicyAgent(Reconciler):
         if not kns.exists(netns):
             raise NotYet(f"no namespace yet for node {node}")
         st = self.nodes.setdefault(node, NodePolicy())
-        if self._post_log is not None and node not in self._logs and not r.empty:
-            self._logs[node] = PolicyLogForwarder(netns, node, self.view, self._post_log)
+        if self._post_log is not None and node not in self._logs and node not in self._no_log and not r.empty:
+            try:
+                self._logs[node] = PolicyLogForwarder(netns, node, self.view, self._post_log)
+            except KernelError as e:  # the log is a view: enforcement goes on without it
+                log.warning("node %s: denied packets will not be logged: %s", node, e)
+                self._no_log.add(node)
         self._apply_to(netns, st, r, rv)
         self.last[node] = r
 

@@ -136,24 +136,32 @@ def matrix(
     chosen = sorted((p for p in pods if p.namespace in wanted), key=lambda p: (wanted.index(p.namespace), p.name))
     m = compute(chosen, nodes, port, proto.value)
     observed = None
+    skipped: list[tuple[str, str]] = []
     if probe:
         from ..policy.probe import probe_matrix
 
         assert client is not None
-        observed = probe_matrix(client, chosen, port, proto.value, timeout)
+        observed, skipped = probe_matrix(client, chosen, port, proto.value, timeout)
         m.probed = True
         m.wrong = [(s, d) for (s, d), ok in sorted(observed.items()) if ok != m.allowed(s, d)]
     if output == MatrixOutput.json:
-        out(msgspec.json.encode(m.to_json()).decode())
+        doc = m.to_json()
+        if probe:
+            doc["correct"] = len(observed or {}) - len(m.wrong)
+            doc["notProbed"] = [list(p) for p in skipped]
+        out(msgspec.json.encode(doc).decode())
     else:
         out(f"{m.protocol}/{port}: rows from, columns to ('.' allowed, 'X' denied)")
         out(m.table(observed).rstrip("\n"))
         if probe:
-            total = len(m.pods) * (len(m.pods) - 1)
+            total = len(observed or {})
             for s, d in m.wrong:
                 said = "allowed" if m.allowed(s, d) else "denied"
                 seen = "connected" if observed and observed[(s, d)] else "no connection"
                 out(f"wrong: {s} -> {d}: the rules say {said}, the probe got {seen}")
+            if skipped:
+                dests = sorted({d for _, d in skipped})
+                out(f"not probed: {len(skipped)} pairs to {', '.join(dests)} (no container port {port}/{m.protocol})")
             out(f"{len(m.wrong)} wrong, {total - len(m.wrong)} correct out of {total}")
     if m.wrong:
         raise typer.Exit(1)

@@ -165,9 +165,6 @@ class Matrix:
             "verdicts": self.verdicts,
             "wrong": [list(w) for w in self.wrong],
         }
-        if self.probed:
-            total = len(self.pods) * (len(self.pods) - 1)
-            out["correct"] = total - len(self.wrong)
         return out
 
     def table(self, observed: Mapping[tuple[str, str], bool] | None = None) -> str:

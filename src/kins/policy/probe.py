@@ -148,14 +148,28 @@ def grid_pairs(
     return pairs, names
 
 
+def serves(pod: Pod, port: int, protocol: str) -> bool:
+    """Whether a container of ``pod`` declares ``port``/``protocol``: a refused connection to
+    a pod that serves nothing there says nothing about the policies."""
+    proto = protocol.upper()
+    return any(
+        cp.containerPort == port and (cp.protocol or "TCP").upper() == proto
+        for c in pod.spec.containers
+        for cp in c.ports or []
+    )
+
+
 def probe_matrix(
     client: Client, pods: Sequence[PodInfo], port: int, protocol: str, timeout: float = 1.0
-) -> dict[Key, bool]:
+) -> tuple[dict[Key, bool], list[Key]]:
     """A real connection for every ordered pair of ``pods`` (by ``ns/name``) to the other's
-    address, as ``kins policy matrix --probe`` makes them."""
+    address, as ``kins policy matrix --probe`` makes them, and the pairs left out because the
+    destination declares no such port."""
     wanted = {p.key for p in pods}
     live = [p for p in client.list("Pod", all_namespaces=True) if isinstance(p, Pod) and p.key in wanted]
     order = {p.key: i for i, p in enumerate(pods)}
     live.sort(key=lambda p: order[p.key])
-    pairs, names = grid_pairs(live, port)
-    return probe(client, pairs, protocol.upper(), timeout, names)
+    servers = {p.key: p.status.podIP for p in live if p.status and p.status.podIP and serves(p, port, protocol)}
+    pairs, names = grid_pairs(live, port, servers)
+    skipped = [(s.key, d.key) for s in live for d in live if s.key != d.key and d.key not in servers]
+    return probe(client, pairs, protocol.upper(), timeout, names), skipped
