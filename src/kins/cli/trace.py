@@ -117,7 +117,9 @@ def trace(
         raise KinsError("--verify follows the packet through the whole cluster: drop --node")
     from ..sim.verify import format_verification, verification_json
     from ..sim.verify import verify as verify_probe
+    from .common import live_client
 
+    client = live_client(cluster_name)
     v = verify_probe(
         view,
         cluster_name,
@@ -125,7 +127,9 @@ def trace(
         resolve_endpoint(to, cfg, store, role="to"),
         port,
         proto,
+        policy_log=lambda: client.policy_log()[0],
     )
+    v.trace = with_policy(v.trace, cfg, store)
     if output == "json":
         out(json.dumps({**trace_to_json(v.trace), "verify": verification_json(v)}, indent=2))
     else:

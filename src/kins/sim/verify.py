@@ -29,8 +29,11 @@ import socket
 import struct
 import subprocess
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from .._errors import KinsError
 from ..model.ipv4 import ip_int
@@ -482,8 +485,10 @@ def verify(
     *,
     sport: int | None = None,
     timeout: float = TIMEOUT,
+    policy_log: Callable[[], list[dict[str, Any]]] | None = None,
 ) -> Verification:
-    """Trace, send the real probe, read counters and conntrack, and compare hop by hop."""
+    """Trace, send the real probe, read counters and conntrack, and compare hop by hop.
+    ``policy_log`` reads the API's policy log: a packet the policies deny must be in it."""
     from ..kernel import iptables
     from ..kernel.netns import ns_name
 
@@ -502,6 +507,7 @@ def verify(
             return {name: rule_counters(text) for name, text in zip(rule_ns, texts, strict=True)}
 
         before = counters()
+        sent = time.time()
         result = send_probe(probe)
         time.sleep(0.05)  # let the reply's last packets pass the hooks
         after = counters()
@@ -566,6 +572,9 @@ def verify(
                     ok = any(e.snat for e in es)
                     ev = f"conntrack: reply goes to {es[0].reply[1]}" if ok else "conntrack: source not rewritten"
                     rows.append(Row(hop.node, s.detail, ev, "OK" if ok else "MISMATCH"))
+    logged = [(hop.node, s) for hop in t.hops for s in hop.steps if s.action == "nflog"]
+    if logged and policy_log is not None:
+        rows.append(_log_row(logged[-1][0], logged[-1][1].detail, policy_log, probe, sent))
     if chosen is None and predicted_eps and went_through and not any(cts.values()):
         # the prediction rewrites the destination, but no node recorded the connection
         rows.append(Row("-", "DNAT to " + ", ".join(sorted(predicted_eps)), "no conntrack entry on any node", "?"))
@@ -593,6 +602,26 @@ def verify(
         )
     )
     return v
+
+
+def _log_row(node: str, detail: str, read: Callable[[], list[dict[str, Any]]], probe: Probe, sent: float) -> Row:
+    """The denied packet's record in the policy log (the nodes post theirs within ~0.1 s)."""
+    pred = f"policy log: {detail}"
+    deadline = time.monotonic() + 2.0
+    while True:
+        for rec in read():
+            src = rec.get("source") or {}
+            when = rec.get("time") or ""
+            try:
+                at = datetime.fromisoformat(str(when).replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+            if src.get("ip") == probe.src and at >= sent - 1.0 and rec.get("protocol", "").lower() == probe.proto:
+                policies = ", ".join(rec.get("policies") or []) or "-"
+                return Row(node, pred, f"logged: {rec.get('direction')} ({policies})", "OK")
+        if time.monotonic() > deadline:
+            return Row(node, pred, "no record of the probe in the policy log", "MISMATCH")
+        time.sleep(0.1)
 
 
 def format_verification(v: Verification) -> str:
