@@ -89,7 +89,7 @@ def test_sets_change_alone_and_stale_chains_go(ns: str) -> None:
     assert gone and not any(f":{c} " in saved for c in gone)
     assert set(kipset.list_names(ns)) == set(second.ipsets)
     # the last policy goes: the layer leaves, jumps included
-    agent._apply_to(ns, st, PolicyRender("node1", "", [], {}), 4)
+    agent._apply_to(ns, st, PolicyRender("node1", [], {}), 4)
     saved = ipt.save(ns, "filter")
     assert "KUBE-ROUTER" not in saved and "KUBE-NWPLCY" not in saved and "KUBE-POD-FW" not in saved
     assert kipset.list_names(ns) == []

@@ -11,10 +11,12 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from netpol_fixtures import NAMESPACES, PODS, model_namespaces, model_pods, pod_ip
 
+from kins._errors import NotFound
 from kins.api.config import default_cluster
 from kins.api.load import load_documents
 from kins.api.networking import NetworkPolicy
@@ -187,3 +189,47 @@ def test_rules_agree_with_the_api_definition(world: Any, port: int, proto: str) 
             src, dst = by_key[s], by_key[d]
             want = connection(policies, src, src.ip, dst, dst.ip, proto, port, cnps)
             assert m.allowed(s, d) == want, (s, d, docs)
+
+
+@st.composite
+def pod_changes(draw: Any) -> list[tuple[int, dict[str, str] | None]]:
+    """Pods (by index in the model) relabelled, or removed (None)."""
+    n = len(NAMESPACES) * len(PODS)
+    return draw(st.lists(st.tuples(st.integers(0, n - 1), st.one_of(st.none(), labels)), min_size=1, max_size=3))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(worlds(), pod_changes())
+def test_incremental_resolution_equals_a_fresh_one(world: Any, changes: Any) -> None:
+    """The agent's incremental path (an unchanged policy no changed pod concerns keeps its
+    resolution and chains) renders what resolving everything again renders."""
+    from kins.render.cluster import policy_state
+    from kins.store.memory import MemoryStore
+
+    docs, pod_labels, ns_labels = world
+    objs = load_documents(docs, "<generated>")
+    pods = model_pods(("TCP", "UDP"))
+    for p, extra in zip(pods, pod_labels, strict=True):
+        p.metadata.labels = {**(p.metadata.labels or {}), **extra}
+    store = MemoryStore()
+    store.bulk_create([*model_namespaces(ns_labels), *pods, *objs])
+    before = policy_state(store)
+    for node in ("node1", "node2"):
+        before.render(default_cluster(), node)  # sections written, as a sync would
+    for i, new in changes:
+        pod = pods[i]
+        try:
+            cur = store.get("Pod", pod.metadata.namespace, pod.name)
+        except NotFound:
+            continue  # removed already
+        if new is None:
+            store.delete("Pod", pod.metadata.namespace, pod.name)
+        else:
+            relabelled = msgspec.structs.replace(cur.metadata, labels={"pod": pod.name, **new})
+            store.update(msgspec.structs.replace(cur, metadata=relabelled), check_rv=False)
+    after = policy_state(store, before)
+    fresh = policy_state(store)
+    for node in ("node1", "node2"):
+        a, f = after.render(default_cluster(), node), fresh.render(default_cluster(), node)
+        assert a.chains == f.chains
+        assert a.ipsets == f.ipsets

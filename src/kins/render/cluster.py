@@ -15,7 +15,7 @@ from ..api.policy import ClusterNetworkPolicy
 from ..model.netstate import NodePlan
 from ..store.base import Store
 from .netpol.iptables import PolicyRender, Sections, render_policy
-from .netpol.model import Cluster, CnpInfo, PolicyInfo, build_cnps, build_policies, build_policy
+from .netpol.model import Cluster, CnpInfo, PolicyInfo, build_cnps, build_policies, build_policy, touches
 from .podnet import render_node_network
 from .proxy.iptables import render_restore
 from .proxy.model import build_proxy_model
@@ -56,7 +56,7 @@ def render_node(
     model = build_proxy_model(services, slices, cfg, node, plan.ip)
     restore = render_restore(model, cfg)
     if policy is None or policy.empty:
-        policy = PolicyRender(node, "", [], {})
+        policy = PolicyRender(node, [], {})
     return NodePlan(
         name=plan.name,
         ip=plan.ip,
@@ -97,8 +97,9 @@ class PolicyState:
 
 def policy_state(store: Store, previous: PolicyState | None = None) -> PolicyState:
     """The policies resolved against the pods, namespaces and nodes. With ``previous`` (the
-    last sync's state) and the same pods, namespaces and nodes, an unchanged policy keeps its
-    resolution and its written chains: a change to one policy costs that policy."""
+    last sync's state) and the same namespaces and nodes, an unchanged policy that no changed
+    pod can concern keeps its resolution and its written chains: a change to one policy, or a
+    pod starting, costs the policies it touches."""
     pods, _ = store.list("Pod")
     namespaces, _ = store.list("Namespace")
     nodes, _ = store.list("Node")
@@ -118,14 +119,19 @@ def policy_state(store: Store, previous: PolicyState | None = None) -> PolicySta
     if previous is None or previous.cluster.world != cluster.world:
         state = PolicyState(cluster, build_policies(np_objs, cluster), build_cnps(cnp_objs, cluster))
     else:
-        cluster = previous.cluster  # with its selector caches
+        changes = cluster.changed_pods(previous.cluster)
+        if not changes:
+            cluster = previous.cluster  # with its selector caches
         known = {(p.namespace, p.name): p for p in previous.policies}
         infos = []
         for obj in np_objs:
             key = (obj.namespace or "default", obj.name)
             old = known.get(key)
             same = old is not None and previous.versions.get(key) == obj.metadata.resourceVersion
-            infos.append(old if same and old is not None else build_policy(obj, cluster))
+            if same and old is not None and not (changes and touches(obj, changes, cluster)):
+                infos.append(old)  # it selects and admits what it did
+            else:
+                infos.append(build_policy(obj, cluster))
         state = PolicyState(cluster, infos, build_cnps(cnp_objs, cluster), previous.sections)
         kept = {id(p) for p in infos} | {id(c) for c in state.cnps}
         for k in [k for k in state.sections if k not in kept]:

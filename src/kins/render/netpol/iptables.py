@@ -64,7 +64,6 @@ class RuleRef:
 @dataclass(slots=True)
 class PolicyRender:
     node: str
-    restore: str  # the filter table payload
     jumps: list[tuple[str, str, list[str]]]  # (table, built-in chain, args) ensured at the top
     ipsets: dict[str, IPSet]
     # chain -> rule number (1-based) -> what it stands for, for the tracer's verdicts
@@ -73,10 +72,25 @@ class PolicyRender:
     owners: dict[str, str] = field(default_factory=dict)
     # the payload's rules by chain, in its order (the agent rewrites only chains that changed)
     chains: dict[str, list[str]] = field(default_factory=dict)
+    _restore: str | None = None
+
+    @property
+    def restore(self) -> str:
+        """The filter table payload for ``iptables-restore --noflush`` (written when read)."""
+        if self._restore is None:
+            if not self.chains:
+                self._restore = ""
+            else:
+                lines = ["*filter", *(f":{name} - [0:0]" for name in self.chains)]
+                for rules in self.chains.values():
+                    lines += rules
+                lines.append("COMMIT")
+                self._restore = "\n".join(lines) + "\n"
+        return self._restore
 
     @property
     def empty(self) -> bool:
-        return not self.restore
+        return not self.chains
 
 
 _STATEFUL = (
@@ -109,15 +123,13 @@ def top_jumps() -> list[tuple[str, str, list[str]]]:
 
 class _Writer:
     def __init__(self) -> None:
-        self.chains: list[str] = []
-        self.rules: dict[str, list[str]] = {}
+        self.rules: dict[str, list[str]] = {}  # in the order chains were made
         self.refs: dict[str, dict[int, RuleRef]] = {}
         self.sets: dict[str, IPSet] = {}
         self.owners: dict[str, str] = {}
 
     def chain(self, name: str) -> None:
         if name not in self.rules:
-            self.chains.append(name)
             self.rules[name] = []
 
     def add(self, chain: str, args: str, ref: RuleRef | None = None) -> None:
@@ -130,11 +142,9 @@ class _Writer:
         return name
 
     def merge(self, other: _Writer) -> None:
-        """Take in a section written on its own (a policy's chains and sets)."""
-        for name in other.chains:
-            if name not in self.rules:
-                self.chains.append(name)
-            self.rules[name] = other.rules[name]
+        """Take in a section written on its own (a policy's chains and sets): dict updates,
+        so a node's thousand policies cost a thousand of them."""
+        self.rules.update(other.rules)
         self.refs.update(other.refs)
         self.sets.update(other.sets)
         self.owners.update(other.owners)
@@ -344,7 +354,7 @@ def render_policy(
     the last, so a cluster without policies shows the article's rules unchanged."""
     cnps = cnps or []
     if cfg.policy_provider != "kube-router" or not (policies or cnps):
-        return PolicyRender(node, "", [], {})
+        return PolicyRender(node, [], {})
     w = _Writer()
     for name in (n.INPUT_CHAIN, n.FORWARD_CHAIN, n.OUTPUT_CHAIN, n.COMMON_CHAIN, n.DEFAULT_CHAIN):
         w.chain(name)
@@ -390,13 +400,7 @@ def render_policy(
     for chain in n.TOP_CHAINS.values():
         w.add(chain, _EXPLICIT_ACCEPT)
 
-    lines = ["*filter"]
-    lines += [f":{name} - [0:0]" for name in w.chains]
-    for name in w.chains:
-        lines += w.rules[name]
-    lines.append("COMMIT")
-    chains = {name: w.rules[name] for name in w.chains}
-    return PolicyRender(node, "\n".join(lines) + "\n", top_jumps(), w.sets, w.refs, w.owners, chains)
+    return PolicyRender(node, top_jumps(), w.sets, w.refs, w.owners, w.rules)
 
 
 def _pod_head(w: _Writer, pod: PodInfo) -> str:

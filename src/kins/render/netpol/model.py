@@ -209,17 +209,37 @@ class Cluster:
         self._ns_selected: dict[bytes, list[str]] = {}
         self._named: NamedPorts | None = None
         self._world: tuple[object, ...] | None = None
+        self._pod_world: dict[str, tuple[object, ...]] | None = None
 
     @property
     def world(self) -> tuple[object, ...]:
-        """Everything selectors and named ports read: two clusters with equal worlds resolve
-        every policy the same way."""
+        """Everything selectors and named ports read besides the pods (``pod_world``): with
+        equal worlds, a policy whose selectors match no pod that changed resolves the same."""
         if self._world is None:
-            pods = tuple((p.key, p.ip, p.node, tuple(sorted(p.labels.items())), p.ports) for p in self.pods)
             ns = tuple(sorted((n, tuple(sorted(labels.items()))) for n, labels in self.ns_labels.items()))
             nodes = tuple((n, ip, tuple(sorted(labels.items()))) for n, ip, labels in self.nodes)
-            self._world = (pods, ns, nodes)
+            self._world = (ns, nodes)
         return self._world
+
+    @property
+    def pod_world(self) -> dict[str, tuple[object, ...]]:
+        """Each pod as policies see it: address, node, labels, ports."""
+        if self._pod_world is None:
+            self._pod_world = {p.key: (p.ip, p.node, tuple(sorted(p.labels.items())), p.ports) for p in self.pods}
+        return self._pod_world
+
+    def changed_pods(self, other: Cluster) -> list[tuple[str, dict[str, str]]]:
+        """(namespace, labels) of every pod that differs from ``other``'s, both versions."""
+        mine, theirs = self.pod_world, other.pod_world
+        by_key = {p.key: p for p in self.pods}
+        their_pods = {p.key: p for p in other.pods}
+        out = []
+        for key in mine.keys() | theirs.keys():
+            if mine.get(key) != theirs.get(key):
+                for p in (by_key.get(key), their_pods.get(key)):
+                    if p is not None:
+                        out.append((p.namespace, p.labels))
+        return out
 
     def named_ports(self) -> NamedPorts:
         """Every pod's named ports (computed once)."""
@@ -337,6 +357,33 @@ def build_policy(np: NetworkPolicy, cluster: Cluster) -> PolicyInfo:
         selects = any(pe.podSelector is not None or pe.namespaceSelector is not None for pe in peers)
         egress.append(RuleInfo(i, not peers, selects, pods, blocks, not er.ports, nums, named))
     return PolicyInfo(ns, np.name, kind, targets, ingress, egress)
+
+
+def touches(np: NetworkPolicy, changes: list[tuple[str, dict[str, str]]], cluster: Cluster) -> bool:
+    """Whether a pod change (``changes``: namespace and labels, before and after) can alter what
+    ``np`` selects or admits."""
+    ns = np.metadata.namespace or "default"
+    every = LabelSelector()
+    rules: list[tuple[list[NetworkPolicyPeer], list[NetworkPolicyPort] | None]] = [
+        *((r.from_ or [], r.ports) for r in np.spec.ingress or []),
+        *((r.to or [], r.ports) for r in np.spec.egress or []),
+    ]
+    if any(not peers and _has_named(ports) for peers, ports in rules):
+        return True  # a named port resolved on every pod
+    for pod_ns, labels in changes:
+        if pod_ns == ns and selector_matches(np.spec.podSelector, labels):
+            return True
+        for peers, _ in rules:
+            for peer in peers:
+                if peer.namespaceSelector is not None:
+                    ns_labels = cluster.ns_labels.get(pod_ns, {NS_NAME_LABEL: pod_ns})
+                    if selector_matches(peer.namespaceSelector, ns_labels) and selector_matches(
+                        peer.podSelector or every, labels
+                    ):
+                        return True
+                elif peer.podSelector is not None and pod_ns == ns and selector_matches(peer.podSelector, labels):
+                    return True
+    return False
 
 
 def build_policies(policies: Iterable[NetworkPolicy], cluster: Cluster) -> list[PolicyInfo]:
