@@ -114,3 +114,44 @@ def test_log_record_explained(offline) -> None:  # type: ignore[no-untyped-def]
     out = explain(view, dst.node, NflogRecord(2.0, src.ip, dst.ip, "TCP", 40000, 50051, "", 0, 0, 0, 0, 0))
     assert out["direction"] == "ingress" and out["policies"] == ["default/data-product-from-business-manager"]
     assert default_cluster().policy_provider == "kube-router"
+
+
+CNP = """
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: admin-pass}
+spec:
+  tier: Admin
+  priority: 5
+  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: default}}}
+  ingress:
+  - name: pass-from-default
+    action: Pass
+    from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: default}}}]
+---
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: admin-deny-db}
+spec:
+  tier: Admin
+  priority: 10
+  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: default}}}
+  egress:
+  - name: no-mysql
+    action: Deny
+    to: [{networks: [192.168.0.103/32]}]
+"""
+
+
+def test_trace_names_cluster_network_policies(tmp_path: Path) -> None:
+    (tmp_path / "cnp.yaml").write_text(CNP)
+    oc = open_offline([ARTICLE, APPENDIX_B, str(tmp_path / "cnp.yaml")])
+    denied = _trace(oc, "data-product", "192.168.0.103", 3306)  # data-product's own policies allow it
+    (v,) = trace_to_json(denied)["policy"]
+    assert (v["verdict"], v["tier"], v["policies"]) == ("denied", "Admin", ["admin-deny-db"])
+    text = next(s.detail for h in denied.hops for s in h.steps if s.action == "policy")
+    assert text == "denied (egress) by ClusterNetworkPolicy admin-deny-db rule no-mysql (Admin tier)"
+    passed = _trace(oc, "data-product", "data-product", 50051)  # passed on, then NetworkPolicy refuses
+    last = [s.detail for h in passed.hops for s in h.steps if s.action == "policy"][-1]
+    assert last.startswith("passed by ClusterNetworkPolicy admin-pass, then denied (ingress): default/data-product-")
+    assert trace_to_json(passed)["policy"][-1]["passed"] == ["admin-pass"]
