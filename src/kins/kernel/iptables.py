@@ -44,16 +44,7 @@ class IPTablesError(KernelError):
 
 
 def _run(netns: str, argv: Sequence[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    _netns.check_owned(netns)
-    if not _netns.exists(netns):
-        raise KernelError(argv[0], netns, "no such namespace")
-    return subprocess.run(
-        ["nsenter", f"--net={_netns.path(netns)}", "--", *argv],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return _netns.run_tool(netns, argv, stdin)
 
 
 def excerpt(text: str, line: int, context: int = 3) -> str:

@@ -12,9 +12,10 @@ import errno
 import hashlib
 import os
 import re
+import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from pyroute2 import netns as _netns
@@ -98,6 +99,17 @@ def exec_argv(name: str, argv: list[str]) -> list[str]:
         raise KernelError("netns exec", name, "no such network namespace")
     boot = nsexec.BOOT.format(kins=nsexec.KINS_DIR)
     return [sys.executable, "-I", "-S", "-c", boot, path(name), *argv]
+
+
+def run_tool(name: str, argv: Sequence[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """A netfilter tool (iptables, ipset, ...) in the namespace's network, its output captured:
+    ``nsenter --net`` so that only that namespace's tables and sets are seen."""
+    check_owned(name)
+    if not exists(name):
+        raise KernelError(argv[0], name, "no such namespace")
+    return subprocess.run(
+        ["nsenter", f"--net={path(name)}", "--", *argv], input=stdin, capture_output=True, text=True, check=False
+    )
 
 
 def create(name: str) -> bool:
