@@ -108,3 +108,29 @@ def test_jump_moves_back_to_the_top(ns: str) -> None:
     lines = [ln for ln in ipt.save(ns, "filter").splitlines() if ln.startswith("-A FORWARD")]
     assert "KUBE-ROUTER-FORWARD" in lines[0] and len(lines) == 2
     assert not ipt.ensure_first(ns, table, chain, args)
+
+
+def test_periodic_check_rewrites_what_went_missing(ns: str) -> None:
+    import subprocess
+
+    from kins.agents.netpol import NodePolicy, PolicyAgent
+    from kins.store.memory import MemoryStore
+
+    agent = PolicyAgent(default_cluster(), MemoryStore())
+    st = NodePolicy()
+    r = render_node(CASES["ipblocks"], "node1")
+    agent._apply_to(ns, st, r, 1)
+    assert st.full_syncs == 1
+    agent._apply_to(ns, st, r, 2)  # nothing changed, nothing missing: nothing written
+    assert (st.full_syncs, st.rule_syncs) == (1, 1)
+    # someone flushes the filter table: the next periodic check notices and writes everything
+    subprocess.run(["ip", "netns", "exec", ns, "iptables", "-F"], check=True)
+    subprocess.run(["ip", "netns", "exec", ns, "iptables", "-X"], check=True)
+    st.last_full = 0.0
+    agent._apply_to(ns, st, r, 3)
+    assert st.full_syncs == 2
+    assert _rules(ipt.save(ns, "filter")) == _rules(
+        render_save(
+            "", [(t, c, " ".join(f'"{a}"' if " " in a else a for a in args)) for t, c, args in r.jumps], (r.restore,)
+        )
+    )

@@ -51,6 +51,7 @@ class NodePolicy:
     last_seconds: float = 0.0
     last_lines: int = 0  # the last restore's length
     jumps_ensured: bool = False
+    full_syncs: int = 0
 
 
 class PolicyAgent(Reconciler):
@@ -120,7 +121,13 @@ class PolicyAgent(Reconciler):
         t0 = time.perf_counter()
         if not st.adopted:
             self._adopt(netns, st)
-        full = time.monotonic() - st.last_full > FULL_SYNC_PERIOD
+        # Everything is written the first time, after a failure, and when the periodic check
+        # finds the kernel missing a chain or set kins wrote (a flushed table, a destroyed set:
+        # kube-proxy's canary idea); otherwise only what changed.
+        full = not st.chain_rules
+        if not full and time.monotonic() - st.last_full > FULL_SYNC_PERIOD:
+            full = not self._kernel_holds(netns, st)
+            st.last_full = time.monotonic()
         if r.empty:
             if st.chains or st.sets:
                 self._remove(netns, st)
@@ -160,8 +167,18 @@ class PolicyAgent(Reconciler):
             st.sets = dict(r.ipsets)
             if full:
                 st.last_full = time.monotonic()
+                st.full_syncs += 1
         st.applied_rv = rv
         st.last_seconds = time.perf_counter() - t0
+
+    @staticmethod
+    def _kernel_holds(netns: str, st: NodePolicy) -> bool:
+        """Whether every chain and set last written is still in the kernel, and the jumps too."""
+        saved = ipt.save(netns, "filter")
+        have = ipt.chains(saved).get("filter", set())
+        if not st.chains <= have or not all(f"-j {c}" in saved for c in nn.TOP_CHAINS.values()):
+            return False
+        return set(st.sets) <= set(kipset.list_names(netns))
 
     def _adopt(self, netns: str, st: NodePolicy) -> None:
         """After a restart: what the kernel holds of ours, so stale chains and sets go."""

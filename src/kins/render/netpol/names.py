@@ -9,6 +9,7 @@ name across syncs, and pod churn and label changes reach the kernel as set membe
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 
 FAMILY = "IPv4"
@@ -26,7 +27,9 @@ COMMON_CHAIN = "KUBE-NWPLCY-COMMON"
 TOP_CHAINS = {"INPUT": INPUT_CHAIN, "FORWARD": FORWARD_CHAIN, "OUTPUT": OUTPUT_CHAIN}
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def b32(text: str) -> str:
+    """Remembered: a node's render names every chain and set again on each sync."""
     return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
 
 
