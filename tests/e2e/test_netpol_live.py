@@ -35,14 +35,16 @@ def wait_applied(c: Cluster) -> None:
 def test_appendix_b_live() -> None:
     with running_cluster() as c:
         bm = c.wait_ready("business-manager", 3)[0].name
-        dp = c.wait_ready("data-product", 3)[0].name
-        assert curl_code(c, dp, DATA_PRODUCT_URL) == 0  # flannel alone: everyone reaches everyone
+        dps = c.wait_ready("data-product", 3)
+        dp, other = dps[0].name, f"http://{dps[1].status.podIP}:50051/"  # type: ignore[union-attr]
+        assert curl_code(c, dp, other) == 0  # flannel alone: everyone reaches everyone
         c.kins("apply", "-f", APPENDIX_B)
         wait_applied(c)
 
-        # enforced: curl's 7 is "could not connect", the REJECT's port unreachable
+        # enforced: curl's 7 is "could not connect", the REJECT's port unreachable (through the
+        # Service, or straight to a pod: policies judge the packet after kube-proxy's DNAT)
         assert curl_code(c, bm, DATA_PRODUCT_URL) == 0
-        assert curl_code(c, dp, DATA_PRODUCT_URL) == 7
+        assert curl_code(c, dp, other) == 7
         assert curl_code(c, bm, MYSQL) == 7
         assert curl_code(c, dp, MYSQL) != 7  # data-product may reach the database host
 
@@ -107,7 +109,7 @@ def test_appendix_b_live() -> None:
             saved = c.node_exec(n, "iptables-save", "-t", "filter").stdout
             assert "KUBE-ROUTER" not in saved and "KUBE-POD-FW" not in saved, saved
             assert c.node_exec(n, "ipset", "list", "-n").stdout.strip() == ""
-        assert curl_code(c, dp, DATA_PRODUCT_URL) == 0
+        assert curl_code(c, dp, other) == 0
 
 
 def test_flannel_alone_enforces_nothing(tmp_path: Path) -> None:
@@ -117,11 +119,12 @@ def test_flannel_alone_enforces_nothing(tmp_path: Path) -> None:
     cluster_file.write_text(json.dumps(data))
     with running_cluster(cluster_file=str(cluster_file)) as c:
         bm = c.wait_ready("business-manager", 3)[0].name
-        dp = c.wait_ready("data-product", 3)[0].name
+        dps = c.wait_ready("data-product", 3)
+        dp, other = dps[0].name, f"http://{dps[1].status.podIP}:50051/"  # type: ignore[union-attr]
         c.kins("apply", "-f", APPENDIX_B)
         wait_applied(c)
         time.sleep(0.2)
-        assert curl_code(c, dp, DATA_PRODUCT_URL) == 0
+        assert curl_code(c, dp, other) == 0
         assert curl_code(c, bm, MYSQL) != 7
         for n in ("node1", "node2"):
             assert "KUBE-ROUTER" not in c.node_exec(n, "iptables-save", "-t", "filter").stdout
