@@ -364,9 +364,10 @@ def touches(np: NetworkPolicy, changes: list[tuple[str, dict[str, str]]], cluste
     ``np`` selects or admits."""
     ns = np.metadata.namespace or "default"
     every = LabelSelector()
+    ing, egr = policy_types(np)  # rules of a direction the policy does not isolate are never read
     rules: list[tuple[list[NetworkPolicyPeer], list[NetworkPolicyPort] | None]] = [
-        *((r.from_ or [], r.ports) for r in np.spec.ingress or []),
-        *((r.to or [], r.ports) for r in np.spec.egress or []),
+        *((r.from_ or [], r.ports) for r in (np.spec.ingress or [] if ing else [])),
+        *((r.to or [], r.ports) for r in (np.spec.egress or [] if egr else [])),
     ]
     if any(not peers and _has_named(ports) for peers, ports in rules):
         return True  # a named port resolved on every pod
