@@ -115,18 +115,27 @@ def live(counts: list[int], changes: int, pods: int = 1000, extra: int = 20) -> 
             have = n
             out[f"{n} policies applied on every node (s)"] = round(_applied(client, 120), 2)
             times = []
+            phases: list[dict[str, float]] = []
             for k in range(changes):
                 i = k % n
                 t0 = time.perf_counter()
                 obj = client.patch("NetworkPolicy", f"ns{i % NAMESPACES}", f"p{i}", {"spec": policy(i, k + 1)["spec"]})
                 assert isinstance(obj, NetworkPolicy)
                 rv = int(obj.metadata.resourceVersion or 0)
-                client.raw("GET", "/kins/v1/status", waitApplied=str(rv), timeoutSeconds="30")
+                st = client.raw("GET", "/kins/v1/status", waitApplied=str(rv), timeoutSeconds="30")
                 times.append((time.perf_counter() - t0) * 1000)
+                phases.append(st.get("network", {}).get("policyLastSyncSeconds") or {})
             out[f"{n} policies: change -> enforced on every node (ms p50/p99)"] = (
                 round(statistics.median(times), 1),
                 round(pct(times, 0.99), 1),
             )
+            for phase in ("resolve", "render", "apply"):
+                got = [p[phase] * 1000 for p in phases if phase in p]
+                if got:
+                    out[f"{n} policies: agent's {phase} (ms p50/p99)"] = (
+                        round(statistics.median(got), 1),
+                        round(pct(got, 0.99), 1),
+                    )
             latency(f"{n} policies")
             out[f"pod start, {n} policies (s for +{extra} pods)"] = round(_pod_start(lv, client, extra, total), 2)
             total += extra

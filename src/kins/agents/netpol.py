@@ -71,6 +71,7 @@ class PolicyAgent(Reconciler):
         self.nodes: dict[str, NodePolicy] = {}
         self.last: dict[str, PolicyRender] = {}
         self.view = PolicyView()
+        self.phases: dict[str, float] = {}  # seconds of the last sync's phases
         self._state: PolicyState | None = None
         self._post_log = post_log
         self._logs: dict[str, PolicyLogForwarder] = {}
@@ -88,10 +89,14 @@ class PolicyAgent(Reconciler):
             fwd = self._logs.pop(gone, None)
             if fwd is not None:
                 fwd.close()
+        t0 = time.perf_counter()
         state = self._state = policy_state(self.store, self._state)
         self.view.update(state.cluster.pods, state.policies, state.cnps)
+        t1 = time.perf_counter()
         renders = {node: state.render(cfg, node) for node in names}
+        t2 = time.perf_counter()
         errors = [e for e in self._pool.map(lambda n: self._apply(n, renders[n], rv), names) if e is not None]
+        self.phases = {"resolve": t1 - t0, "render": t2 - t1, "apply": time.perf_counter() - t2}
         if errors:
             raise errors[0]
 

@@ -60,15 +60,17 @@ class Agents:
         self.informer = Informer(connect, kinds_view)
         self.view = ClusterView(self.informer, self.client)
         self.proxy: ProxyAgent | None = None
+        self.policy: PolicyAgent | None = None
         # Each syncs on a worker of its own; the kubelet's and the outside hosts' first syncs
         # wait for the overlay's (a node's namespace exists before its pods).
         if network:
             speaker = LBSpeaker(cfg, self.view, only)
             self.proxy = ProxyAgent(cfg, self.view, only)
+            self.policy = PolicyAgent(cfg, self.view, only, post_log=self.client.post_policy_log)
             recs += [
                 OverlayAgent(cfg, self.view, state_dir, kernel_lock, only, announce=speaker.announce),
                 self.proxy,
-                PolicyAgent(cfg, self.view, only, post_log=self.client.post_policy_log),
+                self.policy,
                 speaker,
                 HealthChecks(cfg.name, self.view, only),
                 IPMasq(cfg, self.view, only),
@@ -106,6 +108,7 @@ class Agents:
                 for n, s in st.nodes.items()
             },
             "agents": self.loop.stats(),
+            "policyLastSyncSeconds": self.policy.phases if self.policy is not None else {},
             "relists": self.informer.relists,
         }
 
