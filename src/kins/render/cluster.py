@@ -14,7 +14,7 @@ from ..api.networking import NetworkPolicy
 from ..api.policy import ClusterNetworkPolicy
 from ..model.netstate import NodePlan
 from ..store.base import Store
-from .netpol.iptables import PolicyRender, Sections, render_policy
+from .netpol.iptables import PolicyIndex, PolicyRender, Sections, render_policy
 from .netpol.model import Cluster, CnpInfo, PolicyInfo, build_cnps, build_policies, build_policy, touches
 from .podnet import render_node_network
 from .proxy.iptables import render_restore
@@ -89,10 +89,13 @@ class PolicyState:
     cnps: list[CnpInfo]
     sections: Sections = field(default_factory=dict)  # each policy written once, for every node
     versions: dict[tuple[str, str], str | None] = field(default_factory=dict)  # policies' resourceVersions
+    index: PolicyIndex | None = None
 
     def render(self, cfg: ClusterConfig, node: str) -> PolicyRender:
+        if self.index is None:
+            self.index = PolicyIndex.of(self.policies, self.cnps)
         local = [p for p in self.cluster.pods if p.node == node]
-        return render_policy(cfg, node, self.policies, local, self.cnps, self.sections)
+        return render_policy(cfg, node, self.policies, local, self.cnps, self.sections, self.index)
 
 
 def policy_state(store: Store, previous: PolicyState | None = None) -> PolicyState:
@@ -134,7 +137,8 @@ def policy_state(store: Store, previous: PolicyState | None = None) -> PolicySta
                 infos.append(build_policy(obj, cluster))
         state = PolicyState(cluster, infos, build_cnps(cnp_objs, cluster), previous.sections)
         kept = {id(p) for p in infos} | {id(c) for c in state.cnps}
-        for k in [k for k in state.sections if k not in kept]:
+        live = {f"pod:{p.key}" for p in cluster.pods}
+        for k in [k for k in state.sections if k not in kept and k not in live]:
             del state.sections[k]
     state.versions = {(p.namespace or "default", p.name): p.metadata.resourceVersion for p in np_objs}
     return state

@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ...api.config import ClusterConfig
 from ...model.ipset import HASH_IP, HASH_NET, IPSet
@@ -150,8 +151,9 @@ class _Writer:
         self.owners.update(other.owners)
 
 
-# A policy's chains and sets, written once per resolved policy and shared by every node's render.
-Sections = dict[int, tuple[object, _Writer]]
+# A policy's chains and sets, written once per resolved policy and shared by every node's render
+# (and a pod's chain with its jumps, keyed apart, with what it was written from).
+Sections = dict[int | str, tuple[Any, ...]]
 
 
 def _input_whitelist(w: _Writer, cfg: ClusterConfig) -> None:
@@ -339,6 +341,26 @@ def _policy_chains(w: _Writer, o: _Owner, p: PolicyInfo | CnpInfo, chain_of: Cal
         _rules(w, o, chain, rules or [], direction, target)
 
 
+@dataclass(slots=True)
+class PolicyIndex:
+    """Which policies select each pod, by address: computed once for all of a sync's nodes."""
+
+    selecting: dict[str, list[PolicyInfo]]
+    tiers: dict[str, list[CnpInfo]]
+
+    @classmethod
+    def of(cls, policies: list[PolicyInfo], cnps: list[CnpInfo]) -> PolicyIndex:
+        selecting: dict[str, list[PolicyInfo]] = {}
+        for p in policies:
+            for t in p.targets:
+                selecting.setdefault(t.ip, []).append(p)
+        tiers: dict[str, list[CnpInfo]] = {}
+        for c in cnps:
+            for t in c.targets:
+                tiers.setdefault(t.ip, []).append(c)
+        return cls(selecting, tiers)
+
+
 def render_policy(
     cfg: ClusterConfig,
     node: str,
@@ -346,15 +368,19 @@ def render_policy(
     local_pods: list[PodInfo],
     cnps: list[CnpInfo] | None = None,
     sections: Sections | None = None,
+    index: PolicyIndex | None = None,
 ) -> PolicyRender:
     """One node's policy layer. ``local_pods`` are the actionable pods the node runs; ``cnps``
-    the ClusterNetworkPolicies, Admin tier first (``build_cnps``' order).
+    the ClusterNetworkPolicies, Admin tier first (``build_cnps``' order). ``sections`` keeps
+    what was written for each policy and pod, for the next node and the next sync.
 
     Nothing while the cluster has no policy: the chains come with the first policy and go with
     the last, so a cluster without policies shows the article's rules unchanged."""
     cnps = cnps or []
     if cfg.policy_provider != "kube-router" or not (policies or cnps):
         return PolicyRender(node, [], {})
+    index = index or PolicyIndex.of(policies, cnps)
+    cache: Sections = {} if sections is None else sections
     w = _Writer()
     for name in (n.INPUT_CHAIN, n.FORWARD_CHAIN, n.OUTPUT_CHAIN, n.COMMON_CHAIN, n.DEFAULT_CHAIN):
         w.chain(name)
@@ -363,44 +389,72 @@ def render_policy(
 
     # Only the chains some local pod's chain jumps to (kube-router writes every policy's chain
     # on every node): a node's payload grows with what it runs, not with the cluster.
-    local = {p.ip for p in local_pods}
-    cache: Sections = {} if sections is None else sections
-
-    def section(p: PolicyInfo | CnpInfo, owner: _Owner, chain_of: Callable[[str], str]) -> None:
-        got = cache.get(id(p))
-        if got is None or got[0] is not p:  # the PolicyInfo is kept alive beside its section
-            sub = _Writer()
-            _policy_chains(sub, owner, p, chain_of)
-            got = cache[id(p)] = (p, sub)
-        w.merge(got[1])
-
-    for c in cnps:
-        if any(t.ip in local for t in c.targets):
-            section(c, _cnp_owner(c), functools.partial(n.cnp_chain, c.name))
-    for p in policies:
-        if any(t.ip in local for t in p.targets):
-            section(p, _np_owner(p), functools.partial(_np_chain, p))
-
-    selecting: dict[str, list[PolicyInfo]] = {}
-    for p in policies:
-        for t in p.targets:
-            selecting.setdefault(t.ip, []).append(p)
-    tiers: dict[str, list[CnpInfo]] = {}
-    for c in cnps:
-        for t in c.targets:
-            tiers.setdefault(t.ip, []).append(c)
+    included: dict[int, PolicyInfo | CnpInfo] = {}
     for pod in local_pods:
-        mine = selecting.get(pod.ip, [])
-        cluster_wide = tiers.get(pod.ip, [])
-        if cluster_wide:
-            _tiered_pod_chain(w, pod, mine, cluster_wide, cfg)
-        elif mine:
-            _pod_chain(w, pod, mine, cfg)
+        for q in (*index.tiers.get(pod.ip, ()), *index.selecting.get(pod.ip, ())):
+            included[id(q)] = q
+    for c in cnps:
+        if id(c) in included:
+            w.merge(_section(cache, c, _cnp_owner(c), functools.partial(n.cnp_chain, c.name)))
+    for p in policies:
+        if id(p) in included:
+            w.merge(_section(cache, p, _np_owner(p), functools.partial(_np_chain, p)))
 
-    for chain in n.TOP_CHAINS.values():
-        w.add(chain, _EXPLICIT_ACCEPT)
+    tops: dict[str, list[str]] = {c: [] for c in n.TOP_CHAINS.values()}
+    rate = cfg.networkPolicy.logLimit if cfg.networkPolicy else None
+    for pod in local_pods:
+        mine = index.selecting.get(pod.ip, [])
+        cluster_wide = index.tiers.get(pod.ip, [])
+        if not (mine or cluster_wide):
+            continue
+        pod_writer, jumps = _pod_section(cache, pod, mine, cluster_wide, cfg, rate)
+        w.merge(pod_writer)
+        for top, lines in jumps.items():
+            tops[top] += lines
+    for top, lines in tops.items():
+        w.rules[top] += [*lines, f"-A {top} {_EXPLICIT_ACCEPT}"]
 
     return PolicyRender(node, top_jumps(), w.sets, w.refs, w.owners, w.rules)
+
+
+def _section(cache: Sections, p: PolicyInfo | CnpInfo, owner: _Owner, chain_of: Callable[[str], str]) -> _Writer:
+    """A policy's chains and sets, written once while the resolved policy stays the same."""
+    got = cache.get(id(p))
+    if got is None or got[0] is not p:  # the PolicyInfo is kept alive beside its section
+        sub = _Writer()
+        _policy_chains(sub, owner, p, chain_of)
+        got = cache[id(p)] = (p, sub)
+    writer: _Writer = got[1]
+    return writer
+
+
+def _pod_section(
+    cache: Sections,
+    pod: PodInfo,
+    policies: list[PolicyInfo],
+    cnps: list[CnpInfo],
+    cfg: ClusterConfig,
+    rate: str | None,
+) -> tuple[_Writer, dict[str, list[str]]]:
+    """A pod's chain and its jumps from the top-level chains, written once while the pod and
+    the policies selecting it stay the same."""
+    key = f"pod:{pod.key}"
+    what = (pod.ip, rate)
+    selecting = (*policies, *cnps)
+    got = cache.get(key)
+    same = got is not None and got[0] == what and len(got[1]) == len(selecting)
+    if same and got is not None and all(a is b for a, b in zip(got[1], selecting, strict=True)):
+        return got[2], got[3]
+    sub = _Writer()
+    for c in n.TOP_CHAINS.values():
+        sub.chain(c)
+    if cnps:
+        _tiered_pod_chain(sub, pod, policies, cnps, cfg)
+    else:
+        _pod_chain(sub, pod, policies, cfg)
+    top = {c: sub.rules.pop(c) for c in n.TOP_CHAINS.values()}
+    cache[key] = (what, selecting, sub, top)
+    return sub, top
 
 
 def _pod_head(w: _Writer, pod: PodInfo) -> str:
