@@ -134,3 +134,17 @@ def test_periodic_check_rewrites_what_went_missing(ns: str) -> None:
             "", [(t, c, " ".join(f'"{a}"' if " " in a else a for a in args)) for t, c, args in r.jumps], (r.restore,)
         )
     )
+
+
+def test_set_changes_go_in_as_differences(ns: str) -> None:
+    from kins.model.ipset import HASH_NET
+
+    same = tuple(f"172.16.0.{i}" for i in range(1, 11))
+    old = IPSet("KUBE-SRC-TESTDELTA", HASH_NET, ("10.0.0.0/8", "10.1.0.1", *same), ("10.2.0.0/16",))
+    kipset.restore(ns, [old])
+    new = IPSet("KUBE-SRC-TESTDELTA", HASH_NET, ("10.0.0.0/8", "10.3.0.1", "10.2.0.0/16", *same), ())
+    text = kipset.restore_text([new], {old.name: old})
+    assert "swap" not in text and "del KUBE-SRC-TESTDELTA 10.1.0.1" in text
+    kipset.restore(ns, [new], {old.name: old})
+    assert _sets(kipset.save(ns)) == _sets({new.name: new})
+    assert new.contains_text("10.2.3.4") and kipset.save(ns)[new.name].contains_text("10.2.3.4")

@@ -141,7 +141,7 @@ class PolicyAgent(Reconciler):
             changed_sets = [s for name, s in r.ipsets.items() if full or st.sets.get(name) != s]
             # sets first: new rules must find their sets, and changed members apply atomically
             if changed_sets:
-                kipset.restore(netns, changed_sets)
+                kipset.restore(netns, changed_sets, None if full else st.sets)
                 st.set_syncs += 1
             # Only the chains whose rules changed are written (a declared chain is flushed and
             # refilled, the others stay as they are); stale ones are flushed and deleted in the

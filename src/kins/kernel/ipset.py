@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from .._errors import KernelError
 from ..model.ipset import IPSet, entry_text, parse_save
@@ -26,12 +26,23 @@ def _tmp_name(options: str) -> str:
     return TMP_PREFIX + base64.b32encode(digest).decode()
 
 
-def restore_text(sets: Iterable[IPSet]) -> str:
+def restore_text(sets: Iterable[IPSet], held: Mapping[str, IPSet] | None = None) -> str:
     """``BuildIPSetRestore``: per set, fill the temporary set of its type, create the set if
-    missing, swap the two and empty the temporary one; then destroy the temporaries."""
+    missing, swap the two and empty the temporary one; then destroy the temporaries.
+
+    A set the kernel holds already (``held``, as last written) whose members changed by less
+    than it holds gets the difference instead (``del`` and ``add``, each atomic): a pod starting
+    adds one address to each set it belongs to rather than rewriting them (kube-router swaps
+    every set it touches)."""
     out: list[str] = []
     tmps: dict[str, str] = {}
     for s in sorted(sets, key=lambda s: s.name):
+        old = held.get(s.name) if held is not None else None
+        if old is not None and (old.type, old.options) == (s.type, s.options):
+            delta = _delta(old, s)
+            if len(delta) <= len(s.members) + len(s.nomatch):
+                out += delta
+                continue
         options = f"{s.type} {s.options}"
         tmp = tmps.get(options)
         if tmp is None:
@@ -44,8 +55,23 @@ def restore_text(sets: Iterable[IPSet]) -> str:
     return "\n".join(out) + ("\n" if out else "")
 
 
-def restore(netns: str, sets: Iterable[IPSet]) -> None:
-    text = restore_text(sets)
+def _delta(old: IPSet, new: IPSet) -> list[str]:
+    """The ``del``/``add`` lines from ``old``'s entries to ``new``'s (removals first, so an
+    entry moving between match and nomatch is re-added with its new flag)."""
+    if not old.nomatch and not new.nomatch:  # pod sets: plain set differences
+        before, after = set(old.members), set(new.members)
+        return [f"del {new.name} {entry_text(m)}" for m in before - after] + [
+            f"add {new.name} {entry_text(m)}" for m in after - before
+        ]
+    was = {m: "" for m in old.members} | {m: " nomatch" for m in old.nomatch}
+    now = {m: "" for m in new.members} | {m: " nomatch" for m in new.nomatch}
+    out = [f"del {new.name} {entry_text(m)}" for m, flag in was.items() if now.get(m) != flag]
+    out += [f"add {new.name} {entry_text(m)}{flag}" for m, flag in now.items() if was.get(m) != flag]
+    return out
+
+
+def restore(netns: str, sets: Iterable[IPSet], held: Mapping[str, IPSet] | None = None) -> None:
+    text = restore_text(sets, held)
     if not text:
         return
     res = _run(netns, ["ipset", "restore", "-exist"], text)
