@@ -138,7 +138,8 @@ def policy_state(store: Store, previous: PolicyState | None = None) -> PolicySta
         state = PolicyState(cluster, infos, build_cnps(cnp_objs, cluster), previous.sections)
         kept = {id(p) for p in infos} | {id(c) for c in state.cnps}
         live = {f"pod:{p.key}" for p in cluster.pods}
-        for k in [k for k in state.sections if k not in kept and k not in live]:
+        stale = [k for k in state.sections if k not in kept and k not in live]
+        for k in stale:
             del state.sections[k]
     state.versions = {(p.namespace or "default", p.name): p.metadata.resourceVersion for p in np_objs}
     return state

@@ -393,12 +393,19 @@ def render_policy(
     for pod in local_pods:
         for q in (*index.tiers.get(pod.ip, ()), *index.selecting.get(pod.ip, ())):
             included[id(q)] = q
-    for c in cnps:
-        if id(c) in included:
-            w.merge(_section(cache, c, _cnp_owner(c), functools.partial(n.cnp_chain, c.name)))
-    for p in policies:
-        if id(p) in included:
-            w.merge(_section(cache, p, _np_owner(p), functools.partial(_np_chain, p)))
+    # Nodes that run pods of the same policies share one merge of their sections.
+    chosen = [c for c in cnps if id(c) in included] + [p for p in policies if id(p) in included]
+    key = "merged:" + ",".join(map(str, map(id, chosen)))
+    got = cache.get(key)
+    if got is None or len(got[0]) != len(chosen) or not all(a is b for a, b in zip(got[0], chosen, strict=True)):
+        merged = _Writer()
+        for q in chosen:
+            if isinstance(q, CnpInfo):
+                merged.merge(_section(cache, q, _cnp_owner(q), functools.partial(n.cnp_chain, q.name)))
+            else:
+                merged.merge(_section(cache, q, _np_owner(q), functools.partial(_np_chain, q)))
+        got = cache[key] = (chosen, merged)
+    w.merge(got[1])
 
     tops: dict[str, list[str]] = {c: [] for c in n.TOP_CHAINS.values()}
     rate = cfg.networkPolicy.logLimit if cfg.networkPolicy else None
