@@ -27,6 +27,7 @@ from .._errors import KinsError, NotFound
 from ..api.config import ClusterConfig, cluster_from_text
 from ..api.core import ConfigMap
 from ..client import Client, connect
+from ..heap import settle_periodically
 from .node import Agents
 
 log = logging.getLogger("kins.agent")
@@ -130,6 +131,7 @@ def run(node: str, api: str, token: str, ca_file: str | None, state_dir: Path | 
         signal.signal(sig, on_signal)
     agents = Agents(cfg, connect_api, state_dir, threading.Lock(), only=frozenset({node}), hosts=False).start()
     reporter = Reporter(agents, node, connect_api).start()
+    settle_periodically(stop)
     log.info("agents of node %s running (pid %d) on %s", node, me, api)
     stop.wait()
     log.info("stopping")

@@ -40,6 +40,7 @@ from ..control.base import ControllerSet
 from ..control.defaults import default_controllers
 from ..control.ipam import allocate_service, kubernetes_service
 from ..control.offline import SYSTEM_NAMESPACES, namespace_object, node_object
+from ..heap import settle_periodically
 from ..kernel.apply import ensure_underlay
 from ..kernel.ledger import teardown
 from ..runtime.cleanup import kill_cluster_processes
@@ -157,6 +158,7 @@ class Daemon:
     def start_parts(self) -> None:
         bootstrap(self.raw, self.cfg, (self.state_dir / "cluster.yaml").read_text())
         self._thread("controllers", self._controllers)
+        settle_periodically(self.stop)
 
     def start_agents(self, api: str, token: str) -> None:
         """The node agents, on the API like any other client: every node's in this process, or
