@@ -11,7 +11,7 @@ import pytest
 from api_helpers import api_server
 
 from kins.api.config import default_cluster
-from kins.api.core import Namespace
+from kins.api.core import Namespace, NamespaceStatus
 from kins.api.defaulting import NAMESPACE_NAME_LABEL
 from kins.api.load import load_text
 from kins.api.meta import ObjectMeta
@@ -83,6 +83,21 @@ def test_namespace_gets_its_name_label_and_keeps_it(api: Api) -> None:
     # Through the client's apply (kubectl apply's strategic merge patch) too.
     api.client.apply(Namespace(metadata=ObjectMeta(name="prod", labels={"env": "y"})))
     assert _ns_labels(api, "prod")[NAMESPACE_NAME_LABEL] == "prod"
+
+
+def test_namespace_is_active_once_created(api: Api) -> None:
+    """kubectl create namespace sends no status: the server makes the namespace Active."""
+    r = api.http.post("/api/v1/namespaces", json={"metadata": {"name": "t1"}})
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == {"phase": "Active"}
+    body = r.json()
+    del body["status"]
+    r = api.http.put("/api/v1/namespaces/t1", json=body)
+    assert r.status_code == 200 and r.json()["status"] == {"phase": "Active"}
+    offline = build_offline_state(
+        default_cluster(), load_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: t2}\n")
+    )
+    assert offline.get("Namespace", None, "t2").status == NamespaceStatus(phase="Active")  # type: ignore[attr-defined]
 
 
 def test_generated_namespace_name_is_labelled(api: Api) -> None:

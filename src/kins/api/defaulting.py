@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from msgspec.structs import replace
 
-from .core import Namespace
+from .core import Namespace, NamespaceStatus
 from .meta import Object
 
 # The label every Namespace carries with its own name (v1.LabelMetadataName): NetworkPolicy
@@ -25,10 +25,15 @@ def namespace_labels(name: str, labels: dict[str, str] | None) -> dict[str, str]
 def apply_defaults(obj: Object) -> Object:
     """``obj`` with the server-set defaults (the same object when nothing changes).
 
-    A Namespace without a name yet (generateName) is defaulted once its name is known.
+    A Namespace without a name yet (generateName) is defaulted once its name is known; one
+    without a phase is Active, as the namespace registry's strategy makes it.
     """
     if isinstance(obj, Namespace) and obj.metadata.name:
         labels = obj.metadata.labels
         if labels is None or labels.get(NAMESPACE_NAME_LABEL) != obj.metadata.name:
-            return replace(obj, metadata=replace(obj.metadata, labels=namespace_labels(obj.metadata.name, labels)))
+            obj = replace(obj, metadata=replace(obj.metadata, labels=namespace_labels(obj.metadata.name, labels)))
+        if obj.status is None or not obj.status.phase:
+            obj = replace(
+                obj, status=NamespaceStatus(phase="Terminating" if obj.metadata.deletionTimestamp else "Active")
+            )
     return obj

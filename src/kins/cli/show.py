@@ -89,31 +89,47 @@ def get(
     name_: NameOpt = None,
 ) -> None:
     """List objects with kubectl's columns."""
-    from ..api.meta import parse_label_selector
+    from ..api.meta import Object, parse_label_selector
     from ..api.registry import STORED, resolve_resource
     from ..views.output import to_json, to_yaml
     from ..views.table import NoResources, format_table
 
-    try:
-        kind = resolve_resource(resource)
-    except KeyError:
-        raise KinsError(f'error: the server doesn\'t have a resource type "{resource}"') from None
-    if output not in ("", "wide", "yaml", "json"):
-        raise KinsError(f"-o: unsupported output format {output!r} (wide, yaml, json)")
+    kinds = []
+    for res in resource.split(","):
+        try:
+            kinds.append(resolve_resource(res))
+        except KeyError:
+            raise KinsError(f'error: the server doesn\'t have a resource type "{res}"') from None
+    if output not in ("", "wide", "yaml", "json", "name"):
+        raise KinsError(f"-o: unsupported output format {output!r} (wide, yaml, json, name)")
+    if name is not None and len(kinds) > 1:
+        raise KinsError("error: a resource name needs one resource type")
     src = source(filename, cluster, name_)
-    namespaced = STORED[kind].NAMESPACED
-    ns = None if all_namespaces or not namespaced else (namespace or "default")
     sel = parse_label_selector(selector) if selector else None
-    objs = src.list(kind, ns, sel)
-    if name is not None:
-        objs = [o for o in objs if o.name == name]
-        if not objs:
-            raise KinsError(f'Error from server (NotFound): {STORED[kind].PLURAL} "{name}" not found')
-    if output == "yaml":
-        out(to_yaml(objs, as_list=name is None))
-    elif output == "json":
-        out(to_json(objs, as_list=name is None))
-    else:
+    found: list[tuple[str, list[Object]]] = []
+    for kind in kinds:
+        namespaced = STORED[kind].NAMESPACED
+        ns = None if all_namespaces or not namespaced else (namespace or "default")
+        objs = src.list(kind, ns, sel)
+        if name is not None:
+            objs = [o for o in objs if o.name == name]
+            if not objs:
+                raise KinsError(f'Error from server (NotFound): {STORED[kind].PLURAL} "{name}" not found')
+        found.append((kind, objs))
+    if output == "name":
+        for kind, objs in found:
+            for o in objs:
+                out(f"{kind_name(kind)}/{o.name}")
+        return
+    if output in ("yaml", "json"):
+        everything = [o for _, objs in found for o in objs]
+        one = name is not None and len(everything) == 1
+        out(to_yaml(everything, as_list=not one) if output == "yaml" else to_json(everything, as_list=not one))
+        return
+    tables = []
+    for kind, objs in found:
+        namespaced = STORED[kind].NAMESPACED
+        ns = None if all_namespaces or not namespaced else (namespace or "default")
         text = format_table(
             kind,
             objs,
@@ -121,11 +137,31 @@ def get(
             all_namespaces=all_namespaces,
             now=_now(),
             namespace=ns or "default",
+            name_prefix=f"{kind_name(kind)}/" if len(found) > 1 else "",
         )
         if isinstance(text, NoResources):
-            sys.stderr.write(text + "\n")
+            if len(found) == 1:
+                sys.stderr.write(text + "\n")
         else:
-            out(text)
+            tables.append(text)
+    if tables:
+        out("\n".join(t.rstrip("\n") + "\n" for t in tables).rstrip("\n"))
+    elif len(found) > 1:
+        sys.stderr.write(no_resources_any(all_namespaces, namespace or "default") + "\n")
+
+
+def kind_name(kind: str) -> str:
+    """``kubectl get -o name``'s type: the kind in lower case with its API group (``pod``,
+    ``deployment.apps``, ``networkpolicy.networking.k8s.io``)."""
+    from ..api.registry import STORED
+
+    version = STORED[kind].API_VERSION
+    group = version.split("/", 1)[0] if "/" in version else ""
+    return kind.lower() + (f".{group}" if group else "")
+
+
+def no_resources_any(all_namespaces: bool, namespace: str) -> str:
+    return "No resources found" if all_namespaces else f"No resources found in {namespace} namespace."
 
 
 @app.command()

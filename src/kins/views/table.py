@@ -661,8 +661,11 @@ def format_table(
     now: datetime,
     related: dict[str, Any] | None = None,
     namespace: str = "default",
+    name_prefix: str = "",
 ) -> str:
     """The ``kubectl get <kind> [-o wide] [-A]`` text for objects in the order given.
+    ``name_prefix`` (``service/``) is what kubectl puts before names when several resource
+    types are listed at once.
 
     An empty list returns a :class:`NoResources` (a ``str``) meant for stderr. ``related`` is
     accepted for callers that gather extra objects; kubectl's tables need only the objects
@@ -683,6 +686,8 @@ def format_table(
     lines = ["\t".join(header)]
     for obj in objs:
         cells = row(obj, now)[:keep]
+        if name_prefix:
+            cells = [name_prefix + cells[0], *cells[1:]]
         if show_ns:
             cells = [obj.namespace, *cells]
         lines.append("\t".join(escape_terminal(c).replace("\t", " ").replace("\n", " ") for c in cells))
