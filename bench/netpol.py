@@ -112,7 +112,7 @@ def policy(i: int, version: int = 0) -> dict[str, Any]:
 def offline(policies: int) -> dict[str, float]:
     from kins.control.offline import build_offline_state
     from kins.policy.matrix import NodeRules, compute
-    from kins.policy.sources import _node_addresses
+    from kins.policy.sources import node_addresses
     from kins.render.cluster import nodes_config, policy_state
 
     cfg = default_cluster()
@@ -130,7 +130,7 @@ def offline(policies: int) -> dict[str, float]:
     t2 = time.perf_counter()
     rules = NodeRules.shared(
         {
-            n.name: (renders[n.name].restore, renders[n.name].ipsets, _node_addresses(n.ip, n.podCIDR))
+            n.name: (renders[n.name].restore, renders[n.name].ipsets, node_addresses(n.ip, n.podCIDR))
             for n in nodes.nodes
         }
     )

@@ -74,22 +74,22 @@ def test_sets_change_alone_and_stale_chains_go(ns: str) -> None:
     agent = PolicyAgent(cfg, MemoryStore())  # the apply path only: no API, no log forwarding
     st = NodePolicy()
     first = render_node(CASES["default-deny-all"] + "---" + CASES["ipblocks"], "node1")
-    agent._apply_to(ns, st, first, 1)
+    agent._apply_to(ns, st, first)
     assert st.rule_syncs == 1
     saved = ipt.save(ns, "filter")
     assert all(c in saved for c in st.chains)
     # same rules again: nothing restored
-    agent._apply_to(ns, st, first, 2)
+    agent._apply_to(ns, st, first)
     assert st.rule_syncs == 1
     # one policy goes: its chain and its sets leave the kernel
     second = render_node(CASES["default-deny-all"], "node1")
-    agent._apply_to(ns, st, second, 3)
+    agent._apply_to(ns, st, second)
     saved = ipt.save(ns, "filter")
     gone = set(first.owners) - set(second.owners)
     assert gone and not any(f":{c} " in saved for c in gone)
     assert set(kipset.list_names(ns)) == set(second.ipsets)
     # the last policy goes: the layer leaves, jumps included
-    agent._apply_to(ns, st, PolicyRender("node1", [], {}), 4)
+    agent._apply_to(ns, st, PolicyRender("node1", [], {}))
     saved = ipt.save(ns, "filter")
     assert "KUBE-ROUTER" not in saved and "KUBE-NWPLCY" not in saved and "KUBE-POD-FW" not in saved
     assert kipset.list_names(ns) == []
@@ -119,15 +119,15 @@ def test_periodic_check_rewrites_what_went_missing(ns: str) -> None:
     agent = PolicyAgent(default_cluster(), MemoryStore())
     st = NodePolicy()
     r = render_node(CASES["ipblocks"], "node1")
-    agent._apply_to(ns, st, r, 1)
+    agent._apply_to(ns, st, r)
     assert st.full_syncs == 1
-    agent._apply_to(ns, st, r, 2)  # nothing changed, nothing missing: nothing written
+    agent._apply_to(ns, st, r)  # nothing changed, nothing missing: nothing written
     assert (st.full_syncs, st.rule_syncs) == (1, 1)
     # someone flushes the filter table: the next periodic check notices and writes everything
     subprocess.run(["ip", "netns", "exec", ns, "iptables", "-F"], check=True)
     subprocess.run(["ip", "netns", "exec", ns, "iptables", "-X"], check=True)
     st.last_full = 0.0
-    agent._apply_to(ns, st, r, 3)
+    agent._apply_to(ns, st, r)
     assert st.full_syncs == 2
     assert _rules(ipt.save(ns, "filter")) == _rules(
         render_save(

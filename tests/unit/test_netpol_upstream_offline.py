@@ -19,7 +19,7 @@ from kins.api.networking import NetworkPolicy
 from kins.control.offline import build_offline_state
 from kins.policy.matrix import NodeRules, compute
 from kins.policy.model import ALL_PROTOCOLS, model_objects
-from kins.policy.sources import _node_addresses
+from kins.policy.sources import node_addresses
 from kins.render.cluster import nodes_config, policy_state
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
@@ -47,9 +47,7 @@ def _predict(objs: list[Object], policies: dict[tuple[str, str], NetworkPolicy],
     nodes = nodes_config(cfg, [n for n in store.list("Node")[0]])  # type: ignore[misc]
     state = policy_state(store)
     rules = {
-        n.name: NodeRules.from_text(
-            (r := state.render(cfg, n.name)).restore, r.ipsets, _node_addresses(n.ip, n.podCIDR)
-        )
+        n.name: NodeRules.from_text((r := state.render(cfg, n.name)).restore, r.ipsets, node_addresses(n.ip, n.podCIDR))
         for n in nodes.nodes
     }
     m = compute([p for p in state.cluster.pods if p.key in ALL_PODS], rules, port, proto)

@@ -155,3 +155,17 @@ def test_trace_names_cluster_network_policies(tmp_path: Path) -> None:
     last = [s.detail for h in passed.hops for s in h.steps if s.action == "policy"][-1]
     assert last.startswith("passed by ClusterNetworkPolicy admin-pass, then denied (ingress): default/data-product-")
     assert trace_to_json(passed)["policy"][-1]["passed"] == ["admin-pass"]
+
+
+def test_bad_network_policy_config_is_refused(tmp_path: Path) -> None:
+    """A wrong provider or log limit is refused with its field path, before anything is made."""
+    import msgspec
+
+    data = msgspec.to_builtins(default_cluster())
+    data["networkPolicy"] = {"provider": "calico", "logLimit": "often"}
+    bad = tmp_path / "cluster.json"
+    bad.write_text(json.dumps(data))
+    res = kins("render", "-f", ARTICLE, "--cluster", str(bad), "--what", "ipsets")
+    assert res.returncode != 0 and res.stdout == ""
+    assert "networkPolicy.provider" in res.stderr and "'calico'" in res.stderr
+    assert "networkPolicy.logLimit" in res.stderr

@@ -45,11 +45,7 @@ class NodePolicy:
     chains: set[str] = field(default_factory=set)
     adopted: bool = False  # what the kernel held was read once (after a restart)
     last_full: float = 0.0
-    applied_rv: int = 0
     rule_syncs: int = 0
-    set_syncs: int = 0
-    last_seconds: float = 0.0
-    last_lines: int = 0  # the last restore's length
     jumps_ensured: bool = False
     full_syncs: int = 0
 
@@ -69,7 +65,6 @@ class PolicyAgent(Reconciler):
         self.store = store
         self.only = only
         self.nodes: dict[str, NodePolicy] = {}
-        self.last: dict[str, PolicyRender] = {}
         self.view = PolicyView()
         self.phases: dict[str, float] = {}  # seconds of the last sync's phases
         self._state: PolicyState | None = None
@@ -79,13 +74,11 @@ class PolicyAgent(Reconciler):
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="kins-policy")
 
     def sync(self, changes: Sequence[WatchEvent] = ()) -> None:
-        rv = self.store.resource_version
         nodes = [n for n in self.store.list("Node")[0] if isinstance(n, Node)]
         cfg = nodes_config(self.cfg, nodes)
         names = [n.name for n in cfg.nodes if n.ip and n.podCIDR and (self.only is None or n.name in self.only)]
         for gone in set(self.nodes) - set(names):
             self.nodes.pop(gone, None)
-            self.last.pop(gone, None)
             fwd = self._logs.pop(gone, None)
             if fwd is not None:
                 fwd.close()
@@ -95,19 +88,19 @@ class PolicyAgent(Reconciler):
         t1 = time.perf_counter()
         renders = {node: state.render(cfg, node) for node in names}
         t2 = time.perf_counter()
-        errors = [e for e in self._pool.map(lambda n: self._apply(n, renders[n], rv), names) if e is not None]
+        errors = [e for e in self._pool.map(lambda n: self._apply(n, renders[n]), names) if e is not None]
         self.phases = {"resolve": t1 - t0, "render": t2 - t1, "apply": time.perf_counter() - t2}
         if errors:
             raise errors[0]
 
-    def _apply(self, node: str, r: PolicyRender, rv: int) -> Exception | None:
+    def _apply(self, node: str, r: PolicyRender) -> Exception | None:
         try:
-            self._apply_node(node, r, rv)
+            self._apply_node(node, r)
         except Exception as e:  # surfaced to the loop (back-off) after every node had its turn
             return e
         return None
 
-    def _apply_node(self, node: str, r: PolicyRender, rv: int) -> None:
+    def _apply_node(self, node: str, r: PolicyRender) -> None:
         netns = kns.node_ns(self.cfg.name, node)
         if not kns.exists(netns):
             raise NotYet(f"no namespace yet for node {node}")
@@ -118,12 +111,10 @@ class PolicyAgent(Reconciler):
             except KernelError as e:  # the log is a view: enforcement goes on without it
                 log.warning("node %s: denied packets will not be logged: %s", node, e)
                 self._no_log.add(node)
-        self._apply_to(netns, st, r, rv)
-        self.last[node] = r
+        self._apply_to(netns, st, r)
 
-    def _apply_to(self, netns: str, st: NodePolicy, r: PolicyRender, rv: int) -> None:
+    def _apply_to(self, netns: str, st: NodePolicy, r: PolicyRender) -> None:
         """Bring one namespace's policy layer to ``r``."""
-        t0 = time.perf_counter()
         if not st.adopted:
             self._adopt(netns, st)
         # Everything is written the first time, after a failure, and when the periodic check
@@ -142,7 +133,6 @@ class PolicyAgent(Reconciler):
             # sets first: new rules must find their sets, and changed members apply atomically
             if changed_sets:
                 kipset.restore(netns, changed_sets, None if full else st.sets)
-                st.set_syncs += 1
             # Only the chains whose rules changed are written (a declared chain is flushed and
             # refilled, the others stay as they are); stale ones are flushed and deleted in the
             # same transaction that drops their last jumps.
@@ -162,7 +152,6 @@ class PolicyAgent(Reconciler):
                 st.chain_rules = dict(r.chains)
                 st.chains = set(r.chains)
                 st.rule_syncs += 1
-                st.last_lines = len(lines)
             if full or not st.jumps_ensured:  # kube-router checks their place on its full syncs
                 for table, chain, args in r.jumps:
                     ipt.ensure_first(netns, table, chain, args)
@@ -173,8 +162,6 @@ class PolicyAgent(Reconciler):
             if full:
                 st.last_full = time.monotonic()
                 st.full_syncs += 1
-        st.applied_rv = rv
-        st.last_seconds = time.perf_counter() - t0
 
     @staticmethod
     def _kernel_holds(netns: str, st: NodePolicy) -> bool:

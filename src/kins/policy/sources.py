@@ -19,7 +19,7 @@ from .matrix import NodeRules
 Rules = tuple[list[PodInfo], dict[str, NodeRules], list[str]]
 
 
-def _node_addresses(ip: str | None, pod_cidr: str | None) -> list[str]:
+def node_addresses(ip: str | None, pod_cidr: str | None) -> list[str]:
     """The node's own addresses: eth0, docker0 (.1 of its pod subnet) and flannel.1 (.0)."""
     out = [ip] if ip else []
     if pod_cidr:
@@ -38,7 +38,7 @@ def offline_rules(files: Sequence[str], cluster_file: str | None) -> Rules:
     texts = {}
     for n in cfg.nodes:
         r = state.render(cfg, n.name)
-        texts[n.name] = (r.restore, r.ipsets, _node_addresses(n.ip, n.podCIDR))
+        texts[n.name] = (r.restore, r.ipsets, node_addresses(n.ip, n.podCIDR))
     rules = NodeRules.shared(texts)
     namespaces = sorted({ns.name for ns in oc.store.list("Namespace")[0] if isinstance(ns, Namespace)})
     return state.cluster.pods, rules, namespaces
@@ -66,6 +66,6 @@ def live_rules(client: Client) -> Rules:
         texts[n.name] = (
             saved.stdout.decode(),
             parse_save(sets.stdout.decode()),
-            _node_addresses(n.internal_ip, n.spec.podCIDR),
+            node_addresses(n.internal_ip, n.spec.podCIDR),
         )
     return pods, NodeRules.shared(texts), namespaces
