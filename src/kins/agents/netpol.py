@@ -83,11 +83,19 @@ class PolicyAgent(Reconciler):
             if fwd is not None:
                 fwd.close()
         t0 = time.perf_counter()
-        state = self._state = policy_state(self.store, self._state)
-        self.view.update(state.cluster.pods, state.policies, state.cnps)
-        t1 = time.perf_counter()
-        renders = {node: state.render(cfg, node) for node in names}
-        t2 = time.perf_counter()
+        enforcing = cfg.policy_provider == "kube-router" and (
+            self.store.list("NetworkPolicy")[0] or self.store.list("ClusterNetworkPolicy")[0]
+        )
+        if not enforcing:  # most clusters: a pod's every change need not be resolved against nothing
+            self._state = None
+            renders = {node: PolicyRender(node, [], {}) for node in names}
+            t1 = t2 = time.perf_counter()
+        else:
+            state = self._state = policy_state(self.store, self._state)
+            self.view.update(state.cluster.pods, state.policies, state.cnps)
+            t1 = time.perf_counter()
+            renders = {node: state.render(cfg, node) for node in names}
+            t2 = time.perf_counter()
         errors = [e for e in self._pool.map(lambda n: self._apply(n, renders[n]), names) if e is not None]
         self.phases = {"resolve": t1 - t0, "render": t2 - t1, "apply": time.perf_counter() - t2}
         if errors:
