@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import msgspec
@@ -271,7 +272,7 @@ class SchemaBuilder:
         if isinstance(custom, dict):
             schema = self._custom(custom)
         else:
-            schema = self._struct_body(cls, kind_prefix(group_version))
+            schema = self._struct_body(_struct_info(cls), kind_prefix(group_version))
         schema["description"] = KIND_DOCS.get(kind) or schema.get("description") or _doc(cls)
         if not schema["description"]:
             del schema["description"]
@@ -303,10 +304,12 @@ class SchemaBuilder:
         props = schema.setdefault("properties", {})
         props["apiVersion"] = {"type": "string", "description": FIELD_DOCS["apiVersion"]}
         props["kind"] = {"type": "string", "description": FIELD_DOCS["kind"]}
-        props["metadata"] = {"allOf": [self._struct_ref(_object_meta(), META)], "description": FIELD_DOCS["metadata"]}
+        meta = _struct_info(_object_meta())
+        props["metadata"] = {"allOf": [self._struct_ref(meta, META)], "description": FIELD_DOCS["metadata"]}
         return schema
 
-    def _struct_ref(self, cls: type, prefix: str) -> Schema:
+    def _struct_ref(self, info: mi.StructType, prefix: str) -> Schema:
+        cls = info.cls
         name = self._names.get(cls)
         if name is None:
             name = RENAMED.get(cls.__name__) or f"{MODULE_PREFIX.get(cls.__module__, prefix)}.{cls.__name__}"
@@ -315,12 +318,11 @@ class SchemaBuilder:
                 name, n = f"{base}{n}", n + 1
             self._names[cls] = name
             self.schemas[name] = {}  # reserved: recursive types refer to it while it is built
-            self.schemas[name] = self._struct_body(cls, MODULE_PREFIX.get(cls.__module__, prefix))
+            self.schemas[name] = self._struct_body(info, MODULE_PREFIX.get(cls.__module__, prefix))
         return ref(name)
 
-    def _struct_body(self, cls: type, prefix: str) -> Schema:
-        info = mi.type_info(cls)
-        assert isinstance(info, mi.StructType)
+    def _struct_body(self, info: mi.StructType, prefix: str) -> Schema:
+        cls = info.cls
         props: dict[str, Schema] = {}
         required: list[str] = []
         owner = cls.__name__
@@ -394,10 +396,18 @@ class SchemaBuilder:
                 return {"type": "object", "additionalProperties": {"type": "string", "format": "byte"}}
             return {"type": "object", "additionalProperties": self._type(owner, "", t.value_type, prefix)}
         if isinstance(t, mi.StructType):
-            return self._struct_ref(t.cls, prefix)
+            return self._struct_ref(t, prefix)
         if isinstance(t, mi.AnyType):
             return {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
         return {}
+
+
+@cache
+def _struct_info(cls: type) -> mi.StructType:
+    """msgspec's description of a Struct type, nested types included (walked once per type)."""
+    info = mi.type_info(cls)
+    assert isinstance(info, mi.StructType)
+    return info
 
 
 def _object_meta() -> type:
