@@ -12,8 +12,10 @@ from pathlib import Path
 import msgspec.inspect as mi
 import pytest
 from kubectl_bin import NEWEST, OLDEST, TlsApi, tls_api
+from test_api_openapi import Widget
 
-from kins.api.resources import ALL
+from kins.api import resources as api_resources
+from kins.api.resources import ALL, Resource
 from kins.apiserver import openapi
 from kins.store.memory import MemoryStore
 
@@ -148,4 +150,25 @@ def test_kubectl_127_validates_against_the_v2_schemas_itself(api: TlsApi, monkey
             assert "created" in p.stdout, p.stderr
     finally:
         monkeypatch.undo()
+        openapi.invalidate()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_explain_a_kind_registered_at_runtime(api: TlsApi, version: str) -> None:
+    """A custom kind's own schema (``OPENAPI_SCHEMA``) is what kubectl explains."""
+    res = Resource("Widget", "example.com/v1", "widgets", True, Widget, Widget)
+    api_resources.ALL.append(res)
+    api_resources.GROUP_VERSIONS.append(res.group_version)
+    openapi.invalidate()
+    try:
+        k = api.kubectl(version)
+        out = k("explain", "widgets.spec")
+        assert re.search(r"^  size\t<integer> -required-$", out, re.M), out
+        assert "How big." in out
+        assert re.search(r"^  extra\t<Object>$", out, re.M), out
+        out = k("explain", "widgets")
+        assert "A widget of the example shop." in out and re.search(r"^  metadata\t<ObjectMeta>$", out, re.M), out
+    finally:
+        api_resources.ALL.remove(res)
+        api_resources.GROUP_VERSIONS.remove(res.group_version)
         openapi.invalidate()
