@@ -403,7 +403,10 @@ def _cached(request: web.Request, body: bytes, content_type: str, *, immutable: 
     }
     if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
         return web.Response(status=304, headers=headers)
-    return web.Response(body=body, headers={**headers, "Content-Type": content_type})
+    response = web.Response(body=body, headers={**headers, "Content-Type": content_type})
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        response.enable_compression(web.ContentCoding.gzip)  # as the API server sends them
+    return response
 
 
 async def _index(request: web.Request) -> web.Response:

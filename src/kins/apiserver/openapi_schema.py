@@ -334,7 +334,7 @@ class SchemaBuilder:
         if required:
             schema["required"] = required
         doc = _doc(cls)
-        if doc and cls.__name__ not in ("Scale",):
+        if doc:
             schema["description"] = doc
         return schema
 
