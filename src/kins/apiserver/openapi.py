@@ -40,7 +40,6 @@ from .openapi_schema import (
     PATCH,
     STATUS,
     SchemaBuilder,
-    kind_prefix,
     ref,
     to_v2,
 )
@@ -366,6 +365,7 @@ def index() -> bytes:
 
 
 def v2_dict() -> dict[str, Any]:
+    """The OpenAPI v2 (Swagger 2.0) document, as data."""
     docs = _current()
     if docs.v2_dict is None:
         docs.v2_dict = _v2_document(docs.resources)
@@ -384,11 +384,6 @@ def v2_proto() -> bytes:
     if docs.v2_proto is None:
         docs.v2_proto = openapi_proto.encode_document(v2_dict())
     return docs.v2_proto
-
-
-def schema_name(group_version: str, kind: str) -> str:
-    """The definition name of a kind (``io.k8s.api.apps.v1.Deployment``)."""
-    return f"{kind_prefix(group_version)}.{kind}"
 
 
 # --- HTTP -------------------------------------------------------------------------------------

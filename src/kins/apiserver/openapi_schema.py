@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 import msgspec.inspect as mi
 
+from ..api.meta import ObjectMeta
 from .openapi_docs import FIELD_DOCS, KIND_DOCS, TYPE_FIELD_DOCS
 
 Schema = dict[str, Any]
@@ -304,7 +305,7 @@ class SchemaBuilder:
         props = schema.setdefault("properties", {})
         props["apiVersion"] = {"type": "string", "description": FIELD_DOCS["apiVersion"]}
         props["kind"] = {"type": "string", "description": FIELD_DOCS["kind"]}
-        meta = _struct_info(_object_meta())
+        meta = _struct_info(ObjectMeta)
         props["metadata"] = {"allOf": [self._struct_ref(meta, META)], "description": FIELD_DOCS["metadata"]}
         return schema
 
@@ -408,12 +409,6 @@ def _struct_info(cls: type) -> mi.StructType:
     info = mi.type_info(cls)
     assert isinstance(info, mi.StructType)
     return info
-
-
-def _object_meta() -> type:
-    from ..api.meta import ObjectMeta
-
-    return ObjectMeta
 
 
 # --- Swagger 2.0 --------------------------------------------------------------------------------
