@@ -80,6 +80,10 @@ def test_explain_fields_and_recursive(api: TlsApi, version: str) -> None:
     assert "base64" in out
     bad = k.run("explain", "deployment.spec.replicaz", check=False)
     assert bad.returncode != 0 and "replicaz" in bad.stderr
+    if version == NEWEST:
+        # the v2 document on demand (protobuf, as 1.27 reads it)
+        out = k("explain", "deployment.spec.replicas", "--output=plaintext-openapiv2")
+        assert re.search(r"^FIELD:\s+replicas <integer>$", out, re.M), out
 
 
 def test_kubectl_127_creates_applies_and_diffs_the_article(api: TlsApi) -> None:
