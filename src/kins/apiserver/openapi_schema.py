@@ -271,12 +271,13 @@ class SchemaBuilder:
             return name
         custom = getattr(cls, "OPENAPI_SCHEMA", None)
         if isinstance(custom, dict):
-            schema = self._custom(custom)
+            schema = self._custom(custom)  # its own description first
+            description = schema.get("description") or KIND_DOCS.get(kind) or _doc(cls)
         else:
             schema = self._struct_body(_struct_info(cls), kind_prefix(group_version))
-        schema["description"] = KIND_DOCS.get(kind) or schema.get("description") or _doc(cls)
-        if not schema["description"]:
-            del schema["description"]
+            description = KIND_DOCS.get(kind) or schema.get("description")
+        if description:
+            schema["description"] = description
         schema["x-kubernetes-group-version-kind"] = [gvk(group_version, kind)]
         self.schemas[name] = schema
         return name
