@@ -5,7 +5,8 @@ namespace registry's strategies do it.
   (only ``PUT .../finalize`` changes them afterwards; the namespace controller removes it once
   the namespace is empty).
 - Nothing is created in a Terminating namespace (403, cause ``NamespaceTerminating``), nor, on
-  an API that requires it (the daemon's), in a namespace that does not exist (404).
+  an API that requires it (the daemon's), in a namespace that does not exist (404; dry runs
+  excepted, see ``admit_create``).
 - An update never sets or clears ``deletionTimestamp`` / ``deletionGracePeriodSeconds`` (only a
   delete does) and adds no finalizer to an object being deleted.
 """
@@ -21,7 +22,7 @@ from ..api.meta import Object
 from ..store.base import Store
 from ..store.deletion import KUBERNETES
 from .errors import ApiError, invalid
-from .request import Target
+from .request import Target, dry_run
 
 # Set on an app whose objects may only be created in namespaces that exist (the daemon's, where
 # the system namespaces are made at start). Without it a missing namespace is no refusal, which
@@ -33,7 +34,7 @@ def _group_resource(t: Target) -> str:
     return f"{t.res.plural}.{t.res.group}" if t.res.group else t.res.plural
 
 
-def admit_create(app: web.Application, store: Store, t: Target, obj: Object) -> Object:
+def admit_create(request: web.Request, store: Store, t: Target, obj: Object) -> Object:
     """``obj`` as it may be created, or the API's refusal."""
     m = obj.metadata
     if m.deletionTimestamp or m.deletionGracePeriodSeconds is not None:
@@ -52,7 +53,9 @@ def admit_create(app: web.Application, store: Store, t: Target, obj: Object) -> 
     try:
         ns = store.get("Namespace", None, t.namespace)
     except NotFound:
-        if app.get(REQUIRE_NAMESPACES):
+        # A dry run is let through: `kins apply` checks a whole set of manifests before it
+        # creates the namespaces they live in (all or nothing), where kubectl applies in order.
+        if request.app.get(REQUIRE_NAMESPACES) and not dry_run(request):
             raise ApiError(
                 404, "NotFound", f'namespaces "{t.namespace}" not found', kind="namespaces", name=t.namespace
             ) from None

@@ -178,7 +178,7 @@ async def _create(request: web.Request, t: Target) -> web.Response:
     obj = decode(t.res, doc, t.namespace, None)
     # The store assigns these; a copy of a live object (kubectl get -o yaml) must still create.
     obj = replace(obj, metadata=replace(obj.metadata, resourceVersion=None, uid=None, creationTimestamp=None))
-    obj = namespaces.admit_create(request.app, store, t, obj)
+    obj = namespaces.admit_create(request, store, t, obj)
     if not obj.metadata.name and not obj.metadata.generateName:
         raise invalid(t.res, "", [ValidationError("", "metadata.name", "Required value: name or generateName")])
     if isinstance(obj, Namespace) and not obj.metadata.name:
