@@ -60,14 +60,19 @@ class GarbageCollector:
         o = ev.object
         m = o.metadata
         uid = m.uid or ""
-        key = _key(o.KIND, o.namespace if o.NAMESPACED else "", o.name)
-        old_owners = self._owners.pop(uid, ())
-        for owner in old_owners:
-            deps = self._dependents.get(owner)
-            if deps is not None:
-                deps.discard(uid)
-                if not deps:
-                    del self._dependents[owner]
+        refs = m.ownerReferences
+        deleting = bool(m.deletionTimestamp)
+        if ev.type != DELETED and not refs and not deleting and uid not in self._owners:
+            # The common case (offline convergence sees tens of thousands): nothing to track
+            # but that it lives. A uid's key never changes.
+            if uid not in self._keys:
+                self._keys[uid] = _key(o.KIND, o.namespace if o.NAMESPACED else "", o.name)
+            return ()
+        key = self._keys.get(uid) or _key(o.KIND, o.namespace if o.NAMESPACED else "", o.name)
+        owners = tuple(r.uid for r in refs or ()) if ev.type != DELETED else ()
+        old_owners = self._owners.get(uid, ())
+        if owners != old_owners:
+            self._index(uid, old_owners, owners)
         if ev.type == DELETED:
             self._keys.pop(uid, None)
             self._foreground.discard(uid)
@@ -76,13 +81,7 @@ class GarbageCollector:
             woken += [self._keys[o] for o in old_owners if o in self._foreground and o in self._keys]
             return woken
         self._keys[uid] = key
-        owners = tuple(r.uid for r in m.ownerReferences or [])
-        if owners:
-            self._owners[uid] = owners
-            for owner in owners:
-                self._dependents.setdefault(owner, set()).add(uid)
         finalizers = m.finalizers or ()
-        deleting = bool(m.deletionTimestamp)
         if deleting and FOREGROUND in finalizers:
             self._foreground.add(uid)
         else:
@@ -95,6 +94,20 @@ class GarbageCollector:
         # An owner that lost this dependent (its reference removed) may be free to go.
         out += [self._keys[o] for o in old_owners if o not in owners and o in self._foreground and o in self._keys]
         return out
+
+    def _index(self, uid: str, old: tuple[str, ...], new: tuple[str, ...]) -> None:
+        for owner in old:
+            deps = self._dependents.get(owner)
+            if deps is not None:
+                deps.discard(uid)
+                if not deps:
+                    del self._dependents[owner]
+        if new:
+            self._owners[uid] = new
+            for owner in new:
+                self._dependents.setdefault(owner, set()).add(uid)
+        else:
+            self._owners.pop(uid, None)
 
     def start_keys(self) -> Iterable[str]:
         return ()
@@ -113,6 +126,9 @@ class GarbageCollector:
         if m.deletionTimestamp and FOREGROUND in (m.finalizers or ()):
             return self._delete_dependents(obj)
         if m.ownerReferences and not m.deletionTimestamp:
+            owners = [r.uid for r in m.ownerReferences]
+            if all(o in self._keys and o not in self._foreground for o in owners):
+                return False  # every owner seen alive, none deleting its dependents
             return self._collect(obj)
         return False
 
