@@ -19,7 +19,6 @@ from msgspec.structs import replace
 from .._errors import Conflict, NotFound
 from ..api.core import Namespace, NamespaceStatus, Pod
 from ..api.meta import Object
-from ..api.registry import STORED
 from .base import Clock, Store
 
 ORPHAN = "orphan"
@@ -227,8 +226,3 @@ def set_finalizers(store: Store, obj: Object, finalizers: list[str]) -> Object:
     """Write ``metadata.finalizers`` (a controller taking its finalizer off), then ``finish``."""
     updated = _raw(store).update(replace(obj, metadata=replace(obj.metadata, finalizers=finalizers or None)))
     return finish(store, updated)
-
-
-def namespaced_kinds() -> list[str]:
-    """Every namespaced kind the registry holds right now (it can grow at runtime)."""
-    return [k for k, cls in list(STORED.items()) if cls.NAMESPACED]
