@@ -19,7 +19,8 @@ from kubectl_bin import NEWEST, OLDEST, TlsApi, tls_api
 
 from kins._errors import NotFound
 from kins.api.config import default_cluster
-from kins.api.core import Namespace
+from kins.api.core import Container, Namespace, Pod, PodSpec, PodStatus
+from kins.api.meta import ObjectMeta
 from kins.apiserver.auth import generate_token
 from kins.apiserver.namespaces import REQUIRE_NAMESPACES
 from kins.apiserver.server import make_app, start
@@ -28,6 +29,7 @@ from kins.control.defaults import default_controllers
 from kins.control.garbage import GarbageCollector
 from kins.control.namespace import NamespaceController
 from kins.control.offline import SYSTEM_NAMESPACES, namespace_object
+from kins.daemon.graceful import GracefulStore
 from kins.store.base import Store
 from kins.store.memory import MemoryStore
 
@@ -403,3 +405,32 @@ def test_creating_in_a_missing_namespace_is_not_found() -> None:
         ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "nope"}}
         assert httpx.post(f"{url}/api/v1/namespaces", json=ns, headers=auth).status_code == 201
         assert httpx.post(f"{url}/api/v1/namespaces/nope/configmaps", json=cm, headers=auth).status_code == 201
+
+
+def test_pods_of_a_terminating_namespace_stop_through_their_kubelet(tmp_path: Path) -> None:
+    """On the daemon's store a running pod is only marked: the namespace waits for its kubelet
+    to stop it and delete it without grace."""
+    raw = _store()
+    store = GracefulStore(raw)
+    raw.create(namespace_object("zz"))
+    spec = PodSpec(nodeName="node1", containers=[Container(name="c", image="busybox")], terminationGracePeriodSeconds=7)
+    raw.create(Pod(metadata=ObjectMeta(name="p", namespace="zz"), spec=spec, status=PodStatus(phase="Running")))
+    with tls_api(store, tmp_path) as api:
+        k = api.kubectl(NEWEST)
+        k("delete", "namespace", "zz", "--wait=false")
+        ctrls: list[Controller] = [NamespaceController(store), GarbageCollector(store)]
+        run_until_stable(raw, ctrls)
+        pod = raw.get("Pod", "zz", "p")
+        assert pod.metadata.deletionTimestamp and pod.metadata.deletionGracePeriodSeconds == 7
+        conds = {c["type"]: c for c in _get_ns(k, "zz")["status"]["conditions"]}
+        assert (
+            conds["NamespaceContentRemaining"]["message"]
+            == "Some resources are remaining: pods. has 1 resource instances"
+        )
+        assert conds["NamespaceFinalizersRemaining"]["status"] == "False"
+        # What the kubelet sends once the pod has stopped.
+        assert (
+            _raw(api, "DELETE", "/api/v1/namespaces/zz/pods/p", params={"gracePeriodSeconds": "0"}).status_code == 200
+        )
+        run_until_stable(raw, ctrls)
+        assert "zz" not in _names(raw)
