@@ -44,11 +44,12 @@ def _split(key: str) -> tuple[str, str, str]:
 
 class GarbageCollector:
     name = "garbage-collector"
+    # ownerReferences may sit on any kind, those the registry gains at runtime included.
+    every_kind = True
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        # Every kind of the registry when the collector starts (ownerReferences may sit on any).
-        self.kinds = frozenset(STORED)
+        self.kinds: frozenset[str] = frozenset()
         self._keys: dict[str, str] = {}  # uid -> key, for every object seen alive
         self._owners: dict[str, tuple[str, ...]] = {}  # dependent uid -> owner uids
         self._dependents: dict[str, set[str]] = {}  # owner uid -> dependent uids

@@ -41,13 +41,15 @@ RECHECK_SECONDS = 5.0
 
 class NamespaceController:
     name = "namespace-controller"
+    # Every kind, those the registry gains at runtime included: content leaving a Terminating
+    # namespace wakes it.
+    every_kind = True
 
     def __init__(self, store: Store, clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.clock = clock
         self._stamp = Clock()
-        # Every kind of the registry when it starts: a change in a Terminating namespace wakes it.
-        self.kinds = frozenset(STORED)
+        self.kinds: frozenset[str] = frozenset()
         self._terminating: set[str] = set()
         self._wake: dict[str, float] = {}
 
