@@ -206,6 +206,8 @@ def test_delete_namespace_terminates_refuses_content_then_empties_it(tmp_path: P
             },
             "code": 403,
         }
+        r = _raw(api, "POST", "/api/v1/namespaces/zz/pods", json={"metadata": {"generateName": "p-"}, "spec": {}})
+        assert r.status_code == 403 and r.json()["message"].startswith('pods "p-" is forbidden: unable to create')
         # Deleting it again changes nothing; its content is still there until the controller runs.
         k("delete", "namespace", "zz", "--wait=false")
         assert _content(store, "zz")["Pod"] == 2

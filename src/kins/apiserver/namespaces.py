@@ -62,8 +62,9 @@ def admit_create(request: web.Request, store: Store, t: Target, obj: Object) -> 
         return obj
     phase = ns.status.phase if isinstance(ns, Namespace) and ns.status else None
     if phase == "Terminating":
-        name = obj.metadata.name
-        what = f'{_group_resource(t)} "{name}"' if name else _group_resource(t)
+        # Named as admission names an object whose name is not generated yet.
+        name = obj.metadata.name or obj.metadata.generateName or "Unknown"
+        what = f'{_group_resource(t)} "{name}"'
         raise ApiError(
             403,
             "Forbidden",
