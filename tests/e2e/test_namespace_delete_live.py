@@ -115,3 +115,19 @@ def test_kubectl_delete_namespace_stops_pods_and_removes_service_rules(cluster: 
     # The name is free again: a new zz starts empty and takes content.
     cluster.apply_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: zz}\n")
     assert k("get", "pods,services,deployments,configmaps,events", "-n", "zz", "-o", "name").strip() == ""
+
+
+def test_foreground_delete_of_a_deployment_waits_for_its_pods_to_stop(cluster: Cluster) -> None:
+    web = CONTENT.split("---")[1].replace("namespace: zz", "namespace: default")
+    assert "kind: Deployment" in web
+    cluster.apply_text(web)
+    pods = cluster.wait_ready("web-", 2, timeout=60)
+    netns = [pod_ns(cluster.name, pod_netns(p.key)) for p in pods]
+    k = kubectl_for(NEWEST, cluster.state / "kubeconfig")
+    # kubectl waits for the Deployment itself: with Foreground it goes last, after its
+    # ReplicaSet, which goes after its pods, which the kubelet stops first.
+    out = k.run("delete", "deployment", "web", "--cascade=foreground", "--timeout=90s", timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert k("get", "deployments,replicasets,pods", "-n", "default", "-o", "name").strip() == ""
+    for ns in netns:
+        assert not Path(f"/run/netns/{ns}").exists(), ns

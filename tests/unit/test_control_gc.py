@@ -15,13 +15,14 @@ from kubectl_bin import NEWEST, OLDEST, TlsApi, tls_api
 
 from kins._errors import NotFound
 from kins.api.config import default_cluster
-from kins.api.core import ConfigMap
+from kins.api.core import ConfigMap, Container, Pod, PodSpec, PodStatus
 from kins.api.meta import Object, ObjectMeta, OwnerReference
 from kins.control.base import Controller, run_until_stable
 from kins.control.defaults import default_controllers
 from kins.control.garbage import GarbageCollector
 from kins.control.namespace import NamespaceController
 from kins.control.offline import SYSTEM_NAMESPACES, namespace_object
+from kins.daemon.graceful import GracefulStore
 from kins.store.base import Store
 from kins.store.memory import MemoryStore
 
@@ -344,3 +345,21 @@ def test_deleting_a_deployment_removes_its_replicasets_and_pods(tmp_path: Path, 
         assert store.list("Deployment", "default")[0] == []
         (rs,) = store.list("ReplicaSet", "default")[0]
         assert not rs.metadata.ownerReferences and len(store.list("Pod", "default")[0]) == 2
+
+
+@pytest.mark.parametrize("version", [OLDEST, NEWEST])
+def test_a_running_pods_grace_period(tmp_path: Path, version: str) -> None:
+    """On the daemon's store a running pod is marked with the grace period the delete asks for
+    (never a longer one than it already has), and goes at once with --force --grace-period=0."""
+    raw = _store()
+    spec = PodSpec(nodeName="node1", containers=[Container(name="c", image="busybox")])
+    raw.create(Pod(metadata=ObjectMeta(name="p", namespace="default"), spec=spec, status=PodStatus(phase="Running")))
+    with tls_api(GracefulStore(raw), tmp_path) as api:
+        k = api.kubectl(version)
+        k("delete", "pod", "p", "--grace-period=5", "--wait=false")
+        assert raw.get("Pod", "default", "p").metadata.deletionGracePeriodSeconds == 5
+        k("delete", "pod", "p", "--grace-period=60", "--wait=false")
+        assert raw.get("Pod", "default", "p").metadata.deletionGracePeriodSeconds == 5
+        k("delete", "pod", "p", "--force", "--grace-period=0")
+        with pytest.raises(NotFound):
+            raw.get("Pod", "default", "p")
