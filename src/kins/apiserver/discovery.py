@@ -93,7 +93,7 @@ def _resource_list(gv: str) -> dict[str, Any]:
                 "singularName": "",
                 "namespaced": res.namespaced,
                 "kind": sub_kind,
-                "verbs": ["get", "patch", "update"],
+                "verbs": ["update"] if sub == "finalize" else ["get", "patch", "update"],
             }
             if sub == "scale":
                 entry.update(group="autoscaling", version="v1")

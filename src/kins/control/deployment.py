@@ -126,6 +126,8 @@ class DeploymentController:
         except NotFound:
             return False
         assert isinstance(d, Deployment)
+        if d.metadata.deletionTimestamp:
+            return False  # being deleted: the garbage collector owns its ReplicaSets now
         replicas = d.spec.replicas if d.spec.replicas is not None else 1
         surge, unavail = _rolling(d)
         h = pod_template_hash(d.spec.template, d.status.collisionCount if d.status else None)
@@ -319,6 +321,8 @@ class ReplicaSetController:
         pods = self._index.pods(rs.metadata.uid)
         active = [p for p in pods if _active(p)]
         want = rs.spec.replicas if rs.spec.replicas is not None else 1
+        if rs.metadata.deletionTimestamp:
+            want = len(active)  # being deleted: the garbage collector owns its pods, status only
         changed = False
         if len(active) < want:
             for _ in range(want - len(active)):
@@ -352,62 +356,6 @@ class ReplicaSetController:
             self.store.update(replace(rs, status=status), check_rv=False)
             changed = True
         return changed
-
-
-# --- garbage collection ------------------------------------------------------------------------
-
-
-class GarbageCollector:
-    """Deletes ReplicaSets and Pods whose owners are all gone (foreground cascading)."""
-
-    name = "garbage-collector"
-    kinds = frozenset({"Deployment", "ReplicaSet", "Pod"})
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._alive: set[str] = set()
-        self._dependents: dict[str, set[str]] = {}
-
-    def observe(self, ev: WatchEvent) -> Iterable[str]:
-        o = ev.object
-        uid = o.metadata.uid or ""
-        key = f"{o.KIND}/{o.key}"
-        if ev.type == DELETED:
-            self._alive.discard(uid)
-            return sorted(self._dependents.pop(uid, ()))
-        self._alive.add(uid)
-        refs = o.metadata.ownerReferences
-        if not refs:
-            return ()
-        orphan = True
-        for r in refs:
-            self._dependents.setdefault(r.uid, set()).add(key)
-            orphan = orphan and r.uid not in self._alive
-        return (key,) if orphan else ()
-
-    def start_keys(self) -> Iterable[str]:
-        return ()
-
-    def reconcile(self, key: str) -> bool:
-        kind, _, rest = key.partition("/")
-        ns, name = split_key(rest)
-        try:
-            o = self.store.get(kind, ns, name)
-        except NotFound:
-            return False
-        for r in o.metadata.ownerReferences or []:
-            if r.uid in self._alive:
-                return False
-            try:
-                owner = self.store.get(r.kind, ns, r.name)
-            except (NotFound, KeyError):
-                continue
-            if owner.metadata.uid == r.uid:
-                return False
-        if not o.metadata.ownerReferences:
-            return False
-        self.store.delete(kind, ns, name)
-        return True
 
 
 def selects(rs: ReplicaSet, pod: Pod) -> bool:

@@ -34,6 +34,7 @@ from ..api.core import ConfigMap, Service
 from ..api.meta import Object, ObjectMeta
 from ..apiserver import auth, kubeconfig
 from ..apiserver.keys import STATE_DIR_KEY
+from ..apiserver.namespaces import REQUIRE_NAMESPACES
 from ..apiserver.server import make_app, start
 from ..client import connect
 from ..control.base import ControllerSet
@@ -205,6 +206,7 @@ class Daemon:
         token = auth.ensure_token(self.state_dir)
         cert, key = auth.ensure_tls(self.state_dir)
         app = make_app(self.store, self.cfg, token=token, admission=admission(self.raw, self.cfg))
+        app[REQUIRE_NAMESPACES] = True  # the system namespaces exist: others must be created first
         app["kins.daemon"] = self
         app[STATE_DIR_KEY] = self.state_dir
         app.router.add_get("/kins/v1/status", self._status)
