@@ -20,7 +20,7 @@ from .hosts import HostServices
 from .informer import Informer
 from .ipmasq import IPMasq
 from .kubelet import Kubelet
-from .kubelet.metrics import MetricsSampler, own_processes, served_nodes
+from .kubelet.metrics import MetricsSampler, ensure_capacity, machine_capacity, own_processes, served_nodes
 from .lbspeaker import LBSpeaker
 from .loop import AgentLoop, Reconciler
 from .netpol import PolicyAgent
@@ -94,12 +94,14 @@ class Agents:
             self.kubelet = Kubelet(self.cfg, self.view, self._state_dir, self._kernel_lock, self._only)
             self.loop.add(self.kubelet)
             kubelet = self.kubelet
+            capacity = machine_capacity()
             self.metrics = MetricsSampler(
                 kubelet.pods,
                 kubelet.lock,
                 nodes=lambda: served_nodes(self.view, self._only),
                 own=own_processes(lambda: kubelet.runtime.zygote_pid),
                 post=self.client.post_metrics,
+                register=lambda node: ensure_capacity(self.view, node, capacity),
             ).start()
         return self
 

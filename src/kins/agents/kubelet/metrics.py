@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from msgspec.structs import replace
+
+from ...api.core import Node, NodeStatus
 from ...api.meta import Object
 from .state import PodRun
 from .usage import CLOCK_TICK_NS, History, Point, ProcessTable, usage_of
@@ -38,6 +41,37 @@ Post = Callable[[list[dict[str, Any]]], object]
 
 class NodeLister(Protocol):
     def list(self, kind: str) -> tuple[list[Object], int]: ...
+
+
+class NodeStore(NodeLister, Protocol):
+    def get(self, kind: str, namespace: str | None, name: str) -> Object: ...
+
+    def update_status(self, obj: Object, *, check_rv: bool = True) -> Object: ...
+
+
+MAX_PODS = "110"  # the kubelet's default --max-pods
+
+
+def machine_capacity() -> dict[str, str]:
+    """What a node has: every node shares this machine, and each reports all of it, as kind's
+    nodes report their host's CPUs and memory."""
+    cpus = len(os.sched_getaffinity(0))
+    with open("/proc/meminfo") as f:
+        kib = next(int(line.split()[1]) for line in f if line.startswith("MemTotal:"))
+    return {"cpu": str(cpus), "memory": f"{kib}Ki", "pods": MAX_PODS}
+
+
+def ensure_capacity(store: NodeStore, name: str, capacity: dict[str, str]) -> None:
+    """Record the node's capacity and allocatable in its status when it has none, as a kubelet
+    registering its node does (``kubectl top nodes`` shows usage as a share of allocatable)."""
+    node = store.get("Node", None, name)
+    if not isinstance(node, Node):
+        return
+    st = node.status or NodeStatus()
+    if st.capacity and st.allocatable:
+        return
+    status = replace(st, capacity=st.capacity or dict(capacity), allocatable=st.allocatable or dict(capacity))
+    store.update_status(replace(node, status=status))
 
 
 def boottime() -> float:
@@ -80,6 +114,7 @@ class MetricsSampler:
         own: Callable[[], Sequence[int]],
         post: Post,
         *,
+        register: Callable[[str], None] | None = None,
         period: float = PERIOD,
         window: float = WINDOW,
     ) -> None:
@@ -88,6 +123,7 @@ class MetricsSampler:
         self._nodes = nodes
         self._own = own
         self._post = post
+        self._register = register
         self.period = period
         self.window = window
         self._procs: dict[str, _Proc] = {}
@@ -107,11 +143,14 @@ class MetricsSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
+                if self._register is not None:
+                    for node in self._nodes():
+                        self._register(node)
                 reports = self.sample()
                 if reports:
                     self._post(reports)
             except Exception as e:  # the API may be restarting: the next sample tries again
-                log.warning("metrics not posted: %s", e)
+                log.warning("node capacity or metrics not posted: %s", e)
             self._stop.wait(self.period)
 
     # --- one sample -----------------------------------------------------------------------
