@@ -38,14 +38,20 @@ Cmd = Annotated[list[str], typer.Argument(help="Command and arguments (after --)
 def up(
     cluster: ClusterOpt = None,
     name: NameOpt = None,
-    no_workloads: Annotated[bool, typer.Option("--no-workloads", help="Only nodes, DNS-less: no demo apps.")] = False,
+    no_workloads: Annotated[
+        bool,
+        typer.Option("--no-workloads", help="No demo apps: only the add-ons (cluster DNS, the ingress controller)."),
+    ] = False,
+    bare: Annotated[
+        bool, typer.Option("--bare", help="Only nodes: no add-ons (no cluster DNS), no demo apps.")
+    ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the cluster to be ready.")] = 120.0,
     quiet: Annotated[bool, typer.Option("-q", "--quiet")] = False,
 ) -> None:
     """Start a cluster daemon, wait until the cluster is ready, show the article's request flow."""
     from .up import bring_up
 
-    bring_up(cluster, name, no_workloads=no_workloads, timeout=timeout, quiet=quiet)
+    bring_up(cluster, name, no_workloads=no_workloads, timeout=timeout, quiet=quiet, bare=bare)
 
 
 @app.command()
