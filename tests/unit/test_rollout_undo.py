@@ -101,3 +101,27 @@ def test_rollout_undo_scales_revision_1_back_up(tmp_path: Path, version: str) ->
         assert set(sets) == {first, second}
         assert sets[second].spec.replicas == 2 and sets[first].spec.replicas == 0
         assert (sets[second].metadata.annotations or {})[REVISION] == "4"
+
+
+def test_a_replicaset_hashed_the_older_way_is_still_the_templates() -> None:
+    # A ReplicaSet whose name came from an older hash of the very same template (a store from an
+    # earlier kins): the controller finds it by its template, as upstream does, and makes no other.
+    store = MemoryStore(history=10_000)
+    store.create(namespace_object("default"))
+    controllers = default_controllers(store, default_cluster(), random.Random(1))
+    store.create(_template())
+    run_until_stable(store, controllers)
+    (name,) = _replica_sets(store)
+    rs = _replica_sets(store)[name]
+    old = "5d8b7c9f4"
+    labels = {"app": "web", "pod-template-hash": old}
+    meta = replace(rs.metadata, name=f"web-{old}", uid=None, resourceVersion=None, labels=labels)
+    template = replace(rs.spec.template, metadata=replace(rs.spec.template.metadata, labels=labels))
+    renamed = replace(rs, metadata=meta, spec=replace(rs.spec, template=template))
+    for p in store.list("Pod", "default")[0]:
+        store.delete("Pod", "default", p.name)
+    store.delete("ReplicaSet", "default", name)
+    store.create(renamed)
+    run_until_stable(store, controllers)
+    assert set(_replica_sets(store)) == {f"web-{old}"}
+    assert _replica_sets(store)[f"web-{old}"].spec.replicas == 2

@@ -101,6 +101,13 @@ def pod_template_hash(template: PodTemplateSpec, collision_count: int | None = N
     return safe_encode(str(h))
 
 
+def _template_of(rs: ReplicaSet) -> dict[str, Any]:
+    """The ReplicaSet's template as ``hashed_form`` reads it, without its hash label."""
+    tmpl = rs.spec.template
+    labels = {k: v for k, v in (tmpl.metadata.labels or {}).items() if k != HASH_LABEL}
+    return hashed_form(replace(tmpl, metadata=replace(tmpl.metadata, labels=labels or None)))
+
+
 def _revision(rs: object) -> int:
     annotations = getattr(getattr(rs, "metadata", None), "annotations", None) or {}
     try:
@@ -182,6 +189,13 @@ class DeploymentController:
         assert all(isinstance(r, ReplicaSet) for r in owned)
         changed = False
         new = next((r for r in owned if r.name == rs_name), None)
+        if new is None:
+            # Upstream finds the new ReplicaSet by its template, whatever its hash: one made
+            # before the hash read the template this way (an older kins) is still this template's.
+            want = hashed_form(d.spec.template)
+            new = next((r for r in owned if isinstance(r, ReplicaSet) and _template_of(r) == want), None)
+            if new is not None:
+                rs_name, h = new.name, (new.metadata.labels or {}).get(HASH_LABEL, h)
         annotations = {
             "deployment.kubernetes.io/desired-replicas": str(replicas),
             "deployment.kubernetes.io/max-replicas": str(replicas + surge),
