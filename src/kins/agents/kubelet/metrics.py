@@ -142,15 +142,20 @@ class MetricsSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                if self._register is not None:
+            # Each step on its own: the API may be restarting, a write may conflict; the next
+            # period tries again.
+            if self._register is not None:
+                try:
                     for node in self._nodes():
                         self._register(node)
+                except Exception as e:
+                    log.info("node capacity not recorded yet: %s", e)
+            try:
                 reports = self.sample()
                 if reports:
                     self._post(reports)
-            except Exception as e:  # the API may be restarting: the next sample tries again
-                log.warning("node capacity or metrics not posted: %s", e)
+            except Exception as e:
+                log.warning("metrics not posted: %s", e)
             self._stop.wait(self.period)
 
     # --- one sample -----------------------------------------------------------------------

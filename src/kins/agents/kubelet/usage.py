@@ -3,6 +3,8 @@
 A real kubelet reads both from the pod's cgroups (cAdvisor). kins' pods have no cgroups of their
 own: a container is the process the fork server started (in a session of its own, ``setsid``)
 and whatever it forks, so its usage is summed over that process's session and descendants.
+Processes of ``kubectl exec`` are not counted (a real container runtime puts them in the
+container's cgroup; here they belong to whoever ran nsenter).
 
 CPU is cumulative time (``utime + stime`` of each live process, plus ``cutime + cstime``: the
 time of children it has waited for, so a short-lived child's work is not lost when it exits);
