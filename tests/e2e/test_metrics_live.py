@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from importlib import resources
+from pathlib import Path
 
 import pytest
-from e2e_helpers import Cluster, poll
+from e2e_helpers import Cluster, poll, running_cluster
 from kubectl_bin import NEWEST, kubectl_for
 
 pytestmark = pytest.mark.root
@@ -28,7 +30,7 @@ def _mib(text: str) -> int:
     return int(text[:-2])
 
 
-def test_top_pods_lists_the_article_pods_with_their_memory(cluster: Cluster) -> None:
+def _article_pods_listed(cluster: Cluster) -> None:
     k = kubectl_for(NEWEST, cluster.state / "kubeconfig")
     started = time.monotonic()
 
@@ -55,6 +57,19 @@ def test_top_pods_lists_the_article_pods_with_their_memory(cluster: Cluster) -> 
     for name, cpu, cpu_share, memory, memory_share in nodes:
         assert cpu.endswith("m") and cpu_share.endswith("%") and memory_share.endswith("%"), (name, cpu)
         assert _mib(memory) > 0
+
+
+def test_top_pods_lists_the_article_pods_with_their_memory(cluster: Cluster) -> None:
+    _article_pods_listed(cluster)
+
+
+def test_each_node_agent_process_reports_its_own_node(tmp_path: Path) -> None:
+    # agents.mode: process: one `kins agent` per node, each posting its node's report alone.
+    text = resources.files("kins").joinpath("data/default-cluster.yaml").read_text()
+    path = tmp_path / "cluster.yaml"
+    path.write_text(text + "agents: {mode: process}\n")
+    with running_cluster(cluster_file=str(path)) as c:
+        _article_pods_listed(c)
 
 
 def test_a_busy_pod_shows_its_cpu(cluster: Cluster) -> None:
