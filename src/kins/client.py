@@ -393,7 +393,6 @@ class Client:
                 if line.strip():
                     yield msgspec.json.decode(line)
 
-
     # --- resource metrics (kins' own endpoint: what the kubelets measured) ----------------------
 
     def post_metrics(self, reports: Sequence[Any]) -> None:
