@@ -298,3 +298,20 @@ def test_posting_needs_the_token(api: TlsApi) -> None:
         verify=ssl.create_default_context(cafile=str(api.kubeconfig.parent / CERT_FILE)),
     )
     assert r.status_code == 401
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_kubectl_get_shows_metrics_server_columns(api: TlsApi, version: str) -> None:
+    _client(api).post_metrics(_report(api))
+    k = api.kubectl(version)
+    rows = _rows(k("get", "podmetrics", "-A"))
+    assert rows[0] == ["NAMESPACE", "NAME", "CPU", "MEMORY", "WINDOW"]
+    assert sorted(rows[1:]) == [
+        ["default", "db", "120m", "100Mi", "15.003s"],
+        ["default", "web-1", "15m", "24Mi", "15.003s"],  # the containers added up
+        ["kube-system", "dns", "7m", "30Mi", "15.003s"],
+    ]
+    assert _rows(k("get", "nodemetrics", "n2", "--no-headers")) == [["n2", "40m", "90Mi", "14.5s"]]
+    assert _rows(k("get", "podmetrics", "-l", "app=db", "--no-headers")) == [["db", "120m", "100Mi", "15.003s"]]
+    # -o yaml still gets the objects.
+    assert "kind: PodMetrics" in k("get", "podmetrics", "db", "-o", "yaml")

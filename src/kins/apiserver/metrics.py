@@ -25,7 +25,7 @@ from ..api.core import Node, Pod
 from ..api.meta import Object
 from .errors import ApiError
 from .keys import STORE_KEY
-from .request import field_filter, label_selector
+from .request import field_filter, label_selector, table_version
 from .response import json_response
 
 GROUP = "metrics.k8s.io"
@@ -216,6 +216,54 @@ def _list(kind: str, items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"kind": f"{kind}List", "apiVersion": GROUP_VERSION, "metadata": {}, "items": items}
 
 
+_TABLE_COLUMNS = [
+    {"name": "Name", "type": "string", "format": "name", "description": "Name of the resource", "priority": 0},
+    {"name": "cpu", "type": "string", "format": "quantity", "description": "", "priority": 0},
+    {"name": "memory", "type": "string", "format": "quantity", "description": "", "priority": 0},
+    {"name": "Window", "type": "string", "format": "duration", "description": "", "priority": 0},
+]
+
+
+def _table(request: web.Request, items: list[dict[str, Any]], cells: list[list[str]]) -> dict[str, Any] | None:
+    """The ``Table`` ``kubectl get nodemetrics|podmetrics`` asks for (metrics-server's columns:
+    name, cpu, memory, window), or None when the client wants the objects."""
+    version = table_version(request)
+    if version is None:
+        return None
+    include = request.query.get("includeObject", "Metadata")
+    rows: list[dict[str, Any]] = []
+    for item, row in zip(items, cells, strict=True):
+        entry: dict[str, Any] = {"cells": row}
+        if include == "Object":
+            entry["object"] = item
+        elif include == "Metadata":
+            meta = {"kind": "PartialObjectMetadata", "apiVersion": f"meta.k8s.io/{version}"}
+            entry["object"] = {**meta, "metadata": item["metadata"]}
+        rows.append(entry)
+    return {
+        "kind": "Table",
+        "apiVersion": f"meta.k8s.io/{version}",
+        "metadata": {},
+        "columnDefinitions": _TABLE_COLUMNS,
+        "rows": rows,
+    }
+
+
+Measured = tuple[dict[str, Any], int, int]  # the object served, its CPU (nanocores) and memory
+
+
+def _answer(request: web.Request, kind: str, measured: list[Measured], single: bool = False) -> web.Response:
+    items = [m[0] for m in measured]
+    cells = [
+        [item["metadata"]["name"], cpu_quantity(cpu), memory_quantity(mem), item["window"]]
+        for item, cpu, mem in measured
+    ]
+    table = _table(request, items, cells)
+    if table is not None:
+        return json_response(table)
+    return json_response(items[0] if single else _list(kind, items))
+
+
 def _not_found(resource: str, name: str) -> ApiError:
     return ApiError(404, "NotFound", f'{resource}.{GROUP} "{name}" not found', kind=resource, name=name)
 
@@ -237,12 +285,12 @@ def _matching(request: web.Request, kind: str, namespace: str | None) -> list[Ob
 async def _nodes(request: web.Request) -> web.Response:
     _refuse_watch(request)
     cache = request.app[METRICS_KEY]
-    items = []
+    measured: list[Measured] = []
     for node in _matching(request, "Node", None):
         sample = cache.node(node.name)
         if isinstance(node, Node) and sample is not None:
-            items.append(node_metrics(node, sample))
-    return json_response(_list("NodeMetrics", items))
+            measured.append((node_metrics(node, sample), sample.cpu, sample.memory))
+    return _answer(request, "NodeMetrics", measured)
 
 
 async def _node(request: web.Request) -> web.Response:
@@ -251,29 +299,35 @@ async def _node(request: web.Request) -> web.Response:
     sample = request.app[METRICS_KEY].node(name)
     if not isinstance(node, Node) or sample is None:
         raise _not_found("nodes", name)
-    return json_response(node_metrics(node, sample))
+    return _answer(request, "NodeMetrics", [(node_metrics(node, sample), sample.cpu, sample.memory)], single=True)
 
 
-def _pod_items(request: web.Request, namespace: str | None) -> list[dict[str, Any]]:
+def _pod_measured(pod: Pod, sample: PodSample) -> Measured:
+    cpu = sum(c.cpu for c in sample.containers)
+    memory = sum(c.memory for c in sample.containers)
+    return pod_metrics(pod, sample), cpu, memory
+
+
+def _pod_items(request: web.Request, namespace: str | None) -> list[Measured]:
     cache = request.app[METRICS_KEY]
-    items = []
+    measured: list[Measured] = []
     for pod in _matching(request, "Pod", namespace):
         if not isinstance(pod, Pod):
             continue
         sample = cache.pod(pod.namespace or "", pod.name, pod.metadata.uid or "")
         if sample is not None:
-            items.append(pod_metrics(pod, sample))
-    return items
+            measured.append(_pod_measured(pod, sample))
+    return measured
 
 
 async def _all_pods(request: web.Request) -> web.Response:
     _refuse_watch(request)
-    return json_response(_list("PodMetrics", _pod_items(request, None)))
+    return _answer(request, "PodMetrics", _pod_items(request, None))
 
 
 async def _pods(request: web.Request) -> web.Response:
     _refuse_watch(request)
-    return json_response(_list("PodMetrics", _pod_items(request, request.match_info["namespace"])))
+    return _answer(request, "PodMetrics", _pod_items(request, request.match_info["namespace"]))
 
 
 async def _pod(request: web.Request) -> web.Response:
@@ -282,7 +336,7 @@ async def _pod(request: web.Request) -> web.Response:
     sample = request.app[METRICS_KEY].pod(ns, name, pod.metadata.uid or "") if isinstance(pod, Pod) else None
     if not isinstance(pod, Pod) or sample is None:
         raise _not_found("pods", f"{ns}/{name}")
-    return json_response(pod_metrics(pod, sample))
+    return _answer(request, "PodMetrics", [_pod_measured(pod, sample)], single=True)
 
 
 def _check(report: MetricsReport) -> None:
