@@ -17,7 +17,16 @@ from kins.agents.kubelet.metrics import ensure_capacity, machine_capacity
 from kins.api.core import Container, Node, Pod, PodSpec
 from kins.api.meta import Object, ObjectMeta
 from kins.apiserver.auth import CERT_FILE
-from kins.apiserver.metrics import cpu_quantity, go_duration, memory_quantity
+from kins.apiserver.metrics import (
+    STALE_SECONDS,
+    ContainerSample,
+    MetricsCache,
+    NodeSample,
+    PodSample,
+    cpu_quantity,
+    go_duration,
+    memory_quantity,
+)
 from kins.client import Client
 from kins.store.memory import MemoryStore
 
@@ -315,3 +324,30 @@ def test_kubectl_get_shows_metrics_server_columns(api: TlsApi, version: str) -> 
     assert _rows(k("get", "podmetrics", "-l", "app=db", "--no-headers")) == [["db", "120m", "100Mi", "15.003s"]]
     # -o yaml still gets the objects.
     assert "kind: PodMetrics" in k("get", "podmetrics", "db", "-o", "yaml")
+
+
+def _sample(node: str, pods: list[str]) -> NodeSample:
+    ts = "2026-12-07T12:00:00Z"
+    return NodeSample(
+        node=node,
+        timestamp=ts,
+        window=15.0,
+        cpu=1,
+        memory=1,
+        pods=[PodSample("default", p, ts, 15.0, [ContainerSample("c", 1, 1)], uid=f"uid-{p}") for p in pods],
+    )
+
+
+def test_the_cache_keeps_each_nodes_latest_report_while_it_is_fresh() -> None:
+    cache = MetricsCache()
+    cache.add([_sample("n1", ["a", "b"])], now=0.0)
+    assert cache.pod("default", "a", "uid-a", now=1.0) is not None
+    assert cache.pod("default", "a", "another-uid", now=1.0) is None  # a new pod of that name
+    # "b" moved to n2; n1's next report no longer has it: n2's report still answers for it.
+    cache.add([_sample("n2", ["b"])], now=2.0)
+    cache.add([_sample("n1", ["a"])], now=3.0)
+    assert cache.pod("default", "b", "uid-b", now=4.0) is not None
+    # A node whose agent stopped reporting has no metrics once its last report is stale.
+    assert cache.node("n1", now=3.0 + STALE_SECONDS - 1) is not None
+    assert cache.node("n1", now=3.0 + STALE_SECONDS + 1) is None
+    assert cache.pod("default", "a", "uid-a", now=3.0 + STALE_SECONDS + 1) is None
