@@ -12,6 +12,7 @@ import msgspec
 from aiohttp import web
 
 from ..api.resources import ALL, GROUP_VERSIONS
+from . import metrics
 
 KUBERNETES_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-kins", "platform": "linux/amd64"}
 
@@ -43,8 +44,16 @@ async def _api_versions(request: web.Request) -> web.Response:
     )
 
 
+# Groups served beside the stored kinds (as an aggregated API would be): group/version -> resources.
+EXTRA_GROUPS: dict[str, list[dict[str, Any]]] = {metrics.GROUP_VERSION: metrics.RESOURCES}
+
+
+def _group_versions() -> list[str]:
+    return [*GROUP_VERSIONS, *EXTRA_GROUPS]
+
+
 def _group_body(group: str) -> dict[str, Any]:
-    versions = [gv for gv in GROUP_VERSIONS if gv.rpartition("/")[0] == group]
+    versions = [gv for gv in _group_versions() if gv.rpartition("/")[0] == group]
     # The newest (networking.k8s.io/v1, not the legacy v1beta1) is the preferred version.
     preferred = sorted(versions, key=lambda gv: ("beta" in gv, "alpha" in gv))[0]
     return {
@@ -57,19 +66,19 @@ def _group_body(group: str) -> dict[str, Any]:
 
 
 async def _api_groups(request: web.Request) -> web.Response:
-    groups = sorted({gv.rpartition("/")[0] for gv in GROUP_VERSIONS if "/" in gv})
+    groups = sorted({gv.rpartition("/")[0] for gv in _group_versions() if "/" in gv})
     return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group_body(g) for g in groups]})
 
 
 async def _api_group(request: web.Request) -> web.Response:
     group = request.match_info["group"]
-    if not any(gv.startswith(group + "/") for gv in GROUP_VERSIONS):
+    if not any(gv.startswith(group + "/") for gv in _group_versions()):
         raise DiscoveryNotFound(f"the server could not find the requested resource (group {group})")
     return _json(_group_body(group))
 
 
 def _resource_list(gv: str) -> dict[str, Any]:
-    resources: list[dict[str, Any]] = []
+    resources: list[dict[str, Any]] = list(EXTRA_GROUPS.get(gv, []))
     for res in ALL:
         if res.group_version != gv:
             continue

@@ -20,7 +20,7 @@ from .._errors import Conflict, Gone, KinsError, MultiValidationError, NotFound
 from ..api import patch as api_patch
 from ..api.config import ClusterConfig
 from ..store.base import Store
-from . import discovery, logs, openapi, policylog, portforward
+from . import discovery, logs, metrics, openapi, policylog, portforward
 from . import exec as pod_exec
 from .errors import ApiError, cause_reason
 from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, TOKEN_KEY, WARNINGS, WATCHES_KEY, Admission
@@ -55,6 +55,7 @@ def make_app(store: Store, cfg: ClusterConfig, *, token: str, admission: Admissi
     app.router.add_route("*", POD_PATH + "/portforward", portforward.handle)
     app.cleanup_ctx.append(logs.sample_logs)
     policylog.add_routes(app)
+    metrics.add_routes(app)
     app.router.add_route("*", "/api/{version}/{tail:.+}", handle_resource)
     app.router.add_route("*", "/apis/{group}/{version}/{tail:.+}", handle_resource)
     return app

@@ -19,7 +19,7 @@ from msgspec.structs import replace
 from .._errors import AllocationError, Conflict, MultiValidationError, NotFound, ValidationError
 from ..api import patch as api_patch
 from ..api.core import Namespace
-from ..api.defaulting import apply_defaults
+from ..api.defaulting import apply_create_defaults, apply_defaults
 from ..api.meta import Object
 from ..api.resources import Resource, Scale, ScaleSpec, ScaleStatus, selector_string
 from ..api.validation import validate
@@ -194,7 +194,7 @@ async def _create(request: web.Request, t: Target) -> web.Response:
                 kind=t.res.plural,
                 name=obj.metadata.name,
             )
-    obj = _check(request.app, t.res, obj, None)
+    obj = _check(request.app, t.res, apply_create_defaults(obj), None)
     if dry_run(request):
         return json_response(encode_obj(t.res, obj), 201)
     try:
