@@ -18,12 +18,13 @@ from msgspec.structs import replace
 
 from .._errors import AllocationError, Conflict, MultiValidationError, NotFound, ValidationError
 from ..api import patch as api_patch
-from ..api.core import Namespace
+from ..api.core import Namespace, Pod
 from ..api.defaulting import apply_defaults
 from ..api.meta import Object
 from ..api.resources import Resource, Scale, ScaleSpec, ScaleStatus, selector_string
 from ..api.validation import validate
 from ..store.base import random_suffix
+from . import ephemeral
 from .errors import ApiError, invalid
 from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, Admission
 from .request import (
@@ -230,6 +231,11 @@ def _merge_into(old: Object, new: Object, sub: str | None) -> Object:
     if sub == "status":
         status = getattr(new, "status", None)
         return replace(old, status=status, metadata=replace(old.metadata, resourceVersion=new.metadata.resourceVersion))
+    if isinstance(old, Pod) and isinstance(new, Pod):
+        if sub == "ephemeralcontainers":
+            return ephemeral.merge(old, new)
+        # Ephemeral containers change only through their subresource.
+        new = replace(new, spec=replace(new.spec, ephemeralContainers=old.spec.ephemeralContainers))
     merged = replace(new, metadata=replace(new.metadata, **keep))
     if "status" in type(old).__struct_fields__:
         merged = replace(merged, status=getattr(old, "status", None))

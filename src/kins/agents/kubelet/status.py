@@ -152,6 +152,7 @@ class PodStatusWriter:
             now = self.clock.now()
             with self.lock:
                 statuses = [container_status(cr) for cr in run.containers.values()]
+                ephemeral = [container_status(cr) for cr in run.ephemeral.values()] or None
                 all_ready = bool(statuses) and all(s.ready for s in statuses)
                 phase = run.phase
             old = pod.status or PodStatus()
@@ -181,6 +182,7 @@ class PodStatusWriter:
                 phase=phase,
                 conditions=conds,
                 containerStatuses=statuses,
+                ephemeralContainerStatuses=ephemeral,
                 podIP=run.ip or old.podIP,
                 podIPs=[PodIP(ip=run.ip)] if run.ip else old.podIPs,
             )
