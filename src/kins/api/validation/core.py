@@ -10,6 +10,7 @@ import ipaddress
 from collections.abc import Iterable
 from functools import lru_cache
 
+import msgspec
 from msgspec.structs import replace
 
 from ..config import ClusterConfig
@@ -326,7 +327,7 @@ def _ephemeral_containers(e: Errors, path: str, spec: PodSpec, names: set[str]) 
     for i, c in enumerate(spec.ephemeralContainers or []):
         cp = f"{path}.ephemeralContainers[{i}]"
         for name in _EPHEMERAL_FORBIDDEN:
-            if getattr(c, name) is not None:
+            if msgspec.to_builtins(getattr(c, name)) not in (None, {}, [], ""):  # an empty value is unset
                 e.forbidden(f"{cp}.{name}", "cannot be set for an Ephemeral Container")
         # Probes and ports are forbidden above: only the common checks remain.
         _container(e, cp, replace(c, ports=None, livenessProbe=None, readinessProbe=None, startupProbe=None), names)
