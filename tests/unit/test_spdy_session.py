@@ -251,5 +251,12 @@ def test_exec_over_an_upgraded_connection(tmp_path: Path) -> None:
             assert {f.stream_id for f in got if f.kind == 0 and f.fin} == {1, 5, 7}
             assert await asyncio.wait_for(reader.read(), 10) == b""  # and the connection closes
             writer.close()
+            # aiohttp let go of the connection it handed over (no handler left behind per session).
+            assert server.runner is not None and server.runner.server is not None
+            for _ in range(100):
+                if not server.runner.server.connections:
+                    break
+                await asyncio.sleep(0.02)
+            assert server.runner.server.connections == []
 
     asyncio.run(main())

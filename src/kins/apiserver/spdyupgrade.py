@@ -50,8 +50,9 @@ def negotiate(request: web.Request, supported: Sequence[str]) -> str:
 class TransportCarrier(asyncio.Protocol):
     """The upgraded connection's protocol: bytes in go to the session, bytes out to the transport."""
 
-    def __init__(self, transport: asyncio.Transport) -> None:
+    def __init__(self, transport: asyncio.Transport, previous: asyncio.BaseProtocol) -> None:
         self.transport = transport
+        self.previous = previous  # aiohttp's: told when the connection ends, so it lets go of it
         self.session: spdy.Session | None = None
         self._writable = asyncio.Event()
         self._writable.set()
@@ -81,6 +82,7 @@ class TransportCarrier(asyncio.Protocol):
         self._writable.set()
         if self.session is not None:
             self.session.lost()
+        self.previous.connection_lost(exc)
 
     def pause_writing(self) -> None:
         self._writable.clear()
@@ -116,7 +118,7 @@ async def accept(
     transport = request.transport
     if transport is None or not isinstance(transport, asyncio.Transport):
         raise ConnectionResetError("the connection is gone")
-    carrier = TransportCarrier(transport)
+    carrier = TransportCarrier(transport, transport.get_protocol())
     # Ours before the 101 leaves: the client's first frames must not reach aiohttp's parser.
     transport.set_protocol(carrier)
     request.protocol.keep_alive(False)
