@@ -285,7 +285,8 @@ class Upgrade:
         if self.session is not None:
             await self.session.drain()
             self.session.close()
-        assert self.response is not None
+        if self.response is None:
+            raise ConnectionResetError("the connection ended before it was upgraded")
         return self.response
 
 

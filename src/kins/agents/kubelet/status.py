@@ -39,7 +39,8 @@ class PodEvents:
     def event(self, run: PodRun, type_: str, reason: str, message: str, container: str | None = None) -> None:
         ns, _, name = run.key.partition("/")
         ref = ObjectReference(kind="Pod", namespace=ns, name=name, uid=run.uid, apiVersion="v1")
-        path = f"spec.containers{{{container}}}" if container else None
+        field = "ephemeralContainers" if container in run.ephemeral else "containers"
+        path = f"spec.{field}{{{container}}}" if container else None
         self.recorder.event(ref, type_, reason, message, component="kubelet", host=run.node, field_path=path)
 
     def close(self) -> None:
