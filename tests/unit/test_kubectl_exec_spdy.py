@@ -216,3 +216,26 @@ def test_kubectl_port_forward(api: TlsApi, version: str) -> None:
         _, err = proc.communicate(timeout=10)
         server.close()
     assert "connection refused" in err, err
+
+
+def test_newest_kubectl_over_spdy_when_websockets_are_off(api: TlsApi, tmp_path: Path) -> None:
+    """kubectl 1.30+ speaks SPDY when its WebSocket features are turned off (or refused)."""
+    binary = require_kubectl(NEWEST)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(api.kubeconfig.parent),
+        "KUBECONFIG": str(api.kubeconfig),
+        "KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false",
+    }
+
+    def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(binary), "-v=6", *args], input=input, capture_output=True, text=True, env=env, timeout=60
+        )
+
+    p = run("exec", "-i", "one", "--", "sh", "-c", "cat; exit 9", input="spdy\n")
+    assert p.returncode == 9 and p.stdout == "spdy\n", p
+    assert "POST" in p.stderr and "101 Switching Protocols" in p.stderr  # the SPDY upgrade, not a WebSocket
+    (tmp_path / "f.txt").write_text("copied\n")
+    p = run("cp", str(tmp_path / "f.txt"), f"one:{tmp_path}/g.txt")
+    assert p.returncode == 0 and (tmp_path / "g.txt").read_text() == "copied\n", p
