@@ -123,6 +123,22 @@ def test_subresource_verbs_and_validation(api: TlsApi) -> None:
             headers={"Content-Type": "application/merge-patch+json"},
         )
         assert r.status_code == 422 and 'existing ephemeral containers "one" may not be changed' in r.json()["message"]
+        # A new pod may not come with them.
+        new = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "fresh"},
+            "spec": {"containers": [{"name": "a", "image": "busybox"}], "ephemeralContainers": [two]},
+        }
+        r = h.post("/api/v1/namespaces/default/pods", json=new)
+        assert r.status_code == 422, r.text
+        assert r.json()["details"]["causes"] == [
+            {
+                "reason": "FieldValueForbidden",
+                "message": "Forbidden: cannot be set on create",
+                "field": "spec.ephemeralContainers",
+            }
+        ]
         # A write of the pod itself does not touch them.
         pod = h.get("/api/v1/namespaces/default/pods/web").json()
         pod["spec"]["ephemeralContainers"] = []

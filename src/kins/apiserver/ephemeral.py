@@ -19,6 +19,13 @@ from ..api.validation.common import describe
 from .errors import invalid
 
 
+def check_create(pod: Pod) -> None:
+    """A new pod has none: they are added to running pods only (422 as upstream words it)."""
+    if pod.spec.ephemeralContainers:
+        err = ValidationError(describe(pod), "spec.ephemeralContainers", "Forbidden: cannot be set on create")
+        raise invalid(BY_KIND["Pod"], pod.name, [err])
+
+
 def merge(old: Pod, new: Pod) -> Pod:
     """``old`` with the ephemeral containers of ``new`` (422 when one already there went or changed)."""
     path = "spec.ephemeralContainers"

@@ -180,6 +180,8 @@ async def _create(request: web.Request, t: Target) -> web.Response:
         raise invalid(t.res, "", [ValidationError("", "metadata.name", "Required value: name or generateName")])
     if isinstance(obj, Namespace) and not obj.metadata.name:
         obj = _named(store, obj)
+    if isinstance(obj, Pod):
+        ephemeral.check_create(obj)
     if obj.metadata.name:
         # Refuse before admission, so that a duplicate does not hold on to allocated addresses.
         with contextlib.suppress(NotFound):
