@@ -52,7 +52,9 @@ def set_up(req: dict[str, Any], log: int, keep_closed: list[int]) -> None:
     """In the container's process, before its program starts: fd 0-2 and the relay. The relay
     closes ``keep_closed`` (the fork server's report pipe: it must see EOF when the program
     starts, not when the relay ends)."""
-    fifo = req.get("stdin_fifo") if req.get("stdin") else None
+    path = req.get("stdin_fifo") if req.get("stdin") else None
+    # Opened before the program starts, so a reader is there once the start is reported.
+    fifo = os.open(path, os.O_RDONLY | os.O_NONBLOCK) if path else -1
     once = bool(req.get("stdin_once"))
     if req.get("tty"):
         master, slave = os.openpty()
@@ -60,8 +62,10 @@ def set_up(req: dict[str, Any], log: int, keep_closed: list[int]) -> None:
             f.write(os.ttyname(slave))
         if os.fork() == 0:  # pragma: no cover - the relay
             os.close(slave)
-            _relay(master, fifo, once, keep={master, log}, close=keep_closed, output=log)
+            _relay(master, path, fifo, once, keep={master, log, fifo}, close=keep_closed, output=log)
         os.close(master)
+        if fifo >= 0:
+            os.close(fifo)
         fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
         for fd in (0, 1, 2):
             os.dup2(slave, fd)
@@ -70,8 +74,10 @@ def set_up(req: dict[str, Any], log: int, keep_closed: list[int]) -> None:
     r, w = os.pipe()
     if os.fork() == 0:  # pragma: no cover - the relay
         os.close(r)
-        _relay(w, fifo, once, keep={w}, close=keep_closed, output=None)
+        _relay(w, path, fifo, once, keep={w, fifo}, close=keep_closed, output=None)
     os.close(w)
+    if fifo >= 0:
+        os.close(fifo)
     os.dup2(r, 0)
     os.close(r)
     os.dup2(log, 1)
@@ -93,10 +99,18 @@ def _close_others(keep: set[int]) -> None:
 
 
 def _relay(
-    target: int, fifo_path: str | None, once: bool, *, keep: set[int], close: list[int], output: int | None
+    target: int,
+    fifo_path: str | None,
+    fifo: int,
+    once: bool,
+    *,
+    keep: set[int],
+    close: list[int],
+    output: int | None,
 ) -> NoReturn:  # pragma: no cover - a forked process
-    """Copies the FIFO into ``target`` (the pipe, or the terminal's master side) and, for a
-    terminal, the master's output into ``output`` (the log) until the terminal closes."""
+    """Copies the FIFO (``fifo``, open; -1 without stdin) into ``target`` (the pipe, or the
+    terminal's master side) and, for a terminal, the master's output into ``output`` (the log)
+    until the terminal closes."""
     try:
         for fd in close:
             with contextlib.suppress(OSError):
@@ -112,7 +126,6 @@ def _relay(
             if os.getppid() != parent:
                 os._exit(0)
         poller = select.poll()
-        fifo = -1
 
         def open_fifo() -> int:
             assert fifo_path is not None
@@ -120,8 +133,8 @@ def _relay(
             poller.register(fd, select.POLLIN)
             return fd
 
-        if fifo_path is not None:
-            fifo = open_fifo()
+        if fifo >= 0:
+            poller.register(fifo, select.POLLIN)
         if output is not None:
             poller.register(target, select.POLLIN)
         while True:
