@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from msgspec.structs import replace
 
-from .core import Namespace, NamespaceStatus, Pod, PodStatus
+from .core import Namespace, NamespaceStatus, Pod, PodSecurityContext, PodStatus
 from .meta import Object
 
 # The label every Namespace carries with its own name (v1.LabelMetadataName): NetworkPolicy
@@ -26,8 +26,11 @@ def apply_defaults(obj: Object) -> Object:
     """``obj`` with the server-set defaults (the same object when nothing changes).
 
     A Namespace without a name yet (generateName) is defaulted once its name is known; one
-    without a phase is Active, as the namespace registry's strategy makes it.
+    without a phase is Active, as the namespace registry's strategy makes it. A Pod's spec has
+    a security context, if only an empty one (clients such as ``kubectl debug`` read into it).
     """
+    if isinstance(obj, Pod) and obj.spec.securityContext is None:
+        obj = replace(obj, spec=replace(obj.spec, securityContext=PodSecurityContext()))
     if isinstance(obj, Namespace) and obj.metadata.name:
         labels = obj.metadata.labels
         if labels is None or labels.get(NAMESPACE_NAME_LABEL) != obj.metadata.name:

@@ -50,6 +50,8 @@ class Resource:
             subs.append("scale")
         if self.kind == "Namespace":
             subs.append("finalize")  # PUT: spec.finalizers (what the namespace controller removes)
+        if self.kind == "Pod":
+            subs.append("ephemeralcontainers")
         return subs
 
     def path(self, namespace: str | None = None, name: str | None = None, sub: str | None = None) -> str:

@@ -72,6 +72,8 @@ def cause_reason(message: str) -> str:
         return "FieldValueTooMany"
     if low.startswith("too long"):
         return "FieldValueTooLong"
+    if low.startswith("not found"):
+        return "FieldValueNotFound"
     return "FieldValueInvalid"
 
 

@@ -18,7 +18,7 @@ from msgspec.structs import replace
 
 from .._errors import AllocationError, Conflict, MultiValidationError, NotFound, ValidationError
 from ..api import patch as api_patch
-from ..api.core import Namespace
+from ..api.core import Namespace, Pod
 from ..api.defaulting import apply_create_defaults, apply_defaults
 from ..api.meta import Object
 from ..api.resources import Resource, Scale, ScaleSpec, ScaleStatus, selector_string
@@ -26,7 +26,7 @@ from ..api.validation import validate
 from ..store import deletion as store_deletion
 from ..store.base import random_suffix
 from . import deletion as api_deletion
-from . import namespaces
+from . import ephemeral, namespaces
 from .errors import ApiError, invalid
 from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, Admission
 from .request import (
@@ -183,6 +183,8 @@ async def _create(request: web.Request, t: Target) -> web.Response:
         raise invalid(t.res, "", [ValidationError("", "metadata.name", "Required value: name or generateName")])
     if isinstance(obj, Namespace) and not obj.metadata.name:
         obj = _named(store, obj)
+    if isinstance(obj, Pod):
+        ephemeral.check_create(obj)
     if obj.metadata.name:
         # Refuse before admission, so that a duplicate does not hold on to allocated addresses.
         with contextlib.suppress(NotFound):
@@ -234,6 +236,11 @@ def _merge_into(old: Object, new: Object, sub: str | None) -> Object:
     if sub == "status":
         status = getattr(new, "status", None)
         return replace(old, status=status, metadata=replace(old.metadata, resourceVersion=new.metadata.resourceVersion))
+    if isinstance(old, Pod) and isinstance(new, Pod):
+        if sub == "ephemeralcontainers":
+            return ephemeral.merge(old, new)
+        # Ephemeral containers change only through their subresource.
+        new = replace(new, spec=replace(new.spec, ephemeralContainers=old.spec.ephemeralContainers))
     merged = replace(new, metadata=replace(new.metadata, **keep))
     if "status" in type(old).__struct_fields__:
         merged = replace(merged, status=getattr(old, "status", None))
