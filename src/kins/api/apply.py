@@ -593,7 +593,7 @@ class Conflicts(KinsError):
     def causes(self) -> list[dict[str, str]]:
         return [
             {
-                "type": "FieldManagerConflict",
+                "reason": "FieldManagerConflict",
                 "message": f"conflict with {c.manager.describe()}",
                 "field": path_string(c.path),
             }
