@@ -405,17 +405,66 @@ def _finish(node: dict[str, Any]) -> dict[str, Any]:
 # --- managers ---------------------------------------------------------------------------------
 
 
-@dataclass
 class Manager:
     """One ``managedFields`` entry: who (manager, operation, subresource, apiVersion), when,
-    and what it owns."""
+    and what it owns.
 
-    manager: str
-    operation: str
-    api_version: str
-    fields: set[Path]
-    time: str | None = None
-    subresource: str = ""
+    An entry read from an object keeps its ``fieldsV1`` trie and is parsed into paths only when
+    its set must change: a write that touches none of another manager's fields (a kubelet's
+    status update, for the creator's entry) passes that entry through as it was.
+    """
+
+    __slots__ = ("_paths", "api_version", "manager", "operation", "raw", "subresource", "time")
+
+    def __init__(
+        self,
+        manager: str,
+        operation: str,
+        api_version: str,
+        fields: set[Path] | None = None,
+        time: str | None = None,
+        subresource: str = "",
+        raw: dict[str, Any] | None = None,
+    ) -> None:
+        self.manager = manager
+        self.operation = operation
+        self.api_version = api_version
+        self.time = time
+        self.subresource = subresource
+        self.raw = raw
+        self._paths = fields if fields is not None or raw is not None else set()
+
+    @property
+    def fields(self) -> set[Path]:
+        if self._paths is None:
+            self._paths = from_fields_v1(self.raw)
+        return self._paths
+
+    @fields.setter
+    def fields(self, paths: set[Path]) -> None:
+        self._paths = paths
+
+    def discard(self, paths: set[Path]) -> None:
+        """Give up ``paths`` (another writer changed or removed them)."""
+        if not paths:
+            return
+        if self._paths is None and not any(trie_has(self.raw, p) for p in paths):
+            return
+        self.fields -= paths
+
+    def empty(self) -> bool:
+        return not self.raw if self._paths is None else not self._paths
+
+    def copy(self) -> Manager:
+        return Manager(
+            self.manager,
+            self.operation,
+            self.api_version,
+            None if self._paths is None else set(self._paths),
+            self.time,
+            self.subresource,
+            self.raw,
+        )
 
     @property
     def ident(self) -> tuple[str, str, str, str]:
@@ -436,10 +485,22 @@ class Manager:
         if self.time is not None:
             out["time"] = self.time
         out["fieldsType"] = FIELDS_V1
-        out["fieldsV1"] = to_fields_v1(self.fields)
+        out["fieldsV1"] = self.raw if self._paths is None else to_fields_v1(self._paths)
         if self.subresource:
             out["subresource"] = self.subresource
         return out
+
+
+def trie_has(trie: Any, path: Path) -> bool:
+    """Whether a ``fieldsV1`` trie holds ``path`` as a member."""
+    node = trie
+    for pe in path:
+        if not isinstance(node, dict):
+            return False
+        node = node.get(pe)
+        if node is None:
+            return False
+    return isinstance(node, dict) and (not node or "." in node)
 
 
 def parse_managers(entries: Any) -> list[Manager]:
@@ -451,14 +512,15 @@ def parse_managers(entries: Any) -> list[Manager]:
     for e in entries:
         if not isinstance(e, dict):
             continue
+        trie = e.get("fieldsV1")
         out.append(
             Manager(
                 manager=str(e.get("manager") or ""),
                 operation=str(e.get("operation") or ""),
                 api_version=str(e.get("apiVersion") or ""),
-                fields=from_fields_v1(e.get("fieldsV1")),
                 time=e.get("time"),
                 subresource=str(e.get("subresource") or ""),
+                raw=trie if isinstance(trie, dict) else {},
             )
         )
     return out
@@ -466,7 +528,7 @@ def parse_managers(entries: Any) -> list[Manager]:
 
 def encode_managers(managers: list[Manager]) -> list[dict[str, Any]]:
     """Entries in the API's order: appliers first, then by time, manager, version, subresource."""
-    live = [m for m in managers if m.fields]
+    live = [m for m in managers if not m.empty()]
     live.sort(key=lambda m: (m.operation, m.time or "", m.manager, m.api_version, m.subresource))
     return [m.entry() for m in live]
 
@@ -544,19 +606,18 @@ def update(
         if m.ident == me.ident:
             mine = m
             continue
-        if changed or removed:
-            m.fields -= changed
-            m.fields -= removed
-        if m.fields:
+        m.discard(changed)
+        m.discard(removed)
+        if not m.empty():
             out.append(m)
     if mine is None:
         mine = me
     else:
-        mine.fields -= removed
+        mine.discard(removed)
     if changed:
         mine.fields |= changed
         mine.time = when or now()
-    if mine.fields:
+    if not mine.empty():
         out.append(mine)
     return out
 
@@ -757,7 +818,7 @@ def apply(
     check_config(config, schema)
     when = when or now()
     base = live if live is not None else {}
-    managers = [Manager(m.manager, m.operation, m.api_version, set(m.fields), m.time, m.subresource) for m in managers]
+    managers = [m.copy() for m in managers]
     if live is not None and not managers:
         # An object nobody owns fields of (written before managed fields were kept, or by a
         # controller straight to the store): its fields become one updater's, so applying a
@@ -792,9 +853,9 @@ def apply(
         raise Conflicts(conflicts)
     out: list[Manager] = []
     for m in others:
-        m.fields -= changed
-        m.fields -= removed
-        if m.fields:
+        m.discard(changed)
+        m.discard(removed)
+        if not m.empty():
             out.append(m)
     is_changed = live is None or merged != live
     if not is_changed:

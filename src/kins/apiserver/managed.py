@@ -21,6 +21,7 @@ from ..api.load import parse_text
 from ..api.meta import Object
 from ..api.resources import Resource
 from ..store.base import created, updated
+from .encode import encode_value
 from .errors import ApiError
 from .keys import STORE_KEY
 from .request import Target, check_fields, decode, dry_run, truthy
@@ -61,8 +62,7 @@ def _has_status(res: Resource) -> bool:
 
 def record_write(request: web.Request, t: Target, old: Object | None, new: Object) -> Object:
     """``new`` with its managed fields after a create (``old`` None), update or patch."""
-    live_doc = encode_obj(t.res, old) if old is not None else None
-    new_doc = encode_obj(t.res, new)
+    live_doc, new_doc = _changed_parts(t.res, old, new)
     sub = t.sub or ""
     source = old.metadata.managedFields if old is not None else None
     if not sub:
@@ -83,6 +83,27 @@ def record_write(request: web.Request, t: Target, old: Object | None, new: Objec
     )
     entries = ssa.encode_managers(managers) or None
     return replace(new, metadata=replace(new.metadata, managedFields=entries))
+
+
+def _changed_parts(res: Resource, old: Object | None, new: Object) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The encoded top-level fields that differ between ``old`` and ``new`` (all of ``new`` for
+    a create): what the comparison needs, so that a status write encodes only the status."""
+    if old is None:
+        return None, encode_obj(res, new)
+    live: dict[str, Any] = {}
+    doc: dict[str, Any] = {}
+    for name in type(new).__struct_fields__:
+        o, n = getattr(old, name), getattr(new, name)
+        if name == "metadata":
+            o = replace(o, managedFields=None, resourceVersion=None, generation=None)
+            n = replace(n, managedFields=None, resourceVersion=None, generation=None)
+        if name in ("apiVersion", "kind") or o == n:
+            continue
+        if o is not None:
+            live[name] = encode_value(o)
+        if n is not None:
+            doc[name] = encode_value(n)
+    return live, doc
 
 
 def would_create(obj: Object) -> Object:
