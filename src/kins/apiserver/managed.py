@@ -175,6 +175,9 @@ async def serve_apply(request: web.Request, t: Target, check: Check, merge_into:
         if wanted_rv is None:
             obj = replace(obj, metadata=replace(obj.metadata, resourceVersion=old.metadata.resourceVersion))
         obj = check(request.app, t.res, merge_into(old, obj, t.sub), old)
+        if obj == old:
+            # Nothing to write (the same configuration applied again): no new version, no event.
+            return json_response(encode_obj(t.res, old))
         if dry_run(request):
             return json_response(encode_obj(t.res, would_update(obj, old)))
         try:
