@@ -174,7 +174,10 @@ async def serve_apply(request: web.Request, t: Target, check: Check, merge_into:
             return _create(request, t, obj, check)
         if wanted_rv is None:
             obj = replace(obj, metadata=replace(obj.metadata, resourceVersion=old.metadata.resourceVersion))
-        obj = check(request.app, t.res, merge_into(old, obj, t.sub), old)
+        merged = merge_into(old, obj, t.sub)
+        # /status takes only the status from the body; the entries are the apply's own.
+        merged = replace(merged, metadata=replace(merged.metadata, managedFields=obj.metadata.managedFields))
+        obj = check(request.app, t.res, merged, old)
         if obj == old:
             # Nothing to write (the same configuration applied again): no new version, no event.
             return json_response(encode_obj(t.res, old))
