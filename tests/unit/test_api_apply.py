@@ -212,7 +212,7 @@ def test_dry_run_changes_nothing_on_any_verb(served: Served, http: httpx.Client)
 
 
 def test_dry_run_shows_an_allocated_cluster_ip_without_holding_it(http: httpx.Client) -> None:
-    svc = {
+    svc: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": "web"},
