@@ -256,3 +256,16 @@ def test_an_object_written_without_managed_fields_conflicts_before_first_apply(
     r = apply(http, manifest(replicas=3))
     assert r.status_code == 200, r.text
     assert {e["manager"] for e in r.json()["metadata"]["managedFields"]} == {"kubectl", "before-first-apply"}
+
+
+def test_an_object_a_controller_wrote_stays_untracked_on_updates(served: Served, http: httpx.Client) -> None:
+    served.store.create(deployment("web"))  # straight to the store, as the controllers write
+    doc = http.get(f"{DEPLOY}/web").json()
+    doc["status"] = {"replicas": 1}
+    r = http.put(f"{DEPLOY}/web/status", json=doc)
+    assert r.status_code == 200, r.text
+    assert "managedFields" not in r.json()["metadata"]
+    r = http.patch(
+        f"{DEPLOY}/web", json={"spec": {"replicas": 2}}, headers={"Content-Type": "application/merge-patch+json"}
+    )
+    assert r.status_code == 200 and "managedFields" not in r.json()["metadata"]

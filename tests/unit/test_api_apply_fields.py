@@ -342,3 +342,19 @@ def test_last_applied_fields_still_live_are_kubectl_s_to_take_over() -> None:
     allowed = ssa.allowed_by_last_applied(live, DEP)
     assert ("f:spec", "f:template", "f:spec", "f:containers", 'k:{"name":"web"}', "f:image") in allowed
     assert ("f:spec", "f:replicas") not in allowed  # scaled since: not what kubectl applied
+
+
+def test_more_than_ten_updaters_fold_the_oldest_into_ancient_changes() -> None:
+    live: dict[str, Any] = {"metadata": {"labels": {}}}
+    managers: list[ssa.Manager] = []
+    for i in range(12):
+        new = copy.deepcopy(live)
+        new["metadata"]["labels"][f"l{i}"] = "x"
+        managers = ssa.update(live, new, DEP, managers, f"m{i:02d}", "apps/v1", when=f"2026-01-01T00:00:{i:02d}Z")
+        live = new
+    names = sorted(m.manager for m in managers)
+    assert len(managers) == 10
+    assert names == ["ancient-changes"] + [f"m{i:02d}" for i in range(3, 12)]
+    ancient = next(m for m in managers if m.manager == "ancient-changes")
+    # m00 filled the empty labels map in: it owned the map too.
+    assert ancient.fields == {("f:metadata", "f:labels")} | {("f:metadata", "f:labels", f"f:l{i}") for i in range(3)}

@@ -619,6 +619,43 @@ def update(
         mine.time = when or now()
     if not mine.empty():
         out.append(mine)
+    return cap_updaters(out)
+
+
+MAX_UPDATERS = 10
+ANCIENT = "ancient-changes"
+
+
+def cap_updaters(managers: list[Manager], limit: int = MAX_UPDATERS) -> list[Manager]:
+    """At most ``limit`` Update entries: the oldest are folded, per API version, into one
+    ``ancient-changes`` entry (as the API server keeps managedFields from growing)."""
+    updaters = [m for m in managers if m.operation == UPDATE]
+    if len(updaters) <= limit:
+        return managers
+    updaters.sort(key=lambda m: (m.time or "", m.manager))
+    buckets = {m.api_version: m for m in updaters if m.manager == ANCIENT and not m.subresource}
+    first: dict[str, Manager] = {}
+    out = list(managers)
+    length = len(updaters)
+    for m in updaters:
+        if length <= limit:
+            break
+        if m.manager == ANCIENT:
+            continue
+        version = m.api_version
+        if version not in first and version not in buckets:
+            first[version] = m
+            continue
+        bucket = buckets.get(version)
+        if bucket is None:
+            oldest = first[version]
+            bucket = Manager(ANCIENT, UPDATE, version, set(oldest.fields), oldest.time)
+            out[out.index(oldest)] = bucket
+            buckets[version] = bucket
+        bucket.fields = bucket.fields | m.fields
+        bucket.time = m.time
+        out.remove(m)
+        length -= 1
     return out
 
 

@@ -61,8 +61,12 @@ def _has_status(res: Resource) -> bool:
 
 
 def record_write(request: web.Request, t: Target, old: Object | None, new: Object) -> Object:
-    """``new`` with its managed fields after a create (``old`` None), update or patch."""
-    live_doc, new_doc = _changed_parts(t.res, old, new)
+    """``new`` with its managed fields after a create (``old`` None), update or patch.
+
+    An object that exists without any (written by a controller straight to the store) stays
+    without on updates, as upstream tracks an object from its creation or its first apply
+    only: the kubelet's status writes to the Pods a ReplicaSet made cost nothing here.
+    """
     sub = t.sub or ""
     source = old.metadata.managedFields if old is not None else None
     if not sub:
@@ -71,6 +75,9 @@ def record_write(request: web.Request, t: Target, old: Object | None, new: Objec
             source = None  # the client resets them
         elif requested:
             source = requested  # the client sets them (kubectl moving client-side owners to apply)
+    if old is not None and not source and not old.metadata.managedFields:
+        return new
+    live_doc, new_doc = _changed_parts(t.res, old, new)
     managers = ssa.update(
         live_doc,
         new_doc,
