@@ -9,6 +9,7 @@ dry runs as the store would have written them.
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -99,6 +100,7 @@ def _changed_parts(res: Resource, old: Object | None, new: Object) -> tuple[dict
         return None, encode_obj(res, new)
     live: dict[str, Any] = {}
     doc: dict[str, Any] = {}
+    key = (new.KIND, new.metadata.namespace, new.metadata.name)
     for name in type(new).__struct_fields__:
         o, n = getattr(old, name), getattr(new, name)
         if name == "metadata":
@@ -107,10 +109,34 @@ def _changed_parts(res: Resource, old: Object | None, new: Object) -> tuple[dict
         if name in ("apiVersion", "kind") or o == n:
             continue
         if o is not None:
-            live[name] = encode_value(o)
+            live[name] = _encoded(key, name, o)
         if n is not None:
-            doc[name] = encode_value(n)
+            doc[name] = _encoded(key, name, n)
     return live, doc
+
+
+# (kind, namespace, name, field) -> (value, its encoding): the new status of one write is the
+# old status of the next (a kubelet writes a Pod's status again and again), and a struct
+# comparison is far cheaper than encoding it again.
+_ENCODED: OrderedDict[tuple[Any, ...], tuple[Any, Any]] = OrderedDict()
+_ENCODED_MAX = 4096
+
+
+def _encoded(key: tuple[Any, ...], field: str, value: Any) -> Any:
+    if field == "metadata":
+        return encode_value(value)
+    k = (*key, field)
+    hit = _ENCODED.get(k)
+    if hit is not None and hit[0] == value:
+        _ENCODED.move_to_end(k)
+        return hit[1]
+    # Runs after admission: nothing changes the value in place from here on.
+    doc = encode_value(value)
+    _ENCODED[k] = (value, doc)
+    _ENCODED.move_to_end(k)
+    if len(_ENCODED) > _ENCODED_MAX:
+        _ENCODED.popitem(last=False)
+    return doc
 
 
 def would_create(obj: Object) -> Object:
