@@ -269,3 +269,15 @@ def test_an_object_a_controller_wrote_stays_untracked_on_updates(served: Served,
         f"{DEPLOY}/web", json={"spec": {"replicas": 2}}, headers={"Content-Type": "application/merge-patch+json"}
     )
     assert r.status_code == 200 and "managedFields" not in r.json()["metadata"]
+
+
+def test_dry_run_in_delete_options_deletes_nothing(http: httpx.Client) -> None:
+    assert apply(http, manifest()).status_code == 201
+    options = {"kind": "DeleteOptions", "apiVersion": "v1", "dryRun": ["All"]}
+    r = http.request("DELETE", f"{DEPLOY}/web", json=options)
+    assert r.status_code == 200, r.text
+    r = http.request("DELETE", DEPLOY, json=options)
+    assert r.status_code == 200 and [o["metadata"]["name"] for o in r.json()["items"]] == ["web"]
+    assert http.get(f"{DEPLOY}/web").status_code == 200
+    assert http.request("DELETE", f"{DEPLOY}/web", json={"kind": "DeleteOptions"}).status_code == 200
+    assert http.get(f"{DEPLOY}/web").status_code == 404

@@ -50,12 +50,16 @@ def _openapi_v2(api: TlsApi) -> bool:
     return r.status_code == 200
 
 
-def apply_args(api: TlsApi, k: Kubectl) -> tuple[str, ...]:
-    """kubectl 1.27 validates against /openapi/v2 before it applies; where the API does not
-    serve that document, its validation is left to the server (which applies either way)."""
+def no_validate(api: TlsApi, k: Kubectl) -> tuple[str, ...]:
+    """kubectl 1.27 validates against /openapi/v2 before it creates or applies; where the API
+    does not serve that document, validation is left to the server (which checks either way)."""
     if "1.27" in k.binary.name and not _openapi_v2(api):
-        return ("apply", "--validate=false")
-    return ("apply",)
+        return ("--validate=false",)
+    return ()
+
+
+def apply_args(api: TlsApi, k: Kubectl) -> tuple[str, ...]:
+    return ("apply", *no_validate(api, k))
 
 
 def managed(k: Kubectl) -> list[dict]:
@@ -151,3 +155,20 @@ def test_client_side_apply_moves_to_server_side(api: tuple[TlsApi, Kubectl], tmp
     assert [e["name"] for e in doc["spec"]["template"]["spec"]["containers"][0]["env"]] == ["A"]
     last = yaml.safe_load(doc["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"])
     assert last["spec"]["replicas"] == 3  # kept up to date for a later client-side apply
+
+
+def test_server_dry_run_on_every_verb_writes_nothing(api: tuple[TlsApi, Kubectl], tmp_path: Path) -> None:
+    served, k = api
+    f = write(tmp_path / "web.yaml")
+    assert "(server dry run)" in k("create", *no_validate(served, k), "--dry-run=server", "-f", f)
+    assert k.run("get", "deployment", "web", check=False).returncode != 0
+    k(*apply_args(served, k), "--server-side", "-f", f)
+    rv = served.store.resource_version
+    out = k(*apply_args(served, k), "--server-side", "--dry-run=server", "-f", write(tmp_path / "b.yaml", replicas=6))
+    assert "(server dry run)" in out
+    k("scale", "deployment", "web", "--replicas=5", "--dry-run=server")
+    k("patch", "deployment", "web", "--dry-run=server", "-p", '{"spec":{"replicas":7}}')
+    k("replace", *no_validate(served, k), "--dry-run=server", "-f", write(tmp_path / "c.yaml", replicas=8))
+    k("delete", "deployment", "web", "--dry-run=server")
+    assert served.store.resource_version == rv
+    assert k("get", "deployment", "web", "-o", "jsonpath={.spec.replicas}") == "2"

@@ -152,8 +152,25 @@ def truthy(request: web.Request, name: str) -> bool:
     return request.query.get(name, "").lower() in ("1", "true", "yes")
 
 
+# Per request: dryRun=All sent in a DELETE's DeleteOptions body (where kubectl sends it).
+DRY_RUN_BODY: web.RequestKey[bool] = web.RequestKey("dry_run_body", bool)
+
+
 def dry_run(request: web.Request) -> bool:
-    return "All" in request.query.getall("dryRun", [])
+    return "All" in request.query.getall("dryRun", []) or request.get(DRY_RUN_BODY, False)
+
+
+async def read_delete_dry_run(request: web.Request) -> None:
+    """A DELETE may say ``dryRun`` in its DeleteOptions body instead of the query (kubectl
+    ``delete --dry-run=server`` does): ``dry_run`` then sees it too."""
+    if not request.can_read_body:
+        return
+    try:
+        body = msgspec.json.decode(await request.read())
+    except msgspec.DecodeError:
+        return
+    if isinstance(body, dict) and isinstance(body.get("dryRun"), list) and "All" in body["dryRun"]:
+        request[DRY_RUN_BODY] = True
 
 
 def table_version(request: web.Request) -> str | None:

@@ -37,6 +37,7 @@ from .request import (
     label_selector,
     parse_target,
     read_body,
+    read_delete_dry_run,
     table_version,
     truthy,
 )
@@ -97,6 +98,8 @@ def _scale_of(obj: Object) -> Scale:
 async def handle_resource(request: web.Request) -> web.StreamResponse:
     t = parse_target(request)
     method = request.method
+    if method == "DELETE":
+        await read_delete_dry_run(request)
     if t.name is None:
         if method == "GET":
             if t.watch or truthy(request, "watch"):
