@@ -305,14 +305,17 @@ def compare(
             o, n = old.get(name, _ABSENT), new.get(name, _ABSENT)
             if o is n or o == n:
                 continue
-            p = (*path, "f:" + name)
             sub, _ = _child(schema, name)
             if o is _ABSENT:
-                _add_all(c.added, new, name, schema, path, marks)
+                c.added.update(flatten({name: n}, schema, path, marks=marks))
             elif n is _ABSENT:
-                _add_all(c.removed, old, name, schema, path, marks)
+                c.removed.update(flatten({name: o}, schema, path, marks=marks))
+            elif _granular(o, sub) and _granular(n, sub):
+                compare(o, n, sub, (*path, "f:" + name), c, marks)
             else:
-                _compare_values(o, n, sub, p, c, marks, lambda v, nm=name: {nm: v}, schema, path)
+                # A leaf that became a subtree or the other way round: compare the members of both.
+                fo = flatten({name: o}, schema, path, marks=marks)
+                _diff_flat(fo, flatten({name: n}, schema, path, marks=marks), c)
         return c
     if (
         isinstance(old, list)
@@ -339,20 +342,6 @@ def compare(
         return c
     _diff_flat(flatten(old, schema, path, marks=marks), flatten(new, schema, path, marks=marks), c)
     return c
-
-
-def _add_all(into: set[Path], doc: dict[str, Any], name: str, schema: Schema, path: Path, marks: bool) -> None:
-    into.update(flatten({name: doc[name]}, schema, path, marks=marks))
-
-
-def _compare_values(
-    o: Any, n: Any, sub: Schema, p: Path, c: Comparison, marks: bool, wrap: Any, schema: Schema, path: Path
-) -> None:
-    if _granular(o, sub) and _granular(n, sub):
-        compare(o, n, sub, p, c, marks)
-    else:
-        # A leaf that became a subtree or the other way round: compare the members of both.
-        _diff_flat(flatten(wrap(o), schema, path, marks=marks), flatten(wrap(n), schema, path, marks=marks), c)
 
 
 def _diff_flat(fo: dict[Path, Any], fn: dict[Path, Any], c: Comparison) -> None:
