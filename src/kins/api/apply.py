@@ -860,7 +860,8 @@ def apply(
             others.append(m)
     mine = _scoped(flatten(_meta_view(config), schema), subresource, has_status)
     me.fields = mine
-    merged = merge(_deep_copy(base), config, schema)
+    # Copies: pruning edits the result in place, and the caller still needs its configuration.
+    merged = merge(_deep_copy(base), _deep_copy(config), schema)
     dropped = last - mine
     if dropped:
         owned = set(mine)
