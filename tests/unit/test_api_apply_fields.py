@@ -358,3 +358,19 @@ def test_more_than_ten_updaters_fold_the_oldest_into_ancient_changes() -> None:
     ancient = next(m for m in managers if m.manager == "ancient-changes")
     # m00 filled the empty labels map in: it owned the map too.
     assert ancient.fields == {("f:metadata", "f:labels")} | {("f:metadata", "f:labels", f"f:l{i}") for i in range(3)}
+
+
+def test_map_entries_are_owned_one_by_one() -> None:
+    from kins.api.core import ConfigMap
+
+    schema = ssa.schema_of(ConfigMap)
+
+    def cm(**data: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": data}
+
+    first = ssa.apply(None, cm(a="1", b="2"), schema, [], "one", "v1", False, when=T)
+    assert ssa.to_fields_v1(first.managers[0].fields) == {"f:data": {"f:a": {}, "f:b": {}}}
+    second = ssa.apply(first.obj, cm(c="3"), schema, first.managers, "two", "v1", False, when=T)
+    assert second.obj["data"] == {"a": "1", "b": "2", "c": "3"}
+    third = ssa.apply(second.obj, cm(a="1"), schema, second.managers, "one", "v1", False, when=T)
+    assert third.obj["data"] == {"a": "1", "c": "3"}
