@@ -11,12 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kins.api import apply as ssa
+from kins.api import fieldsets as fs
 from kins.api.apps import Deployment
 from kins.api.core import Pod, Service
 
-DEP = ssa.schema_of(Deployment)
-POD = ssa.schema_of(Pod)
-SVC = ssa.schema_of(Service)
+DEP = fs.schema_of(Deployment)
+POD = fs.schema_of(Pod)
+SVC = fs.schema_of(Service)
 T = "2026-01-01T00:00:00Z"
 
 
@@ -54,11 +55,11 @@ def test_list_semantics_follow_the_api_list_types() -> None:
     assert containers.elem.fields["volumeMounts"].keys == ("mountPath",)
     assert containers.elem.fields["args"].list_type == "atomic"
     assert pod_spec.fields["volumes"].keys == ("name",)
-    assert pod_spec.fields["nodeSelector"] is ssa.LEAF  # mapType=atomic
+    assert pod_spec.fields["nodeSelector"] is fs.LEAF  # mapType=atomic
     svc_spec = SVC.fields["spec"]
     assert svc_spec.fields["ports"].keys == ("port", "protocol")
-    assert svc_spec.fields["selector"] is ssa.LEAF
-    assert DEP.fields["spec"].fields["selector"] is ssa.LEAF  # LabelSelector is structType=atomic
+    assert svc_spec.fields["selector"] is fs.LEAF
+    assert DEP.fields["spec"].fields["selector"] is fs.LEAF  # LabelSelector is structType=atomic
     assert POD.fields["metadata"].fields["finalizers"].list_type == "set"
     assert POD.fields["status"].fields["conditions"].keys == ("type",)
 
@@ -100,7 +101,7 @@ def test_field_set_of_an_applied_deployment_is_the_api_s() -> None:
 
 def test_an_update_owns_what_it_filled_in_maps_and_lists_included() -> None:
     (m,) = ssa.update(None, deployment(), DEP, [], "kubectl-create", "apps/v1", when=T)
-    fields = ssa.to_fields_v1(m.fields)
+    fields = fs.to_fields_v1(m.fields)
     assert fields["f:metadata"] == {"f:labels": {".": {}, "f:app": {}}}
     web = fields["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"web"}']
     assert "." in web["f:ports"]  # an omitempty list that appeared: its writer owns it too
@@ -119,8 +120,8 @@ def test_an_update_owns_what_it_filled_in_maps_and_lists_included() -> None:
         (("f:items", "i:3"), ".items[3]"),
     ],
 )
-def test_paths_read_as_the_api_writes_them(path: ssa.Path, text: str) -> None:
-    assert ssa.path_string(path) == text
+def test_paths_read_as_the_api_writes_them(path: fs.Path, text: str) -> None:
+    assert fs.path_string(path) == text
 
 
 _PE = st.sampled_from(["f:a", "f:b", "f:spec", 'k:{"name":"x"}', 'v:"s"', "i:0"])
@@ -128,11 +129,11 @@ _PE = st.sampled_from(["f:a", "f:b", "f:spec", 'k:{"name":"x"}', 'v:"s"', "i:0"]
 
 @settings(max_examples=200, deadline=None)
 @given(st.sets(st.lists(_PE, min_size=1, max_size=5).map(tuple), max_size=30))
-def test_fields_v1_round_trips_any_field_set(paths: set[ssa.Path]) -> None:
-    trie = ssa.to_fields_v1(paths)
-    assert ssa.from_fields_v1(trie) == paths
+def test_fields_v1_round_trips_any_field_set(paths: set[fs.Path]) -> None:
+    trie = fs.to_fields_v1(paths)
+    assert fs.from_fields_v1(trie) == paths
     for p in paths:
-        assert ssa.trie_has(trie, p)
+        assert fs.trie_has(trie, p)
 
 
 # --- comparison -------------------------------------------------------------------------------
@@ -188,8 +189,8 @@ _docs = st.builds(
 def test_comparison_skipping_equal_subtrees_is_the_full_comparison(old: Any, new: Any) -> None:
     """``compare`` descends only where values differ; it must say what comparing every field
     of both objects says."""
-    fo, fn = ssa.flatten(old, DEP, marks=True), ssa.flatten(new, DEP, marks=True)
-    c = ssa.compare(old, new, DEP)
+    fo, fn = fs.flatten(old, DEP, marks=True), fs.flatten(new, DEP, marks=True)
+    c = fs.compare(old, new, DEP)
     assert c.added == fn.keys() - fo.keys()
     assert c.removed == fo.keys() - fn.keys()
     assert c.modified == {p for p in fo.keys() & fn.keys() if fo[p] is not fn[p] and fo[p] != fn[p]}
@@ -209,10 +210,10 @@ def test_applying_twice_changes_nothing_the_second_time(live: Any, config: Any) 
 @given(_docs, _docs)
 def test_the_applied_configuration_holds_in_the_result(live: Any, config: Any) -> None:
     r = apply(live, config, [], "a", force=True)
-    merged = ssa.flatten(r.obj, DEP)
-    for path, value in ssa.flatten(config, DEP).items():
+    merged = fs.flatten(r.obj, DEP)
+    for path, value in fs.flatten(config, DEP).items():
         assert path in merged
-        if value is not ssa.MARK and not isinstance(value, dict):
+        if value is not fs.MARK and not isinstance(value, dict):
             assert merged[path] == value
 
 
@@ -327,11 +328,11 @@ def test_an_entry_no_write_touched_passes_through_unparsed() -> None:
 def test_keys_must_be_present_and_unique_in_an_applied_list() -> None:
     config = deployment()
     config["spec"]["template"]["spec"]["containers"].append({"image": "x"})
-    with pytest.raises(ssa.ApplyError, match="missing key field"):
+    with pytest.raises(fs.ApplyError, match="missing key field"):
         apply(None, config, [], "a")
     config = deployment(env={"A": "1"})
     config["spec"]["template"]["spec"]["containers"][0]["env"].append({"name": "A", "value": "2"})
-    with pytest.raises(ssa.ApplyError, match="duplicate entries"):
+    with pytest.raises(fs.ApplyError, match="duplicate entries"):
         apply(None, config, [], "a")
 
 
@@ -363,13 +364,13 @@ def test_more_than_ten_updaters_fold_the_oldest_into_ancient_changes() -> None:
 def test_map_entries_are_owned_one_by_one() -> None:
     from kins.api.core import ConfigMap
 
-    schema = ssa.schema_of(ConfigMap)
+    schema = fs.schema_of(ConfigMap)
 
     def cm(**data: str) -> dict[str, Any]:
         return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": data}
 
     first = ssa.apply(None, cm(a="1", b="2"), schema, [], "one", "v1", False, when=T)
-    assert ssa.to_fields_v1(first.managers[0].fields) == {"f:data": {"f:a": {}, "f:b": {}}}
+    assert fs.to_fields_v1(first.managers[0].fields) == {"f:data": {"f:a": {}, "f:b": {}}}
     second = ssa.apply(first.obj, cm(c="3"), schema, first.managers, "two", "v1", False, when=T)
     assert second.obj["data"] == {"a": "1", "b": "2", "c": "3"}
     third = ssa.apply(second.obj, cm(a="1"), schema, second.managers, "one", "v1", False, when=T)

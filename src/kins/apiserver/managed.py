@@ -18,6 +18,7 @@ from msgspec.structs import replace
 
 from .._errors import Conflict, MultiValidationError, NotFound
 from ..api import apply as ssa
+from ..api import fieldsets
 from ..api.load import parse_text
 from ..api.meta import Object
 from ..api.resources import Resource
@@ -82,7 +83,7 @@ def record_write(request: web.Request, t: Target, old: Object | None, new: Objec
     managers = ssa.update(
         live_doc,
         new_doc,
-        ssa.schema_of(t.res.cls),
+        fieldsets.schema_of(t.res.cls),
         ssa.parse_managers(source),
         manager_name(request),
         t.res.group_version,
@@ -188,7 +189,7 @@ async def serve_apply(request: web.Request, t: Target, check: Check, merge_into:
     manager = manager_name(request)
     force = truthy(request, "force")
     config = _config(request, t, await request.read())
-    schema = ssa.schema_of(t.res.cls)
+    schema = fieldsets.schema_of(t.res.cls)
     store = request.app[STORE_KEY]
     wanted_rv = config["metadata"].get("resourceVersion")
     for _ in range(RETRIES):
@@ -225,7 +226,7 @@ async def serve_apply(request: web.Request, t: Target, check: Check, merge_into:
 
 
 def _apply(
-    t: Target, live: dict[str, Any] | None, config: dict[str, Any], schema: ssa.Schema, manager: str, force: bool
+    t: Target, live: dict[str, Any] | None, config: dict[str, Any], schema: fieldsets.Schema, manager: str, force: bool
 ) -> ssa.Applied:
     managers = ssa.parse_managers((live or {}).get("metadata", {}).get("managedFields"))
 
@@ -249,7 +250,7 @@ def _apply(
             applied = run(True)
     except ssa.Conflicts as e:
         raise ApiError(409, "Conflict", e.message(), causes=e.causes()) from None
-    except ssa.ApplyError as e:
+    except fieldsets.ApplyError as e:
         raise ApiError(
             422, "Invalid", f'{t.res.kind} "{t.name}" is invalid: {e}', kind=t.res.plural, name=t.name or ""
         ) from None
