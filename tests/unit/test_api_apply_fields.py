@@ -375,3 +375,13 @@ def test_map_entries_are_owned_one_by_one() -> None:
     assert second.obj["data"] == {"a": "1", "b": "2", "c": "3"}
     third = ssa.apply(second.obj, cm(a="1"), schema, second.managers, "one", "v1", False, when=T)
     assert third.obj["data"] == {"a": "1", "c": "3"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(_docs, _docs)
+def test_a_sole_manager_s_object_is_its_last_configuration(first: Any, second: Any) -> None:
+    """With nobody else owning fields, applying A then B leaves what applying B alone leaves:
+    whatever A set and B dropped is gone (list order aside: live elements keep their places)."""
+    a = apply(None, first, [], "a")
+    b = apply(a.obj, second, a.managers, "a")
+    assert fs.flatten(b.obj, DEP) == fs.flatten(apply(None, second, [], "a").obj, DEP)
