@@ -281,3 +281,11 @@ def test_dry_run_in_delete_options_deletes_nothing(http: httpx.Client) -> None:
     assert http.get(f"{DEPLOY}/web").status_code == 200
     assert http.request("DELETE", f"{DEPLOY}/web", json={"kind": "DeleteOptions"}).status_code == 200
     assert http.get(f"{DEPLOY}/web").status_code == 404
+
+
+def test_dry_run_create_completes_a_generate_name(http: httpx.Client) -> None:
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "cfg-"}, "data": {"a": "1"}}
+    r = http.post("/api/v1/namespaces/default/configmaps", params={"dryRun": "All"}, json=cm)
+    assert r.status_code == 201, r.text
+    assert re.match(r"^cfg-[a-z0-9]{5}$", r.json()["metadata"]["name"])
+    assert http.get("/api/v1/namespaces/default/configmaps").json()["items"] == []

@@ -8,6 +8,7 @@ dry runs as the store would have written them.
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from ..api import fieldsets
 from ..api.load import parse_text
 from ..api.meta import Object
 from ..api.resources import Resource
-from ..store.base import created, updated
+from ..store.base import created, random_suffix, updated
 from .encode import encode_value
 from .errors import ApiError
 from .keys import STORE_KEY
@@ -30,6 +31,7 @@ from .request import Target, check_fields, decode, dry_run, truthy
 from .response import encode_obj, json_response
 
 APPLY_PATCH = "application/apply-patch+yaml"
+_RNG = random.Random()
 MAX_MANAGER = 128
 RETRIES = 5
 
@@ -141,8 +143,10 @@ def _encoded(key: tuple[Any, ...], field: str, value: Any) -> Any:
 
 
 def would_create(obj: Object) -> Object:
-    """A dry-run create as the store would have answered it (identity set, nothing held)."""
-    out = created(obj, obj.metadata.name, obj.metadata.namespace or "", str(uuid.uuid4()), 0, ssa.now())
+    """A dry-run create as the store would have answered it (identity set, a generateName
+    completed, nothing held)."""
+    name = obj.metadata.name or (obj.metadata.generateName or "") + random_suffix(_RNG)
+    out = created(obj, name, obj.metadata.namespace or "", str(uuid.uuid4()), 0, ssa.now())
     return replace(out, metadata=replace(out.metadata, resourceVersion=None))
 
 
