@@ -172,3 +172,14 @@ def test_server_dry_run_on_every_verb_writes_nothing(api: tuple[TlsApi, Kubectl]
     k("delete", "deployment", "web", "--dry-run=server")
     assert served.store.resource_version == rv
     assert k("get", "deployment", "web", "-o", "jsonpath={.spec.replicas}") == "2"
+
+
+def test_client_side_diff_after_a_server_side_apply(api: tuple[TlsApi, Kubectl], tmp_path: Path) -> None:
+    served, k = api
+    if "1.27" in k.binary.name and not _openapi_v2(served):
+        pytest.skip("kubectl 1.27's client-side diff needs /openapi/v2, which this API does not serve")
+    f = write(tmp_path / "web.yaml")
+    k(*apply_args(served, k), "--server-side", "-f", f)
+    # kubectl's patch carries "annotations": {} for an object without them: no change.
+    p = k.run("diff", "-f", f, check=False)
+    assert (p.returncode, p.stdout) == (0, ""), p.stdout + p.stderr

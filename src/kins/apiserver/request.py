@@ -73,6 +73,11 @@ def decode(res: Resource, doc: Any, namespace: str | None, url_name: str | None)
         raise invalid(res, name, e.errors) from None
     if url_name is not None and not obj.metadata.name:
         obj = replace(obj, metadata=replace(obj.metadata, name=url_name))
+    if obj.metadata.labels == {} or obj.metadata.annotations == {}:
+        # An empty map is no map once the API server has decoded it (omitempty): kubectl's
+        # patches send "annotations": {} when the live object has none.
+        meta = obj.metadata
+        obj = replace(obj, metadata=replace(meta, labels=meta.labels or None, annotations=meta.annotations or None))
     return obj
 
 
