@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +15,9 @@ from test_api import Served, deployment, serving
 from kins.api.config import default_cluster
 from kins.api.load import parse_text
 from kins.daemon.main import admission
+from kins.store.base import Store
 from kins.store.memory import MemoryStore
+from kins.store.sqlite import SqliteStore
 
 APPLY = {"Content-Type": "application/apply-patch+yaml"}
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
@@ -43,11 +46,13 @@ def manifest(replicas: int = 2, image: str = "nginx") -> str:
     return MANIFEST % {"replicas": replicas, "image": image}
 
 
-@pytest.fixture
-def served() -> Iterator[Served]:
-    store = MemoryStore(history=1000)
+@pytest.fixture(params=["memory", "sqlite"])
+def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
+    store: Store = MemoryStore(history=1000) if request.param == "memory" else SqliteStore(tmp_path / "s.db")
     with serving(store, admission=admission(store, default_cluster())) as s:
         yield s
+    if isinstance(store, SqliteStore):
+        store.close()
 
 
 @pytest.fixture
