@@ -122,7 +122,7 @@ def _changed_parts(res: Resource, old: Object | None, new: Object) -> tuple[dict
 # old status of the next (a kubelet writes a Pod's status again and again), and a struct
 # comparison is far cheaper than encoding it again.
 _ENCODED: OrderedDict[tuple[Any, ...], tuple[Any, Any]] = OrderedDict()
-_ENCODED_MAX = 4096
+_ENCODED_MAX = 1024  # a few MB at most; past it, writes just encode again
 
 
 def _encoded(key: tuple[Any, ...], field: str, value: Any) -> Any:
