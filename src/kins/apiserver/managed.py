@@ -76,7 +76,10 @@ def record_write(request: web.Request, t: Target, old: Object | None, new: Objec
     if not sub:
         requested = new.metadata.managedFields
         if requested == [] or (isinstance(requested, list) and requested == [{}]):
-            source = None  # the client resets them
+            # The client strips them: an existing object is then untracked (until an apply).
+            if old is not None:
+                return replace(new, metadata=replace(new.metadata, managedFields=None))
+            source = None
         elif requested:
             source = requested  # the client sets them (kubectl moving client-side owners to apply)
     if old is not None and not source and not old.metadata.managedFields:
