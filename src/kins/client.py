@@ -18,6 +18,7 @@ import httpx
 import msgspec
 from msgspec.structs import replace
 
+from . import __version__
 from ._errors import Conflict, NotFound, error_from_status
 from .api.load import to_object
 from .api.meta import LabelSelector, Object
@@ -91,7 +92,12 @@ class Client:
             transport = httpx.HTTPTransport(uds=uds, verify=False)
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            # The API names a writer's managedFields entries after the User-Agent's first segment.
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                "User-Agent": f"kins/{__version__} (python-httpx)",
+            },
             timeout=timeout,
             verify=verify,
             transport=transport,

@@ -29,6 +29,7 @@ from . import deletion as api_deletion
 from . import ephemeral, namespaces
 from .errors import ApiError, invalid
 from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, Admission
+from .managed import APPLY_PATCH, check_options, record_write, serve_apply, would_create, would_update
 from .request import (
     Target,
     check_fields,
@@ -39,6 +40,7 @@ from .request import (
     label_selector,
     parse_target,
     read_body,
+    read_delete_dry_run,
     table_version,
     truthy,
 )
@@ -99,6 +101,8 @@ def _scale_of(obj: Object) -> Scale:
 async def handle_resource(request: web.Request) -> web.StreamResponse:
     t = parse_target(request)
     method = request.method
+    if method == "DELETE":
+        await read_delete_dry_run(request)
     if t.name is None:
         if method == "GET":
             if t.watch or truthy(request, "watch"):
@@ -196,9 +200,9 @@ async def _create(request: web.Request, t: Target) -> web.Response:
                 kind=t.res.plural,
                 name=obj.metadata.name,
             )
-    obj = _check(request.app, t.res, apply_create_defaults(obj), None)
+    obj = record_write(request, t, None, _check(request.app, t.res, apply_create_defaults(obj), None))
     if dry_run(request):
-        return json_response(encode_obj(t.res, obj), 201)
+        return json_response(encode_obj(t.res, would_create(obj)), 201)
     try:
         created = store.create(obj)
     except Conflict as e:
@@ -248,9 +252,11 @@ def _merge_into(old: Object, new: Object, sub: str | None) -> Object:
 
 
 def _write(request: web.Request, t: Target, new: Object, old: Object, check_rv: bool) -> Object:
-    obj = _check(request.app, t.res, namespaces.merge_update(t, old, _merge_into(old, new, t.sub)), old)
+    obj = record_write(
+        request, t, old, _check(request.app, t.res, namespaces.merge_update(t, old, _merge_into(old, new, t.sub)), old)
+    )
     if dry_run(request):
-        return obj
+        return would_update(obj, old)
     try:
         updated = request.app[STORE_KEY].update(obj, check_rv=check_rv)
     except Conflict as e:
@@ -289,6 +295,9 @@ def _patch_precondition(patch: Any) -> str | None:
 
 
 async def _patch(request: web.Request, t: Target) -> web.Response:
+    check_options(request)
+    if request.content_type == APPLY_PATCH:
+        return await serve_apply(request, t, _check, _merge_into)
     patch = await read_body(request)
     wanted_rv = _patch_precondition(patch)
     for _ in range(PATCH_RETRIES):
@@ -328,7 +337,7 @@ async def _write_scale(request: web.Request, t: Target) -> web.Response:
         wanted_rv = scale.metadata.resourceVersion if request.method == "PUT" else _patch_precondition(body)
         spec = replace(old.spec, replicas=scale.spec.replicas)  # type: ignore[attr-defined]
         meta = replace(old.metadata, resourceVersion=wanted_rv or old.metadata.resourceVersion)
-        new = replace(old, spec=spec, metadata=meta)
+        new = record_write(request, t, old, replace(old, spec=spec, metadata=meta))
         try:
             updated = request.app[STORE_KEY].update(new, check_rv=True) if not dry_run(request) else new
         except Conflict as e:
