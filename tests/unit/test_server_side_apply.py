@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 from kubectl_bin import NEWEST, OLDEST, Kubectl, TlsApi, tls_api
@@ -45,23 +44,6 @@ def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[TlsApi
         yield served, served.kubectl(request.param)
 
 
-def _openapi_v2(api: TlsApi) -> bool:
-    r = httpx.get(f"{api.url}/openapi/v2", headers={"Authorization": f"Bearer {api.token}"}, verify=False)
-    return r.status_code == 200
-
-
-def no_validate(api: TlsApi, k: Kubectl) -> tuple[str, ...]:
-    """kubectl 1.27 validates against /openapi/v2 before it creates or applies; where the API
-    does not serve that document, validation is left to the server (which checks either way)."""
-    if "1.27" in k.binary.name and not _openapi_v2(api):
-        return ("--validate=false",)
-    return ()
-
-
-def apply_args(api: TlsApi, k: Kubectl) -> tuple[str, ...]:
-    return ("apply", *no_validate(api, k))
-
-
 def managed(k: Kubectl) -> list[dict]:
     doc = yaml.safe_load(k("get", "deployment", "web", "-o", "yaml", "--show-managed-fields"))
     return doc["metadata"]["managedFields"]
@@ -70,7 +52,7 @@ def managed(k: Kubectl) -> list[dict]:
 def test_server_side_apply_shows_owners_and_prunes_dropped_fields(api: tuple[TlsApi, Kubectl], tmp_path: Path) -> None:
     served, k = api
     f = write(tmp_path / "web.yaml")
-    assert "serverside-applied" in k(*apply_args(served, k), "--server-side", "-f", f)
+    assert "serverside-applied" in k("apply", "--server-side", "-f", f)
     (entry,) = managed(k)
     assert (entry["manager"], entry["operation"], entry["fieldsType"]) == ("kubectl", "Apply", "FieldsV1")
     env = entry["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"web"}']["f:env"]
@@ -78,30 +60,30 @@ def test_server_side_apply_shows_owners_and_prunes_dropped_fields(api: tuple[Tls
     plain = yaml.safe_load(k("get", "deployment", "web", "-o", "yaml"))
     assert "managedFields" not in plain["metadata"]  # kubectl hides them unless asked
     f = write(tmp_path / "web.yaml", env='[{name: A, value: "1"}]')
-    k(*apply_args(served, k), "--server-side", "-f", f)
+    k("apply", "--server-side", "-f", f)
     assert k("get", "deployment", "web", "-o", "jsonpath={.spec.template.spec.containers[0].env}") == (
         '[{"name":"A","value":"1"}]'
     )
     f = write(tmp_path / "other.yaml", replicas=2)
-    k(*apply_args(served, k), "--server-side", "--field-manager=ci", "-f", f)
+    k("apply", "--server-side", "--field-manager=ci", "-f", f)
     assert {e["manager"] for e in managed(k)} == {"kubectl", "ci"}
 
 
 def test_scale_then_apply_conflicts_and_force_conflicts_wins(api: tuple[TlsApi, Kubectl], tmp_path: Path) -> None:
     served, k = api
     f = write(tmp_path / "web.yaml")
-    k(*apply_args(served, k), "--server-side", "-f", f)
+    k("apply", "--server-side", "-f", f)
     k("scale", "deployment", "web", "--replicas=4")
     # kubectl names itself after its binary in the User-Agent (kubectl.1.NN here).
     scaler = k.binary.name
-    p = k.run(*apply_args(served, k), "--server-side", "-f", f, check=False)
+    p = k.run("apply", "--server-side", "-f", f, check=False)
     assert p.returncode != 0
     assert (
         f'error: Apply failed with 1 conflict: conflict with "{scaler}" with subresource "scale" using apps/v1: '
         ".spec.replicas" in p.stderr
     )
     assert k("get", "deployment", "web", "-o", "jsonpath={.spec.replicas}") == "4"
-    k(*apply_args(served, k), "--server-side", "--force-conflicts", "-f", f)
+    k("apply", "--server-side", "--force-conflicts", "-f", f)
     assert k("get", "deployment", "web", "-o", "jsonpath={.spec.replicas}") == "2"
     assert [e["manager"] for e in managed(k)] == ["kubectl"]
 
@@ -109,7 +91,7 @@ def test_scale_then_apply_conflicts_and_force_conflicts_wins(api: tuple[TlsApi, 
 def test_diff_through_server_side_dry_run(api: tuple[TlsApi, Kubectl], tmp_path: Path) -> None:
     served, k = api
     f = write(tmp_path / "web.yaml")
-    k(*apply_args(served, k), "--server-side", "-f", f)
+    k("apply", "--server-side", "-f", f)
     p = k.run("diff", "--server-side", "-f", f, check=False)
     assert (p.returncode, p.stdout) == (0, ""), p.stderr
     f = write(tmp_path / "web.yaml", replicas=3)
@@ -122,10 +104,8 @@ def test_diff_through_server_side_dry_run(api: tuple[TlsApi, Kubectl], tmp_path:
 
 def test_diff_of_a_client_side_applied_manifest(api: tuple[TlsApi, Kubectl], tmp_path: Path) -> None:
     served, k = api
-    if "1.27" in k.binary.name and not _openapi_v2(served):
-        pytest.skip("kubectl 1.27's client-side diff needs /openapi/v2, which this API does not serve")
     f = write(tmp_path / "web.yaml")
-    k(*apply_args(served, k), "-f", f)
+    k("apply", "-f", f)
     p = k.run("diff", "-f", f, check=False)
     assert (p.returncode, p.stdout) == (0, ""), p.stderr
     f = write(tmp_path / "web.yaml", replicas=5)
@@ -137,16 +117,16 @@ def test_diff_of_a_client_side_applied_manifest(api: tuple[TlsApi, Kubectl], tmp
 def test_client_side_apply_moves_to_server_side(api: tuple[TlsApi, Kubectl], tmp_path: Path) -> None:
     served, k = api
     f = write(tmp_path / "web.yaml")
-    k(*apply_args(served, k), "-f", f)
+    k("apply", "-f", f)
     assert [(e["manager"], e["operation"]) for e in managed(k)] == [("kubectl-client-side-apply", "Update")]
     # Another manager changing what client-side apply set is a conflict with it.
     other = write(tmp_path / "other.yaml", replicas=7)
-    p = k.run(*apply_args(served, k), "--server-side", "--field-manager=other", "-f", other, check=False)
+    p = k.run("apply", "--server-side", "--field-manager=other", "-f", other, check=False)
     assert p.returncode != 0
     assert 'conflict with "kubectl-client-side-apply" using apps/v1: .spec.replicas' in p.stderr
     # kubectl itself takes its own fields over: no conflict, and its client-side entry is gone.
     f = write(tmp_path / "web.yaml", replicas=3, env='[{name: A, value: "1"}]')
-    k(*apply_args(served, k), "--server-side", "-f", f)
+    k("apply", "--server-side", "-f", f)
     entries = {(e["manager"], e["operation"]) for e in managed(k)}
     assert ("kubectl", "Apply") in entries
     assert ("kubectl-client-side-apply", "Update") not in entries
@@ -160,15 +140,15 @@ def test_client_side_apply_moves_to_server_side(api: tuple[TlsApi, Kubectl], tmp
 def test_server_dry_run_on_every_verb_writes_nothing(api: tuple[TlsApi, Kubectl], tmp_path: Path) -> None:
     served, k = api
     f = write(tmp_path / "web.yaml")
-    assert "(server dry run)" in k("create", *no_validate(served, k), "--dry-run=server", "-f", f)
+    assert "(server dry run)" in k("create", "--dry-run=server", "-f", f)
     assert k.run("get", "deployment", "web", check=False).returncode != 0
-    k(*apply_args(served, k), "--server-side", "-f", f)
+    k("apply", "--server-side", "-f", f)
     rv = served.store.resource_version
-    out = k(*apply_args(served, k), "--server-side", "--dry-run=server", "-f", write(tmp_path / "b.yaml", replicas=6))
+    out = k("apply", "--server-side", "--dry-run=server", "-f", write(tmp_path / "b.yaml", replicas=6))
     assert "(server dry run)" in out
     k("scale", "deployment", "web", "--replicas=5", "--dry-run=server")
     k("patch", "deployment", "web", "--dry-run=server", "-p", '{"spec":{"replicas":7}}')
-    k("replace", *no_validate(served, k), "--dry-run=server", "-f", write(tmp_path / "c.yaml", replicas=8))
+    k("replace", "--dry-run=server", "-f", write(tmp_path / "c.yaml", replicas=8))
     k("delete", "deployment", "web", "--dry-run=server")
     assert served.store.resource_version == rv
     assert k("get", "deployment", "web", "-o", "jsonpath={.spec.replicas}") == "2"
@@ -176,10 +156,8 @@ def test_server_dry_run_on_every_verb_writes_nothing(api: tuple[TlsApi, Kubectl]
 
 def test_client_side_diff_after_a_server_side_apply(api: tuple[TlsApi, Kubectl], tmp_path: Path) -> None:
     served, k = api
-    if "1.27" in k.binary.name and not _openapi_v2(served):
-        pytest.skip("kubectl 1.27's client-side diff needs /openapi/v2, which this API does not serve")
     f = write(tmp_path / "web.yaml")
-    k(*apply_args(served, k), "--server-side", "-f", f)
+    k("apply", "--server-side", "-f", f)
     # kubectl's patch carries "annotations": {} for an object without them: no change.
     p = k.run("diff", "-f", f, check=False)
     assert (p.returncode, p.stdout) == (0, ""), p.stdout + p.stderr
