@@ -50,7 +50,7 @@ def managed(k: Kubectl) -> list[dict]:
 
 
 def test_server_side_apply_shows_owners_and_prunes_dropped_fields(api: tuple[TlsApi, Kubectl], tmp_path: Path) -> None:
-    served, k = api
+    _, k = api
     f = write(tmp_path / "web.yaml")
     assert "serverside-applied" in k("apply", "--server-side", "-f", f)
     (entry,) = managed(k)
@@ -70,7 +70,7 @@ def test_server_side_apply_shows_owners_and_prunes_dropped_fields(api: tuple[Tls
 
 
 def test_scale_then_apply_conflicts_and_force_conflicts_wins(api: tuple[TlsApi, Kubectl], tmp_path: Path) -> None:
-    served, k = api
+    _, k = api
     f = write(tmp_path / "web.yaml")
     k("apply", "--server-side", "-f", f)
     k("scale", "deployment", "web", "--replicas=4")
@@ -89,7 +89,7 @@ def test_scale_then_apply_conflicts_and_force_conflicts_wins(api: tuple[TlsApi, 
 
 
 def test_diff_through_server_side_dry_run(api: tuple[TlsApi, Kubectl], tmp_path: Path) -> None:
-    served, k = api
+    _, k = api
     f = write(tmp_path / "web.yaml")
     k("apply", "--server-side", "-f", f)
     p = k.run("diff", "--server-side", "-f", f, check=False)
@@ -103,7 +103,7 @@ def test_diff_through_server_side_dry_run(api: tuple[TlsApi, Kubectl], tmp_path:
 
 
 def test_diff_of_a_client_side_applied_manifest(api: tuple[TlsApi, Kubectl], tmp_path: Path) -> None:
-    served, k = api
+    _, k = api
     f = write(tmp_path / "web.yaml")
     k("apply", "-f", f)
     p = k.run("diff", "-f", f, check=False)
@@ -115,7 +115,7 @@ def test_diff_of_a_client_side_applied_manifest(api: tuple[TlsApi, Kubectl], tmp
 
 
 def test_client_side_apply_moves_to_server_side(api: tuple[TlsApi, Kubectl], tmp_path: Path) -> None:
-    served, k = api
+    _, k = api
     f = write(tmp_path / "web.yaml")
     k("apply", "-f", f)
     assert [(e["manager"], e["operation"]) for e in managed(k)] == [("kubectl-client-side-apply", "Update")]
@@ -155,7 +155,7 @@ def test_server_dry_run_on_every_verb_writes_nothing(api: tuple[TlsApi, Kubectl]
 
 
 def test_client_side_diff_after_a_server_side_apply(api: tuple[TlsApi, Kubectl], tmp_path: Path) -> None:
-    served, k = api
+    _, k = api
     f = write(tmp_path / "web.yaml")
     k("apply", "--server-side", "-f", f)
     # kubectl's patch carries "annotations": {} for an object without them: no change.
