@@ -1,4 +1,5 @@
-"""Response bodies: objects in the version of the path, lists, and Tables for ``kubectl get``."""
+"""Response bodies: objects in the version of the path, lists, and Tables for ``kubectl get``;
+JSON or Kubernetes' protobuf, as the request's ``Accept`` prefers."""
 
 from __future__ import annotations
 
@@ -9,13 +10,62 @@ from aiohttp import web
 
 from ..api.meta import Object
 from ..api.resources import Resource
+from . import protobuf
 from . import table as api_table
 from .encode import encode
+from .errors import ApiError
 from .legacy import ingress_to_legacy
+
+JSON = "application/json"
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=msgspec.json.encode(data), status=status, content_type="application/json")
+
+
+def _accepted(request: web.Request) -> list[str]:
+    """The media types the client accepts that we could answer with, most preferred first
+    (by ``q``, then by order); ``*/*`` and ``application/*`` stand for JSON."""
+    ranked: list[tuple[float, int, str]] = []
+    for i, media_range in enumerate(request.headers.get("Accept", "").split(",")):
+        kind, *rest = (part.strip() for part in media_range.split(";"))
+        kind = kind.lower()
+        params = {k.strip().lower(): v.strip() for k, _, v in (p.partition("=") for p in rest)}
+        try:
+            q = float(params.get("q", "1"))
+        except ValueError:
+            q = 1.0
+        if q <= 0 or "as" in params:  # as=Table (and the like) are answered elsewhere
+            continue
+        if kind == protobuf.MEDIA_TYPE:
+            ranked.append((-q, i, protobuf.MEDIA_TYPE))
+        elif kind in (JSON, "*/*", "application/*", ""):
+            ranked.append((-q, i, JSON))
+    return [media for _, _, media in sorted(ranked)] or [JSON]
+
+
+def wants_protobuf(request: web.Request, api_version: str, kind: str) -> bool:
+    """Whether to answer with protobuf: the client prefers it and the kind has a message.
+    A kind without one (custom resources) for a client that takes nothing else: 406, as
+    upstream answers."""
+    accepted = _accepted(request)
+    if accepted[0] != protobuf.MEDIA_TYPE:
+        return False
+    if protobuf.has_message(api_version, kind):
+        return True
+    if JSON in accepted:
+        return False
+    raise ApiError(
+        406, "NotAcceptable", f"the resource {kind} in {api_version} cannot be encoded as {protobuf.MEDIA_TYPE}"
+    )
+
+
+def respond(request: web.Request, data: dict[str, Any], status: int = 200) -> web.Response:
+    """An object, list or Status in the format the client prefers (Tables are always JSON)."""
+    kind = data.get("kind", "")
+    if kind != "Table" and wants_protobuf(request, data.get("apiVersion", ""), kind):
+        return web.Response(body=protobuf.encode_object(data), status=status, content_type=protobuf.MEDIA_TYPE)
+    return json_response(data, status)
 
 
 def encode_obj(res: Resource, obj: Object) -> dict[str, Any]:
