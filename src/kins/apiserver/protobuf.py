@@ -304,7 +304,8 @@ def _decode_message(msg: Message, buf: bytes, pos: int, end: int) -> Any:
             if isinstance(value, dict):
                 out.update(value)
             continue
-        if value is None or (not f.flags & POINTER and f.flags & OMITEMPTY and _zero(value)):
+        # Go's omitempty leaves out zero scalars; a struct (IntOrString 0 too) is always written.
+        if value is None or (f.message is None and not f.flags & POINTER and f.flags & OMITEMPTY and _zero(value)):
             continue
         out[f.json] = value
     return out
