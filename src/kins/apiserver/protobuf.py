@@ -21,7 +21,7 @@ import json
 import re
 import struct
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -40,6 +40,7 @@ REPEATED, POINTER, OMITEMPTY, INLINE = 1, 2, 4, 8
 # wire types
 VARINT, FIXED64, LEN, FIXED32 = 0, 1, 2, 5
 _WIRE = {"double": FIXED64, "float": FIXED32}
+_SMALL = [bytes((i,)) for i in range(0x80)]
 _VARINT_KINDS = frozenset({"bool", "int32", "int64", "uint32", "uint64", "sint32", "sint64"})
 
 
@@ -50,8 +51,12 @@ class ProtobufError(ValueError):
 # --- the schema -------------------------------------------------------------------------------
 
 
+# How a field is encoded (the common cases get a path of their own).
+C_SCALAR, C_STRING, C_MESSAGE, C_MAP = 0, 1, 2, 3
+
+
 class Field:
-    __slots__ = ("flags", "json", "key", "kind", "message", "number", "tag", "value")
+    __slots__ = ("code", "flags", "json", "key", "kind", "message", "number", "tag", "value")
 
     def __init__(self, number: int, json_name: str, type_: str | list[str], flags: int) -> None:
         self.number = number
@@ -68,16 +73,35 @@ class Field:
             wire = _WIRE.get(type_, VARINT if type_ in _VARINT_KINDS else LEN)
         self.message: Message | None = None  # resolved after loading
         self.tag = _varint((number << 3) | wire)
+        self.code = C_MAP if self.kind == "map" else C_STRING if self.kind == "string" else C_SCALAR
 
 
 class Message:
-    __slots__ = ("by_number", "fields", "name", "special")
+    __slots__ = ("by_json", "by_number", "fields", "inline_owner", "name", "special")
 
     def __init__(self, name: str, fields: list[Field], special: str | None) -> None:
         self.name = name
         self.fields = sorted(fields, key=lambda f: f.number)
         self.by_number = {f.number: f for f in fields}
         self.special = special
+        self.by_json = {f.json: f for f in fields if not f.flags & INLINE}
+        self.inline_owner: dict[str, Field] = {}  # JSON key -> the inlined field it belongs to
+
+    def resolve(self) -> None:
+        for f in self.fields:
+            if f.message is not None and f.code == C_SCALAR:
+                f.code = C_MESSAGE
+            if f.flags & INLINE and f.message is not None:
+                for key in _json_keys(f.message):
+                    self.inline_owner.setdefault(key, f)
+
+
+def _json_keys(msg: Message) -> list[str]:
+    keys = list(msg.by_json)
+    for f in msg.fields:
+        if f.flags & INLINE and f.message is not None:
+            keys.extend(_json_keys(f.message))
+    return keys
 
 
 # Messages whose JSON is not an object of their fields.
@@ -110,6 +134,8 @@ class Schema:
                 sub = f.value if f.kind == "map" else f.kind
                 if sub is not None and sub in self.messages:
                     f.message = self.messages[sub]
+        for msg in self.messages.values():
+            msg.resolve()
 
     def message_for(self, api_version: str, kind: str) -> Message | None:
         """The message of a kind served at ``api_version``; the meta kinds (Status, WatchEvent,
@@ -136,6 +162,8 @@ def has_message(api_version: str, kind: str) -> bool:
 
 
 def _varint(n: int) -> bytes:
+    if 0 <= n < 0x80:
+        return _SMALL[n]
     if n < 0:
         n += 1 << 64
     if n < 0x80:
@@ -410,7 +438,8 @@ def _decode_object(data: bytes) -> dict[str, Any]:
 
 
 def _len_field(tag: bytes, payload: bytes) -> bytes:
-    return tag + _varint(len(payload)) + payload
+    n = len(payload)
+    return tag + (_SMALL[n] if n < 0x80 else _varint(n)) + payload
 
 
 def _encode_scalar(f: Field, kind: str, value: Any) -> bytes:
@@ -458,32 +487,78 @@ _ENTRY_KEY = {k: Field(1, "key", k, 0) for k in ("string", "int32", "int64", "bo
 
 
 def _encode_message(msg: Message, value: Any) -> bytes:
+    """The hot path of every protobuf answer: the document's keys drive it (objects are sparse
+    next to their messages), strings and nested messages inline."""
     if msg.special is not None:
         return _SPECIAL_ENCODE[msg.special](msg, value)
     if not isinstance(value, dict):
         raise ProtobufError(f"{msg.name}: {type(value).__name__} where an object belongs")
     parts: list[bytes] = []
-    for f in msg.fields:
-        if f.flags & INLINE:
-            assert f.message is not None
-            inner = _encode_message(f.message, value)
-            if inner:
-                parts.append(_len_field(f.tag, inner))
-            continue
-        v = value.get(f.json)
+    append = parts.append
+    by_json = msg.by_json
+    inlined: dict[Field, dict[str, Any]] | None = None
+    for key, v in value.items():
+        f = by_json.get(key)
+        if f is None:
+            owner = msg.inline_owner.get(key)
+            if owner is not None:
+                inlined = inlined if inlined is not None else {}
+                inlined.setdefault(owner, {})[key] = v
+            continue  # a field upstream does not have (kind and apiVersion among them)
         if v is None:
             continue
-        if f.kind == "map":
-            if not isinstance(v, dict):
-                raise ProtobufError(f"field {f.json}: a map must be an object")
-            parts.extend(_map_entry(f, k, v[k]) for k in sorted(v))
-        elif f.flags & REPEATED:
+        code = f.code
+        tag = f.tag
+        if f.flags & REPEATED and code != C_MAP:
             if not isinstance(v, list):
                 raise ProtobufError(f"field {f.json}: must be a list")
-            parts.extend(_encode_field(f, f.kind, f.message, item) for item in v)
+            if code == C_MESSAGE:
+                sub = f.message
+                assert sub is not None
+                for item in v:
+                    b = _encode_message(sub, item)
+                    append(tag + _len(len(b)) + b)
+            elif code == C_STRING:
+                for item in v:
+                    b = _utf8(f, item)
+                    append(tag + _len(len(b)) + b)
+            else:
+                parts.extend(_encode_scalar(f, f.kind, item) for item in v)
+        elif code == C_STRING:
+            b = _utf8(f, v)
+            append(tag + _len(len(b)) + b)
+        elif code == C_MESSAGE:
+            assert f.message is not None
+            b = _encode_message(f.message, v)
+            append(tag + _len(len(b)) + b)
+        elif code == C_MAP:
+            if not isinstance(v, dict):
+                raise ProtobufError(f"field {f.json}: a map must be an object")
+            if f.key == "string" and f.value == "string":
+                for k in sorted(v):
+                    kb, vb = _utf8(f, k), _utf8(f, v[k])
+                    entry = b"\x0a" + _len(len(kb)) + kb + b"\x12" + _len(len(vb)) + vb
+                    append(tag + _len(len(entry)) + entry)
+            else:
+                parts.extend(_map_entry(f, k, v[k]) for k in sorted(v))
         else:
-            parts.append(_encode_field(f, f.kind, f.message, v))
+            append(_encode_scalar(f, f.kind, v))
+    if inlined:
+        for owner, sub_doc in inlined.items():
+            assert owner.message is not None
+            b = _encode_message(owner.message, sub_doc)
+            append(owner.tag + _len(len(b)) + b)
     return b"".join(parts)
+
+
+def _len(n: int) -> bytes:
+    return _SMALL[n] if n < 0x80 else _varint(n)
+
+
+def _utf8(f: Field, value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise ProtobufError(f"field {f.json}: {value!r} is not a string")
+    return value.encode()
 
 
 _RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
@@ -499,12 +574,19 @@ def _parse_time(text: Any) -> tuple[int, int]:
     return int(t.timestamp()), nanos
 
 
+@lru_cache(maxsize=8192)
+def _time_bytes(value: Any, micro: bool) -> bytes:
+    seconds, nanos = _parse_time(value)
+    out = b"\x08" + _varint(seconds)
+    nanos = (nanos // 1000) * 1000 if micro else 0  # Time's JSON carries whole seconds
+    return out + (b"\x10" + _varint(nanos) if nanos else b"")
+
+
 def _encode_time(micro: bool) -> Any:
     def encode(msg: Message, value: Any) -> bytes:
-        seconds, nanos = _parse_time(value)
-        out = b"\x08" + _varint(seconds)
-        nanos = (nanos // 1000) * 1000 if micro else 0  # Time's JSON carries whole seconds
-        return out + (b"\x10" + _varint(nanos) if nanos else b"")
+        if not isinstance(value, str):
+            raise ProtobufError(f"{value!r} is not an RFC 3339 time")
+        return _time_bytes(value, micro)
 
     return encode
 

@@ -40,14 +40,28 @@ async def close_watches(app: web.Application) -> None:
 
 
 def _watch_line(request: web.Request, res: Resource, ev: WatchEvent, table_ver: str | None, proto: bool) -> bytes:
-    if proto:
-        return protobuf.encode_watch_event(ev.type, encode_obj(res, ev.object))
     if table_ver is not None:
         # Each event's object is a one-row Table, as the API server sends them to kubectl get -w.
         body: Any = as_table(request, res, table_ver, [ev.object], ev.object.metadata.resourceVersion)
+        return msgspec.json.encode({"type": ev.type, "object": body}) + b"\n"
+    # One write reaches every watcher of its kind: encode its event once, not once per watcher.
+    key = (id(ev.object), res.group_version, ev.type, proto)
+    hit = _ENCODED.get(key)
+    if hit is not None and hit[0] is ev.object:
+        return hit[1]
+    if proto:
+        data = protobuf.encode_watch_event(ev.type, encode_obj(res, ev.object))
     else:
-        body = encode_obj(res, ev.object)
-    return msgspec.json.encode({"type": ev.type, "object": body}) + b"\n"
+        data = msgspec.json.encode({"type": ev.type, "object": encode_obj(res, ev.object)}) + b"\n"
+    _ENCODED[key] = (ev.object, data)  # holding the object keeps its id from being reused
+    if len(_ENCODED) > ENCODED_EVENTS:
+        with contextlib.suppress(StopIteration, KeyError, RuntimeError):
+            del _ENCODED[next(iter(_ENCODED))]
+    return data
+
+
+ENCODED_EVENTS = 1024
+_ENCODED: dict[tuple[int, str, str, bool], tuple[Object, bytes]] = {}
 
 
 async def serve_watch(request: web.Request, t: Target) -> web.StreamResponse:

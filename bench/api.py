@@ -1,0 +1,280 @@
+"""The API's answers in JSON next to protobuf: a GET, a list of 1,000 pods, a watch fanned out.
+
+    python bench/api.py [--pods 1000] [--gets 3000] [--lists 60] [--watchers 100] [--events 200]
+
+The API (``make_app`` over a memory store holding --pods realistic pods, with status) runs in a
+child process on 127.0.0.1; this process is the client, over keep-alive connections, and reads
+whole bodies without decoding them (the server's cost is what is measured). Each case runs once
+with ``Accept: application/json`` and once with ``Accept: application/vnd.kubernetes.protobuf``.
+The watch case opens --watchers watches on the pods, then patches one pod --events times in a
+row; latency runs from sending a patch to a watcher receiving its event, over every watcher.
+No root and no network namespaces needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import multiprocessing as mp
+import os
+import selectors
+import socket
+import struct
+import threading
+import time
+from typing import Any
+
+TOKEN = "bench-token"
+JSON = "application/json"
+PROTO = "application/vnd.kubernetes.protobuf"
+
+
+def pod(i: int) -> dict[str, Any]:
+    """A pod as a Deployment's ReplicaSet makes it, running on a node."""
+    name = f"web-5d9c7b8f4-{i:05d}"
+    started = "2026-12-07T10:00:00Z"
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": "default",
+            "labels": {"app": "web", "pod-template-hash": "5d9c7b8f4"},
+            "ownerReferences": [
+                {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-5d9c7b8f4", "uid": "0f3a1c"}
+            ],
+        },
+        "spec": {
+            "nodeName": f"node{i % 10}",
+            "containers": [
+                {
+                    "name": "web",
+                    "image": "registry.k8s.io/e2e-test-images/agnhost:2.47",
+                    "args": ["netexec", "--http-port=8080"],
+                    "ports": [{"containerPort": 8080, "protocol": "TCP", "name": "http"}],
+                    "env": [{"name": "MODE", "value": "bench"}],
+                    "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 5},
+                }
+            ],
+        },
+        "status": {
+            "phase": "Running",
+            "podIP": f"10.244.{i // 250}.{i % 250 + 2}",
+            "podIPs": [{"ip": f"10.244.{i // 250}.{i % 250 + 2}"}],
+            "hostIP": f"192.168.0.{i % 10 + 2}",
+            "startTime": started,
+            "conditions": [
+                {"type": t, "status": "True", "lastTransitionTime": started}
+                for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+            ],
+            "containerStatuses": [
+                {
+                    "name": "web",
+                    "ready": True,
+                    "restartCount": 0,
+                    "image": "registry.k8s.io/e2e-test-images/agnhost:2.47",
+                    "imageID": "",
+                    "state": {"running": {"startedAt": started}},
+                }
+            ],
+        },
+    }
+
+
+def serve(pods: int, port_out: Any) -> None:
+    """The child process: the API over a memory store holding ``pods`` pods."""
+    import msgspec
+
+    from kins.api.config import default_cluster
+    from kins.api.core import Pod
+    from kins.apiserver.server import make_app, start
+    from kins.store.memory import MemoryStore
+
+    store = MemoryStore()
+    store.bulk_create([msgspec.convert(pod(i), Pod) for i in range(pods)])
+
+    async def run() -> None:
+        runner, port = await start(make_app(store, default_cluster(), token=TOKEN))
+        port_out.send(port)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(run())
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(p * (len(xs) - 1)))] * 1000
+
+
+def timed_gets(port: int, path: str, accept: str, n: int) -> tuple[list[float], int]:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    headers = {"Authorization": f"Bearer {TOKEN}", "Accept": accept}
+    times = []
+    size = 0
+    for _ in range(n):
+        t0 = time.perf_counter()
+        conn.request("GET", path, headers=headers)
+        resp = conn.getresponse()
+        body = resp.read()
+        times.append(time.perf_counter() - t0)
+        assert resp.status == 200, body[:200]
+        assert resp.getheader("Content-Type", "").startswith(accept), resp.getheader("Content-Type")
+        size = len(body)
+    conn.close()
+    return times, size
+
+
+class Watcher:
+    """One watch over a raw socket: HTTP/1.1 chunked framing undone here, events counted by
+    newline (JSON) or by length prefix (protobuf)."""
+
+    def __init__(self, port: int, path: str, accept: str) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        req = f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nAccept: {accept}\r\n\r\n"
+        self.sock.sendall(req.encode())
+        self.sock.setblocking(False)
+        self.proto = accept.startswith(PROTO)
+        self.raw = b""
+        self.headers_done = False
+        self.body = b""
+        self.received: list[float] = []
+
+    def feed(self, data: bytes, now: float) -> None:
+        self.raw += data
+        if not self.headers_done:
+            head, sep, rest = self.raw.partition(b"\r\n\r\n")
+            if not sep:
+                return
+            assert head.startswith(b"HTTP/1.1 200"), head
+            self.headers_done, self.raw = True, rest
+        while True:  # chunked transfer encoding
+            line, sep, rest = self.raw.partition(b"\r\n")
+            if not sep:
+                break
+            size = int(line.split(b";")[0], 16)
+            if len(rest) < size + 2:
+                break
+            self.body += rest[:size]
+            self.raw = rest[size + 2 :]
+        while True:
+            if self.proto:
+                if len(self.body) < 4:
+                    break
+                (n,) = struct.unpack(">I", self.body[:4])
+                if len(self.body) < 4 + n:
+                    break
+                self.body = self.body[4 + n :]
+            else:
+                line, sep, rest = self.body.partition(b"\n")
+                if not sep:
+                    break
+                self.body = rest
+            self.received.append(now)
+
+
+def watch_fanout(port: int, accept: str, watchers: int, events: int) -> tuple[list[float], float]:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    conn.request("GET", "/api/v1/namespaces/default/pods?limit=1", headers={**auth, "Accept": JSON})
+    rv = json.loads(conn.getresponse().read())["metadata"]["resourceVersion"]
+    target = pod(0)["metadata"]["name"]
+    path = f"/api/v1/namespaces/default/pods?watch=true&resourceVersion={rv}&fieldSelector=metadata.name%3D{target}"
+    ws = [Watcher(port, path, accept + (";stream=watch" if accept == PROTO else "")) for _ in range(watchers)]
+    sel = selectors.DefaultSelector()
+    for w in ws:
+        sel.register(w.sock, selectors.EVENT_READ, w)
+    sent: list[float] = []
+    done = threading.Event()
+
+    def write() -> None:
+        for i in range(events):
+            body = json.dumps({"metadata": {"labels": {"rev": str(i)}}})
+            sent.append(time.perf_counter())
+            conn.request(
+                "PATCH",
+                f"/api/v1/namespaces/default/pods/{target}",
+                body=body,
+                headers={**auth, "Accept": accept, "Content-Type": "application/merge-patch+json"},
+            )
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.status == 200
+        done.set()
+
+    time.sleep(0.5)  # every watch registered before the first write
+    t0 = time.perf_counter()
+    writer = threading.Thread(target=write)
+    writer.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if all(len(w.received) >= events for w in ws):
+            break
+        for key, _ in sel.select(timeout=0.5):
+            w = key.data
+            try:
+                data = w.sock.recv(1 << 20)
+            except BlockingIOError:
+                continue
+            w.feed(data, time.perf_counter())
+    elapsed = time.perf_counter() - t0
+    writer.join()
+    conn.close()
+    for w in ws:
+        sel.unregister(w.sock)
+        w.sock.close()
+    missing = sum(events - len(w.received) for w in ws)
+    assert missing == 0, f"{missing} events never arrived"
+    latencies = [w.received[i] - sent[i] for w in ws for i in range(events)]
+    return latencies, watchers * events / elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--pods", type=int, default=1000)
+    ap.add_argument("--gets", type=int, default=3000)
+    ap.add_argument("--lists", type=int, default=60)
+    ap.add_argument("--watchers", type=int, default=100)
+    ap.add_argument("--events", type=int, default=200)
+    a = ap.parse_args()
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    server = ctx.Process(target=serve, args=(a.pods, child), daemon=True)
+    server.start()
+    try:
+        if not parent.poll(120):
+            raise SystemExit("the API did not start")
+        port = parent.recv()
+        one = f"/api/v1/namespaces/default/pods/{pod(0)['metadata']['name']}"
+        rows = []
+        for accept in (JSON, PROTO):
+            timed_gets(port, one, accept, 200)  # warm up
+            times, size = timed_gets(port, one, accept, a.gets)
+            rows.append(("get one pod", accept, len(times) / sum(times), pct(times, 0.5), pct(times, 0.99), size))
+        for accept in (JSON, PROTO):
+            times, size = timed_gets(port, "/api/v1/namespaces/default/pods", accept, a.lists)
+            label = f"list {a.pods} pods"
+            rows.append((label, accept, len(times) / sum(times), pct(times, 0.5), pct(times, 0.99), size))
+        for accept in (JSON, PROTO):
+            lat, rate = watch_fanout(port, accept, a.watchers, a.events)
+            label = f"watch x{a.watchers}"
+            rows.append((label, accept, rate, pct(lat, 0.5), pct(lat, 0.99), 0))
+    finally:
+        server.kill()
+        server.join()
+    load = os.getloadavg()[0]
+    print(f"API in a child process on 127.0.0.1, one client connection per case (load average {load:.1f})")
+    print(f"  {'case':<18} {'format':<9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'bytes':>9}")
+    for label, accept, rate, p50, p99, size in rows:
+        fmt = "protobuf" if accept == PROTO else "JSON"
+        unit = f"{rate:9.0f}" if not label.startswith("watch") else f"{rate:7.0f}ev"
+        print(f"  {label:<18} {fmt:<9} {unit:>9} {p50:>8.2f} {p99:>8.2f} {size or '':>9}")
+    print("  (watch: events delivered per second over all watchers; latency from sending a patch)")
+
+
+if __name__ == "__main__":
+    main()
