@@ -1,6 +1,6 @@
 """The API's answers in JSON next to protobuf: a GET, a list of 1,000 pods, a watch fanned out.
 
-    python bench/api.py [--pods 1000] [--gets 3000] [--lists 60] [--watchers 100] [--events 200]
+    python bench/api.py [--pods 1000] [--gets 1000] [--lists 20] [--watchers 100] [--events 100] [--rounds 3]
 
 The API (``make_app`` over a memory store holding --pods realistic pods, with status) runs in a
 child process on 127.0.0.1; this process is the client, over keep-alive connections, and reads
@@ -8,7 +8,8 @@ whole bodies without decoding them (the server's cost is what is measured). Each
 with ``Accept: application/json`` and once with ``Accept: application/vnd.kubernetes.protobuf``.
 The watch case opens --watchers watches on the pods, then patches one pod --events times in a
 row; latency runs from sending a patch to a watcher receiving its event, over every watcher.
-No root and no network namespaces needed.
+Each case runs --rounds times, the two formats alternating; figures pool all rounds. No root
+and no network namespaces needed.
 """
 
 from __future__ import annotations
@@ -178,6 +179,7 @@ class Watcher:
 
 
 def watch_fanout(port: int, accept: str, watchers: int, events: int) -> tuple[list[float], float]:
+    """Latencies of every event at every watcher, and the seconds until all arrived."""
     conn = http.client.HTTPConnection("127.0.0.1", port)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     conn.request("GET", "/api/v1/namespaces/default/pods?limit=1", headers={**auth, "Accept": JSON})
@@ -230,16 +232,21 @@ def watch_fanout(port: int, accept: str, watchers: int, events: int) -> tuple[li
     missing = sum(events - len(w.received) for w in ws)
     assert missing == 0, f"{missing} events never arrived"
     latencies = [w.received[i] - sent[i] for w in ws for i in range(events)]
-    return latencies, watchers * events / elapsed
+    return latencies, elapsed
+
+
+def _p50_p99(xs: list[float]) -> tuple[float, float]:
+    return pct(xs, 0.5), pct(xs, 0.99)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pods", type=int, default=1000)
-    ap.add_argument("--gets", type=int, default=3000)
-    ap.add_argument("--lists", type=int, default=60)
+    ap.add_argument("--gets", type=int, default=1000)
+    ap.add_argument("--lists", type=int, default=20)
     ap.add_argument("--watchers", type=int, default=100)
-    ap.add_argument("--events", type=int, default=200)
+    ap.add_argument("--events", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
@@ -250,24 +257,40 @@ def main() -> None:
             raise SystemExit("the API did not start")
         port = parent.recv()
         one = f"/api/v1/namespaces/default/pods/{pod(0)['metadata']['name']}"
-        rows = []
         for accept in (JSON, PROTO):
             timed_gets(port, one, accept, 200)  # warm up
-            times, size = timed_gets(port, one, accept, a.gets)
-            rows.append(("get one pod", accept, len(times) / sum(times), pct(times, 0.5), pct(times, 0.99), size))
-        for accept in (JSON, PROTO):
-            times, size = timed_gets(port, "/api/v1/namespaces/default/pods", accept, a.lists)
-            label = f"list {a.pods} pods"
-            rows.append((label, accept, len(times) / sum(times), pct(times, 0.5), pct(times, 0.99), size))
-        for accept in (JSON, PROTO):
-            lat, rate = watch_fanout(port, accept, a.watchers, a.events)
-            label = f"watch x{a.watchers}"
-            rows.append((label, accept, rate, pct(lat, 0.5), pct(lat, 0.99), 0))
+        # Rounds alternate the formats, so that load from elsewhere falls on both alike.
+        samples: dict[tuple[str, str], list[float]] = {}
+        seconds: dict[tuple[str, str], float] = {}
+        sizes: dict[tuple[str, str], int] = {}
+        counts: dict[tuple[str, str], int] = {}
+        list_label, watch_label = f"list {a.pods} pods", f"watch x{a.watchers}"
+        for _ in range(a.rounds):
+            for accept in (JSON, PROTO):
+                for label, path, n in (
+                    ("get one pod", one, a.gets),
+                    (list_label, "/api/v1/namespaces/default/pods", a.lists),
+                ):
+                    times, size = timed_gets(port, path, accept, n)
+                    samples.setdefault((label, accept), []).extend(times)
+                    seconds[label, accept] = seconds.get((label, accept), 0.0) + sum(times)
+                    counts[label, accept] = counts.get((label, accept), 0) + len(times)
+                    sizes[label, accept] = size
+                lat, elapsed = watch_fanout(port, accept, a.watchers, a.events)
+                samples.setdefault((watch_label, accept), []).extend(lat)
+                seconds[watch_label, accept] = seconds.get((watch_label, accept), 0.0) + elapsed
+                counts[watch_label, accept] = counts.get((watch_label, accept), 0) + a.watchers * a.events
+        rows = [
+            (label, accept, counts[label, accept] / seconds[label, accept], *_p50_p99(samples[label, accept]),
+             sizes.get((label, accept), 0))
+            for label in ("get one pod", list_label, watch_label)
+            for accept in (JSON, PROTO)
+        ]  # fmt: skip
     finally:
         server.kill()
         server.join()
     load = os.getloadavg()[0]
-    print(f"API in a child process on 127.0.0.1, one client connection per case (load average {load:.1f})")
+    print(f"API in a child process on 127.0.0.1, one client connection per case, {a.rounds} rounds (load {load:.1f})")
     print(f"  {'case':<18} {'format':<9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'bytes':>9}")
     for label, accept, rate, p50, p99, size in rows:
         fmt = "protobuf" if accept == PROTO else "JSON"

@@ -385,3 +385,201 @@ def test_schema_names_its_sources() -> None:
                "scheduling.k8s.io/v1", "storage.k8s.io/v1", "coordination.k8s.io/v1", "autoscaling/v2",
                "admissionregistration.k8s.io/v1", "apiextensions.k8s.io/v1", "discovery.k8s.io/v1"):  # fmt: skip
         assert gv in S.packages, gv
+
+
+# --- kinds of the groups kubectl's generators and controllers use, by their upstream shape ---------
+
+UPSTREAM_DOCS: list[dict[str, Any]] = [
+    {
+        "kind": "PersistentVolumeClaim",
+        "apiVersion": "v1",
+        "metadata": {"name": "data", "namespace": "default"},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "1Gi"}},
+            "storageClassName": "standard",
+            "volumeMode": "Filesystem",
+        },
+        "status": {"phase": "Bound", "capacity": {"storage": "1Gi"}},
+    },
+    {
+        "kind": "StorageClass",
+        "apiVersion": "storage.k8s.io/v1",
+        "metadata": {"name": "standard"},
+        "provisioner": "kins.io/hostpath",
+        "parameters": {"path": "/var/lib"},
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "WaitForFirstConsumer",
+        "allowVolumeExpansion": True,
+    },
+    {
+        "kind": "ValidatingWebhookConfiguration",
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "metadata": {"name": "v"},
+        "webhooks": [
+            {
+                "name": "v.kins.io",
+                "clientConfig": {"service": {"namespace": "default", "name": "hook", "path": "/v", "port": 443}},
+                "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}],
+                "failurePolicy": "Fail",
+                "sideEffects": "None",
+                "admissionReviewVersions": ["v1"],
+                "timeoutSeconds": 5,
+                "matchConditions": [{"name": "m", "expression": "true"}],
+            }
+        ],
+    },
+    {
+        "kind": "PodDisruptionBudget",
+        "apiVersion": "policy/v1",
+        "metadata": {"name": "pdb", "namespace": "default"},
+        "spec": {"minAvailable": "50%", "selector": {"matchLabels": {"app": "x"}}},
+        "status": {"disruptionsAllowed": 1, "currentHealthy": 2, "desiredHealthy": 1, "expectedPods": 2},
+    },
+    {
+        "kind": "HorizontalPodAutoscaler",
+        "apiVersion": "autoscaling/v2",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "minReplicas": 1,
+            "maxReplicas": 5,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}},
+                }
+            ],
+            "behavior": {
+                "scaleDown": {
+                    "stabilizationWindowSeconds": 300,
+                    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
+                }
+            },
+        },
+        "status": {"currentReplicas": 1, "desiredReplicas": 1, "lastScaleTime": "2026-01-01T00:00:00Z"},
+    },
+    {
+        "kind": "HorizontalPodAutoscaler",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {
+            "scaleTargetRef": {"kind": "Deployment", "name": "web"},
+            "maxReplicas": 3,
+            "targetCPUUtilizationPercentage": 50,
+        },
+        "status": {"currentReplicas": 0, "desiredReplicas": 0},
+    },
+    {
+        "kind": "Lease",
+        "apiVersion": "coordination.k8s.io/v1",
+        "metadata": {"name": "node1", "namespace": "kube-node-lease"},
+        "spec": {
+            "holderIdentity": "node1",
+            "leaseDurationSeconds": 40,
+            "renewTime": "2026-12-07T10:00:00.123456Z",
+            "leaseTransitions": 0,
+        },
+    },
+    {
+        "kind": "PriorityClass",
+        "apiVersion": "scheduling.k8s.io/v1",
+        "metadata": {"name": "high"},
+        "value": 1000,
+        "globalDefault": True,
+        "description": "high",
+        "preemptionPolicy": "Never",
+    },
+    {
+        "kind": "ServiceAccount",
+        "apiVersion": "v1",
+        "metadata": {"name": "sa", "namespace": "default"},
+        "automountServiceAccountToken": False,
+    },
+    {
+        "kind": "ClusterRole",
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "metadata": {"name": "view"},
+        "rules": [
+            {"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]},
+            {"verbs": ["get"], "nonResourceURLs": ["/healthz"]},
+        ],
+        "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"agg": "true"}}]},
+    },
+    {
+        "kind": "RoleBinding",
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "metadata": {"name": "rb", "namespace": "default"},
+        "subjects": [
+            {"kind": "ServiceAccount", "name": "sa", "namespace": "default"},
+            {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "u"},
+        ],
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"},
+    },
+    {
+        "kind": "ResourceQuota",
+        "apiVersion": "v1",
+        "metadata": {"name": "q", "namespace": "default"},
+        "spec": {"hard": {"pods": "10", "requests.cpu": "2"}},
+        "status": {"hard": {"pods": "10"}, "used": {"pods": "0"}},
+    },
+    {
+        "kind": "CustomResourceDefinition",
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "metadata": {"name": "widgets.kins.io"},
+        "spec": {
+            "group": "kins.io",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {
+                                    "type": "object",
+                                    "required": ["size"],
+                                    "properties": {
+                                        "size": {"type": "integer", "minimum": 1, "default": 3},
+                                        "mode": {"type": "string", "enum": ["a", "b"]},
+                                        "tags": {"type": "array", "items": {"type": "string"}},
+                                        "extra": {"type": "object", "additionalProperties": {"type": "string"}},
+                                        "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                                        "closed": {"type": "object", "additionalProperties": False},
+                                    },
+                                }
+                            },
+                        }
+                    },
+                    "subresources": {
+                        "status": {},
+                        "scale": {"specReplicasPath": ".spec.size", "statusReplicasPath": ".status.size"},
+                    },
+                    "additionalPrinterColumns": [{"name": "Size", "type": "integer", "jsonPath": ".spec.size"}],
+                }
+            ],
+        },
+    },
+    {
+        "kind": "APIService",
+        "apiVersion": "apiregistration.k8s.io/v1",
+        "metadata": {"name": "v1.kins.io"},
+        "spec": {
+            "group": "kins.io",
+            "version": "v1",
+            "groupPriorityMinimum": 100,
+            "versionPriority": 10,
+            "service": {"namespace": "kins", "name": "api", "port": 443},
+        },
+    },
+]
+
+
+@pytest.mark.parametrize("doc", UPSTREAM_DOCS, ids=[f"{d['apiVersion']}/{d['kind']}" for d in UPSTREAM_DOCS])
+def test_upstream_shaped_documents_round_trip(doc: dict[str, Any]) -> None:
+    """Kinds found by (apiVersion, kind) alone, whether or not the API stores them yet."""
+    assert pb.decode_object(pb.encode_object(doc)) == doc

@@ -658,11 +658,23 @@ def wrap(api_version: str, kind: str, raw: bytes) -> bytes:
 
 def encode_object(doc: dict[str, Any]) -> bytes:
     """An object's JSON form (with ``apiVersion`` and ``kind``) -> ``k8s\\0`` + runtime.Unknown."""
+    return wrap(doc.get("apiVersion", ""), doc.get("kind", ""), encode_body(doc))
+
+
+def encode_body(doc: dict[str, Any]) -> bytes:
+    """An object's message, without the envelope (a list's items are these)."""
     api_version, kind = doc.get("apiVersion", ""), doc.get("kind", "")
     msg = schema().message_for(api_version, kind)
     if msg is None:
         raise ProtobufError(f"no protobuf message for {kind} in {api_version}")
-    return wrap(api_version, kind, _encode_message(msg, doc))
+    return _encode_message(msg, doc)
+
+
+def encode_list(api_version: str, kind: str, meta: dict[str, Any], items: list[bytes]) -> bytes:
+    """A ``<Kind>List`` from its ListMeta and its items' messages (metadata = 1, items = 2)."""
+    parts = [_len_field(b"\x0a", encode_message(f"{META}.ListMeta", meta))]
+    parts.extend(_len_field(b"\x12", item) for item in items)
+    return wrap(api_version, kind, b"".join(parts))
 
 
 def encode_watch_event(event_type: str, obj: dict[str, Any]) -> bytes:

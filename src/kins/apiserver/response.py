@@ -3,6 +3,7 @@ JSON or Kubernetes' protobuf, as the request's ``Accept`` prefers."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import msgspec
@@ -73,6 +74,53 @@ def encode_obj(res: Resource, obj: Object) -> dict[str, Any]:
     if res.legacy and res.kind == "Ingress":
         return ingress_to_legacy(doc, res.group_version)
     return doc
+
+
+# Encoded objects by (uid, resourceVersion, group/version, protobuf?): a stored object changes
+# only with a new resourceVersion, and the same objects are read over and over (lists, relists,
+# kubectl describe). Reads only: a dry-run write answers with an object the store never held.
+ENCODED_OBJECTS = 20_000
+_ENCODED: dict[tuple[str, str, str, bool], bytes] = {}
+
+
+def _encoded(res: Resource, obj: Object, proto: bool) -> bytes:
+    """A stored object as JSON, or as its protobuf message without the envelope."""
+    m = obj.metadata
+    key = (m.uid, m.resourceVersion, res.group_version, proto) if m.uid and m.resourceVersion else None
+    if key is not None:
+        hit = _ENCODED.get(key)
+        if hit is not None:
+            return hit
+    doc = encode_obj(res, obj)
+    data = protobuf.encode_body(doc) if proto else msgspec.json.encode(doc)
+    if key is not None:
+        _ENCODED[key] = data
+        if len(_ENCODED) > ENCODED_OBJECTS:
+            with contextlib.suppress(StopIteration, KeyError, RuntimeError):
+                del _ENCODED[next(iter(_ENCODED))]
+    return data
+
+
+def respond_stored(request: web.Request, res: Resource, obj: Object) -> web.Response:
+    """A stored object read back (GET)."""
+    if wants_protobuf(request, res.group_version, res.kind):
+        body = protobuf.wrap(res.group_version, res.kind, _encoded(res, obj, True))
+        return web.Response(body=body, content_type=protobuf.MEDIA_TYPE)
+    return web.Response(body=_encoded(res, obj, False), content_type=JSON)
+
+
+def respond_list(request: web.Request, res: Resource, items: list[Object], rv: int, cont: str | None) -> web.Response:
+    """A list of stored objects, its items encoded (or found already encoded) one by one."""
+    meta: dict[str, Any] = {"resourceVersion": str(rv)}
+    if cont:
+        meta["continue"] = cont
+    kind = f"{res.kind}List"
+    if wants_protobuf(request, res.group_version, kind):
+        body = protobuf.encode_list(res.group_version, kind, meta, [_encoded(res, o, True) for o in items])
+        return web.Response(body=body, content_type=protobuf.MEDIA_TYPE)
+    doc: dict[str, Any] = {"kind": kind, "apiVersion": res.group_version, "metadata": meta, "items": []}
+    doc["items"] = [msgspec.Raw(_encoded(res, o, False)) for o in items]
+    return web.Response(body=msgspec.json.encode(doc), content_type=JSON)
 
 
 def list_body(res: Resource, items: list[Object], rv: int, cont: str | None) -> dict[str, Any]:

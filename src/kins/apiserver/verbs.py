@@ -39,7 +39,7 @@ from .request import (
     table_version,
     truthy,
 )
-from .response import as_table, encode_obj, list_body, respond
+from .response import as_table, encode_obj, list_body, respond, respond_list, respond_stored
 from .watch import serve_watch
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -118,7 +118,7 @@ async def handle_resource(request: web.Request) -> web.StreamResponse:
             version = table_version(request)
             if version is not None:
                 return respond(request, as_table(request, t.res, version, [obj], None))
-            return respond(request, encode_obj(t.res, obj))
+            return respond_stored(request, t.res, obj)
         if method == "PUT":
             return await _replace(request, t)
         if method == "PATCH":
@@ -165,7 +165,7 @@ def _list(request: web.Request, t: Target) -> web.Response:
     version = table_version(request)
     if version is not None:
         return respond(request, as_table(request, t.res, version, items, rv, next_token))
-    return respond(request, list_body(t.res, items, rv, next_token))
+    return respond_list(request, t.res, items, rv, next_token)
 
 
 async def _create(request: web.Request, t: Target) -> web.Response:
