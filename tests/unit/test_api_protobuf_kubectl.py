@@ -1,4 +1,4 @@
-"""kubectl 1.33 speaks protobuf to the API: its generators' bodies, its typed reads (describe,
+"""kubectl 1.32 and 1.33 speak protobuf to the API: their generators' bodies, typed reads (describe,
 rollout history), Status errors; protobuf watch streams; JSON clients unchanged."""
 
 from __future__ import annotations
@@ -42,13 +42,23 @@ class Recorder:
             return [r for r in self.seen if r["method"] == method and r["path"] == path]
 
 
+# kubectl 1.32 is the first whose typed client sends and asks for protobuf.
+PROTOBUF_KUBECTLS = ["1.32", NEWEST]
+
+
+@pytest.fixture(scope="module", params=PROTOBUF_KUBECTLS)
+def version(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def recorder() -> Recorder:
+def recorder(version: str) -> Recorder:
     return Recorder()
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, recorder: Recorder) -> Iterator[TlsApi]:
+def api(tmp_path_factory: pytest.TempPathFactory, recorder: Recorder, version: str) -> Iterator[TlsApi]:
+    """One API per kubectl version, every request recorded."""
     original = api_server.handle_resource
 
     async def recording(request: Any) -> Any:
@@ -78,8 +88,8 @@ def api(tmp_path_factory: pytest.TempPathFactory, recorder: Recorder) -> Iterato
 
 
 @pytest.fixture(scope="module")
-def k(api: TlsApi) -> Kubectl:
-    return api.kubectl(NEWEST)
+def k(api: TlsApi, version: str) -> Kubectl:
+    return api.kubectl(version)
 
 
 def _drop_nulls(doc: Any) -> Any:
@@ -155,7 +165,7 @@ def _served(collection: str) -> tuple[str, str] | None:
 def test_generator_body_decodes_to_what_kubectl_would_send_as_json(
     k: Kubectl, recorder: Recorder, args: list[str], collection: str
 ) -> None:
-    """The protobuf body kubectl 1.33 sends decodes to exactly the JSON kubectl prints for the
+    """The protobuf body kubectl sends decodes to exactly the JSON kubectl prints for the
     same object (``--dry-run=client -o json``, Go's JSON of it); a served kind is created and
     reads back with all of it."""
     cut = args.index("--") if "--" in args else len(args)
