@@ -52,7 +52,8 @@ class ProtobufError(ValueError):
 
 
 # How a field is encoded (the common cases get a path of their own).
-C_SCALAR, C_STRING, C_MESSAGE, C_MAP = 0, 1, 2, 3
+C_SCALAR, C_STRING, C_MESSAGE, C_MAP, C_INT, C_BOOL = 0, 1, 2, 3, 4, 5
+_PLAIN_INTS = frozenset({"int32", "int64", "uint32", "uint64"})
 
 
 class Field:
@@ -73,7 +74,9 @@ class Field:
             wire = _WIRE.get(type_, VARINT if type_ in _VARINT_KINDS else LEN)
         self.message: Message | None = None  # resolved after loading
         self.tag = _varint((number << 3) | wire)
-        self.code = C_MAP if self.kind == "map" else C_STRING if self.kind == "string" else C_SCALAR
+        self.code = {"map": C_MAP, "string": C_STRING, "bool": C_BOOL}.get(self.kind, C_SCALAR)
+        if self.kind in _PLAIN_INTS:
+            self.code = C_INT
 
 
 class Message:
@@ -517,20 +520,28 @@ def _encode_message(msg: Message, value: Any) -> bytes:
                 assert sub is not None
                 for item in v:
                     b = _encode_message(sub, item)
-                    append(tag + _len(len(b)) + b)
+                    n = len(b)
+                    append(tag + (_SMALL[n] if n < 0x80 else _varint(n)) + b)
             elif code == C_STRING:
                 for item in v:
-                    b = _utf8(f, item)
-                    append(tag + _len(len(b)) + b)
+                    b = item.encode() if item.__class__ is str else _utf8(f, item)
+                    n = len(b)
+                    append(tag + (_SMALL[n] if n < 0x80 else _varint(n)) + b)
             else:
                 parts.extend(_encode_scalar(f, f.kind, item) for item in v)
         elif code == C_STRING:
-            b = _utf8(f, v)
-            append(tag + _len(len(b)) + b)
+            b = v.encode() if v.__class__ is str else _utf8(f, v)
+            n = len(b)
+            append(tag + (_SMALL[n] if n < 0x80 else _varint(n)) + b)
+        elif code == C_INT and v.__class__ is int:
+            append(tag + (_SMALL[v] if 0 <= v < 0x80 else _varint(v)))
+        elif code == C_BOOL and v.__class__ is bool:
+            append(tag + (b"\x01" if v else b"\x00"))
         elif code == C_MESSAGE:
             assert f.message is not None
             b = _encode_message(f.message, v)
-            append(tag + _len(len(b)) + b)
+            n = len(b)
+            append(tag + (_SMALL[n] if n < 0x80 else _varint(n)) + b)
         elif code == C_MAP:
             if not isinstance(v, dict):
                 raise ProtobufError(f"field {f.json}: a map must be an object")
