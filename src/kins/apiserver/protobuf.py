@@ -690,7 +690,12 @@ def encode_list(api_version: str, kind: str, meta: dict[str, Any], items: list[b
 
 def encode_watch_event(event_type: str, obj: dict[str, Any]) -> bytes:
     """One frame of a protobuf watch: length, then a WatchEvent holding the enveloped object."""
-    raw_ext = _len_field(b"\x0a", encode_object(obj))
+    return watch_frame(event_type, encode_object(obj))
+
+
+def watch_frame(event_type: str, enveloped: bytes) -> bytes:
+    """A watch frame around an object already enveloped (``k8s\\0`` + Unknown)."""
+    raw_ext = _len_field(b"\x0a", enveloped)
     body = _len_field(b"\x0a", event_type.encode()) + _len_field(b"\x12", raw_ext)
     return struct.pack(">I", len(body)) + body
 

@@ -78,12 +78,13 @@ def encode_obj(res: Resource, obj: Object) -> dict[str, Any]:
 
 # Encoded objects by (uid, resourceVersion, group/version, protobuf?): a stored object changes
 # only with a new resourceVersion, and the same objects are read over and over (lists, relists,
-# kubectl describe). Reads only: a dry-run write answers with an object the store never held.
+# kubectl describe, every watcher of a write). Stored objects only: a dry-run write answers with
+# an object the store never held.
 ENCODED_OBJECTS = 20_000
 _ENCODED: dict[tuple[str, str, str, bool], bytes] = {}
 
 
-def _encoded(res: Resource, obj: Object, proto: bool) -> bytes:
+def encoded(res: Resource, obj: Object, proto: bool) -> bytes:
     """A stored object as JSON, or as its protobuf message without the envelope."""
     m = obj.metadata
     key = (m.uid, m.resourceVersion, res.group_version, proto) if m.uid and m.resourceVersion else None
@@ -104,9 +105,9 @@ def _encoded(res: Resource, obj: Object, proto: bool) -> bytes:
 def respond_stored(request: web.Request, res: Resource, obj: Object) -> web.Response:
     """A stored object read back (GET)."""
     if wants_protobuf(request, res.group_version, res.kind):
-        body = protobuf.wrap(res.group_version, res.kind, _encoded(res, obj, True))
+        body = protobuf.wrap(res.group_version, res.kind, encoded(res, obj, True))
         return web.Response(body=body, content_type=protobuf.MEDIA_TYPE)
-    return web.Response(body=_encoded(res, obj, False), content_type=JSON)
+    return web.Response(body=encoded(res, obj, False), content_type=JSON)
 
 
 def respond_list(request: web.Request, res: Resource, items: list[Object], rv: int, cont: str | None) -> web.Response:
@@ -116,10 +117,10 @@ def respond_list(request: web.Request, res: Resource, items: list[Object], rv: i
         meta["continue"] = cont
     kind = f"{res.kind}List"
     if wants_protobuf(request, res.group_version, kind):
-        body = protobuf.encode_list(res.group_version, kind, meta, [_encoded(res, o, True) for o in items])
+        body = protobuf.encode_list(res.group_version, kind, meta, [encoded(res, o, True) for o in items])
         return web.Response(body=body, content_type=protobuf.MEDIA_TYPE)
     doc: dict[str, Any] = {"kind": kind, "apiVersion": res.group_version, "metadata": meta, "items": []}
-    doc["items"] = [msgspec.Raw(_encoded(res, o, False)) for o in items]
+    doc["items"] = [msgspec.Raw(encoded(res, o, False)) for o in items]
     return web.Response(body=msgspec.json.encode(doc), content_type=JSON)
 
 

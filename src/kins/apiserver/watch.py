@@ -24,7 +24,7 @@ from . import protobuf
 from .errors import ApiError
 from .keys import STORE_KEY, WATCHES_KEY
 from .request import Target, field_filter, int_param, label_selector, table_version, truthy
-from .response import as_table, encode_obj, wants_protobuf
+from .response import as_table, encoded, wants_protobuf
 
 DEFAULT_WATCH_SECONDS = 1800
 # How often an idle watch checks whether its client went away.
@@ -44,24 +44,11 @@ def _watch_line(request: web.Request, res: Resource, ev: WatchEvent, table_ver: 
         # Each event's object is a one-row Table, as the API server sends them to kubectl get -w.
         body: Any = as_table(request, res, table_ver, [ev.object], ev.object.metadata.resourceVersion)
         return msgspec.json.encode({"type": ev.type, "object": body}) + b"\n"
-    # One write reaches every watcher of its kind: encode its event once, not once per watcher.
-    key = (id(ev.object), res.group_version, ev.type, proto)
-    hit = _ENCODED.get(key)
-    if hit is not None and hit[0] is ev.object:
-        return hit[1]
+    # One write reaches every watcher of its kind: its object is encoded once (and reused by
+    # reads of the same version), each watcher's event built around those bytes.
     if proto:
-        data = protobuf.encode_watch_event(ev.type, encode_obj(res, ev.object))
-    else:
-        data = msgspec.json.encode({"type": ev.type, "object": encode_obj(res, ev.object)}) + b"\n"
-    _ENCODED[key] = (ev.object, data)  # holding the object keeps its id from being reused
-    if len(_ENCODED) > ENCODED_EVENTS:
-        with contextlib.suppress(StopIteration, KeyError, RuntimeError):
-            del _ENCODED[next(iter(_ENCODED))]
-    return data
-
-
-ENCODED_EVENTS = 1024
-_ENCODED: dict[tuple[int, str, str, bool], tuple[Object, bytes]] = {}
+        return protobuf.watch_frame(ev.type, protobuf.wrap(res.group_version, res.kind, encoded(res, ev.object, True)))
+    return b'{"type":' + msgspec.json.encode(ev.type) + b',"object":' + encoded(res, ev.object, False) + b"}\n"
 
 
 async def serve_watch(request: web.Request, t: Target) -> web.StreamResponse:
