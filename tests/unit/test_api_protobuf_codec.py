@@ -153,7 +153,7 @@ def test_every_stored_kind_but_the_gateway_policy_has_a_message() -> None:
 
 
 @pytest.mark.parametrize(("api_version", "kind"), WITH_MESSAGES)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_round_trip(api_version: str, kind: str, data: st.DataObject) -> None:
     doc = data.draw(document(api_version, kind))
