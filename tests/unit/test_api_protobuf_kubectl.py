@@ -424,3 +424,18 @@ def test_reads_follow_writes_in_both_formats(api: TlsApi) -> None:
     assert got == [{"v": "2"}, {"v": "2"}]
     assert [i["data"] for i in listed if i["metadata"]["name"] == "changing"] == [{"v": "2"}]
     assert [i["data"] for i in listed_json if i["metadata"]["name"] == "changing"] == [{"v": "2"}]
+
+
+def test_watch_bookmarks_in_protobuf(api: TlsApi) -> None:
+    with _client(api) as c, _client(api) as writer:
+        rv = c.get("/api/v1/namespaces/default/pods", params={"limit": "1"}).json()["metadata"]["resourceVersion"]
+        query = f"watch=true&allowWatchBookmarks=true&resourceVersion={rv}&timeoutSeconds=10"
+        url = f"/api/v1/namespaces/default/pods?{query}"
+        with c.stream("GET", url, headers={"Accept": PROTO}) as resp:
+            # a write of another kind: the pods watch learns how far it is current
+            r = writer.post("/api/v1/namespaces/default/configmaps", json={"metadata": {"name": "bookmarked"}})
+            assert r.status_code == 201
+            written = int(r.json()["metadata"]["resourceVersion"])
+            (event,) = _read_frames(resp, 1, time.monotonic() + 10)
+    assert event["type"] == "BOOKMARK"
+    assert event["object"]["kind"] == "Pod" and int(event["object"]["metadata"]["resourceVersion"]) >= written
