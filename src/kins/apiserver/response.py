@@ -80,7 +80,7 @@ def encode_obj(res: Resource, obj: Object) -> dict[str, Any]:
 # only with a new resourceVersion, and the same objects are read over and over (lists, relists,
 # kubectl describe, every watcher of a write). Stored objects only: a dry-run write answers with
 # an object the store never held.
-ENCODED_OBJECTS = 20_000
+ENCODED_OBJECTS = 10_000  # ~15 MB of pods at most
 _ENCODED: dict[tuple[str, str, str, bool], bytes] = {}
 
 
