@@ -17,7 +17,7 @@ from ..store.deletion import DeleteRequest, PreconditionFailed
 from .errors import ApiError, cause_reason
 from .keys import STORE_KEY
 from .request import Target
-from .response import encode_obj, json_response, list_body
+from .response import encode_obj, list_body, respond
 
 # The namespaces the API server's NamespaceLifecycle admission never lets go.
 IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
@@ -145,7 +145,7 @@ async def delete_object(request: web.Request, t: Target) -> web.Response:
     done = _one(request, t, t.name, t.store_ns, opts)
     # 202 when the client asked for cascading (orphanDependents=false) and the object stays.
     code = 202 if not done.gone and opts.orphanDependents is False else 200
-    return json_response(encode_obj(t.res, done.obj), code)
+    return respond(request, encode_obj(t.res, done.obj), code)
 
 
 async def delete_collection(request: web.Request, t: Target, items: list[Object]) -> web.Response:
@@ -160,4 +160,4 @@ async def delete_collection(request: web.Request, t: Target, items: list[Object]
         for o in items:
             with contextlib.suppress(NotFound):  # gone since the list
                 out.append(_one(request, t, o.name, o.metadata.namespace, opts).obj)
-    return json_response(list_body(t.res, out, store.resource_version, None))
+    return respond(request, list_body(t.res, out, store.resource_version, None))

@@ -28,7 +28,7 @@ from .encode import encode_value
 from .errors import ApiError
 from .keys import STORE_KEY
 from .request import Target, check_fields, decode, dry_run, truthy
-from .response import encode_obj, json_response
+from .response import encode_obj, respond
 
 APPLY_PATCH = "application/apply-patch+yaml"
 _RNG = random.Random()
@@ -221,11 +221,11 @@ async def serve_apply(request: web.Request, t: Target, check: Check, merge_into:
         obj = check(request.app, t.res, merged, old)
         if obj == old:
             # Nothing to write (the same configuration applied again): no new version, no event.
-            return json_response(encode_obj(t.res, old))
+            return respond(request, encode_obj(t.res, old))
         if dry_run(request):
-            return json_response(encode_obj(t.res, would_update(obj, old)))
+            return respond(request, encode_obj(t.res, would_update(obj, old)))
         try:
-            return json_response(encode_obj(t.res, store.update(obj, check_rv=True)))
+            return respond(request, encode_obj(t.res, store.update(obj, check_rv=True)))
         except Conflict as e:
             if wanted_rv is not None:
                 raise ApiError(409, "Conflict", str(e), kind=t.res.plural, name=t.name) from None
@@ -273,12 +273,12 @@ def _create(request: web.Request, t: Target, obj: Object, check: Check) -> web.R
     obj = replace(obj, metadata=replace(obj.metadata, resourceVersion=None, uid=None, creationTimestamp=None))
     obj = check(request.app, t.res, obj, None)
     if dry_run(request):
-        return json_response(encode_obj(t.res, would_create(obj)), 201)
+        return respond(request, encode_obj(t.res, would_create(obj)), 201)
     try:
         made = store.create(obj)
     except Conflict as e:
         raise ApiError(409, "AlreadyExists", str(e), kind=t.res.plural, name=obj.metadata.name) from None
-    return json_response(encode_obj(t.res, made), 201)
+    return respond(request, encode_obj(t.res, made), 201)
 
 
 def check_options(request: web.Request) -> None:

@@ -14,6 +14,7 @@ from .._errors import MultiValidationError
 from ..api.load import to_object
 from ..api.meta import LabelSelector, Object, parse_label_selector
 from ..api.resources import BY_PATH, Resource
+from . import protobuf
 from . import table as api_table
 from .encode import encode
 from .errors import ApiError, invalid
@@ -27,6 +28,12 @@ async def read_body(request: web.Request) -> Any:
     raw = await request.read()
     if not raw:
         raise ApiError(400, "BadRequest", "the request body is empty")
+    if request.content_type == protobuf.MEDIA_TYPE:
+        # Decoded to the JSON its Go twin would have sent: checked and stored the same way.
+        try:
+            return protobuf.decode_object(raw)
+        except protobuf.ProtobufError as e:
+            raise ApiError(400, "BadRequest", f"the request body is not a valid protobuf object: {e}") from None
     try:
         return msgspec.json.decode(raw)
     except msgspec.DecodeError as e:

@@ -44,7 +44,7 @@ from .request import (
     table_version,
     truthy,
 )
-from .response import as_table, encode_obj, json_response, list_body
+from .response import as_table, encode_obj, list_body, respond, respond_list, respond_stored
 from .watch import serve_watch
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -114,7 +114,7 @@ async def handle_resource(request: web.Request) -> web.StreamResponse:
             return await _delete_collection(request, t)
     elif t.sub == "scale":
         if method == "GET":
-            return json_response(msgspec.to_builtins(_scale_of(_get(request, t))))
+            return respond(request, msgspec.to_builtins(_scale_of(_get(request, t))))
         if method in ("PUT", "PATCH"):
             return await _write_scale(request, t)
     else:
@@ -124,8 +124,8 @@ async def handle_resource(request: web.Request) -> web.StreamResponse:
             obj = _get(request, t)
             version = table_version(request)
             if version is not None:
-                return json_response(as_table(request, t.res, version, [obj], None))
-            return json_response(encode_obj(t.res, obj))
+                return respond(request, as_table(request, t.res, version, [obj], None))
+            return respond_stored(request, t.res, obj)
         if method == "PUT":
             return await _replace(request, t)
         if method == "PATCH":
@@ -171,8 +171,8 @@ def _list(request: web.Request, t: Target) -> web.Response:
         items = items[start:]
     version = table_version(request)
     if version is not None:
-        return json_response(as_table(request, t.res, version, items, rv, next_token))
-    return json_response(list_body(t.res, items, rv, next_token))
+        return respond(request, as_table(request, t.res, version, items, rv, next_token))
+    return respond_list(request, t.res, items, rv, next_token)
 
 
 async def _create(request: web.Request, t: Target) -> web.Response:
@@ -202,12 +202,12 @@ async def _create(request: web.Request, t: Target) -> web.Response:
             )
     obj = record_write(request, t, None, _check(request.app, t.res, apply_create_defaults(obj), None))
     if dry_run(request):
-        return json_response(encode_obj(t.res, would_create(obj)), 201)
+        return respond(request, encode_obj(t.res, would_create(obj)), 201)
     try:
         created = store.create(obj)
     except Conflict as e:
         raise ApiError(409, "AlreadyExists", str(e), kind=t.res.plural, name=obj.metadata.name) from None
-    return json_response(encode_obj(t.res, created), 201)
+    return respond(request, encode_obj(t.res, created), 201)
 
 
 def _named(store: Any, ns: Namespace) -> Namespace:
@@ -272,7 +272,7 @@ async def _replace(request: web.Request, t: Target) -> web.Response:
     old = _get(request, t)
     # Without a resourceVersion an update is unconditional, as for most Kubernetes resources.
     check_rv = new.metadata.resourceVersion is not None
-    return json_response(encode_obj(t.res, _write(request, t, new, old, check_rv)))
+    return respond(request, encode_obj(t.res, _write(request, t, new, old, check_rv)))
 
 
 def _apply_patch(request: web.Request, current: dict[str, Any], patch: Any) -> Any:
@@ -311,7 +311,7 @@ async def _patch(request: web.Request, t: Target) -> web.Response:
             # No precondition in the patch: apply it to what we read, retry if that changed.
             new = replace(new, metadata=replace(new.metadata, resourceVersion=old.metadata.resourceVersion))
         try:
-            return json_response(encode_obj(t.res, _write(request, t, new, old, True)))
+            return respond(request, encode_obj(t.res, _write(request, t, new, old, True)))
         except ApiError as e:
             if e.code != 409 or wanted_rv is not None:
                 raise
@@ -344,7 +344,7 @@ async def _write_scale(request: web.Request, t: Target) -> web.Response:
             if wanted_rv is not None:
                 raise _conflict(t, e) from None
             continue
-        return json_response(msgspec.to_builtins(_scale_of(updated)))
+        return respond(request, msgspec.to_builtins(_scale_of(updated)))
     raise ApiError(409, "Conflict", f'{t.res.plural} "{t.name}": too many concurrent writers, try again')
 
 
