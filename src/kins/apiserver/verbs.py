@@ -44,7 +44,7 @@ from .request import (
     table_version,
     truthy,
 )
-from .response import as_table, encode_obj, list_body, respond, respond_list, respond_stored
+from .response import as_table, encode_obj, respond, respond_list, respond_stored
 from .watch import serve_watch
 
 MERGE_PATCH = "application/merge-patch+json"
