@@ -7,10 +7,19 @@ live cluster and from ``kins render``.
 
 from __future__ import annotations
 
+import time
+
 from msgspec.structs import replace
 
+from .apiextensions import (
+    CustomResourceConversion,
+    CustomResourceDefinition,
+    CustomResourceDefinitionStatus,
+)
+from .apiregistration import APIService, APIServiceStatus
 from .core import Namespace, NamespaceStatus
-from .meta import Object
+from .meta import Condition, Object
+from .storage import PersistentVolume, PersistentVolumeClaim, PersistentVolumeClaimStatus, PersistentVolumeStatus
 
 # The label every Namespace carries with its own name (v1.LabelMetadataName): NetworkPolicy
 # namespaceSelectors rely on it to pick a namespace by name.
@@ -36,4 +45,81 @@ def apply_defaults(obj: Object) -> Object:
             obj = replace(
                 obj, status=NamespaceStatus(phase="Terminating" if obj.metadata.deletionTimestamp else "Active")
             )
+    elif isinstance(obj, PersistentVolumeClaim):
+        # kins binds no volumes: a claim stays Pending, as it does until a volume binds it.
+        if obj.status is None or not obj.status.phase:
+            obj = replace(obj, status=replace(obj.status or PersistentVolumeClaimStatus(), phase="Pending"))
+    elif isinstance(obj, PersistentVolume):
+        if obj.status is None or not obj.status.phase:
+            obj = replace(obj, status=replace(obj.status or PersistentVolumeStatus(), phase="Available"))
+    elif isinstance(obj, CustomResourceDefinition):
+        obj = _crd(obj)
+    elif isinstance(obj, APIService):
+        obj = _apiservice(obj)
     return obj
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _conditions(old: list[Condition] | None, want: list[Condition]) -> list[Condition]:
+    """``want`` with the transition times of the conditions whose status did not change."""
+    before = {c.type: c for c in old or []}
+    out = []
+    for c in want:
+        prev = before.get(c.type)
+        keep = prev is not None and prev.status == c.status and prev.lastTransitionTime
+        out.append(replace(c, lastTransitionTime=prev.lastTransitionTime if keep and prev else _now()))
+    return out
+
+
+def _crd(crd: CustomResourceDefinition) -> CustomResourceDefinition:
+    """The definition's defaults (singular and list kind, conversion None) and the status the
+    apiextensions server's controllers settle on: kins accepts the names and establishes the
+    kind as it stores the definition (a kind another group serves is refused before that)."""
+    s = crd.spec
+    names = s.names
+    if names.kind and (not names.singular or not names.listKind):
+        singular = names.singular or names.kind.lower()
+        names = replace(names, singular=singular, listKind=names.listKind or f"{names.kind}List")
+    if names is not s.names or s.conversion is None:
+        crd = replace(crd, spec=replace(s, names=names, conversion=s.conversion or CustomResourceConversion()))
+    old = crd.status or CustomResourceDefinitionStatus()
+    want = [
+        Condition(type="NamesAccepted", status="True", reason="NoConflicts", message="no conflicts found"),
+        Condition(
+            type="Established",
+            status="True",
+            reason="InitialNamesAccepted",
+            message="the initial names have been accepted",
+        ),
+    ]
+    stored = list(old.storedVersions or [])
+    if crd.storage_version and crd.storage_version not in stored:
+        stored.append(crd.storage_version)
+    status = CustomResourceDefinitionStatus(
+        conditions=_conditions(old.conditions, want),
+        acceptedNames=names,
+        storedVersions=stored or None,
+    )
+    return crd if status == crd.status else replace(crd, status=status)
+
+
+def _apiservice(svc: APIService) -> APIService:
+    """Local group versions (no service) are served by the API itself; kins proxies to no
+    extension server, so those are reported unavailable, with the reason why."""
+    if svc.spec.service is None:
+        local = "Local APIServices are always available"
+        want = Condition(type="Available", status="True", reason="Local", message=local)
+    else:
+        want = Condition(
+            type="Available",
+            status="False",
+            reason="ServiceNotProxied",
+            message="kins does not proxy requests to extension API servers",
+        )
+    conditions = _conditions(svc.status.conditions if svc.status else None, [want])
+    if svc.status is not None and svc.status.conditions == conditions:
+        return svc
+    return replace(svc, status=APIServiceStatus(conditions=conditions))

@@ -96,7 +96,7 @@ def _describe(doc: dict[str, Any]) -> str:
 
 
 def to_object(doc: Any, source: str) -> Object:
-    """One document -> its typed object (legacy Ingress converted to networking.k8s.io/v1)."""
+    """One document -> its typed object, in the version it is stored as."""
     if not isinstance(doc, dict):
         raise MultiValidationError(
             [ValidationError(source, "", f"a manifest must be a mapping, not {type(doc).__name__}")]
@@ -111,10 +111,19 @@ def to_object(doc: Any, source: str) -> Object:
     cls = KINDS.get((api, kind))
     if cls is None:
         raise MultiValidationError([ValidationError(where, "kind", f'no matches for kind "{kind}" in version "{api}"')])
-    obj = convert(doc, cls, where)
+    prepare = getattr(cls, "prepare", None)
+    if prepare is not None:  # a custom resource: pruned and defaulted by its schema first
+        doc = prepare(doc)
+    return stored_form(convert(doc, cls, where))
+
+
+def stored_form(obj: Object) -> Object:
+    """An object of a version that is converted before it is stored (legacy Ingress,
+    autoscaling/v1, a custom resource's other versions) in the stored version."""
     if isinstance(obj, LegacyIngress):
         return obj.to_v1()
-    return obj
+    to_stored = getattr(obj, "to_stored", None)
+    return to_stored() if to_stored is not None else obj
 
 
 def expand_lists(docs: Iterable[Any]) -> list[Any]:
@@ -170,13 +179,13 @@ def _load_json(text: str) -> list[Object] | None:
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None
         cls = KINDS.get((h.apiVersion, h.kind))
-        if cls is None or h.items is not None:
+        if cls is None or h.items is not None or hasattr(cls, "prepare"):
             return None  # unknown kinds and nested lists: the general path explains them
         try:
             obj = msgspec.json.decode(raw, type=cls)
         except msgspec.ValidationError:
             return None
-        objs.append(obj.to_v1() if isinstance(obj, LegacyIngress) else obj)
+        objs.append(stored_form(obj))
     return objs
 
 

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 import msgspec
 
+from . import registry
 from .meta import Base, LabelSelector, Object, ObjectMeta
 from .networking import LegacyIngress
-from .registry import KINDS, RESOURCES, STORED
+from .registry import CATEGORIES, KINDS, RESOURCES, SHORT_NAMES, STORED
 
 # Kinds whose replicas can be read and set through the ``/scale`` subresource.
 SCALABLE = frozenset({"Deployment", "ReplicaSet", "StatefulSet"})
@@ -37,14 +38,22 @@ class Resource:
 
     @property
     def legacy(self) -> bool:
+        """Served in another version than the one stored (converted on the way in and out)."""
         return self.cls is not self.stored
 
     @property
     def short_names(self) -> list[str]:
-        return sorted(n for n, k in RESOURCES.items() if k == self.kind and n not in (self.plural, self.kind.lower()))
+        return [n for n in SHORT_NAMES.get(self.kind, ()) if RESOURCES.get(n) == self.kind]
+
+    @property
+    def categories(self) -> list[str]:
+        return CATEGORIES.get(self.kind, [])
 
     @property
     def subresources(self) -> list[str]:
+        declared: tuple[str, ...] | None = getattr(self.stored, "SUBRESOURCES", None)
+        if declared is not None:  # a custom resource: what its definition declares
+            return list(declared)
         subs = ["status"] if "status" in self.stored.__struct_fields__ else []
         if self.kind in SCALABLE:
             subs.append("scale")
@@ -72,13 +81,28 @@ def _build() -> list[Resource]:
     return out
 
 
-ALL: list[Resource] = _build()
+# Rebuilt in place when the registry changes (a CRD registered), so importers keep valid references.
+ALL: list[Resource] = []
 # (group/version, plural) -> resource, for routing.
-BY_PATH: dict[tuple[str, str], Resource] = {(r.group_version, r.plural): r for r in ALL}
-# kind -> the canonical (non-legacy) resource, for clients.
-BY_KIND: dict[str, Resource] = {r.kind: r for r in ALL if not r.legacy}
-GROUP_VERSIONS: list[str] = sorted({r.group_version for r in ALL}, key=lambda gv: (gv != "v1", gv))
+BY_PATH: dict[tuple[str, str], Resource] = {}
+# kind -> the canonical (stored) resource, for clients.
+BY_KIND: dict[str, Resource] = {}
+GROUP_VERSIONS: list[str] = []
+# Old versions of built-in kinds: served, but not advertised with short names.
 LEGACY_TYPES: tuple[type[Object], ...] = (LegacyIngress,)
+
+
+def _rebuild() -> None:
+    ALL[:] = _build()
+    BY_PATH.clear()
+    BY_PATH.update({(r.group_version, r.plural): r for r in ALL})
+    BY_KIND.clear()
+    BY_KIND.update({r.kind: r for r in ALL if not r.legacy})
+    GROUP_VERSIONS[:] = sorted({r.group_version for r in ALL}, key=lambda gv: (gv != "v1", gv))
+
+
+_rebuild()
+registry.HOOKS.append(_rebuild)
 
 
 def resource_for(kind_or_name: str) -> Resource:

@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from ..api import registry
 from ..api.resources import ALL, GROUP_VERSIONS, Resource
 
 OPENAPI_VERSION = "3.0.0"
@@ -99,6 +100,10 @@ def index() -> bytes:
         digest = hashlib.sha512(document(gv)).hexdigest()[:32].upper()
         paths[gv_path(gv)] = {"serverRelativeURL": f"/openapi/v3/{gv_path(gv)}?hash={digest}"}
     return msgspec.json.encode({"paths": paths})
+
+
+# The documents are rebuilt once a custom resource is registered or removed.
+registry.HOOKS.extend((document.cache_clear, index.cache_clear))
 
 
 def _response(body: bytes) -> web.Response:

@@ -19,11 +19,13 @@ from msgspec.structs import replace
 from .._errors import AllocationError, Conflict, MultiValidationError, NotFound, ValidationError
 from ..api import patch as api_patch
 from ..api.core import Namespace
+from ..api.custom import CustomObject, scale_fields, with_replicas
 from ..api.defaulting import apply_defaults
 from ..api.meta import Object
 from ..api.resources import Resource, Scale, ScaleSpec, ScaleStatus, selector_string
 from ..api.validation import validate
 from ..store.base import random_suffix
+from . import definitions
 from .errors import ApiError, invalid
 from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, Admission
 from .request import (
@@ -55,7 +57,7 @@ def _check(app: web.Application, res: Resource, obj: Object, old: Object | None)
     """Defaulting, validation, then the admission hook (which may set allocated fields); 422 on
     refusal."""
     obj = apply_defaults(obj)
-    errors = list(validate(obj, app[CFG_KEY]))
+    errors = list(validate(obj, app[CFG_KEY])) + definitions.conflicts(obj)
     if errors:
         raise invalid(res, obj.name, errors)
     admission: Admission | None = app[ADMISSION_KEY]  # type: ignore[assignment]
@@ -75,16 +77,16 @@ def _scale_of(obj: Object) -> Scale:
     spec = getattr(obj, "spec", None)
     status = getattr(obj, "status", None)
     m = obj.metadata
+    meta = replace(
+        m, labels=None, annotations=None, ownerReferences=None, finalizers=None, managedFields=None, generation=None
+    )
+    if isinstance(obj, CustomObject):
+        replicas, current, selector = scale_fields(obj)
+        return Scale(
+            metadata=meta, spec=ScaleSpec(replicas=replicas), status=ScaleStatus(replicas=current, selector=selector)
+        )
     return Scale(
-        metadata=replace(
-            m,
-            labels=None,
-            annotations=None,
-            ownerReferences=None,
-            finalizers=None,
-            managedFields=None,
-            generation=None,
-        ),
+        metadata=meta,
         spec=ScaleSpec(replicas=(spec.replicas if spec is not None and spec.replicas is not None else 1)),
         status=ScaleStatus(
             replicas=(status.replicas or 0) if status is not None else 0,
@@ -197,6 +199,7 @@ async def _create(request: web.Request, t: Target) -> web.Response:
         created = store.create(obj)
     except Conflict as e:
         raise ApiError(409, "AlreadyExists", str(e), kind=t.res.plural, name=obj.metadata.name) from None
+    definitions.stored(created)
     return json_response(encode_obj(t.res, created), 201)
 
 
@@ -220,30 +223,33 @@ def _conflict(t: Target, e: Conflict) -> ApiError:
     return ApiError(409, "Conflict", str(e), kind=t.res.plural, name=t.name or "")
 
 
-def _merge_into(old: Object, new: Object, sub: str | None) -> Object:
+def _merge_into(res: Resource, old: Object, new: Object, sub: str | None) -> Object:
     """What a write through the main resource or ``/status`` may change.
 
     As in Kubernetes, the main resource keeps the stored status and ``/status`` changes only
-    the status; identity fields always come from the stored object.
+    the status (when the kind has a status subresource: a custom resource without one takes
+    its status with the rest); identity fields always come from the stored object.
     """
     keep = {"uid": old.metadata.uid, "creationTimestamp": old.metadata.creationTimestamp}
     if sub == "status":
         status = getattr(new, "status", None)
         return replace(old, status=status, metadata=replace(old.metadata, resourceVersion=new.metadata.resourceVersion))
     merged = replace(new, metadata=replace(new.metadata, **keep))
-    if "status" in type(old).__struct_fields__:
+    if "status" in type(old).__struct_fields__ and "status" in res.subresources:
         merged = replace(merged, status=getattr(old, "status", None))
     return merged
 
 
 def _write(request: web.Request, t: Target, new: Object, old: Object, check_rv: bool) -> Object:
-    obj = _check(request.app, t.res, _merge_into(old, new, t.sub), old)
+    obj = _check(request.app, t.res, _merge_into(t.res, old, new, t.sub), old)
     if dry_run(request):
         return obj
     try:
-        return request.app[STORE_KEY].update(obj, check_rv=check_rv)
+        written = request.app[STORE_KEY].update(obj, check_rv=check_rv)
     except Conflict as e:
         raise _conflict(t, e) from None
+    definitions.stored(written)
+    return written
 
 
 async def _replace(request: web.Request, t: Target) -> web.Response:
@@ -313,9 +319,12 @@ async def _write_scale(request: web.Request, t: Target) -> web.Response:
             err = ValidationError("", "spec.replicas", "must be greater than or equal to 0")
             raise invalid(t.res, t.name or "", [err])
         wanted_rv = scale.metadata.resourceVersion if request.method == "PUT" else _patch_precondition(body)
-        spec = replace(old.spec, replicas=scale.spec.replicas)  # type: ignore[attr-defined]
         meta = replace(old.metadata, resourceVersion=wanted_rv or old.metadata.resourceVersion)
-        new = replace(old, spec=spec, metadata=meta)
+        if isinstance(old, CustomObject):
+            new: Object = replace(with_replicas(old, scale.spec.replicas), metadata=meta)
+        else:
+            spec = replace(old.spec, replicas=scale.spec.replicas)  # type: ignore[attr-defined]
+            new = replace(old, spec=spec, metadata=meta)
         try:
             updated = request.app[STORE_KEY].update(new, check_rv=True) if not dry_run(request) else new
         except Conflict as e:
@@ -335,7 +344,9 @@ def _delete(request: web.Request, t: Target) -> web.Response:
         # No grace: gone at once (kubectl delete --grace-period=0 --force, or the kubelet
         # removing a pod it has stopped), not marked Terminating.
         store = getattr(store, "raw", store)
-    return json_response(encode_obj(t.res, store.delete(t.res.kind, t.store_ns, t.name)))
+    gone = store.delete(t.res.kind, t.store_ns, t.name)
+    definitions.deleted(request.app[STORE_KEY], gone)
+    return json_response(encode_obj(t.res, gone))
 
 
 def _delete_collection(request: web.Request, t: Target) -> web.Response:
@@ -345,6 +356,8 @@ def _delete_collection(request: web.Request, t: Target) -> web.Response:
     if not dry_run(request):
         with store.transaction():
             deleted = [store.delete(t.res.kind, o.metadata.namespace, o.name) for o in items]
+        for o in deleted:
+            definitions.deleted(store, o)
     else:
         deleted = items
     return json_response(list_body(t.res, deleted, store.resource_version, None))

@@ -18,8 +18,9 @@ from __future__ import annotations
 from ..._errors import MultiValidationError, ValidationError
 from ..config import ClusterConfig
 from ..core import Service
+from ..custom import CustomObject
 from ..meta import Object
-from . import apps, batch, core, discovery, networking, policy
+from . import apps, batch, core, discovery, extensions, networking, policy, scheduling, storage
 from .common import Check, Errors, check_metadata, describe, format_value
 
 __all__ = ["validate", "validate_all"]
@@ -31,6 +32,9 @@ _KIND_CHECKS: dict[type[Object], Check] = {
     **discovery.CHECKS,
     **networking.CHECKS,
     **policy.CHECKS,
+    **storage.CHECKS,
+    **scheduling.CHECKS,
+    **extensions.CHECKS,
 }
 
 
@@ -45,6 +49,8 @@ def validate(obj: Object, cfg: ClusterConfig | None = None) -> list[ValidationEr
     check = _KIND_CHECKS.get(type(obj))
     if check is not None:
         check(e, obj, cfg)
+    elif isinstance(obj, CustomObject):
+        extensions.check_custom(e, obj)
     return e.errs
 
 
