@@ -105,6 +105,14 @@ _rebuild()
 registry.HOOKS.append(_rebuild)
 
 
+def resources_in_category(category: str) -> list[Resource]:
+    """The resources of a discovery category (``all``) in the order ``kubectl get all`` lists them:
+    group by group (core first, custom resources last), by name within a group."""
+    found = [r for r in BY_KIND.values() if category in r.categories]
+    custom = {r.kind for r in found if getattr(r.stored, "SUBRESOURCES", None) is not None}
+    return sorted(found, key=lambda r: (r.kind in custom, r.group_version != "v1", r.group, r.plural))
+
+
 def resource_for(kind_or_name: str) -> Resource:
     """``Pod``, ``pods``, ``po`` or ``deployments.apps`` -> its resource. KeyError if unknown."""
     if kind_or_name in BY_KIND:

@@ -72,7 +72,9 @@ def _group_body(group: str) -> dict[str, Any]:
 
 
 async def _api_groups(request: web.Request) -> web.Response:
-    groups = sorted({gv.rpartition("/")[0] for gv in GROUP_VERSIONS if "/" in gv})
+    # Custom resources' groups after the built-in ones (their group priority is lower).
+    custom = {r.group for r in ALL if getattr(r.stored, "DEFINITION", "")}
+    groups = sorted({gv.rpartition("/")[0] for gv in GROUP_VERSIONS if "/" in gv}, key=lambda g: (g in custom, g))
     return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group_body(g) for g in groups]})
 
 
@@ -85,9 +87,8 @@ async def _api_group(request: web.Request) -> web.Response:
 
 def _resource_list(gv: str) -> dict[str, Any]:
     resources: list[dict[str, Any]] = []
-    for res in ALL:
-        if res.group_version != gv:
-            continue
+    # By name, as the API server lists them (kubectl get all follows this order).
+    for res in sorted((r for r in ALL if r.group_version == gv), key=lambda r: r.plural):
         verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
         resources.append(
             {

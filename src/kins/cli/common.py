@@ -44,6 +44,22 @@ class Source:
     def list(self, kind: str, ns: str | None, sel: LabelSelector | None) -> list[Object]:
         raise NotImplementedError
 
+    def learn_custom_kinds(self) -> bool:
+        """Serve here the kinds of the source's CustomResourceDefinitions; True if any was new."""
+        from ..api.apiextensions import CustomResourceDefinition
+        from ..api.custom import DefinitionConflict, owner_of, register_definition
+
+        new = False
+        for crd in self.list("CustomResourceDefinition", None, None):
+            assert isinstance(crd, CustomResourceDefinition)
+            if owner_of(crd.spec.names.kind) == crd.name:
+                continue
+            try:
+                new = register_definition(crd) or new
+            except DefinitionConflict:
+                continue
+        return new
+
 
 class OfflineSource(Source):
     def __init__(self, files: list[str], cluster: str | None) -> None:
