@@ -65,6 +65,11 @@ class CustomObject(Object):
         return out
 
     @classmethod
+    def schema_errors(cls, doc: dict[str, Any]) -> list[tuple[str, str]]:
+        """(field path, message) of each way a prepared body breaks this version's schema."""
+        return object_errors(doc, cls.SCHEMA)
+
+    @classmethod
     def pruned_paths(cls, doc: dict[str, Any]) -> list[str]:
         """The fields of ``doc`` that pruning would drop (what ``fieldValidation`` reports)."""
         paths: list[str] = []
@@ -346,10 +351,8 @@ def _check(value: Any, schema: Schema, path: str, out: list[tuple[str, str]]) ->
                 _check(item, extra, _join(path, key), out)
 
 
-def object_errors(obj: CustomObject) -> list[tuple[str, str]]:
+def object_errors(doc: dict[str, Any], schema: Schema) -> list[tuple[str, str]]:
     """The schema errors of a custom object (apiVersion, kind and metadata are checked elsewhere)."""
-    doc = msgspec.to_builtins(obj)
-    schema = type(obj).SCHEMA
     out: list[tuple[str, str]] = []
     for req in schema.get("required") or []:
         if req not in doc and req not in _ROOT_FIELDS:

@@ -112,8 +112,12 @@ def to_object(doc: Any, source: str) -> Object:
     if cls is None:
         raise MultiValidationError([ValidationError(where, "kind", f'no matches for kind "{kind}" in version "{api}"')])
     prepare = getattr(cls, "prepare", None)
-    if prepare is not None:  # a custom resource: pruned and defaulted by its schema first
+    if prepare is not None:
+        # a custom resource: pruned, defaulted and checked by the schema of its version
         doc = prepare(doc)
+        errors = cls.schema_errors(doc)  # type: ignore[attr-defined]
+        if errors:
+            raise MultiValidationError([ValidationError(where, f, m) for f, m in errors])
     return stored_form(convert(doc, cls, where))
 
 

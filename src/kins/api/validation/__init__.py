@@ -18,7 +18,6 @@ from __future__ import annotations
 from ..._errors import MultiValidationError, ValidationError
 from ..config import ClusterConfig
 from ..core import Service
-from ..custom import CustomObject
 from ..meta import Object
 from . import apps, batch, core, discovery, extensions, networking, policy, scheduling, storage
 from .common import Check, Errors, check_metadata, describe, format_value
@@ -49,8 +48,6 @@ def validate(obj: Object, cfg: ClusterConfig | None = None) -> list[ValidationEr
     check = _KIND_CHECKS.get(type(obj))
     if check is not None:
         check(e, obj, cfg)
-    elif isinstance(obj, CustomObject):
-        extensions.check_custom(e, obj)
     return e.errs
 
 

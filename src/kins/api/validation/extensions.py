@@ -7,7 +7,6 @@ from ..admissionregistration import MutatingWebhookConfiguration, ValidatingWebh
 from ..apiextensions import SCOPES, CustomResourceDefinition
 from ..apiregistration import APIService
 from ..config import ClusterConfig
-from ..custom import CustomObject, object_errors
 from .common import Check, Errors, is_dns1035_label, is_dns1123_subdomain
 
 _CONVERSION_STRATEGIES = ("None", "Webhook")
@@ -137,11 +136,6 @@ def _validating(e: Errors, obj: ValidatingWebhookConfiguration, cfg: ClusterConf
 
 def _mutating(e: Errors, obj: MutatingWebhookConfiguration, cfg: ClusterConfig | None) -> None:
     _webhooks(e, obj)
-
-
-def check_custom(e: Errors, obj: CustomObject) -> None:
-    for field, message in object_errors(obj):
-        e.add(field, message)
 
 
 CHECKS: dict[type, Check] = {
