@@ -203,6 +203,7 @@ def test_apply_every_kind_and_read_it_back(tmp_path: Path, version: str) -> None
         old_v2 = get("horizontalpodautoscalers.v2.autoscaling", "old")
         assert old_v2["apiVersion"] == "autoscaling/v2"
         assert old_v2["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 70
+        assert old_v2["spec"]["minReplicas"] == 1  # defaulted, as autoscaling/v2 does
         assert (
             k(
                 "get",

@@ -17,6 +17,7 @@ from .apiextensions import (
     CustomResourceDefinitionStatus,
 )
 from .apiregistration import APIService, APIServiceStatus
+from .autoscaling import DEFAULT_CPU_UTILIZATION, HorizontalPodAutoscaler, cpu_metric
 from .core import Namespace, NamespaceStatus
 from .meta import Condition, Object
 from .storage import PersistentVolume, PersistentVolumeClaim, PersistentVolumeClaimStatus, PersistentVolumeStatus
@@ -52,6 +53,14 @@ def apply_defaults(obj: Object) -> Object:
     elif isinstance(obj, PersistentVolume):
         if obj.status is None or not obj.status.phase:
             obj = replace(obj, status=replace(obj.status or PersistentVolumeStatus(), phase="Available"))
+    elif isinstance(obj, HorizontalPodAutoscaler):
+        # autoscaling/v2's defaults: at least one replica, and 80% CPU when no metric is named
+        s = obj.spec
+        if s.minReplicas is None or not s.metrics:
+            metrics = s.metrics or [cpu_metric(DEFAULT_CPU_UTILIZATION)]
+            obj = replace(
+                obj, spec=replace(s, minReplicas=1 if s.minReplicas is None else s.minReplicas, metrics=metrics)
+            )
     elif isinstance(obj, CustomResourceDefinition):
         obj = _crd(obj)
     elif isinstance(obj, APIService):

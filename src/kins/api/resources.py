@@ -7,6 +7,7 @@ the registry is served and reachable without editing either.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
@@ -92,12 +93,17 @@ GROUP_VERSIONS: list[str] = []
 LEGACY_TYPES: tuple[type[Object], ...] = (LegacyIngress,)
 
 
+def _replace(table: dict[Any, Resource], new: dict[Any, Resource]) -> None:
+    """New entries first, stale ones after: a reader never misses a kind that stays served."""
+    table.update(new)
+    for key in [k for k in table if k not in new]:
+        del table[key]
+
+
 def _rebuild() -> None:
     ALL[:] = _build()
-    BY_PATH.clear()
-    BY_PATH.update({(r.group_version, r.plural): r for r in ALL})
-    BY_KIND.clear()
-    BY_KIND.update({r.kind: r for r in ALL if not r.legacy})
+    _replace(BY_PATH, {(r.group_version, r.plural): r for r in ALL})
+    _replace(BY_KIND, {r.kind: r for r in ALL if not r.legacy})
     GROUP_VERSIONS[:] = sorted({r.group_version for r in ALL}, key=lambda gv: (gv != "v1", gv))
 
 

@@ -185,7 +185,7 @@ def _resolve_kinds(src: Source, resource: str) -> list[str]:
 def _template_printer(fmt: str, arg: str):  # type: ignore[no-untyped-def]
     """``-o jsonpath=`` and ``-o custom-columns=``: a function of (objects, single object
     asked for by name) to the text kubectl prints."""
-    from ..api.load import to_dict
+    from ..apiserver.encode import encode as to_dict  # as the API serves them: defaults written out
     from ..views.jsonpath import JSONPathError, parse
     from ..views.template_output import custom_columns, parse_custom_columns
 
