@@ -171,11 +171,17 @@ def test_apply_every_kind_and_read_it_back(tmp_path: Path, version: str) -> None
         k = api.kubectl(version)
         out = _apply(k, version, manifest)
         assert out.splitlines() == [f"{r}/{n} created" for r, n in OBJECTS]
-        # applied again: nothing changed (kubectl always sends a PodDisruptionBudget's selector:
-        # its patch strategy is "replace")
+        # applied again: nothing changed, but for what kubectl always sends: a PodDisruptionBudget's
+        # selector (its patch strategy is "replace") and webhook rules (atomic lists the API
+        # server defaults the scope of)
         again = _apply(k, version, manifest)
         changed = [line for line in again.splitlines() if not line.endswith(" unchanged")]
-        assert changed in ([], ["poddisruptionbudget.policy/web configured"]), again
+        assert changed == [
+            "validatingwebhookconfiguration.admissionregistration.k8s.io/ingress-nginx-admission configured",
+            "poddisruptionbudget.policy/web configured",
+        ], again
+        hook = json.loads(k("get", "validatingwebhookconfiguration", "-o", "json"))["items"][0]["webhooks"][0]
+        assert (hook["sideEffects"], hook["failurePolicy"], hook["timeoutSeconds"]) == ("None", "Fail", 10)
 
         def get(resource: str, name: str) -> dict:
             return json.loads(k("get", resource, name, "-o", "json"))

@@ -8,9 +8,11 @@ live cluster and from ``kins render``.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from msgspec.structs import replace
 
+from .admissionregistration import MutatingWebhook, MutatingWebhookConfiguration, ValidatingWebhookConfiguration
 from .apiextensions import (
     CustomResourceConversion,
     CustomResourceDefinition,
@@ -19,8 +21,15 @@ from .apiextensions import (
 from .apiregistration import APIService, APIServiceStatus
 from .autoscaling import DEFAULT_CPU_UTILIZATION, HorizontalPodAutoscaler, cpu_metric
 from .core import Namespace, NamespaceStatus
-from .meta import Condition, Object
-from .storage import PersistentVolume, PersistentVolumeClaim, PersistentVolumeClaimStatus, PersistentVolumeStatus
+from .meta import Condition, LabelSelector, Object
+from .scheduling import PriorityClass
+from .storage import (
+    PersistentVolume,
+    PersistentVolumeClaim,
+    PersistentVolumeClaimStatus,
+    PersistentVolumeStatus,
+    StorageClass,
+)
 
 # The label every Namespace carries with its own name (v1.LabelMetadataName): NetworkPolicy
 # namespaceSelectors rely on it to pick a namespace by name.
@@ -47,25 +56,60 @@ def apply_defaults(obj: Object) -> Object:
                 obj, status=NamespaceStatus(phase="Terminating" if obj.metadata.deletionTimestamp else "Active")
             )
     elif isinstance(obj, PersistentVolumeClaim):
+        if obj.spec.volumeMode is None:
+            obj = replace(obj, spec=replace(obj.spec, volumeMode="Filesystem"))
         # kins binds no volumes: a claim stays Pending, as it does until a volume binds it.
         if obj.status is None or not obj.status.phase:
             obj = replace(obj, status=replace(obj.status or PersistentVolumeClaimStatus(), phase="Pending"))
     elif isinstance(obj, PersistentVolume):
+        pv = obj.spec
+        if pv.volumeMode is None or pv.persistentVolumeReclaimPolicy is None:
+            policy = pv.persistentVolumeReclaimPolicy or "Retain"
+            pv = replace(pv, volumeMode=pv.volumeMode or "Filesystem", persistentVolumeReclaimPolicy=policy)
+            obj = replace(obj, spec=pv)
         if obj.status is None or not obj.status.phase:
             obj = replace(obj, status=replace(obj.status or PersistentVolumeStatus(), phase="Available"))
+    elif isinstance(obj, StorageClass):
+        if obj.reclaimPolicy is None or obj.volumeBindingMode is None:
+            obj = replace(
+                obj, reclaimPolicy=obj.reclaimPolicy or "Delete", volumeBindingMode=obj.volumeBindingMode or "Immediate"
+            )
+    elif isinstance(obj, PriorityClass):
+        if obj.preemptionPolicy is None:
+            obj = replace(obj, preemptionPolicy="PreemptLowerPriority")
+    elif isinstance(obj, ValidatingWebhookConfiguration | MutatingWebhookConfiguration):
+        obj = _webhooks(obj)
     elif isinstance(obj, HorizontalPodAutoscaler):
         # autoscaling/v2's defaults: at least one replica, and 80% CPU when no metric is named
-        s = obj.spec
-        if s.minReplicas is None or not s.metrics:
-            metrics = s.metrics or [cpu_metric(DEFAULT_CPU_UTILIZATION)]
-            obj = replace(
-                obj, spec=replace(s, minReplicas=1 if s.minReplicas is None else s.minReplicas, metrics=metrics)
-            )
+        hpa = obj.spec
+        if hpa.minReplicas is None or not hpa.metrics:
+            metrics = hpa.metrics or [cpu_metric(DEFAULT_CPU_UTILIZATION)]
+            least = 1 if hpa.minReplicas is None else hpa.minReplicas
+            obj = replace(obj, spec=replace(hpa, minReplicas=least, metrics=metrics))
     elif isinstance(obj, CustomResourceDefinition):
         obj = _crd(obj)
     elif isinstance(obj, APIService):
         obj = _apiservice(obj)
     return obj
+
+
+def _webhooks(cfg: ValidatingWebhookConfiguration | MutatingWebhookConfiguration) -> Object:
+    """admissionregistration/v1's defaults for each webhook."""
+    hooks: list[Any] = []
+    for w in cfg.webhooks or []:
+        d = replace(
+            w,
+            failurePolicy=w.failurePolicy or "Fail",
+            matchPolicy=w.matchPolicy or "Equivalent",
+            timeoutSeconds=w.timeoutSeconds if w.timeoutSeconds is not None else 10,
+            namespaceSelector=w.namespaceSelector or LabelSelector(),
+            objectSelector=w.objectSelector or LabelSelector(),
+            rules=[replace(r, scope=r.scope or "*") for r in w.rules] if w.rules else w.rules,
+        )
+        if isinstance(d, MutatingWebhook) and d.reinvocationPolicy is None:
+            d = replace(d, reinvocationPolicy="Never")
+        hooks.append(d)
+    return cfg if hooks == (cfg.webhooks or []) else replace(cfg, webhooks=hooks)
 
 
 def _now() -> str:

@@ -37,6 +37,7 @@ MERGE_KEYS: dict[str, tuple[str, ...]] = {
     "ownerReferences": ("uid",),
     "topologySpreadConstraints": ("topologyKey",),
     "addresses": ("type",),
+    "webhooks": ("name",),
 }
 
 
