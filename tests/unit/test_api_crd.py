@@ -266,3 +266,21 @@ def test_bad_definitions_are_refused(tmp_path: Path) -> None:
         assert not issubclass(registry.STORED["ClusterNetworkPolicy"], CustomObject)
         assert http.delete(CRDS + "/clusternetworkpolicies.policy.networking.k8s.io").status_code == 200
         assert "ClusterNetworkPolicy" in registry.STORED
+
+
+def test_manifests_carry_definitions_and_their_objects(tmp_path: Path) -> None:
+    """Offline (``kins get -f``, ``kins apply``): a definition's objects load with it, whatever
+    the order of files and documents, and are pruned and checked like the API does."""
+    from kins._errors import MultiValidationError
+    from kins.api.load import load_paths
+
+    _write(tmp_path, "a-widget.yaml", WIDGET_YAML)
+    _write(tmp_path, "b-crd.yaml", CRD_YAML)
+    objs = load_paths([str(tmp_path)])
+    widget = next(o for o in objs if o.KIND == "Widget")
+    assert isinstance(widget, CustomObject)
+    assert widget.spec == {"size": "small", "extra": {"anything": [1, 2]}, "replicas": 1}  # type: ignore[attr-defined]
+    _write(tmp_path, "c-bad.yaml", WIDGET_YAML.replace("w1", "w2").replace("small", "tiny"))
+    with pytest.raises(MultiValidationError) as e:
+        load_paths([str(tmp_path)])
+    assert 'c-bad.yaml: Widget w2: spec.size: Unsupported value: "tiny"' in str(e.value)

@@ -8,6 +8,7 @@ structs, which also yields the field path of a type error. Multi-document files,
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import re
 import sys
@@ -20,6 +21,7 @@ import msgspec
 import yaml_rs
 
 from .._errors import MultiValidationError, ValidationError
+from .apiextensions import CustomResourceDefinition
 from .meta import Object
 from .networking import LegacyIngress
 from .registry import KINDS
@@ -201,10 +203,34 @@ def load_text(text: str, source: str = "<input>") -> list[Object]:
     return load_documents(parse_text(text, source), source)
 
 
+def _is_definition(doc: Any) -> bool:
+    return isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"
+
+
+def serve_definitions(docs: Iterable[Any], source: str) -> None:
+    """Register the kinds of the CustomResourceDefinitions among ``docs``, so that objects of
+    those kinds load in the same input (whatever the order of the documents and files). Broken
+    definitions are left to the loading that follows to report."""
+    from .custom import DefinitionConflict, register_definition
+
+    for d in expand_lists(docs):
+        if _is_definition(d):
+            try:
+                crd = to_object(d, source)
+            except MultiValidationError:
+                continue
+            with contextlib.suppress(DefinitionConflict):
+                assert isinstance(crd, CustomResourceDefinition)
+                register_definition(crd)
+
+
 def load_documents(docs: Iterable[Any], source: str) -> list[Object]:
     """Typed objects of every document; all errors are collected and raised together."""
     objs: list[Object] = []
     errors: list[ValidationError] = []
+    docs = list(docs)
+    if any(_is_definition(d) for d in docs):
+        serve_definitions(docs, source)
     for d in expand_lists(docs):
         try:
             objs.append(to_object(d, source))
@@ -220,12 +246,17 @@ def load_paths(paths: Iterable[str]) -> list[Object]:
     objs: list[Object] = []
     errors: list[ValidationError] = []
     with no_gc():
-        for path in paths:
-            for source, text in _read(path):
-                try:
-                    objs.extend(load_text(text, source))
-                except MultiValidationError as e:
-                    errors.extend(e.errors)
+        texts = [st for path in paths for st in _read(path)]
+        for source, text in texts:
+            # definitions first: their objects may come in an earlier file
+            if "CustomResourceDefinition" in text:
+                with contextlib.suppress(MultiValidationError):
+                    serve_definitions(parse_text(text, source), source)
+        for source, text in texts:
+            try:
+                objs.extend(load_text(text, source))
+            except MultiValidationError as e:
+                errors.extend(e.errors)
     if errors:
         raise MultiValidationError(errors)
     return objs
