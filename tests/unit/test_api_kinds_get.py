@@ -153,8 +153,8 @@ spec:
 """
     )
     store.create(crd)
+    registry.unregister("Widget")  # loading the definition served it; a client has not seen it
     src = StoreSource(store)
-    assert "Widget" not in registry.STORED
     assert _resolve_kinds(src, "wg") == ["Widget"]
     assert _resolve_kinds(src, "all")[-1] == "Widget"
     assert _resolve_kinds(src, "po,widgets.example.com") == ["Pod", "Widget"]
