@@ -34,6 +34,7 @@ from ..api.core import ConfigMap, Service
 from ..api.meta import Object, ObjectMeta
 from ..apiserver import auth, kubeconfig
 from ..apiserver.keys import STATE_DIR_KEY
+from ..apiserver.definitions import serve_stored as serve_stored_definitions
 from ..apiserver.server import make_app, start
 from ..client import connect
 from ..control.base import ControllerSet
@@ -118,6 +119,8 @@ class Daemon:
         self.state_dir = state_dir
         self.cfg = load_cluster(state_dir / "cluster.yaml")
         self.raw = SqliteStore(state_dir / "store.db")
+        # The kinds the stored CustomResourceDefinitions define, before anything reads the store.
+        serve_stored_definitions(self.raw)
         self.store = GracefulStore(self.raw)
         self.stop = threading.Event()
         self.kernel_lock = threading.Lock()
