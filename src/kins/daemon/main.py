@@ -33,8 +33,8 @@ from ..api.config import ClusterConfig, load_cluster
 from ..api.core import ConfigMap, Service
 from ..api.meta import Object, ObjectMeta
 from ..apiserver import auth, kubeconfig
-from ..apiserver.keys import STATE_DIR_KEY
 from ..apiserver.definitions import serve_stored as serve_stored_definitions
+from ..apiserver.keys import STATE_DIR_KEY
 from ..apiserver.server import make_app, start
 from ..client import connect
 from ..control.base import ControllerSet
