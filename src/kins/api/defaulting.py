@@ -93,6 +93,21 @@ def apply_defaults(obj: Object) -> Object:
     return obj
 
 
+# The kinds apply_defaults changes (the offline loader defaults only these, for speed).
+DEFAULTED: tuple[type[Object], ...] = (
+    Namespace,
+    PersistentVolumeClaim,
+    PersistentVolume,
+    StorageClass,
+    PriorityClass,
+    ValidatingWebhookConfiguration,
+    MutatingWebhookConfiguration,
+    HorizontalPodAutoscaler,
+    CustomResourceDefinition,
+    APIService,
+)
+
+
 def _webhooks(cfg: ValidatingWebhookConfiguration | MutatingWebhookConfiguration) -> Object:
     """admissionregistration/v1's defaults for each webhook."""
     hooks: list[Any] = []
