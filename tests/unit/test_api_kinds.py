@@ -286,6 +286,34 @@ apiVersion: v1
 kind: Service
 metadata: {name: web, namespace: other}
 spec: {ports: [{port: 80}], selector: {app: web}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {ports: [{port: 80}], selector: {app: web}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec: {containers: [{name: c, image: nginx}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: nginx}]}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: once}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: busybox}]
 """
     )
     with tls_api(MemoryStore(history=1000), tmp_path / "state") as api:
@@ -293,9 +321,14 @@ spec: {ports: [{port: 80}], selector: {app: web}}
         _apply(k, version, manifest)
         tables = k("get", "all").split("\n\n")
         firsts = [t.splitlines()[1].split()[0] for t in tables]
+        # kubectl follows discovery: the core group first, then the groups by name
         assert firsts == [
+            "pod/web",
             "replicationcontroller/rc",
+            "service/web",
+            "deployment.apps/web",
             "horizontalpodautoscaler.autoscaling/old",
+            "job.batch/once",
         ]
         everywhere = k("get", "all", "-A")
         assert everywhere.splitlines()[0].split()[0] == "NAMESPACE"
