@@ -284,3 +284,22 @@ def test_manifests_carry_definitions_and_their_objects(tmp_path: Path) -> None:
     with pytest.raises(MultiValidationError) as e:
         load_paths([str(tmp_path)])
     assert 'c-bad.yaml: Widget w2: spec.size: Unsupported value: "tiny"' in str(e.value)
+
+
+def test_a_definition_keeps_its_kind_and_scope(tmp_path: Path) -> None:
+    with tls_api(MemoryStore(history=1000), tmp_path) as api, _http(api) as http:
+        assert http.post(CRDS, json=_crd_doc()).status_code == 201
+        current = http.get(CRDS + "/widgets.example.com").json()
+        renamed = json.loads(json.dumps(current))
+        renamed["spec"]["names"]["kind"] = "Gadget"
+        r = http.put(CRDS + "/widgets.example.com", json=renamed)
+        assert r.status_code == 422 and "the kind may not change from Widget" in r.json()["message"]
+        rescoped = json.loads(json.dumps(current))
+        rescoped["spec"]["scope"] = "Cluster"
+        r = http.put(CRDS + "/widgets.example.com", json=rescoped)
+        assert r.status_code == 422 and "the scope may not change" in r.json()["message"]
+        # other changes are served at once: a new short name
+        current["spec"]["names"]["shortNames"] = ["wg", "wdg"]
+        assert http.put(CRDS + "/widgets.example.com", json=current).status_code == 200
+        assert registry.resolve_resource("wdg") == "Widget"
+        assert "Gadget" not in registry.STORED

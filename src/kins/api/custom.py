@@ -152,6 +152,13 @@ def check_conflict(crd: CustomResourceDefinition) -> str | None:
     kind = crd.spec.names.kind
     if builtin_for(crd):
         return None
+    for served, served_cls in registry.STORED.items():
+        if owner_of(served) == crd.name:
+            if served != kind:
+                return f"the kind may not change from {served} (objects are stored under their kind)"
+            namespaced = crd.spec.scope != "Cluster"
+            if namespaced != served_cls.NAMESPACED:
+                return "the scope may not change (objects are stored under their namespace)"
     cls = registry.STORED.get(kind)
     if cls is None:
         return None
