@@ -4,10 +4,11 @@ with their objects.
 Each served version of a definition becomes a msgspec struct built at run time, one field (of
 type ``Any``) per top-level property of the version's schema. Objects are stored in the storage
 version; the other versions differ only in ``apiVersion`` (conversion strategy None). On the
-way in, a body is pruned of the fields its structural schema does not declare (unless
-``x-kubernetes-preserve-unknown-fields``), given the schema's defaults, and later checked
-against the simple keywords (type, required, enum, bounds, lengths, pattern, item counts) in
-the apiextensions server's words.
+way in (``load.to_object``), a body is pruned of the fields its version's structural schema
+does not declare (unless ``x-kubernetes-preserve-unknown-fields``), given the schema's
+defaults, and checked against its simple keywords (type, required, enum, bounds, lengths,
+pattern, item counts) in the apiextensions server's words. CEL rules
+(``x-kubernetes-validations``) and ``anyOf``/``oneOf`` are not evaluated.
 """
 
 from __future__ import annotations
