@@ -245,9 +245,10 @@ def test_apply_every_kind_and_read_it_back(tmp_path: Path, version: str) -> None
         assert left.stdout == "" and "No resources found" in left.stderr
 
 
-def test_short_names_and_categories_in_discovery(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [OLDEST, NEWEST])
+def test_short_names_and_categories_in_discovery(tmp_path: Path, version: str) -> None:
     with tls_api(MemoryStore(history=100), tmp_path) as api:
-        k = api.kubectl(NEWEST)
+        k = api.kubectl(version)
         rows = {line.split()[0]: line.split() for line in k("api-resources", "--no-headers").splitlines()}
         want = {
             "persistentvolumes": "pv", "persistentvolumeclaims": "pvc", "storageclasses": "sc",
