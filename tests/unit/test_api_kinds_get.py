@@ -158,3 +158,37 @@ spec:
     assert _resolve_kinds(src, "wg") == ["Widget"]
     assert _resolve_kinds(src, "all")[-1] == "Widget"
     assert _resolve_kinds(src, "po,widgets.example.com") == ["Pod", "Widget"]
+
+
+def test_tables_of_bound_claims_and_default_classes() -> None:
+    from datetime import UTC, datetime
+
+    from kins.views.table import format_table
+
+    now = datetime(2026, 1, 1, 0, 10, tzinfo=UTC)
+    objs = load_text(
+        """
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}, volumeName: pv-1}
+status: {phase: Bound, accessModes: [ReadWriteMany, ReadWriteOnce], capacity: {storage: 2Gi}}
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: fast
+  creationTimestamp: "2026-01-01T00:00:00Z"
+  annotations: {storageclass.kubernetes.io/is-default-class: "true"}
+provisioner: rancher.io/local-path
+allowVolumeExpansion: true
+"""
+    )
+    pvc, sc = objs
+    assert format_table("PersistentVolumeClaim", [pvc], wide=True, all_namespaces=False, now=now).splitlines() == [
+        "NAME   STATUS   VOLUME   CAPACITY   ACCESS MODES   STORAGECLASS   VOLUMEATTRIBUTESCLASS   AGE   VOLUMEMODE",
+        "data   Bound    pv-1     2Gi        RWO,RWX                       <unset>                 10m   Filesystem",
+    ]
+    assert format_table("StorageClass", [sc], wide=False, all_namespaces=False, now=now).splitlines()[1].split() == [
+        "fast", "(default)", "rancher.io/local-path", "Delete", "Immediate", "true", "10m",
+    ]  # fmt: skip
