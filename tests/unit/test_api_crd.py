@@ -195,12 +195,16 @@ def test_a_restarted_api_serves_the_stored_definitions(tmp_path: Path) -> None:
 
 def test_versions_watch_and_scope(tmp_path: Path) -> None:
     with tls_api(MemoryStore(history=1000), tmp_path) as api, _http(api) as http:
-        assert http.post(CRDS, json=_crd_doc()).status_code == 201
+        doc = _crd_doc()
+        doc["spec"]["versions"][1]["deprecated"] = True
+        assert http.post(CRDS, json=doc).status_code == 201
         # created through the non-storage version: stored as v1, only apiVersion differs
         w = {"apiVersion": "example.com/v1beta1", "kind": "Widget", "metadata": {"name": "b"}, "spec": {"size": "x"}}
         made = http.post(WIDGETS.format(v="v1beta1"), json=w)
         assert made.status_code == 201, made.text
         assert made.json()["apiVersion"] == "example.com/v1beta1"
+        assert made.headers["Warning"] == '299 - "example.com/v1beta1 Widget is deprecated"'
+        assert "Warning" not in http.get(WIDGETS.format(v="v1")).headers
         stored = api.store.get("Widget", "default", "b")
         assert stored.apiVersion == "example.com/v1"
         # the v1 schema does not bind v1beta1 objects, but reading them as v1 shows them

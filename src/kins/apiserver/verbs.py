@@ -27,7 +27,7 @@ from ..api.validation import validate
 from ..store.base import random_suffix
 from . import definitions
 from .errors import ApiError, invalid
-from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, Admission
+from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, WARNINGS, Admission
 from .request import (
     Target,
     check_fields,
@@ -98,6 +98,9 @@ def _scale_of(obj: Object) -> Scale:
 async def handle_resource(request: web.Request) -> web.StreamResponse:
     t = parse_target(request)
     method = request.method
+    deprecation = getattr(t.res.cls, "DEPRECATION", None)
+    if deprecation:  # a deprecated version of a custom resource
+        request.setdefault(WARNINGS, []).append(deprecation)
     if t.name is None:
         if method == "GET":
             if t.watch or truthy(request, "watch"):
