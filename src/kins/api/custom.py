@@ -43,6 +43,7 @@ class CustomObject(Object):
     SCALE: ClassVar[CustomResourceSubresourceScale | None] = None
     COLUMNS: ClassVar[tuple[CustomResourceColumnDefinition, ...]] = ()
     DEFINITION: ClassVar[str] = ""  # the CustomResourceDefinition's name
+    SINGULAR: ClassVar[str] = ""
     DEPRECATION: ClassVar[str | None] = None  # the warning requests to a deprecated version get
 
     def to_stored(self) -> Object:
@@ -116,6 +117,7 @@ def _version_type(crd: CustomResourceDefinition, v: CustomResourceDefinitionVers
         "SCALE": subs.scale if subs else None,
         "COLUMNS": tuple(v.additionalPrinterColumns or ()),
         "DEFINITION": crd.name,
+        "SINGULAR": names.singular or names.kind.lower(),
         "DEPRECATION": (v.deprecationWarning or f"{crd.spec.group}/{v.name} {names.kind} is deprecated")
         if v.deprecated
         else None,

@@ -47,6 +47,10 @@ class Resource:
         return [n for n in SHORT_NAMES.get(self.kind, ()) if RESOURCES.get(n) == self.kind]
 
     @property
+    def singular(self) -> str:
+        return getattr(self.stored, "SINGULAR", "") or self.kind.lower()
+
+    @property
     def categories(self) -> list[str]:
         return CATEGORIES.get(self.kind, [])
 

@@ -93,7 +93,7 @@ def _resource_list(gv: str) -> dict[str, Any]:
         resources.append(
             {
                 "name": res.plural,
-                "singularName": res.kind.lower(),
+                "singularName": res.singular,
                 "namespaced": res.namespaced,
                 "kind": res.kind,
                 "verbs": verbs,
