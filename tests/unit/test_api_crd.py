@@ -7,7 +7,6 @@ the definitions its store holds."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -70,17 +69,7 @@ spec: {size: small, bogus: 1, extra: {anything: [1, 2]}}
 """
 
 
-@pytest.fixture(autouse=True)
-def _forget_custom_kinds() -> Iterator[None]:
-    """The registry is process-wide: kinds a test's definitions added go with the test."""
-    yield
-    for kind in [k for k, cls in registry.STORED.items() if issubclass(cls, CustomObject)]:
-        registry.unregister(kind)
-
-
-def _apply(k: Kubectl, version: str, path: Path, *extra: str) -> str:
-    # kubectl 1.27 validates against OpenAPI v2, which the API does not serve.
-    flags = ["--validate=false"] if version == OLDEST else list(extra)
+def _apply(k: Kubectl, path: Path, *flags: str) -> str:
     return k("apply", *flags, "-f", str(path))
 
 
@@ -96,7 +85,7 @@ def test_definition_lifecycle(tmp_path: Path, version: str) -> None:
     widget = _write(tmp_path, "w.yaml", WIDGET_YAML)
     with tls_api(MemoryStore(history=1000), tmp_path / "state") as api:
         k = api.kubectl(version)
-        assert _apply(k, version, crd) == "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created\n"
+        assert _apply(k, crd) == "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created\n"
         got = json.loads(k("get", "crd", "widgets.example.com", "-o", "json"))
         conditions = {c["type"]: c["status"] for c in got["status"]["conditions"]}
         assert conditions == {"NamesAccepted": "True", "Established": "True"}
@@ -104,10 +93,11 @@ def test_definition_lifecycle(tmp_path: Path, version: str) -> None:
         assert got["status"]["storedVersions"] == ["v1"]
         assert k("get", "crd").splitlines()[0].split() == ["NAME", "CREATED", "AT"]
 
-        if version == NEWEST:  # strict field validation refuses what the schema does not declare
-            refused = k.run("apply", "-f", str(widget), check=False)
-            assert 'strict decoding error: unknown field "spec.bogus"' in refused.stderr
-        assert _apply(k, version, widget, "--validate=false") == "widget.example.com/w1 created\n"
+        # strict field validation refuses what the schema does not declare ...
+        refused = k.run("apply", "-f", str(widget), check=False)
+        assert 'strict decoding error: unknown field "spec.bogus"' in refused.stderr
+        # ... which is pruned when validation is off
+        assert _apply(k, widget, "--validate=false") == "widget.example.com/w1 created\n"
         obj = json.loads(k("get", "wg", "w1", "-o", "json"))
         # pruned (bogus), preserved (extra), defaulted (replicas)
         assert obj["spec"] == {"size": "small", "extra": {"anything": [1, 2]}, "replicas": 1}
@@ -139,6 +129,10 @@ def test_definition_lifecycle(tmp_path: Path, version: str) -> None:
         assert k("get", "wg", "w1", "-o", "jsonpath={.status.replicas}") == "2"
         scale = json.loads(k("get", "--raw", "/apis/example.com/v1/namespaces/default/widgets/w1/scale"))
         assert (scale["spec"]["replicas"], scale["status"]["replicas"]) == (3, 2)
+
+        # the OpenAPI documents carry the definition's schema
+        explained = k("explain", "widgets.spec")
+        assert "size\t<string> -required-" in explained and "replicas\t<integer>" in explained
 
         # categories: the definition puts widgets in "all" and "gadgets"
         assert "widget.example.com/w1" in k("get", "all")

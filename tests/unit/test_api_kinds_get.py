@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kubectl_bin import NEWEST, tls_api
 
 from kins.api import registry
-from kins.api.custom import CustomObject
 from kins.api.load import load_text
 from kins.api.meta import LabelSelector, Object
 from kins.apiserver.encode import encode as to_dict
@@ -71,13 +69,6 @@ COLUMNS = [
 
 def kins(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*KINS, *args], capture_output=True, text=True, timeout=120)
-
-
-@pytest.fixture(autouse=True)
-def _forget_custom_kinds() -> Iterator[None]:
-    yield
-    for kind in [k for k, cls in registry.STORED.items() if issubclass(cls, CustomObject)]:
-        registry.unregister(kind)
 
 
 def test_templates_print_what_kubectl_prints(tmp_path: Path) -> None:

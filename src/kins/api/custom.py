@@ -111,6 +111,7 @@ def _version_type(crd: CustomResourceDefinition, v: CustomResourceDefinitionVers
         "PLURAL": names.plural,
         "NAMESPACED": crd.spec.scope != "Cluster",
         "SCHEMA": schema,
+        "OPENAPI_SCHEMA": schema,  # what the OpenAPI documents publish for the kind
         "SUBRESOURCES": tuple(
             s for s, on in (("status", subs and subs.status is not None), ("scale", subs and subs.scale)) if on
         ),
