@@ -301,3 +301,32 @@ def test_a_definition_keeps_its_kind_and_scope(tmp_path: Path) -> None:
         assert http.put(CRDS + "/widgets.example.com", json=current).status_code == 200
         assert registry.resolve_resource("wdg") == "Widget"
         assert "Gadget" not in registry.STORED
+
+
+def test_a_new_storage_version(tmp_path: Path) -> None:
+    """Objects stored before the storage version changed still read, in every served version."""
+    store = SqliteStore(tmp_path / "store.db", history=1000)
+    with tls_api(store, tmp_path / "state") as api, _http(api) as http:
+        assert http.post(CRDS, json=_crd_doc()).status_code == 201
+        w = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "old"}, "spec": {"size": "large"}}
+        assert http.post(WIDGETS.format(v="v1"), json=w).status_code == 201
+        crd = http.get(CRDS + "/widgets.example.com").json()
+        v2 = json.loads(json.dumps(crd["spec"]["versions"][0]))
+        v2["name"] = "v2"
+        crd["spec"]["versions"][0]["storage"] = False
+        crd["spec"]["versions"].append(v2)
+        r = http.put(CRDS + "/widgets.example.com", json=crd)
+        assert r.status_code == 200, r.text
+        assert r.json()["status"]["storedVersions"] == ["v1", "v2"]
+        for v in ("v1", "v1beta1", "v2"):
+            got = http.get(WIDGETS.format(v=v) + "/old").json()
+            assert got["apiVersion"] == f"example.com/{v}" and got["spec"] == {"size": "large", "replicas": 1}
+        # written again, it is stored in v2
+        patched = http.patch(
+            WIDGETS.format(v="v1") + "/old",
+            json={"spec": {"size": "small"}},
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        assert patched.status_code == 200, patched.text
+        assert store.get("Widget", "default", "old").apiVersion == "example.com/v2"
+    store.close()
