@@ -404,3 +404,17 @@ def test_real_install_manifests(tmp_path: Path, version: str) -> None:
         assert k("get", "apiservice", "--no-headers").split()[:3] == [
             "v1beta1.metrics.k8s.io", "kube-system/metrics-server", "False",
         ]  # fmt: skip
+
+
+def test_a_local_api_service_is_available(tmp_path: Path) -> None:
+    local = tmp_path / "local.yaml"
+    local.write_text(
+        "apiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata: {name: v1.apps}\n"
+        "spec: {group: apps, version: v1, groupPriorityMinimum: 17800, versionPriority: 15}\n"
+    )
+    with tls_api(MemoryStore(history=100), tmp_path / "state") as api:
+        k = api.kubectl(NEWEST)
+        k("apply", "-f", str(local))
+        assert k("get", "apiservice", "v1.apps", "--no-headers").split()[:3] == ["v1.apps", "Local", "True"]
+        cond = json.loads(k("get", "apiservice", "v1.apps", "-o", "jsonpath={.status.conditions[0]}"))
+        assert (cond["type"], cond["status"], cond["reason"]) == ("Available", "True", "Local")
