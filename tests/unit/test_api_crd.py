@@ -111,6 +111,7 @@ def test_definition_lifecycle(tmp_path: Path, version: str) -> None:
 
         # schema checks, in the API server's words
         bad = k.run("patch", "wg", "w1", "--type=merge", "-p", '{"spec":{"size":"huge","replicas":-1}}', check=False)
+        assert bad.stderr.startswith('The Widget "w1" is invalid: ')  # kubectl words it from the details
         assert 'spec.size: Unsupported value: "huge": supported values: "small", "large"' in bad.stderr
         assert "spec.replicas: Invalid value: -1: spec.replicas in body should be greater than or equal to 0" in (
             bad.stderr
