@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -182,7 +183,7 @@ def _resolve_kinds(src: Source, resource: str) -> list[str]:
     return list(dict.fromkeys(kinds))
 
 
-def _template_printer(fmt: str, arg: str):  # type: ignore[no-untyped-def]
+def _template_printer(fmt: str, arg: str) -> Callable[[list[Any], bool], str]:
     """``-o jsonpath=`` and ``-o custom-columns=``: a function of (objects, single object
     asked for by name) to the text kubectl prints."""
     from ..apiserver.encode import encode as to_dict  # as the API serves them: defaults written out
