@@ -22,6 +22,8 @@ class NamespaceSpec(Base):
 
 class NamespaceStatus(Base):
     phase: str | None = None
+    # What the namespace controller reports while it empties a Terminating namespace.
+    conditions: list[Condition] | None = None
 
 
 class Namespace(Object):
@@ -710,6 +712,7 @@ class PodStatus(Base):
     startTime: str | None = None
     containerStatuses: list[ContainerStatus] | None = None
     initContainerStatuses: list[ContainerStatus] | None = None
+    ephemeralContainerStatuses: list[ContainerStatus] | None = None
     reason: str | None = None
     message: str | None = None
     nominatedNodeName: str | None = None

@@ -20,7 +20,7 @@ from .apiextensions import (
 )
 from .apiregistration import APIService, APIServiceStatus
 from .autoscaling import DEFAULT_CPU_UTILIZATION, HorizontalPodAutoscaler, cpu_metric
-from .core import Namespace, NamespaceStatus
+from .core import Namespace, NamespaceStatus, Pod, PodSecurityContext, PodStatus
 from .meta import Condition, LabelSelector, Object
 from .scheduling import PriorityClass
 from .storage import (
@@ -45,8 +45,11 @@ def apply_defaults(obj: Object) -> Object:
     """``obj`` with the server-set defaults (the same object when nothing changes).
 
     A Namespace without a name yet (generateName) is defaulted once its name is known; one
-    without a phase is Active, as the namespace registry's strategy makes it.
+    without a phase is Active, as the namespace registry's strategy makes it. A Pod's spec has
+    a security context, if only an empty one (clients such as ``kubectl debug`` read into it).
     """
+    if isinstance(obj, Pod) and obj.spec.securityContext is None:
+        obj = replace(obj, spec=replace(obj.spec, securityContext=PodSecurityContext()))
     if isinstance(obj, Namespace) and obj.metadata.name:
         labels = obj.metadata.labels
         if labels is None or labels.get(NAMESPACE_NAME_LABEL) != obj.metadata.name:
@@ -191,3 +194,11 @@ def _apiservice(svc: APIService) -> APIService:
     if svc.status is not None and svc.status.conditions == conditions:
         return svc
     return replace(svc, status=APIServiceStatus(conditions=conditions))
+
+
+def apply_create_defaults(obj: Object) -> Object:
+    """``obj`` with what the API server sets only when it is created: a Pod starts Pending (the
+    pod strategy's PrepareForCreate; kins keeps whatever else of the status the client sent)."""
+    if isinstance(obj, Pod) and (obj.status is None or not obj.status.phase):
+        obj = replace(obj, status=replace(obj.status or PodStatus(), phase="Pending"))
+    return obj

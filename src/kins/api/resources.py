@@ -62,6 +62,10 @@ class Resource:
         subs = ["status"] if "status" in self.stored.__struct_fields__ else []
         if self.kind in SCALABLE:
             subs.append("scale")
+        if self.kind == "Namespace":
+            subs.append("finalize")  # PUT: spec.finalizers (what the namespace controller removes)
+        if self.kind == "Pod":
+            subs.append("ephemeralcontainers")
         return subs
 
     def path(self, namespace: str | None = None, name: str | None = None, sub: str | None = None) -> str:

@@ -13,6 +13,7 @@ import msgspec
 from aiohttp import web
 
 from ..api.resources import ALL, GROUP_VERSIONS, LEGACY_TYPES
+from . import metrics
 
 KUBERNETES_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-kins", "platform": "linux/amd64"}
 
@@ -57,8 +58,16 @@ def version_priority(version: str) -> tuple[int, int, int, str]:
     return (stage, -int(m.group(1)), -int(m.group(3) or 0), "")
 
 
+# Groups served beside the stored kinds (as an aggregated API would be): group/version -> resources.
+EXTRA_GROUPS: dict[str, list[dict[str, Any]]] = {metrics.GROUP_VERSION: metrics.RESOURCES}
+
+
+def _group_versions() -> list[str]:
+    return [*GROUP_VERSIONS, *EXTRA_GROUPS]
+
+
 def _group_body(group: str) -> dict[str, Any]:
-    versions = [gv for gv in GROUP_VERSIONS if gv.rpartition("/")[0] == group]
+    versions = [gv for gv in _group_versions() if gv.rpartition("/")[0] == group]
     # The newest (autoscaling/v2, networking.k8s.io/v1 rather than v1beta1) is listed first and preferred.
     versions.sort(key=lambda gv: version_priority(gv.rpartition("/")[2]))
     preferred = versions[0]
@@ -74,19 +83,19 @@ def _group_body(group: str) -> dict[str, Any]:
 async def _api_groups(request: web.Request) -> web.Response:
     # Custom resources' groups after the built-in ones (their group priority is lower).
     custom = {r.group for r in ALL if getattr(r.stored, "DEFINITION", "")}
-    groups = sorted({gv.rpartition("/")[0] for gv in GROUP_VERSIONS if "/" in gv}, key=lambda g: (g in custom, g))
+    groups = sorted({gv.rpartition("/")[0] for gv in _group_versions() if "/" in gv}, key=lambda g: (g in custom, g))
     return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group_body(g) for g in groups]})
 
 
 async def _api_group(request: web.Request) -> web.Response:
     group = request.match_info["group"]
-    if not any(gv.startswith(group + "/") for gv in GROUP_VERSIONS):
+    if not any(gv.startswith(group + "/") for gv in _group_versions()):
         raise DiscoveryNotFound(f"the server could not find the requested resource (group {group})")
     return _json(_group_body(group))
 
 
 def _resource_list(gv: str) -> dict[str, Any]:
-    resources: list[dict[str, Any]] = []
+    resources: list[dict[str, Any]] = list(EXTRA_GROUPS.get(gv, []))
     # By name, as the API server lists them (kubectl get all follows this order).
     for res in sorted((r for r in ALL if r.group_version == gv), key=lambda r: r.plural):
         verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
@@ -110,7 +119,7 @@ def _resource_list(gv: str) -> dict[str, Any]:
                 "singularName": "",
                 "namespaced": res.namespaced,
                 "kind": sub_kind,
-                "verbs": ["get", "patch", "update"],
+                "verbs": ["update"] if sub == "finalize" else ["get", "patch", "update"],
             }
             if sub == "scale":
                 entry.update(group="autoscaling", version="v1")

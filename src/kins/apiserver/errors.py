@@ -32,6 +32,7 @@ class ApiError(Exception):
         self.kind = kind
         self.group = group
         self.name = name
+        self.group = group
         self.causes = causes
 
     def status(self) -> dict[str, Any]:
@@ -72,6 +73,8 @@ def cause_reason(message: str) -> str:
         return "FieldValueTooMany"
     if low.startswith("too long"):
         return "FieldValueTooLong"
+    if low.startswith("not found"):
+        return "FieldValueNotFound"
     return "FieldValueInvalid"
 
 

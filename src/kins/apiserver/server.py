@@ -20,7 +20,7 @@ from .._errors import Conflict, Gone, KinsError, MultiValidationError, NotFound
 from ..api import patch as api_patch
 from ..api.config import ClusterConfig
 from ..store.base import Store
-from . import definitions, discovery, logs, openapi, policylog, portforward
+from . import attach, definitions, discovery, logs, metrics, openapi, policylog, portforward
 from . import exec as pod_exec
 from .errors import ApiError, cause_reason
 from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, TOKEN_KEY, WARNINGS, WATCHES_KEY, Admission
@@ -52,11 +52,13 @@ def make_app(store: Store, cfg: ClusterConfig, *, token: str, admission: Admissi
     openapi.add_routes(app.router)
     # The pod subresources go ahead of the generic resource routes, which would claim them.
     app.router.add_get(POD_PATH + "/log", logs.handle)
-    # kubectl opens WebSockets with GET; POST is what a SPDY client sends (refused with a Status).
+    # kubectl opens WebSockets with GET; a SPDY client sends POST (upgraded, as GET may be).
     app.router.add_route("*", POD_PATH + "/exec", pod_exec.handle)
     app.router.add_route("*", POD_PATH + "/portforward", portforward.handle)
+    app.router.add_route("*", POD_PATH + "/attach", attach.handle)
     app.cleanup_ctx.append(logs.sample_logs)
     policylog.add_routes(app)
+    metrics.add_routes(app)
     app.router.add_route("*", "/api/{version}/{tail:.+}", handle_resource)
     app.router.add_route("*", "/apis/{group}/{version}/{tail:.+}", handle_resource)
     return app

@@ -35,6 +35,7 @@ from ..api.meta import Object, ObjectMeta
 from ..apiserver import auth, kubeconfig
 from ..apiserver.definitions import serve_stored as serve_stored_definitions
 from ..apiserver.keys import STATE_DIR_KEY
+from ..apiserver.namespaces import REQUIRE_NAMESPACES
 from ..apiserver.server import make_app, start
 from ..client import connect
 from ..control.base import ControllerSet
@@ -208,6 +209,7 @@ class Daemon:
         token = auth.ensure_token(self.state_dir)
         cert, key = auth.ensure_tls(self.state_dir)
         app = make_app(self.store, self.cfg, token=token, admission=admission(self.raw, self.cfg))
+        app[REQUIRE_NAMESPACES] = True  # the system namespaces exist: others must be created first
         app["kins.daemon"] = self
         app[STATE_DIR_KEY] = self.state_dir
         app.router.add_get("/kins/v1/status", self._status)

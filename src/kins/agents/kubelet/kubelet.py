@@ -176,6 +176,8 @@ class Kubelet(Reconciler):
                 run = PodRun(key=p.key, uid=p.metadata.uid or "", node=node)
                 self.pods[p.key] = run
                 self._submit(self._start, p, run)
+            elif run is not None and p.spec.ephemeralContainers and run.sandbox is not None:
+                self.containers.start_ephemeral(p, run)
         for key in list(self.pods):
             if key not in seen:
                 run = self.pods[key]
@@ -231,6 +233,8 @@ class Kubelet(Reconciler):
         policy = pod.spec.restartPolicy or "Always"
         for c in pod.spec.containers:
             self.containers.adopt(run, c, stored.get(c.name), live.get(c.name), policy, now)
+        ephemeral = {cs.name: cs for cs in status.ephemeralContainerStatuses or []}
+        self.containers.adopt_ephemeral(run, pod, ephemeral, live)
         self.pods[pod.key] = run
         if run.phase in ("Running", "Pending"):
             run.phase = "Running" if has_run(run) else "Pending"
@@ -316,6 +320,8 @@ class Kubelet(Reconciler):
         run.sandbox = sandbox
         for c in pod.spec.containers:
             self.containers.start(pod, run, run.containers[c.name])
+        # Those added while the pod was starting (the store's copy is the newest).
+        self.containers.start_ephemeral(self.status_writer.get_pod(run) or pod, run)
         with self.lock:
             # Kubernetes' rule: Running once a container has started; an image that cannot be
             # pulled leaves the pod Pending (its container waiting with ErrImagePull).
