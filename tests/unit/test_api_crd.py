@@ -331,3 +331,30 @@ def test_a_new_storage_version(tmp_path: Path) -> None:
         assert patched.status_code == 200, patched.text
         assert store.get("Widget", "default", "old").apiVersion == "example.com/v2"
     store.close()
+
+
+def test_namespace_deletion_and_garbage_collection_reach_custom_objects(tmp_path: Path) -> None:
+    """The namespace controller and the garbage collector act on the kinds registered at run
+    time as on the built-in ones."""
+    from test_api_namespace_lifecycle import Running, _store, _wait
+
+    from kins.control.garbage import GarbageCollector
+    from kins.control.namespace import NamespaceController
+
+    store = _store()
+    with tls_api(store, tmp_path) as api, _http(api) as http:
+        assert http.post(CRDS, json=_crd_doc()).status_code == 201
+        assert http.post("/api/v1/namespaces", json={"metadata": {"name": "zz"}}).status_code == 201
+        owner = http.post("/api/v1/namespaces/default/configmaps", json={"metadata": {"name": "owner"}}).json()
+        ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}
+        for ns, name, meta in (("zz", "in-zz", {}), ("default", "owned", {"ownerReferences": [ref]})):
+            w = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": name, **meta}}
+            w["spec"] = {"size": "small"}
+            r = http.post(f"/apis/example.com/v1/namespaces/{ns}/widgets", json=w)
+            assert r.status_code == 201, r.text
+        with Running(store, [NamespaceController(store), GarbageCollector(store)]):
+            assert http.delete("/api/v1/namespaces/zz").status_code == 200
+            _wait("namespace zz gone", lambda: not any(n.name == "zz" for n in store.list("Namespace")[0]))
+            assert store.list("Widget", "zz")[0] == []
+            assert http.delete("/api/v1/namespaces/default/configmaps/owner").status_code == 200
+            _wait("the owned widget collected", lambda: store.list("Widget", "default")[0] == [])
