@@ -358,3 +358,24 @@ def test_namespace_deletion_and_garbage_collection_reach_custom_objects(tmp_path
             assert store.list("Widget", "zz")[0] == []
             assert http.delete("/api/v1/namespaces/default/configmaps/owner").status_code == 200
             _wait("the owned widget collected", lambda: store.list("Widget", "default")[0] == [])
+
+
+def test_a_definition_held_by_a_finalizer(tmp_path: Path) -> None:
+    with tls_api(MemoryStore(history=1000), tmp_path) as api, _http(api) as http:
+        doc = _crd_doc()
+        doc["metadata"] = {"name": "widgets.example.com", "finalizers": ["example.com/hold"]}
+        assert http.post(CRDS, json=doc).status_code == 201
+        w = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": "small"}}
+        assert http.post(WIDGETS.format(v="v1"), json=w).status_code == 201
+        marked = http.delete(CRDS + "/widgets.example.com")
+        assert marked.status_code == 200 and marked.json()["metadata"]["deletionTimestamp"]
+        # still served while the finalizer holds it
+        assert http.get(WIDGETS.format(v="v1") + "/w").status_code == 200
+        released = http.patch(
+            CRDS + "/widgets.example.com",
+            json={"metadata": {"finalizers": None}},
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        assert released.status_code == 200, released.text
+        assert "Widget" not in registry.STORED and api.store.list("CustomResourceDefinition")[0] == []
+        assert http.get(WIDGETS.format(v="v1") + "/w").status_code == 404
