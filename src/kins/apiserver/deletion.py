@@ -14,6 +14,7 @@ from .._errors import NotFound, ValidationError
 from ..api.meta import Object
 from ..store import deletion
 from ..store.deletion import DeleteRequest, PreconditionFailed
+from . import definitions
 from .errors import ApiError, cause_reason
 from .keys import STORE_KEY
 from .request import Target
@@ -132,10 +133,14 @@ def _forbid_immortal(t: Target, name: str) -> None:
 
 
 def _one(request: web.Request, t: Target, name: str, namespace: str | None, opts: DeleteOptions) -> deletion.Deleted:
+    store = request.app[STORE_KEY]
     try:
-        return deletion.delete(request.app[STORE_KEY], t.res.kind, namespace, name, _request(opts), dry_run=_dry(opts))
+        done = deletion.delete(store, t.res.kind, namespace, name, _request(opts), dry_run=_dry(opts))
     except PreconditionFailed as e:
         raise ApiError(409, "Conflict", str(e), kind=t.res.plural, name=name) from None
+    if done.gone and not _dry(opts):
+        definitions.deleted(store, done.obj)  # a CustomResourceDefinition takes its objects and kind along
+    return done
 
 
 async def delete_object(request: web.Request, t: Target) -> web.Response:

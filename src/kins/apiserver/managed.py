@@ -20,10 +20,12 @@ from msgspec.structs import replace
 from .._errors import Conflict, MultiValidationError, NotFound
 from ..api import apply as ssa
 from ..api import fieldsets
+from ..api.defaulting import apply_create_defaults
 from ..api.load import parse_text
 from ..api.meta import Object
 from ..api.resources import Resource
 from ..store.base import created, random_suffix, updated
+from . import namespaces
 from .encode import encode_value
 from .errors import ApiError
 from .keys import STORE_KEY
@@ -36,7 +38,8 @@ MAX_MANAGER = 128
 RETRIES = 5
 
 Check = Callable[[web.Application, Resource, Object, "Object | None"], Object]
-MergeInto = Callable[[Object, Object, "str | None"], Object]
+MergeInto = Callable[[Target, Object, Object], Object]
+AfterWrite = Callable[[web.Request, Object], Object]
 
 
 def manager_name(request: web.Request) -> str:
@@ -187,7 +190,9 @@ def _config(request: web.Request, t: Target, raw: bytes) -> dict[str, Any]:
     return doc
 
 
-async def serve_apply(request: web.Request, t: Target, check: Check, merge_into: MergeInto) -> web.Response:
+async def serve_apply(
+    request: web.Request, t: Target, check: Check, merge_into: MergeInto, after: AfterWrite
+) -> web.Response:
     """Server-side apply of the request's configuration to the object ``t`` names."""
     assert t.name is not None
     manager = request.query.get("fieldManager")
@@ -212,10 +217,10 @@ async def serve_apply(request: web.Request, t: Target, check: Check, merge_into:
         doc.setdefault("metadata", {})["managedFields"] = ssa.encode_managers(applied.managers)
         obj = decode(t.res, doc, t.namespace, t.name)
         if old is None:
-            return _create(request, t, obj, check)
+            return _create(request, t, obj, check, after)
         if wanted_rv is None:
             obj = replace(obj, metadata=replace(obj.metadata, resourceVersion=old.metadata.resourceVersion))
-        merged = merge_into(old, obj, t.sub)
+        merged = merge_into(t, old, obj)
         # /status takes only the status from the body; the entries are the apply's own.
         merged = replace(merged, metadata=replace(merged.metadata, managedFields=obj.metadata.managedFields))
         obj = check(request.app, t.res, merged, old)
@@ -225,7 +230,7 @@ async def serve_apply(request: web.Request, t: Target, check: Check, merge_into:
         if dry_run(request):
             return respond(request, encode_obj(t.res, would_update(obj, old)))
         try:
-            return respond(request, encode_obj(t.res, store.update(obj, check_rv=True)))
+            return respond(request, encode_obj(t.res, after(request, store.update(obj, check_rv=True))))
         except Conflict as e:
             if wanted_rv is not None:
                 raise ApiError(409, "Conflict", str(e), kind=t.res.plural, name=t.name) from None
@@ -268,17 +273,18 @@ def _apply(
     return applied
 
 
-def _create(request: web.Request, t: Target, obj: Object, check: Check) -> web.Response:
+def _create(request: web.Request, t: Target, obj: Object, check: Check, after: AfterWrite) -> web.Response:
     store = request.app[STORE_KEY]
     obj = replace(obj, metadata=replace(obj.metadata, resourceVersion=None, uid=None, creationTimestamp=None))
-    obj = check(request.app, t.res, obj, None)
+    obj = namespaces.admit_create(request, store, t, obj)
+    obj = check(request.app, t.res, apply_create_defaults(obj), None)
     if dry_run(request):
         return respond(request, encode_obj(t.res, would_create(obj)), 201)
     try:
         made = store.create(obj)
     except Conflict as e:
         raise ApiError(409, "AlreadyExists", str(e), kind=t.res.plural, name=obj.metadata.name) from None
-    return respond(request, encode_obj(t.res, made), 201)
+    return respond(request, encode_obj(t.res, after(request, made)), 201)
 
 
 def check_options(request: web.Request) -> None:

@@ -73,6 +73,11 @@ def encode_obj(res: Resource, obj: Object) -> dict[str, Any]:
     doc = encode(obj)
     if res.legacy and res.kind == "Ingress":
         return ingress_to_legacy(doc, res.group_version)
+    # autoscaling/v1, and custom resources in the version of the path
+    from_stored = getattr(res.cls, "from_stored", None)
+    if from_stored is not None:
+        converted: dict[str, Any] = from_stored(doc)
+        return converted
     return doc
 
 

@@ -20,7 +20,7 @@ from .._errors import Conflict, Gone, KinsError, MultiValidationError, NotFound
 from ..api import patch as api_patch
 from ..api.config import ClusterConfig
 from ..store.base import Store
-from . import attach, discovery, logs, metrics, openapi, policylog, portforward
+from . import attach, definitions, discovery, logs, metrics, openapi, policylog, portforward
 from . import exec as pod_exec
 from .errors import ApiError, cause_reason
 from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, TOKEN_KEY, WARNINGS, WATCHES_KEY, Admission
@@ -45,6 +45,8 @@ def make_app(store: Store, cfg: ClusterConfig, *, token: str, admission: Admissi
     app[TOKEN_KEY] = token
     app[ADMISSION_KEY] = admission
     app[WATCHES_KEY] = set()
+    # The kinds of the CustomResourceDefinitions a kept store holds are served from the start.
+    definitions.serve_stored(store)
     app.on_shutdown.append(close_watches)
     discovery.add_routes(app.router)
     openapi.add_routes(app.router)

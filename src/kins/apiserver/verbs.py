@@ -19,16 +19,17 @@ from msgspec.structs import replace
 from .._errors import AllocationError, Conflict, MultiValidationError, NotFound, ValidationError
 from ..api import patch as api_patch
 from ..api.core import Namespace, Pod
+from ..api.custom import CustomObject, scale_fields, with_replicas
 from ..api.defaulting import apply_create_defaults, apply_defaults
 from ..api.meta import Object
 from ..api.resources import Resource, Scale, ScaleSpec, ScaleStatus, selector_string
 from ..api.validation import validate
 from ..store import deletion as store_deletion
 from ..store.base import random_suffix
+from . import definitions, ephemeral, namespaces
 from . import deletion as api_deletion
-from . import ephemeral, namespaces
 from .errors import ApiError, invalid
-from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, Admission
+from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, WARNINGS, Admission
 from .managed import APPLY_PATCH, check_options, record_write, serve_apply, would_create, would_update
 from .request import (
     Target,
@@ -60,7 +61,7 @@ def _check(app: web.Application, res: Resource, obj: Object, old: Object | None)
     """Defaulting, validation, then the admission hook (which may set allocated fields); 422 on
     refusal."""
     obj = apply_defaults(obj)
-    errors = list(validate(obj, app[CFG_KEY]))
+    errors = list(validate(obj, app[CFG_KEY])) + definitions.conflicts(obj)
     if errors:
         raise invalid(res, obj.name, errors)
     admission: Admission | None = app[ADMISSION_KEY]  # type: ignore[assignment]
@@ -80,16 +81,16 @@ def _scale_of(obj: Object) -> Scale:
     spec = getattr(obj, "spec", None)
     status = getattr(obj, "status", None)
     m = obj.metadata
+    meta = replace(
+        m, labels=None, annotations=None, ownerReferences=None, finalizers=None, managedFields=None, generation=None
+    )
+    if isinstance(obj, CustomObject):
+        replicas, current, selector = scale_fields(obj)
+        return Scale(
+            metadata=meta, spec=ScaleSpec(replicas=replicas), status=ScaleStatus(replicas=current, selector=selector)
+        )
     return Scale(
-        metadata=replace(
-            m,
-            labels=None,
-            annotations=None,
-            ownerReferences=None,
-            finalizers=None,
-            managedFields=None,
-            generation=None,
-        ),
+        metadata=meta,
         spec=ScaleSpec(replicas=(spec.replicas if spec is not None and spec.replicas is not None else 1)),
         status=ScaleStatus(
             replicas=(status.replicas or 0) if status is not None else 0,
@@ -103,6 +104,9 @@ async def handle_resource(request: web.Request) -> web.StreamResponse:
     method = request.method
     if method == "DELETE":
         await read_delete_dry_run(request)
+    deprecation = getattr(t.res.cls, "DEPRECATION", None)
+    if deprecation:  # a deprecated version of a custom resource
+        request.setdefault(WARNINGS, []).append(deprecation)
     if t.name is None:
         if method == "GET":
             if t.watch or truthy(request, "watch"):
@@ -207,6 +211,7 @@ async def _create(request: web.Request, t: Target) -> web.Response:
         created = store.create(obj)
     except Conflict as e:
         raise ApiError(409, "AlreadyExists", str(e), kind=t.res.plural, name=obj.metadata.name) from None
+    definitions.stored(created)
     return respond(request, encode_obj(t.res, created), 201)
 
 
@@ -230,11 +235,12 @@ def _conflict(t: Target, e: Conflict) -> ApiError:
     return ApiError(409, "Conflict", str(e), kind=t.res.plural, name=t.name or "")
 
 
-def _merge_into(old: Object, new: Object, sub: str | None) -> Object:
+def _merge_into(res: Resource, old: Object, new: Object, sub: str | None) -> Object:
     """What a write through the main resource or ``/status`` may change.
 
     As in Kubernetes, the main resource keeps the stored status and ``/status`` changes only
-    the status; identity fields always come from the stored object.
+    the status (when the kind has a status subresource: a custom resource without one takes
+    its status with the rest); identity fields always come from the stored object.
     """
     keep = {"uid": old.metadata.uid, "creationTimestamp": old.metadata.creationTimestamp}
     if sub == "status":
@@ -246,23 +252,37 @@ def _merge_into(old: Object, new: Object, sub: str | None) -> Object:
         # Ephemeral containers change only through their subresource.
         new = replace(new, spec=replace(new.spec, ephemeralContainers=old.spec.ephemeralContainers))
     merged = replace(new, metadata=replace(new.metadata, **keep))
-    if "status" in type(old).__struct_fields__:
+    if "status" in type(old).__struct_fields__ and "status" in res.subresources:
         merged = replace(merged, status=getattr(old, "status", None))
     return merged
 
 
 def _write(request: web.Request, t: Target, new: Object, old: Object, check_rv: bool) -> Object:
-    obj = record_write(
-        request, t, old, _check(request.app, t.res, namespaces.merge_update(t, old, _merge_into(old, new, t.sub)), old)
-    )
+    obj = record_write(request, t, old, _check(request.app, t.res, _merged(t, old, new), old))
     if dry_run(request):
         return would_update(obj, old)
     try:
         updated = request.app[STORE_KEY].update(obj, check_rv=check_rv)
     except Conflict as e:
         raise _conflict(t, e) from None
-    # An update that took the last finalizer off an object being deleted lets it go.
-    return store_deletion.finish(request.app[STORE_KEY], updated)
+    return _after_write(request, updated)
+
+
+def _merged(t: Target, old: Object, new: Object) -> Object:
+    """What an update through ``t`` leaves of ``new`` over the stored ``old``."""
+    return namespaces.merge_update(t, old, _merge_into(t.res, old, new, t.sub))
+
+
+def _after_write(request: web.Request, written: Object) -> Object:
+    """The steps after a write is stored: an update that took the last finalizer off an object
+    being deleted lets it go; a CustomResourceDefinition serves (or stops serving) its kind."""
+    store = request.app[STORE_KEY]
+    finished = store_deletion.finish(store, written)
+    if store_deletion.should_go(written):
+        definitions.deleted(store, finished)
+    else:
+        definitions.stored(finished)
+    return finished
 
 
 async def _replace(request: web.Request, t: Target) -> web.Response:
@@ -297,7 +317,7 @@ def _patch_precondition(patch: Any) -> str | None:
 async def _patch(request: web.Request, t: Target) -> web.Response:
     check_options(request)
     if request.content_type == APPLY_PATCH:
-        return await serve_apply(request, t, _check, _merge_into)
+        return await serve_apply(request, t, _check, _merged, _after_write)
     patch = await read_body(request)
     wanted_rv = _patch_precondition(patch)
     for _ in range(PATCH_RETRIES):
@@ -335,9 +355,13 @@ async def _write_scale(request: web.Request, t: Target) -> web.Response:
             err = ValidationError("", "spec.replicas", "must be greater than or equal to 0")
             raise invalid(t.res, t.name or "", [err])
         wanted_rv = scale.metadata.resourceVersion if request.method == "PUT" else _patch_precondition(body)
-        spec = replace(old.spec, replicas=scale.spec.replicas)  # type: ignore[attr-defined]
         meta = replace(old.metadata, resourceVersion=wanted_rv or old.metadata.resourceVersion)
-        new = record_write(request, t, old, replace(old, spec=spec, metadata=meta))
+        if isinstance(old, CustomObject):
+            new: Object = replace(with_replicas(old, scale.spec.replicas), metadata=meta)
+        else:
+            spec = replace(old.spec, replicas=scale.spec.replicas)  # type: ignore[attr-defined]
+            new = replace(old, spec=spec, metadata=meta)
+        new = record_write(request, t, old, new)
         try:
             updated = request.app[STORE_KEY].update(new, check_rv=True) if not dry_run(request) else new
         except Conflict as e:

@@ -20,7 +20,7 @@ from ..api.core import (
     NodeSystemInfo,
     Service,
 )
-from ..api.defaulting import apply_defaults, namespace_labels
+from ..api.defaulting import DEFAULTED, apply_defaults, namespace_labels
 from ..api.discovery import EndpointSlice
 from ..api.meta import Condition, Object, ObjectMeta
 from ..store.base import Clock
@@ -96,8 +96,8 @@ def build_offline_state(cfg: ClusterConfig, objs: list[Object], seed: int = 0) -
 def _build(cfg: ClusterConfig, objs: list[Object], seed: int) -> MemoryStore:
     store = MemoryStore(rng=random.Random(seed + 1))
     now = Clock().now()
-    # What the API server would have stored: user Namespaces carry their name label.
-    objs = [apply_defaults(o) if isinstance(o, Namespace) else o for o in objs]
+    # What the API server would have stored: user Namespaces carry their name label, claims are Pending ...
+    objs = [apply_defaults(o) if isinstance(o, DEFAULTED) else o for o in objs]
     alloc = ServiceAllocator(cfg)
     user_ns = {o.namespace for o in objs if o.NAMESPACED}
     declared_ns = {o.name for o in objs if isinstance(o, Namespace)}

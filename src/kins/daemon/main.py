@@ -33,6 +33,7 @@ from ..api.config import ClusterConfig, load_cluster
 from ..api.core import ConfigMap, Service
 from ..api.meta import Object, ObjectMeta
 from ..apiserver import auth, kubeconfig
+from ..apiserver.definitions import serve_stored as serve_stored_definitions
 from ..apiserver.keys import STATE_DIR_KEY
 from ..apiserver.namespaces import REQUIRE_NAMESPACES
 from ..apiserver.server import make_app, start
@@ -119,6 +120,8 @@ class Daemon:
         self.state_dir = state_dir
         self.cfg = load_cluster(state_dir / "cluster.yaml")
         self.raw = SqliteStore(state_dir / "store.db")
+        # The kinds the stored CustomResourceDefinitions define, before anything reads the store.
+        serve_stored_definitions(self.raw)
         self.store = GracefulStore(self.raw)
         self.stop = threading.Event()
         self.kernel_lock = threading.Lock()
