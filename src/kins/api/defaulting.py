@@ -7,6 +7,7 @@ live cluster and from ``kins render``.
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 
@@ -20,7 +21,7 @@ from .apiextensions import (
 )
 from .apiregistration import APIService, APIServiceStatus
 from .autoscaling import DEFAULT_CPU_UTILIZATION, HorizontalPodAutoscaler, cpu_metric
-from .core import Namespace, NamespaceStatus, Pod, PodSecurityContext, PodStatus
+from .core import Namespace, NamespaceStatus, Pod, PodSecurityContext, PodStatus, Secret
 from .meta import Condition, LabelSelector, Object
 from .scheduling import PriorityClass
 from .storage import (
@@ -77,6 +78,8 @@ def apply_defaults(obj: Object) -> Object:
             obj = replace(
                 obj, reclaimPolicy=obj.reclaimPolicy or "Delete", volumeBindingMode=obj.volumeBindingMode or "Immediate"
             )
+    elif isinstance(obj, Secret):
+        obj = _secret(obj)
     elif isinstance(obj, PriorityClass):
         if obj.preemptionPolicy is None:
             obj = replace(obj, preemptionPolicy="PreemptLowerPriority")
@@ -102,6 +105,7 @@ DEFAULTED: tuple[type[Object], ...] = (
     PersistentVolumeClaim,
     PersistentVolume,
     StorageClass,
+    Secret,
     PriorityClass,
     ValidatingWebhookConfiguration,
     MutatingWebhookConfiguration,
@@ -128,6 +132,18 @@ def _webhooks(cfg: ValidatingWebhookConfiguration | MutatingWebhookConfiguration
             d = replace(d, reinvocationPolicy="Never")
         hooks.append(d)
     return cfg if hooks == (cfg.webhooks or []) else replace(cfg, webhooks=hooks)
+
+
+def _secret(secret: Secret) -> Secret:
+    """A Secret is Opaque unless typed, and its write-only ``stringData`` is merged into
+    ``data`` (base64, winning over the same key there): the API server stores no stringData."""
+    if secret.type and not secret.stringData:
+        return secret
+    data = secret.data
+    if secret.stringData:
+        encoded = {k: base64.b64encode(v.encode()).decode() for k, v in secret.stringData.items()}
+        data = {**(secret.data or {}), **encoded}
+    return replace(secret, type=secret.type or "Opaque", data=data, stringData=None)
 
 
 def _now() -> str:
