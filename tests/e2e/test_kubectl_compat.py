@@ -264,7 +264,7 @@ def test_apply_stdin_diff_explain(cluster: Cluster, version: str) -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_top(cluster: Cluster, version: str) -> None:
+def test_top(cluster: Cluster, box: str, version: str) -> None:
     k = kubectl(cluster, version)
     nodes = poll(lambda: k("top", "nodes"), 60, "kubectl top nodes").splitlines()
     assert nodes[0].split()[:2] == ["NAME", "CPU(cores)"]
@@ -273,6 +273,9 @@ def test_top(cluster: Cluster, version: str) -> None:
     pods = poll(lambda: k("top", "pods", "-n", "kube-system"), 60, "kubectl top pods").splitlines()
     assert pods[0].split() == ["NAME", "CPU(cores)", "MEMORY(bytes)"]
     assert sum(line.startswith("kube-dns-") for line in pods) == 2, pods
+    # The current namespace's pods, once the box has been sampled.
+    mine = poll(lambda: k.run("top", "pods", check=False).stdout, 60, "kubectl top pods in default")
+    assert re.search(r"^box +\d+m +\d+Mi +$", mine, re.M), mine
 
 
 # --- exec, cp, debug, DNS --------------------------------------------------------------------
@@ -308,6 +311,20 @@ def test_debug_ephemeral_container(cluster: Cluster, box: str, version: str) -> 
     )
     assert pod[0]["state"]["terminated"]["exitCode"] == 0
     assert k("logs", box, "-c", name) == "from-debug\nbox\n"
+    # As typed most often: no name, no command (the image's shell, without a terminal, ends).
+    said = k.run("debug", box, "--image=busybox")
+    found = re.findall(r"Defaulting debug container name to (debugger-\w+)\.", said.stdout + said.stderr)
+    assert len(found) == 1, said
+    debugger = found[0]
+    poll(
+        lambda: [
+            s
+            for s in as_json(k, "get", "pod", box)["status"].get("ephemeralContainerStatuses", [])
+            if s["name"] == debugger and "terminated" in s["state"]
+        ],
+        60,
+        f"ephemeral container {debugger} ran",
+    )
 
 
 def test_cluster_dns_answers_in_a_pod(cluster: Cluster, box: str) -> None:
@@ -458,10 +475,16 @@ def test_python_client_lists_and_watches_pods(cluster: Cluster, box: str) -> Non
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_events_all_namespaces(cluster: Cluster, version: str) -> None:
+def test_events_all_namespaces(cluster: Cluster, box: str, version: str) -> None:
     k = kubectl(cluster, version)
-    out = k("get", "events", "-A")
+    box_started = r"default +\S+ +Normal +Started +pod/box +Started container main"
+    # Events are written in batches, in the background: the box's may trail its start.
+
+    def listed() -> str | None:
+        out = k("get", "events", "-A")
+        return out if re.search(box_started, out) else None
+
+    out = poll(listed, 10, "the box's events")
     assert out.splitlines()[0].split() == ["NAMESPACE", "LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
     reasons = {line.split()[3] for line in out.splitlines()[1:] if len(line.split()) > 3}
     assert {"Scheduled", "Pulled", "Created", "Started", "ScalingReplicaSet", "SuccessfulCreate"} <= reasons, out
-    assert re.search(r"default +\S+ +Normal +Started +pod/box +Started container main", out), out
