@@ -6,6 +6,8 @@ import gc
 import platform
 import random
 
+from msgspec.structs import replace
+
 from .. import __version__
 from ..api.config import ClusterConfig, NodeConfig
 from ..api.core import (
@@ -119,11 +121,26 @@ def _build(cfg: ClusterConfig, objs: list[Object], seed: int) -> MemoryStore:
         )
         if not any(s.key == kube.key for s in services):
             store.create(kube)
-        store.bulk_create([allocated.get(id(o), o) if isinstance(o, Service) else o for o in objs])
+        given = [allocated.get(id(o), o) if isinstance(o, Service) else o for o in objs]
+        relink_owners(store, given, store.bulk_create(given))
     run_until_stable(
         store, default_controllers(store, cfg, random.Random(seed), frozen_endpoints=given_endpoints(objs))
     )
     return store
+
+
+def relink_owners(store: MemoryStore, given: list[Object], stored: list[Object]) -> None:
+    """Owner references that name an object of the input by its uid (a dump of a live cluster's
+    EndpointSlices, ReplicaSets, Pods ...) follow it to the uid the store gave it: otherwise the
+    garbage collector would take those dependents for orphans and delete them."""
+    moved = {g.metadata.uid: s.metadata.uid for g, s in zip(given, stored, strict=True) if g.metadata.uid}
+    if not moved:
+        return
+    for obj in stored:
+        refs = obj.metadata.ownerReferences
+        if refs and any(r.uid in moved for r in refs):
+            relinked = [replace(r, uid=moved.get(r.uid) or r.uid) for r in refs]
+            store.update(replace(obj, metadata=replace(obj.metadata, ownerReferences=relinked)), check_rv=False)
 
 
 def given_endpoints(objs: list[Object]) -> frozenset[str]:
