@@ -25,7 +25,7 @@ from ..api.meta import Object
 from ..api.resources import Resource, Scale, ScaleSpec, ScaleStatus, selector_string
 from ..api.validation import validate
 from ..store.base import random_suffix
-from . import definitions
+from . import definitions, volumes
 from .errors import ApiError, invalid
 from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, Admission
 from .request import (
@@ -70,7 +70,7 @@ def _check(app: web.Application, res: Resource, obj: Object, old: Object | None)
             raise invalid(res, obj.name, [e]) from None
         except AllocationError as e:
             raise invalid(res, obj.name, [ValidationError("", "", str(e))]) from None
-    return obj
+    return volumes.admit(app[STORE_KEY], obj, old)
 
 
 def _scale_of(obj: Object) -> Scale:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 from ..api.config import ClusterConfig
 from ..store.base import Store
@@ -16,11 +17,14 @@ from .ipam import ServiceIPController
 from .job import JobController
 from .kubelet_sim import KubeletSim
 from .lbipam import LoadBalancerIPController
+from .localpath import LocalPathProvisioner
 from .netpolevents import NetworkPolicyEvents
 from .nodeipam import NodeIPAMController
 from .nodes import NodeEvents, PodGC
+from .pvbinder import PersistentVolumeBinder
 from .scheduler import Scheduler
 from .statefulset import StatefulSetController
+from .volumeprotection import VolumeProtection
 
 
 def default_controllers(
@@ -31,6 +35,7 @@ def default_controllers(
     kubelet: bool = True,
     frozen_endpoints: frozenset[str] = frozenset(),
     events: EventSink | None = None,
+    volumes_dir: Path | None = None,
 ) -> list[Controller]:
     """Node leases, Service allocation (ClusterIPs, node ports, LoadBalancer addresses),
     workloads, owner cleanup (and pods of Nodes that are gone), scheduling, (offline) kubelet,
@@ -38,7 +43,8 @@ def default_controllers(
 
     ``kubelet=False`` leaves pod start-up to real node agents (the live daemon), which also
     records Events (into the store's shared recorder unless ``events`` is given); offline
-    convergence records none unless asked to.
+    convergence records none unless asked to. ``volumes_dir``: where the local-path provisioner
+    makes its directories (None: it plans volumes without making any).
     """
     if events is None:
         events = NO_EVENTS if kubelet else shared_recorder(store)
@@ -55,6 +61,10 @@ def default_controllers(
         DaemonSetController(store, rng, events),
         GarbageCollector(store),
         PodGC(store),
+        # Claims: protected, bound, provisioned; then the scheduler places their pods.
+        VolumeProtection(store),
+        PersistentVolumeBinder(store, events),
+        LocalPathProvisioner(store, volumes_dir, events),
         Scheduler(store, events),
     ]
     if events is not NO_EVENTS:

@@ -11,14 +11,19 @@ user's deletes (``OnDelete``).
 kins keeps no ControllerRevision objects: the revision name (``<name>-<hash of the template>``)
 is the ``controller-revision-hash`` label, and the templates of revisions still in use are
 remembered in memory, so a pod below the partition is recreated from its old template as long
-as the controller has seen it (after a daemon restart, from the current one). kins has no
-storage: ``volumeClaimTemplates`` are accepted, no claims are made, and each pod gets an
-``emptyDir`` of the claim's name in its place so the containers' mounts still resolve; a
-Warning Event says so.
+as the controller has seen it (after a daemon restart, from the current one).
+
+``volumeClaimTemplates`` become claims ``<template>-<set>-<ordinal>``, made before the pod (with
+the default StorageClass when the template names none) and mounted by it in place of any pod
+volume of the template's name. Claims outlive their pods, so a recreated pod finds its data
+again; ``persistentVolumeClaimRetentionPolicy`` decides whether they are deleted with the set
+(``whenDeleted: Delete``: they are owned by it) or when scale-down removes their ordinal
+(``whenScaled: Delete``); both default to ``Retain``.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 import msgspec
@@ -26,22 +31,20 @@ from msgspec.structs import replace
 
 from .._errors import Conflict, NotFound
 from ..api.apps import StatefulSet, StatefulSetStatus
-from ..api.core import EmptyDirVolumeSource, Pod, PodSpec, PodStatus, PodTemplateSpec, Volume
+from ..api.core import PersistentVolumeClaimVolumeSource, Pod, PodSpec, PodStatus, PodTemplateSpec, Volume
 from ..api.meta import ObjectMeta
+from ..api.storage import PersistentVolumeClaim, StorageClass
+from ..api.volumes import admit_claim
 from ..store.base import DELETED, Store, WatchEvent
 from .base import owner_ref, split_key
 from .deployment import pod_template_hash
-from .events import NO_EVENTS, NORMAL, WARNING, EventSink
+from .events import NO_EVENTS, NORMAL, EventSink
 from .owners import OwnedPods
 
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 REVISION_LABEL = "controller-revision-hash"
 COMPONENT = "statefulset-controller"
-NO_STORAGE = (
-    "kins has no storage: volumeClaimTemplates {names} are not provisioned; "
-    "each pod gets an emptyDir of the claim's name instead"
-)
 
 
 def revision_name(sts: StatefulSet, template: PodTemplateSpec | None = None) -> str:
@@ -76,8 +79,28 @@ def _strategy(sts: StatefulSet) -> str:
     return (sts.spec.updateStrategy.type if sts.spec.updateStrategy else None) or "RollingUpdate"
 
 
-def _claim_names(sts: StatefulSet) -> list[str]:
-    return [str((t.get("metadata") or {}).get("name") or "") for t in sts.spec.volumeClaimTemplates or []]
+def claim_templates(sts: StatefulSet) -> list[PersistentVolumeClaim]:
+    out = []
+    for t in sts.spec.volumeClaimTemplates or []:
+        pvc = msgspec.convert({**t, "apiVersion": "v1", "kind": "PersistentVolumeClaim"}, PersistentVolumeClaim)
+        if pvc.name:
+            out.append(pvc)
+    return out
+
+
+def claim_name(template: str, sts_name: str, i: int | None) -> str:
+    """``<template>-<set>-<ordinal>`` (``sts_name`` is the pod's name when ``i`` is None)."""
+    return f"{template}-{sts_name}" if i is None else f"{template}-{sts_name}-{i}"
+
+
+def _retention(sts: StatefulSet) -> tuple[str, str]:
+    """(whenDeleted, whenScaled)."""
+    p = sts.spec.persistentVolumeClaimRetentionPolicy
+    return ((p.whenDeleted if p else None) or "Retain", (p.whenScaled if p else None) or "Retain")
+
+
+def _owned_by(obj: PersistentVolumeClaim, uid: str) -> bool:
+    return any(r.uid == uid for r in obj.metadata.ownerReferences or [])
 
 
 class StatefulSetController:
@@ -94,7 +117,7 @@ class StatefulSetController:
         self._index = OwnedPods(store, "StatefulSet")
         self._uid: dict[str, str] = {}  # set key -> uid, to clean up after a delete
         self._templates: dict[str, PodTemplateSpec] = {}  # revision name -> template
-        self._warned: set[str] = set()  # uids told that their claims are not provisioned
+        self._claims_owned: dict[str, str] = {}  # set key -> namespace, when claims go with it
 
     # --- watch ---------------------------------------------------------------------------------
 
@@ -118,11 +141,17 @@ class StatefulSetController:
         tmpl = self._templates.get(revision, sts.spec.template)
         spec = msgspec.json.decode(msgspec.json.encode(tmpl.spec), type=PodSpec)
         name = f"{sts.name}-{i}"
-        claims = _claim_names(sts)
-        if claims:
-            have = {v.name for v in spec.volumes or []}
-            extra = [Volume(name=c, emptyDir=EmptyDirVolumeSource()) for c in claims if c and c not in have]
-            spec = replace(spec, volumes=[*(spec.volumes or []), *extra])
+        templates = [t.name for t in claim_templates(sts)]
+        if templates:
+            kept = [v for v in spec.volumes or [] if v.name not in templates]
+            claims = [
+                Volume(
+                    name=t,
+                    persistentVolumeClaim=PersistentVolumeClaimVolumeSource(claimName=claim_name(t, sts.name, i)),
+                )
+                for t in templates
+            ]
+            spec = replace(spec, volumes=[*kept, *claims])
         spec = replace(spec, hostname=name, subdomain=sts.spec.serviceName or None)
         labels = {
             **(tmpl.metadata.labels or {}),
@@ -139,7 +168,71 @@ class StatefulSetController:
         )
         return Pod(metadata=meta, spec=spec, status=PodStatus(phase="Pending"))
 
+    def _claims(self, sts: StatefulSet, i: int) -> bool:
+        """Make pod ``i``'s missing claims; False while one of them is being deleted (the pod
+        waits for it to go and be made anew)."""
+        templates = claim_templates(sts)
+        if not templates:
+            return True
+        classes = [c for c in self.store.list("StorageClass")[0] if isinstance(c, StorageClass)]
+        owners = [owner_ref(sts)] if _retention(sts)[0] == "Delete" else None
+        ok = True
+        for t in templates:
+            name = claim_name(t.name, sts.name, i)
+            try:
+                have = self.store.get("PersistentVolumeClaim", sts.namespace, name)
+            except NotFound:
+                have = None
+            if have is not None:
+                ok &= not have.metadata.deletionTimestamp
+                continue
+            labels = {
+                **(t.metadata.labels or {}),
+                **((sts.spec.selector.matchLabels if sts.spec.selector else None) or {}),
+            }
+            meta = ObjectMeta(
+                name=name,
+                namespace=sts.namespace,
+                labels=labels or None,
+                annotations=t.metadata.annotations,
+                ownerReferences=owners,
+            )
+            pvc = admit_claim(replace(t, metadata=meta, status=None), classes)
+            try:
+                self.store.create(pvc)
+            except Conflict:
+                continue
+            self.events.event(
+                sts,
+                NORMAL,
+                "SuccessfulCreate",
+                f"create Claim {name} Pod {sts.name}-{i} in StatefulSet {sts.name} success",
+                component=COMPONENT,
+            )
+        return ok
+
+    def _delete_claims(self, sts: StatefulSet, ordinals: Iterable[int]) -> bool:
+        changed = False
+        for i in ordinals:
+            for t in claim_templates(sts):
+                name = claim_name(t.name, sts.name, i)
+                try:
+                    self.store.delete("PersistentVolumeClaim", sts.namespace, name)
+                except NotFound:
+                    continue
+                changed = True
+                self.events.event(
+                    sts,
+                    NORMAL,
+                    "SuccessfulDelete",
+                    f"delete Claim {name} in StatefulSet {sts.name} successful",
+                    component=COMPONENT,
+                )
+        return changed
+
     def _create(self, sts: StatefulSet, i: int, revision: str) -> bool:
+        if not self._claims(sts, i):
+            return False
         try:
             self.store.create(self.new_pod(sts, i, revision))
         except Conflict:
@@ -180,16 +273,16 @@ class StatefulSetController:
                 if not p.terminating:
                     self.store.delete("Pod", p.namespace, p.name)
             self._index.forget(uid)
-            return bool(pods)
+            # whenDeleted: Delete made the set the owner of its claims: they go with it.
+            gone = self._delete_owned_claims(self._claims_owned.pop(key, None), uid)
+            return bool(pods) or gone
         assert isinstance(sts, StatefulSet)
         uid = sts.metadata.uid or ""
         changed = False
-        claims = _claim_names(sts)
-        if claims and uid not in self._warned:
-            self._warned.add(uid)
-            self.events.event(
-                sts, WARNING, "VolumeClaimsIgnored", NO_STORAGE.format(names=", ".join(claims)), component=COMPONENT
-            )
+        if _retention(sts)[0] == "Delete":
+            self._claims_owned[key] = sts.namespace
+        else:
+            self._claims_owned.pop(key, None)
         replicas = sts.spec.replicas if sts.spec.replicas is not None else 1
         parallel = sts.spec.podManagementPolicy == "Parallel" or not self.paced
         update_rev = revision_name(sts)
@@ -239,6 +332,10 @@ class StatefulSetController:
                 blocked = True
                 break
 
+        # whenScaled: Delete: the claims of ordinals scaled away go once their pods are gone.
+        if _retention(sts)[1] == "Delete":
+            changed |= self._delete_claims(sts, self._scaled_away(sts, replicas, by_ord))
+
         # Scale down: the highest ordinals beyond replicas, highest first.
         condemned = sorted((i for i in by_ord if i >= replicas), reverse=True)
         if condemned and not blocked:
@@ -266,6 +363,29 @@ class StatefulSetController:
                     if self.paced:
                         break
         return self._status(sts, current_rev, update_rev) or changed
+
+    def _scaled_away(self, sts: StatefulSet, replicas: int, by_ord: dict[int, Pod]) -> list[int]:
+        """Ordinals at or beyond ``replicas`` that still have claims but no pod."""
+        templates = {t.name for t in claim_templates(sts)}
+        out = set()
+        for c in self.store.list("PersistentVolumeClaim", sts.namespace)[0]:
+            tmpl, _, rest = c.name.partition(f"-{sts.name}-")
+            if tmpl not in templates or not rest.isdigit() or c.metadata.deletionTimestamp:
+                continue
+            if int(rest) >= replicas and int(rest) not in by_ord:
+                out.add(int(rest))
+        return sorted(out)
+
+    def _delete_owned_claims(self, namespace: str | None, uid: str) -> bool:
+        if namespace is None or not uid:
+            return False
+        changed = False
+        for c in self.store.list("PersistentVolumeClaim", namespace)[0]:
+            if isinstance(c, PersistentVolumeClaim) and _owned_by(c, uid) and not c.metadata.deletionTimestamp:
+                with contextlib.suppress(NotFound):
+                    self.store.delete("PersistentVolumeClaim", namespace, c.name)
+                    changed = True
+        return changed
 
     def _status(self, sts: StatefulSet, current_rev: str, update_rev: str) -> bool:
         pods = [p for p in self._index.pods(sts.metadata.uid or "") if ordinal(sts.name, p.name) is not None]

@@ -21,7 +21,8 @@ from ..store.watch import Watch
 
 
 class GracefulStore:
-    """A Store whose ``delete`` of a scheduled, unfinished pod only marks it Terminating."""
+    """A Store whose ``delete`` of a scheduled, unfinished pod only marks it Terminating, and of
+    an object with finalizers only marks it (it goes when an update removes the last one)."""
 
     def __init__(self, store: Store) -> None:
         self.raw = store
@@ -42,7 +43,12 @@ class GracefulStore:
         return self.raw.bulk_create(objs)
 
     def update(self, obj: Object, *, check_rv: bool = True) -> Object:
-        return self.raw.update(obj, check_rv=check_rv)
+        updated = self.raw.update(obj, check_rv=check_rv)
+        m = updated.metadata
+        if m.deletionTimestamp and not m.finalizers and not isinstance(updated, Pod):
+            # The last finalizer of an object being deleted was taken off: it goes.
+            return self.raw.delete(updated.KIND, m.namespace, updated.name)
+        return updated
 
     def delete(self, kind: str, namespace: str | None, name: str) -> Object:
         if kind == "Pod":
@@ -57,6 +63,13 @@ class GracefulStore:
                     deletionGracePeriodSeconds=30 if grace is None else grace,
                 )
                 return self.raw.update(replace(pod, metadata=meta), check_rv=False)
+        obj = self.raw.get(kind, namespace, name)
+        if obj.metadata.finalizers and not isinstance(obj, Pod):
+            # Finalizers hold an object: it is only marked, and goes once they are removed.
+            if obj.metadata.deletionTimestamp:
+                return obj
+            marked = replace(obj.metadata, deletionTimestamp=self._clock.now(), deletionGracePeriodSeconds=0)
+            return self.raw.update(replace(obj, metadata=marked), check_rv=False)
         return self.raw.delete(kind, namespace, name)
 
     def watch(self, kinds: set[str] | None, since: int) -> Watch:
