@@ -77,8 +77,9 @@ def namespace_object(name: str) -> Namespace:
 
 def build_offline_state(cfg: ClusterConfig, objs: list[Object], seed: int = 0) -> MemoryStore:
     """Nodes from the cluster file, the system namespaces, ``default/kubernetes``, the default
-    StorageClass (unless the input has classes of its own) and the user's objects (Services allocated as the API server would, requested addresses first), created in
-    one transaction; then every controller runs until nothing changes.
+    StorageClass (unless the input has classes of its own) and the user's objects (Services
+    allocated as the API server would, requested addresses first), created in one transaction;
+    then every controller runs until nothing changes.
 
     Raises AllocationError for a Service the API server would refuse, Conflict for duplicates.
     """

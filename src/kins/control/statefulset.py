@@ -99,13 +99,13 @@ def _retention(sts: StatefulSet) -> tuple[str, str]:
     return ((p.whenDeleted if p else None) or "Retain", (p.whenScaled if p else None) or "Retain")
 
 
-def _owned_by(obj: PersistentVolumeClaim, uid: str) -> bool:
-    return any(r.uid == uid for r in obj.metadata.ownerReferences or [])
+def _owned_by(obj: PersistentVolumeClaim, set_name: str) -> bool:
+    return any(r.kind == "StatefulSet" and r.name == set_name for r in obj.metadata.ownerReferences or [])
 
 
 class StatefulSetController:
     name = "statefulset"
-    kinds = frozenset({"StatefulSet", "Pod"})
+    kinds = frozenset({"StatefulSet", "Pod", "PersistentVolumeClaim"})
 
     def __init__(self, store: Store, events: EventSink = NO_EVENTS, *, paced: bool = True) -> None:
         self.store = store
@@ -117,7 +117,6 @@ class StatefulSetController:
         self._index = OwnedPods(store, "StatefulSet")
         self._uid: dict[str, str] = {}  # set key -> uid, to clean up after a delete
         self._templates: dict[str, PodTemplateSpec] = {}  # revision name -> template
-        self._claims_owned: dict[str, str] = {}  # set key -> namespace, when claims go with it
 
     # --- watch ---------------------------------------------------------------------------------
 
@@ -128,6 +127,10 @@ class StatefulSetController:
                 self._uid[o.key] = o.metadata.uid or ""
                 self._templates.setdefault(revision_name(o), o.spec.template)
             return (o.key,)
+        if isinstance(o, PersistentVolumeClaim):
+            # A claim owned by a set (whenDeleted: Delete) is looked at when its set is gone.
+            refs = o.metadata.ownerReferences or []
+            return [f"{o.namespace}/{r.name}" for r in refs if r.kind == "StatefulSet" and ev.type != DELETED]
         owner = self._index.observe(ev)
         return (owner,) if owner else ()
 
@@ -274,15 +277,10 @@ class StatefulSetController:
                     self.store.delete("Pod", p.namespace, p.name)
             self._index.forget(uid)
             # whenDeleted: Delete made the set the owner of its claims: they go with it.
-            gone = self._delete_owned_claims(self._claims_owned.pop(key, None), uid)
-            return bool(pods) or gone
+            return self._delete_owned_claims(ns, name) or bool(pods)
         assert isinstance(sts, StatefulSet)
         uid = sts.metadata.uid or ""
         changed = False
-        if _retention(sts)[0] == "Delete":
-            self._claims_owned[key] = sts.namespace
-        else:
-            self._claims_owned.pop(key, None)
         replicas = sts.spec.replicas if sts.spec.replicas is not None else 1
         parallel = sts.spec.podManagementPolicy == "Parallel" or not self.paced
         update_rev = revision_name(sts)
@@ -376,12 +374,11 @@ class StatefulSetController:
                 out.add(int(rest))
         return sorted(out)
 
-    def _delete_owned_claims(self, namespace: str | None, uid: str) -> bool:
-        if namespace is None or not uid:
-            return False
+    def _delete_owned_claims(self, namespace: str, name: str) -> bool:
+        """Claims whose owner is the StatefulSet ``name``, which is gone."""
         changed = False
         for c in self.store.list("PersistentVolumeClaim", namespace)[0]:
-            if isinstance(c, PersistentVolumeClaim) and _owned_by(c, uid) and not c.metadata.deletionTimestamp:
+            if isinstance(c, PersistentVolumeClaim) and _owned_by(c, name) and not c.metadata.deletionTimestamp:
                 with contextlib.suppress(NotFound):
                     self.store.delete("PersistentVolumeClaim", namespace, c.name)
                     changed = True
