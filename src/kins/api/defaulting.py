@@ -47,7 +47,7 @@ def apply_defaults(obj: Object) -> Object:
                 obj, status=NamespaceStatus(phase="Terminating" if obj.metadata.deletionTimestamp else "Active")
             )
     elif isinstance(obj, PersistentVolumeClaim):
-        # kins binds no volumes: a claim stays Pending, as it does until a volume binds it.
+        # Pending until the binder binds it.
         if obj.status is None or not obj.status.phase:
             obj = replace(obj, status=replace(obj.status or PersistentVolumeClaimStatus(), phase="Pending"))
     elif isinstance(obj, PersistentVolume):
