@@ -1,11 +1,12 @@
 """Storage through kubectl 1.27 and 1.33 against the in-process API: admission (default class,
 protection finalizers), the controllers' binding shown by ``kubectl get pv,pvc,sc``, a claim
-in use held Terminating, and ``kins get`` on the same kinds."""
+in use held Terminating, describe pages equal to kins' own, and ``kins get``."""
 
 from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,12 +15,16 @@ import pytest
 from kubectl_bin import OLDEST, all_versions, tls_api
 
 from kins.api.config import default_cluster
+from kins.api.core import Pod
+from kins.api.storage import PersistentVolume, PersistentVolumeClaim, StorageClass
 from kins.control.base import run_until_stable
 from kins.control.defaults import default_controllers
 from kins.control.localpath import local_path_class
 from kins.control.offline import node_object
 from kins.daemon.graceful import GracefulStore
 from kins.store.memory import MemoryStore
+from kins.views.describe import describe_pod
+from kins.views.describe_storage import describe_pv, describe_pvc, describe_storageclass
 
 MANIFEST = """
 apiVersion: v1
@@ -92,6 +97,24 @@ def test_kubectl_sees_claims_bound_by_the_controllers(tmp_path: Path, version: s
         assert f"persistentvolume/{volume}" in both and "persistentvolumeclaim/data" in both
         assert "storageclass.storage.k8s.io/local-path (default)" in both
         assert (root / f"{volume}_default_data").is_dir()
+
+        # kubectl's describe pages, and kins' own.
+        pvc_obj = raw.get("PersistentVolumeClaim", "default", "data")
+        pv_obj = raw.get("PersistentVolume", None, volume)
+        sc_obj = raw.get("StorageClass", None, "local-path")
+        assert isinstance(pvc_obj, PersistentVolumeClaim) and isinstance(pv_obj, PersistentVolume)
+        assert isinstance(sc_obj, StorageClass)
+        pods = [p for p in raw.list("Pod", "default")[0] if isinstance(p, Pod)]
+        assert k("describe", "pvc", "data") == describe_pvc(pvc_obj, pods, [])
+        assert k("describe", "pv", volume) == describe_pv(pv_obj, [])
+        assert k("describe", "pv", "manual-1") == describe_pv(raw.get("PersistentVolume", None, "manual-1"), [])  # type: ignore[arg-type]
+        assert k("describe", "sc", "local-path") == describe_storageclass(sc_obj, [])
+        pod_page = k("describe", "pod", "app")
+        assert re.search(r"ClaimName:\s+data\n\s+ReadOnly:\s+false\n", pod_page)
+        assert (
+            describe_pod(pods[0], []).split("Volumes:")[1].split("QoS")[0]
+            == pod_page.split("Volumes:")[1].split("QoS")[0]
+        )
 
         # In use by the pod: the claim is held, Terminating, until the pod is gone.
         k("delete", "pvc", "data", "--wait=false")

@@ -20,7 +20,13 @@ from .apiregistration import APIService, APIServiceStatus
 from .autoscaling import DEFAULT_CPU_UTILIZATION, HorizontalPodAutoscaler, cpu_metric
 from .core import Namespace, NamespaceStatus
 from .meta import Condition, Object
-from .storage import PersistentVolume, PersistentVolumeClaim, PersistentVolumeClaimStatus, PersistentVolumeStatus
+from .storage import (
+    PersistentVolume,
+    PersistentVolumeClaim,
+    PersistentVolumeClaimStatus,
+    PersistentVolumeStatus,
+    StorageClass,
+)
 
 # The label every Namespace carries with its own name (v1.LabelMetadataName): NetworkPolicy
 # namespaceSelectors rely on it to pick a namespace by name.
@@ -50,9 +56,23 @@ def apply_defaults(obj: Object) -> Object:
         # Pending until the binder binds it.
         if obj.status is None or not obj.status.phase:
             obj = replace(obj, status=replace(obj.status or PersistentVolumeClaimStatus(), phase="Pending"))
+        if obj.spec.volumeMode is None:
+            obj = replace(obj, spec=replace(obj.spec, volumeMode="Filesystem"))
     elif isinstance(obj, PersistentVolume):
         if obj.status is None or not obj.status.phase:
             obj = replace(obj, status=replace(obj.status or PersistentVolumeStatus(), phase="Available"))
+        if obj.spec.persistentVolumeReclaimPolicy is None or obj.spec.volumeMode is None:
+            spec = replace(
+                obj.spec,
+                persistentVolumeReclaimPolicy=obj.spec.persistentVolumeReclaimPolicy or "Retain",
+                volumeMode=obj.spec.volumeMode or "Filesystem",
+            )
+            obj = replace(obj, spec=spec)
+    elif isinstance(obj, StorageClass):
+        if obj.reclaimPolicy is None or obj.volumeBindingMode is None:
+            obj = replace(
+                obj, reclaimPolicy=obj.reclaimPolicy or "Delete", volumeBindingMode=obj.volumeBindingMode or "Immediate"
+            )
     elif isinstance(obj, HorizontalPodAutoscaler):
         # autoscaling/v2's defaults: at least one replica, and 80% CPU when no metric is named
         s = obj.spec

@@ -32,6 +32,7 @@ from msgspec.structs import replace
 from .._errors import Conflict, NotFound
 from ..api.apps import StatefulSet, StatefulSetStatus
 from ..api.core import PersistentVolumeClaimVolumeSource, Pod, PodSpec, PodStatus, PodTemplateSpec, Volume
+from ..api.defaulting import apply_defaults
 from ..api.meta import ObjectMeta
 from ..api.storage import PersistentVolumeClaim, StorageClass
 from ..api.volumes import admit_claim
@@ -200,7 +201,8 @@ class StatefulSetController:
                 annotations=t.metadata.annotations,
                 ownerReferences=owners,
             )
-            pvc = admit_claim(replace(t, metadata=meta, status=None), classes)
+            # As the API would store it: the default class, the finalizer, the defaults.
+            pvc = apply_defaults(admit_claim(replace(t, metadata=meta, status=None), classes))
             try:
                 self.store.create(pvc)
             except Conflict:
