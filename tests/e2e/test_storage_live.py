@@ -99,6 +99,13 @@ def test_statefulset_data_outlives_its_pod(cluster: Cluster) -> None:
 
     cluster.exec("db-0", "sh", "-c", "echo kept > /mnt/data/greeting")
     assert (host_dir / "greeting").read_text() == "kept\n"  # the pod wrote into the claim's directory
+
+    def described() -> str | None:
+        page = cluster.kins("describe", "pvc", "data-db-0").stdout
+        return page if "ProvisioningSucceeded" in page else None
+
+    page = poll(described, 10, "the provisioner's events on the claim")
+    assert "Used By:       db-0" in page and "Status:        Bound" in page
     table = cluster.kins("get", "pvc").stdout.splitlines()
     assert table[1].split()[:6] == ["data-db-0", "Bound", pv.name, "1Gi", "RWO", "local-path"]
 

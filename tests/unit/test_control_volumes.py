@@ -286,6 +286,27 @@ def test_wait_for_first_consumer_then_provisioned_on_the_pods_node(tmp_path: Pat
     assert c.pod("again").spec.nodeName == node
 
 
+def test_a_pod_whose_volume_is_on_a_cordoned_node_waits(tmp_path: Path) -> None:
+    c = Cluster(tmp_path)
+    c.add(CLAIM % ("data", "1Gi", ""))
+    c.add(POD % ("app", "data"))
+    c.settle()
+    node = c.pod("app").spec.nodeName
+    n = c.raw.get("Node", None, node or "")
+    c.raw.update(replace(n, spec=replace(n.spec, unschedulable=True)))  # type: ignore[attr-defined]
+    c.raw.delete("Pod", "default", "app")
+    c.add(POD % ("again", "data"))
+    c.settle()
+    p = c.pod("again")
+    assert not p.spec.nodeName and p.status is not None
+    cond = next(x for x in p.status.conditions or [] if x.type == "PodScheduled")
+    assert cond.message == (
+        "0/2 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, "
+        "1 node(s) had volume node affinity conflict."
+    )
+    assert ("FailedScheduling", cond.message) in c.event_reasons(p)
+
+
 def test_pods_wait_for_missing_and_unbound_immediate_claims(tmp_path: Path) -> None:
     c = Cluster(tmp_path)
     c.raw.create(StorageClass(metadata=ObjectMeta(name="manual"), provisioner="kubernetes.io/no-provisioner"))
