@@ -5,6 +5,7 @@ and the directory removed with the claim (reclaim policy Delete)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -59,9 +60,16 @@ spec:
 """
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    with running_cluster(apps=False) as c:
+@pytest.fixture(scope="module", params=["in-process", "process"])
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Both agent modes: the kubelet in the daemon, or in a ``kins agent`` process per node
+    (which reads claims and volumes through its own informer)."""
+    path = None
+    if request.param == "process":
+        text = resources.files("kins").joinpath("data/default-cluster.yaml").read_text()
+        path = tmp_path_factory.mktemp("storage") / "cluster.yaml"
+        path.write_text(text + "agents: {mode: process}\n")
+    with running_cluster(apps=False, cluster_file=str(path) if path else None) as c:
         yield c
 
 
