@@ -116,6 +116,15 @@ def test_kubectl_sees_claims_bound_by_the_controllers(tmp_path: Path, version: s
             == pod_page.split("Volumes:")[1].split("QoS")[0]
         )
 
+        # A claim's spec stays as bound; its metadata may change.
+        moved = k.run("patch", "pvc", "data", "-p", '{"spec":{"storageClassName":"other"}}', check=False)
+        assert moved.returncode != 0 and "spec: Forbidden: spec is immutable after creation" in moved.stderr
+        grown = k.run(
+            "patch", "pvc", "data", "-p", '{"spec":{"resources":{"requests":{"storage":"5Gi"}}}}', check=False
+        )
+        assert grown.returncode != 0 and "spec.resources.requests.storage: Forbidden: only dynamically" in grown.stderr
+        k("label", "pvc", "data", "tier=db")
+
         # In use by the pod: the claim is held, Terminating, until the pod is gone.
         k("delete", "pvc", "data", "--wait=false")
         settle()

@@ -70,7 +70,10 @@ def _check(app: web.Application, res: Resource, obj: Object, old: Object | None)
             raise invalid(res, obj.name, [e]) from None
         except AllocationError as e:
             raise invalid(res, obj.name, [ValidationError("", "", str(e))]) from None
-    return volumes.admit(app[STORE_KEY], obj, old)
+    try:
+        return volumes.admit(app[STORE_KEY], obj, old)
+    except ValidationError as e:
+        raise invalid(res, obj.name, [e]) from None
 
 
 def _scale_of(obj: Object) -> Scale:
