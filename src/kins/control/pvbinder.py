@@ -43,7 +43,7 @@ from ..api.volumes import (
     pv_matches_claim,
     quantity,
 )
-from ..store.base import Store, WatchEvent
+from ..store.base import Clock, Store, WatchEvent
 from .events import NO_EVENTS, NORMAL, WARNING, EventSink
 
 ALL = "*"
@@ -107,6 +107,7 @@ class PersistentVolumeBinder:
     def __init__(self, store: Store, events: EventSink = NO_EVENTS) -> None:
         self.store = store
         self.events = events
+        self._clock = Clock()
         self._told: dict[str, str] = {}  # claim uid -> the last reason it was told (once each)
 
     def observe(self, ev: WatchEvent) -> Iterable[str]:
@@ -240,7 +241,13 @@ class PersistentVolumeBinder:
             volumes[pv.name] = pv
             changed = True
         if (pv.status.phase if pv.status else None) != "Bound":
-            st = replace(pv.status or PersistentVolumeStatus(), phase="Bound", reason=None, message=None)
+            st = replace(
+                pv.status or PersistentVolumeStatus(),
+                phase="Bound",
+                reason=None,
+                message=None,
+                lastPhaseTransitionTime=self._clock.now(),
+            )
             written = self._write(replace(pv, status=st))
             if isinstance(written, PersistentVolume):
                 volumes[pv.name] = pv = written
@@ -292,7 +299,7 @@ class PersistentVolumeBinder:
                 want = "Released"  # its claim is gone (or is another object of the same name)
         if want == phase:
             return False
-        st = replace(pv.status or PersistentVolumeStatus(), phase=want)
+        st = replace(pv.status or PersistentVolumeStatus(), phase=want, lastPhaseTransitionTime=self._clock.now())
         return self._write(replace(pv, status=st)) is not None
 
     def _write(self, obj: Object) -> Object | None:
