@@ -307,6 +307,15 @@ def test_a_pod_whose_volume_is_on_a_cordoned_node_waits(tmp_path: Path) -> None:
     assert ("FailedScheduling", cond.message) in c.event_reasons(p)
 
 
+def test_claim_names_the_pod_it_waits_for(tmp_path: Path) -> None:
+    c = Cluster(tmp_path)
+    c.add(CLAIM % ("data", "1Gi", ""))
+    c.add(POD.replace("spec:\n", "spec:\n  nodeSelector: {disk: ssd}\n", 1) % ("app", "data"))
+    c.settle()
+    assert not c.pod("app").spec.nodeName and phase(c.claim("data")) == "Pending"
+    assert ("WaitForPodScheduled", "waiting for pod app to be scheduled") in c.event_reasons(c.claim("data"))
+
+
 def test_pods_wait_for_missing_and_unbound_immediate_claims(tmp_path: Path) -> None:
     c = Cluster(tmp_path)
     c.raw.create(StorageClass(metadata=ObjectMeta(name="manual"), provisioner="kubernetes.io/no-provisioner"))

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from msgspec.structs import replace
 
 from .._errors import Conflict, NotFound
-from ..api.core import Node, ObjectReference
+from ..api.core import Node, ObjectReference, Pod
 from ..api.meta import Object
 from ..api.storage import (
     PersistentVolume,
@@ -39,6 +39,7 @@ from ..api.volumes import (
     STORAGE_PROVISIONER,
     annotate,
     claim_class,
+    pod_claims,
     pv_fits_node,
     pv_matches_claim,
     quantity,
@@ -102,15 +103,20 @@ def find_volume(
 
 class PersistentVolumeBinder:
     name = "pv-binder"
-    kinds = frozenset({"PersistentVolume", "PersistentVolumeClaim", "StorageClass"})
+    kinds = frozenset({"PersistentVolume", "PersistentVolumeClaim", "StorageClass", "Pod"})
 
     def __init__(self, store: Store, events: EventSink = NO_EVENTS) -> None:
         self.store = store
         self.events = events
         self._clock = Clock()
         self._told: dict[str, str] = {}  # claim uid -> the last reason it was told (once each)
+        self._unscheduled: dict[str, list[str]] | None = None  # claim key -> its unscheduled pods
 
     def observe(self, ev: WatchEvent) -> Iterable[str]:
+        o = ev.object
+        if isinstance(o, Pod):
+            # Only what the waiting claims' events name: pods with claims, not yet scheduled.
+            return (ALL,) if pod_claims(o) and not o.spec.nodeName else ()
         return (ALL,)
 
     def start_keys(self) -> Iterable[str]:
@@ -127,6 +133,7 @@ class PersistentVolumeBinder:
         classes = {c.name: c for c in self.store.list("StorageClass")[0] if isinstance(c, StorageClass)}
         claims = [c for c in self.store.list("PersistentVolumeClaim")[0] if isinstance(c, PersistentVolumeClaim)]
         claims.sort(key=lambda c: (c.metadata.creationTimestamp or "", c.key))
+        self._unscheduled = None
         volumes = {v.name: v for v in self.store.list("PersistentVolume")[0] if isinstance(v, PersistentVolume)}
         changed = False
         for pvc in claims:
@@ -156,9 +163,14 @@ class PersistentVolumeBinder:
             selected = ann.get(SELECTED_NODE)
             pre = next((v for v in volumes.values() if refers_to(v.spec.claimRef, pvc)), None)
             if not selected and pre is None:
-                self._event(
-                    pvc, NORMAL, "WaitForFirstConsumer", "waiting for first consumer to be created before binding"
-                )
+                waiting = self._pods_waiting(pvc)
+                if not waiting:
+                    reason, msg = "WaitForFirstConsumer", "waiting for first consumer to be created before binding"
+                elif len(waiting) == 1:
+                    reason, msg = "WaitForPodScheduled", f"waiting for pod {waiting[0]} to be scheduled"
+                else:
+                    reason, msg = "WaitForPodScheduled", f"waiting for pods {','.join(waiting)} to be scheduled"
+                self._event(pvc, NORMAL, reason, msg)
                 return self._set_claim_phase(pvc, "Pending")
             if selected:
                 try:
@@ -196,6 +208,16 @@ class PersistentVolumeBinder:
         else:
             self._event(pvc, WARNING, "FailedBinding", "no persistent volumes available for this claim")
         return self._set_claim_phase(pvc, "Pending")
+
+    def _pods_waiting(self, pvc: PersistentVolumeClaim) -> list[str]:
+        """The pods not yet scheduled that use ``pvc`` (read once a pass, when first needed)."""
+        if self._unscheduled is None:
+            self._unscheduled = {}
+            for p in self.store.list("Pod")[0]:
+                if isinstance(p, Pod) and not p.spec.nodeName and not p.terminating:
+                    for c in pod_claims(p):
+                        self._unscheduled.setdefault(f"{p.namespace}/{c}", []).append(p.name)
+        return sorted(self._unscheduled.get(pvc.key, []))
 
     def _sync_named(self, pvc: PersistentVolumeClaim, volumes: dict[str, PersistentVolume]) -> bool:
         """A claim that names its volume: bound, still binding, or lost."""
