@@ -56,7 +56,7 @@ class VolumeProtection:
 
     def observe(self, ev: WatchEvent) -> Iterable[str]:
         o = ev.object
-        if isinstance(o, Pod) and not o.spec.volumes:
+        if isinstance(o, Pod) and not pod_claims(o):
             return ()
         return (ALL,)
 
