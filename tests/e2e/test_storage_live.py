@@ -4,15 +4,18 @@ and the directory removed with the claim (reclaim policy Delete)."""
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
 import pytest
-from e2e_helpers import Cluster, poll, running_cluster
+from e2e_helpers import Cluster, dead, poll, running_cluster
 
 from kins.api.core import Pod
 from kins.api.storage import PersistentVolume, PersistentVolumeClaim
+from kins.daemon.state import DaemonInfo
 
 pytestmark = pytest.mark.root
 
@@ -129,6 +132,25 @@ def test_statefulset_data_outlives_its_pod(cluster: Cluster) -> None:
     assert cluster.exec("db-0", "cat", "/mnt/data/greeting").stdout == "kept\n"
     assert len(cluster.exec("db-0", "cat", "/mnt/data/starts").stdout.splitlines()) == 2
     assert _claim(cluster, "data-db-0").metadata.uid == pvc.metadata.uid  # type: ignore[union-attr]
+
+
+def test_daemon_killed_and_started_again_keeps_claims_and_data(cluster: Cluster) -> None:
+    before = _bound(cluster, "data-db-0")
+    pod = _pod(cluster, "db-0")
+    assert before is not None
+    info = DaemonInfo.read(cluster.state)
+    assert info is not None
+    os.kill(info.pid, signal.SIGKILL)
+    poll(lambda: dead(info.pid), 10, "the daemon to die")
+    cluster.kins("up", "--name", cluster.name, "-q", "--timeout", "60", timeout=90)
+    cluster.close()  # its client knew the old daemon's port
+    after = poll(lambda: _bound(cluster, "data-db-0"), 20, "data-db-0 still bound")
+    assert after.metadata.uid == before.metadata.uid and after.spec.volumeName == before.spec.volumeName
+    assert [o.name for o in cluster.client.list("PersistentVolume")] == [before.spec.volumeName]
+    assert [o.name for o in cluster.client.list("StorageClass")] == ["local-path"]
+    # The pod was adopted, not restarted, and still reads its data.
+    assert _pod(cluster, "db-0").metadata.uid == pod.metadata.uid
+    assert cluster.exec("db-0", "cat", "/mnt/data/greeting").stdout == "kept\n"
 
 
 def test_read_only_mount_of_the_same_claim(cluster: Cluster) -> None:
