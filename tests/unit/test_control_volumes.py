@@ -26,6 +26,8 @@ from kins.daemon.graceful import GracefulStore
 from kins.store.base import Store
 from kins.store.memory import MemoryStore
 
+SELECTED = "volume.kubernetes.io/selected-node"
+
 CLAIM = """
 apiVersion: v1
 kind: PersistentVolumeClaim
@@ -314,6 +316,22 @@ def test_claim_names_the_pod_it_waits_for(tmp_path: Path) -> None:
     c.settle()
     assert not c.pod("app").spec.nodeName and phase(c.claim("data")) == "Pending"
     assert ("WaitForPodScheduled", "waiting for pod app to be scheduled") in c.event_reasons(c.claim("data"))
+
+
+def test_immediate_local_path_class_provisions_without_a_pod(tmp_path: Path) -> None:
+    c = Cluster(tmp_path)
+    now = replace(local_path_class(), metadata=ObjectMeta(name="now"), volumeBindingMode="Immediate")
+    c.raw.create(now)
+    c.add(CLAIM % ("data", "1Gi", "storageClassName: now"))
+    c.settle()
+    claim = c.claim("data")
+    assert phase(claim) == "Bound" and SELECTED not in (claim.metadata.annotations or {})
+    pv = c.volume(claim.spec.volumeName or "")
+    assert (pv.metadata.annotations or {})["local.path.provisioner/selected-node"] == "node1"
+    assert (c.root / f"pvc-{claim.metadata.uid}_default_data").is_dir()
+    c.add(POD % ("app", "data"))
+    c.settle()
+    assert c.pod("app").spec.nodeName == "node1"
 
 
 def test_pods_wait_for_missing_and_unbound_immediate_claims(tmp_path: Path) -> None:
