@@ -81,6 +81,7 @@ def _strategy(sts: StatefulSet) -> str:
 
 
 def claim_templates(sts: StatefulSet) -> list[PersistentVolumeClaim]:
+    """The set's ``volumeClaimTemplates`` as claims (those without a name are skipped)."""
     out = []
     for t in sts.spec.volumeClaimTemplates or []:
         pvc = msgspec.convert({**t, "apiVersion": "v1", "kind": "PersistentVolumeClaim"}, PersistentVolumeClaim)
@@ -89,9 +90,8 @@ def claim_templates(sts: StatefulSet) -> list[PersistentVolumeClaim]:
     return out
 
 
-def claim_name(template: str, sts_name: str, i: int | None) -> str:
-    """``<template>-<set>-<ordinal>`` (``sts_name`` is the pod's name when ``i`` is None)."""
-    return f"{template}-{sts_name}" if i is None else f"{template}-{sts_name}-{i}"
+def claim_name(template: str, sts_name: str, i: int) -> str:
+    return f"{template}-{sts_name}-{i}"
 
 
 def _retention(sts: StatefulSet) -> tuple[str, str]:
