@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from e2e_helpers import Cluster, dead, poll, running_cluster
 
+from kins._errors import NotFound
 from kins.api.core import Pod
 from kins.api.storage import PersistentVolume, PersistentVolumeClaim
 from kins.daemon.state import DaemonInfo
@@ -77,7 +78,10 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 
 def _claim(c: Cluster, name: str) -> PersistentVolumeClaim | None:
-    o = c.client.get("PersistentVolumeClaim", "default", name)
+    try:
+        o = c.client.get("PersistentVolumeClaim", "default", name)
+    except NotFound:
+        return None
     return o if isinstance(o, PersistentVolumeClaim) else None
 
 
@@ -176,6 +180,36 @@ def test_pod_waits_for_a_missing_claim(cluster: Cluster) -> None:
     assert 'persistentvolumeclaim "missing" not found' in msg
     assert not _pod(cluster, "orphan").spec.nodeName
     cluster.client.delete("Pod", "default", "orphan")
+
+
+EPHEMERAL = """
+apiVersion: v1
+kind: Pod
+metadata: {name: scratch, namespace: default}
+spec:
+  containers:
+  - name: app
+    image: busybox
+    command: [sh, -c, "echo temporary > /mnt/scratch/note; exec sleep 3600"]
+    volumeMounts: [{name: scratch, mountPath: /mnt/scratch}]
+  volumes:
+  - name: scratch
+    ephemeral:
+      volumeClaimTemplate:
+        spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+"""
+
+
+def test_ephemeral_volume_goes_with_its_pod(cluster: Cluster) -> None:
+    cluster.apply_text(EPHEMERAL)
+    cluster.wait_ready("scratch", 1, timeout=60)
+    pvc = poll(lambda: _bound(cluster, "scratch-scratch"), 20, "the pod's claim to be bound")
+    host_dir = cluster.state / "volumes" / f"pvc-{pvc.metadata.uid}_default_scratch-scratch"
+    poll(lambda: (host_dir / "note").exists(), 10, "the pod's note")
+    assert (host_dir / "note").read_text() == "temporary\n"
+    cluster.client.delete("Pod", "default", "scratch")
+    poll(lambda: _claim(cluster, "scratch-scratch") is None, 60, "the claim to go with its pod")
+    poll(lambda: not host_dir.exists(), 30, "its directory to go")
 
 
 def test_claim_deleted_with_its_directory(cluster: Cluster) -> None:

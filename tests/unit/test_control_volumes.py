@@ -478,3 +478,51 @@ def test_statefulset_claims_outlive_pods_and_follow_the_retention_policy(tmp_pat
         c.raw.delete("Pod", "default", p.name)
     c.settle()
     assert sts_claims(c) == (set() if policy == "Delete" else {"data-web-0", "data-web-1", "data-web-2"})
+
+
+# --- generic ephemeral volumes ----------------------------------------------------------------------
+
+EPHEMERAL = """
+apiVersion: v1
+kind: Pod
+metadata: {name: %s, namespace: default}
+spec:
+  containers: [{name: app, image: busybox, volumeMounts: [{name: scratch, mountPath: /mnt/scratch}]}]
+  volumes:
+  - name: scratch
+    ephemeral:
+      volumeClaimTemplate:
+        metadata: {labels: {kind: scratch}}
+        spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+"""
+
+
+def test_ephemeral_volume_claim_lives_and_dies_with_its_pod(tmp_path: Path) -> None:
+    c = Cluster(tmp_path)
+    c.add(EPHEMERAL % "app")
+    c.settle()
+    pod, claim = c.pod("app"), c.claim("app-scratch")
+    assert pod.spec.nodeName and phase(claim) == "Bound" and claim.labels == {"kind": "scratch"}
+    assert claim.spec.storageClassName == "local-path" and claim.spec.volumeMode == "Filesystem"
+    refs = claim.metadata.ownerReferences or []
+    assert [(r.kind, r.name, r.uid, r.controller) for r in refs] == [("Pod", "app", pod.metadata.uid, True)]
+    path = c.root / f"pvc-{claim.metadata.uid}_default_app-scratch"
+    assert path.is_dir()
+    c.raw.delete("Pod", "default", "app")  # as the kubelet removes a stopped pod
+    c.settle()
+    assert not c.has("PersistentVolumeClaim", "app-scratch")
+    assert not c.raw.list("PersistentVolume")[0] and not path.exists()
+
+
+def test_ephemeral_volume_does_not_take_over_a_claim_it_does_not_own(tmp_path: Path) -> None:
+    c = Cluster(tmp_path)
+    c.add(CLAIM % ("app-scratch", "1Gi", ""))
+    c.add(EPHEMERAL % "app")
+    c.settle()
+    pod = c.pod("app")
+    assert not pod.spec.nodeName and pod.status is not None
+    cond = next(x for x in pod.status.conditions or [] if x.type == "PodScheduled")
+    assert cond.message == (
+        "0/2 nodes are available: PVC default/app-scratch was not created for pod default/app (pod is not owner)."
+    )
+    assert not c.claim("app-scratch").metadata.ownerReferences

@@ -95,3 +95,26 @@ def test_a_pod_waits_for_its_claim(tmp_path: Path, objects: str, message: str) -
         store.create(o)
     with pytest.raises(VolumeError, match=message.replace("(", r"\(")):
         PodVolumes(store, tmp_path).mounts(pod())
+
+
+def test_ephemeral_volume_is_its_pods_claim(tmp_path: Path) -> None:
+    store = MemoryStore()
+    made = tmp_path / "scratch"
+    text = """
+apiVersion: v1
+kind: Pod
+metadata: {name: app, namespace: default}
+spec:
+  containers: [{name: app, image: busybox, volumeMounts: [{name: scratch, mountPath: /mnt/scratch}]}]
+  volumes: [{name: scratch, ephemeral: {volumeClaimTemplate: {spec: {accessModes: [ReadWriteOnce]}}}}]
+"""
+    (p,) = load_text(text)
+    assert isinstance(p, Pod)
+    with pytest.raises(VolumeError, match='persistentvolumeclaim "app-scratch" not found'):
+        PodVolumes(store, tmp_path).mounts(p)
+    for o in load_text(
+        CLAIM % ("app-scratch", "pv-s", "Bound") + "---" + VOLUME % ("pv-s", f"hostPath: {{path: {made}}}")
+    ):
+        store.create(o)
+    made.mkdir()
+    assert PodVolumes(store, tmp_path).mounts(p) == [(str(made), "/mnt/scratch", False)]

@@ -125,8 +125,20 @@ def claim_request(pvc: PersistentVolumeClaim) -> Decimal:
 
 
 def pod_claims(pod: Pod) -> list[str]:
-    """The names of the claims a pod's volumes use, in volume order."""
-    return [v.persistentVolumeClaim.claimName for v in pod.spec.volumes or [] if v.persistentVolumeClaim is not None]
+    """The names of the claims a pod's volumes use, in volume order (an ``ephemeral`` volume's
+    is ``<pod>-<volume>``)."""
+    out = []
+    for v in pod.spec.volumes or []:
+        if v.persistentVolumeClaim is not None:
+            out.append(v.persistentVolumeClaim.claimName)
+        elif v.ephemeral is not None:
+            out.append(f"{pod.name}-{v.name}")
+    return out
+
+
+def ephemeral_claims(pod: Pod) -> dict[str, str]:
+    """The pod's ``ephemeral`` volumes: volume name -> the name of its claim."""
+    return {v.name: f"{pod.name}-{v.name}" for v in pod.spec.volumes or [] if v.ephemeral is not None}
 
 
 def node_selector_matches(sel: NodeSelector | None, labels: dict[str, str], name: str) -> bool:

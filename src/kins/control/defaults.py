@@ -12,6 +12,7 @@ from .cronjob import CronJobController
 from .daemonset import DaemonSetController
 from .deployment import DeploymentController, GarbageCollector, ReplicaSetController
 from .endpoints import EndpointsController
+from .ephemeral import EphemeralVolumeController
 from .events import NO_EVENTS, EventSink, shared_recorder
 from .ipam import ServiceIPController
 from .job import JobController
@@ -62,6 +63,7 @@ def default_controllers(
         GarbageCollector(store),
         PodGC(store),
         # Claims: protected, bound, provisioned; then the scheduler places their pods.
+        EphemeralVolumeController(store, events),
         VolumeProtection(store),
         PersistentVolumeBinder(store, events),
         LocalPathProvisioner(store, volumes_dir, events),

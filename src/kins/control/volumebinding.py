@@ -20,7 +20,16 @@ from msgspec.structs import replace
 from .._errors import Conflict, NotFound
 from ..api.core import Node, Pod
 from ..api.storage import PersistentVolume, PersistentVolumeClaim, StorageClass
-from ..api.volumes import HOSTNAME_LABEL, NO_PROVISIONER, SELECTED_NODE, annotate, claim_class, pod_claims, pv_fits_node
+from ..api.volumes import (
+    HOSTNAME_LABEL,
+    NO_PROVISIONER,
+    SELECTED_NODE,
+    annotate,
+    claim_class,
+    ephemeral_claims,
+    pod_claims,
+    pv_fits_node,
+)
 from ..store.base import Store
 from .pvbinder import binding_mode, find_volume
 
@@ -28,6 +37,10 @@ NODE_CONFLICT = "node(s) had volume node affinity conflict"
 NO_VOLUME = "node(s) didn't find available persistent volumes to bind"
 PV_MISSING = "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)"
 UNBOUND_IMMEDIATE = "pod has unbound immediate PersistentVolumeClaims"
+
+
+def owned_by_pod(pvc: PersistentVolumeClaim, pod: Pod) -> bool:
+    return any(r.kind == "Pod" and r.uid == pod.metadata.uid for r in pvc.metadata.ownerReferences or [])
 
 
 def _labels(node: Node) -> dict[str, str]:
@@ -95,10 +108,18 @@ class VolumeBinding:
             return PodVolumes()
         self._load()
         out = PodVolumes(volumes=list(self._volumes.values()), classes=self._classes)
+        ephemeral = set(ephemeral_claims(pod).values())
         for name in names:
             pvc = self._claims.get(f"{pod.namespace}/{name}")
+            if pvc is None and name in ephemeral:
+                return PodVolumes(
+                    error=f'waiting for ephemeral volume controller to create the persistentvolumeclaim "{name}"'
+                )
             if pvc is None:
                 return PodVolumes(error=f'persistentvolumeclaim "{name}" not found')
+            if name in ephemeral and not owned_by_pod(pvc, pod):
+                ns = pod.namespace
+                return PodVolumes(error=f"PVC {ns}/{name} was not created for pod {ns}/{pod.name} (pod is not owner)")
             if pvc.metadata.deletionTimestamp:
                 return PodVolumes(error=f'persistentvolumeclaim "{name}" is being deleted')
             if pvc.spec.volumeName and (pvc.status.phase if pvc.status else None) == "Bound":

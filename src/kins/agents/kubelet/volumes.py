@@ -1,5 +1,6 @@
 """Pod volumes as the kubelet prepares them: emptyDir, configMap, secret, hostPath, and
-persistentVolumeClaim (the bound PersistentVolume's ``hostPath`` or ``local`` directory).
+persistentVolumeClaim and ephemeral (the bound PersistentVolume's ``hostPath`` or ``local``
+directory).
 
 All containers of a pod share its sandbox's mount namespace here, so a pod's volume mounts are
 the union of its containers' ``volumeMounts``, bind-mounted into the sandbox.
@@ -100,10 +101,12 @@ class PodVolumes:
             return self._claim_dir(pod.namespace, v.persistentVolumeClaim.claimName), bool(
                 v.persistentVolumeClaim.readOnly
             )
+        if v.ephemeral is not None:  # its claim, made by the ephemeral volume controller
+            return self._claim_dir(pod.namespace, f"{pod.name}-{v.name}"), False
         kind = next((k for k in v.__struct_fields__ if k != "name" and getattr(v, k) is not None), "?")
         raise KinsError(
             f"volume {v.name}: {kind} volumes are not supported "
-            "(emptyDir, configMap, secret, hostPath and persistentVolumeClaim are)"
+            "(emptyDir, configMap, secret, hostPath, persistentVolumeClaim and ephemeral are)"
         )
 
     def _claim_dir(self, ns: str, name: str) -> Path:
