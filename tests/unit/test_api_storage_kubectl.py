@@ -63,10 +63,10 @@ def test_kubectl_sees_claims_bound_by_the_controllers(tmp_path: Path, version: s
     root = tmp_path / "volumes"
 
     def settle() -> None:
-        ctrls = default_controllers(store, default_cluster(), random.Random(1), volumes_dir=root)  # type: ignore[arg-type]
-        run_until_stable(store, ctrls)  # type: ignore[arg-type]
+        ctrls = default_controllers(store, default_cluster(), random.Random(1), volumes_dir=root)
+        run_until_stable(store, ctrls)
 
-    with tls_api(store, tmp_path) as api:  # type: ignore[arg-type]
+    with tls_api(store, tmp_path) as api:
         k = api.kubectl(version)
         # kubectl 1.27 validates against OpenAPI v2, which this API may not serve.
         no_v2 = ["--validate=false"] if version == OLDEST else []

@@ -93,7 +93,7 @@ class Cluster:
 
     def __init__(self, tmp: Path, *, local_path: bool = True) -> None:
         self.raw = MemoryStore()
-        self.store: Store = GracefulStore(self.raw)  # type: ignore[assignment]
+        self.store: Store = GracefulStore(self.raw)
         self.root = tmp / "volumes"
         for n in default_cluster().nodes:
             self.raw.create(node_object(n))
@@ -467,15 +467,15 @@ def test_statefulset_claims_outlive_pods_and_follow_the_retention_policy(tmp_pat
     c.raw.update(replace(s, spec=replace(s.spec, replicas=1)))
     for _ in range(3):  # the daemon's kubelet would remove the Terminating pods
         c.settle()
-        for p in c.raw.list("Pod", "default")[0]:
-            if p.metadata.deletionTimestamp:
-                c.raw.delete("Pod", "default", p.name)
+        for o in c.raw.list("Pod", "default")[0]:
+            if o.metadata.deletionTimestamp:
+                c.raw.delete("Pod", "default", o.name)
     c.settle()
     want = {"data-web-0"} if policy == "Delete" else {"data-web-0", "data-web-1", "data-web-2"}
     assert sts_claims(c) == want
     c.store.delete("StatefulSet", "default", "web")
-    for p in c.raw.list("Pod", "default")[0]:
-        c.raw.delete("Pod", "default", p.name)
+    for o in c.raw.list("Pod", "default")[0]:
+        c.raw.delete("Pod", "default", o.name)
     c.settle()
     assert sts_claims(c) == (set() if policy == "Delete" else {"data-web-0", "data-web-1", "data-web-2"})
 
@@ -526,3 +526,19 @@ def test_ephemeral_volume_does_not_take_over_a_claim_it_does_not_own(tmp_path: P
         "0/2 nodes are available: PVC default/app-scratch was not created for pod default/app (pod is not owner)."
     )
     assert not c.claim("app-scratch").metadata.ownerReferences
+
+
+def test_volume_given_up_when_its_claim_is_bound_elsewhere(tmp_path: Path) -> None:
+    c = Cluster(tmp_path, local_path=False)
+    c.add(PV % ("a", "a", "1Gi", "a", "") + "---" + PV % ("b", "b", "1Gi", "b", ""))
+    c.add(CLAIM % ("one", "1Gi", "storageClassName: manual\n  volumeName: b"))
+    c.settle()
+    claim = c.claim("one")
+    # Another writer points volume a at the claim as well (a controller's, so it may be undone).
+    a = c.volume("a")
+    ref = replace(c.volume("b").spec.claimRef)  # type: ignore[type-var]
+    ann = {"pv.kubernetes.io/bound-by-controller": "yes"}
+    c.raw.update(replace(a, metadata=replace(a.metadata, annotations=ann), spec=replace(a.spec, claimRef=ref)))
+    c.settle()
+    assert c.volume("a").spec.claimRef is None and phase(c.volume("a")) == "Available"
+    assert c.claim("one").spec.volumeName == "b" == claim.spec.volumeName and phase(c.volume("b")) == "Bound"

@@ -314,6 +314,8 @@ class PersistentVolumeBinder:
         else:
             pvc = claims.get(f"{ref.namespace}/{ref.name}")
             if pvc is not None and refers_to(ref, pvc):
+                if pvc.spec.volumeName and pvc.spec.volumeName != pv.name:
+                    return self._unbind(pv)  # the claim is bound to another volume
                 want = "Bound" if pvc.spec.volumeName == pv.name else phase or "Available"
             elif not ref.uid:
                 want = "Available"  # pre-bound to a claim not made yet
@@ -323,6 +325,22 @@ class PersistentVolumeBinder:
             return False
         st = replace(pv.status or PersistentVolumeStatus(), phase=want, lastPhaseTransitionTime=self._clock.now())
         return self._write(replace(pv, status=st)) is not None
+
+    def _unbind(self, pv: PersistentVolume) -> bool:
+        """A volume whose claim went to another volume: free again if the controller bound it,
+        else Released (a user's pre-binding is left for the user to undo), as upstream does."""
+        ann = pv.metadata.annotations or {}
+        if ann.get(BOUND_BY_CONTROLLER) != "yes":
+            want = "Released"
+            if (pv.status.phase if pv.status else None) == want:
+                return False
+            st = replace(pv.status or PersistentVolumeStatus(), phase=want, lastPhaseTransitionTime=self._clock.now())
+            return self._write(replace(pv, status=st)) is not None
+        meta = replace(pv.metadata, annotations={k: v for k, v in ann.items() if k != BOUND_BY_CONTROLLER} or None)
+        st = replace(
+            pv.status or PersistentVolumeStatus(), phase="Available", lastPhaseTransitionTime=self._clock.now()
+        )
+        return self._write(replace(pv, metadata=meta, spec=replace(pv.spec, claimRef=None), status=st)) is not None
 
     def _write(self, obj: Object) -> Object | None:
         try:
