@@ -542,3 +542,22 @@ def test_volume_given_up_when_its_claim_is_bound_elsewhere(tmp_path: Path) -> No
     c.settle()
     assert c.volume("a").spec.claimRef is None and phase(c.volume("a")) == "Available"
     assert c.claim("one").spec.volumeName == "b" == claim.spec.volumeName and phase(c.volume("b")) == "Bound"
+
+
+def test_read_write_once_pod_claim_takes_one_pod(tmp_path: Path) -> None:
+    c = Cluster(tmp_path)
+    c.add((CLAIM % ("solo", "1Gi", "")).replace("[ReadWriteOnce]", "[ReadWriteOncePod]"))
+    c.add(POD % ("first", "solo"))
+    c.add(POD % ("second", "solo"))  # in the same pass
+    c.settle()
+    assert c.pod("first").spec.nodeName
+    p = c.pod("second")
+    assert not p.spec.nodeName and p.status is not None
+    cond = next(x for x in p.status.conditions or [] if x.type == "PodScheduled")
+    assert cond.message == (
+        "0/2 nodes are available: node has pod using PersistentVolumeClaim with the same name and "
+        "ReadWriteOncePod access mode."
+    )
+    c.raw.delete("Pod", "default", "first")
+    c.settle()
+    assert c.pod("second").spec.nodeName

@@ -109,7 +109,7 @@ class Scheduler:
         pending.sort(key=lambda p: (p.metadata.creationTimestamp or "", int(p.metadata.resourceVersion or 0), p.key))
         changed = False
         now = self._clock.now()
-        self.volumes.begin()
+        self.volumes.begin(pods)
         for p in pending:
             st = p.status or PodStatus(phase="Pending")
             vols = self.volumes.check(p)
@@ -139,6 +139,7 @@ class Scheduler:
                 # Claims still to bind on that node: the pod goes there once they are bound.
                 changed |= self.volumes.select_node(vols, best.name)
                 continue
+            self.volumes.hold(p)
             cond = Condition(type="PodScheduled", status="True")
             conds = merge_conditions([c for c in st.conditions or [] if c.type != "PodScheduled"], [cond], now)
             self.store.update(

@@ -2,8 +2,9 @@
 PersistentVolumeClaims say about where it can run.
 
 ``check`` looks at a pod's claims once per scheduling pass: a claim that is missing, being
-deleted or unbound with an ``Immediate`` class makes the pod unschedulable on every node (the
-messages are upstream's); a bound claim admits only the nodes its volume's node affinity admits
+deleted, unbound with an ``Immediate`` class or ``ReadWriteOncePod`` and used by a scheduled pod
+(the VolumeRestrictions plugin's part) makes the pod unschedulable on every node (the messages
+are upstream's); a bound claim admits only the nodes its volume's node affinity admits
 (a pod returns to the node its local volume is on); an unbound claim of a
 ``WaitForFirstConsumer`` class admits a node that an Available volume matching it can reach, or
 any node when its class provisions volumes, or only the node already written on it. The
@@ -13,6 +14,7 @@ unbound until the binder and the provisioner have bound them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from msgspec.structs import replace
@@ -37,6 +39,7 @@ NODE_CONFLICT = "node(s) had volume node affinity conflict"
 NO_VOLUME = "node(s) didn't find available persistent volumes to bind"
 PV_MISSING = "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)"
 UNBOUND_IMMEDIATE = "pod has unbound immediate PersistentVolumeClaims"
+RWOP_CONFLICT = "node has pod using PersistentVolumeClaim with the same name and ReadWriteOncePod access mode"
 
 
 def owned_by_pod(pvc: PersistentVolumeClaim, pod: Pod) -> bool:
@@ -87,10 +90,22 @@ class VolumeBinding:
         self._volumes: dict[str, PersistentVolume] = {}
         self._classes: dict[str, StorageClass] = {}
         self._loaded = False
+        self._held: dict[str, str] = {}  # claim key -> a scheduled pod using it
 
-    def begin(self) -> None:
-        """A new scheduling pass: the claims and volumes are read again when a pod needs them."""
+    def begin(self, pods: Iterable[Pod] = ()) -> None:
+        """A new scheduling pass: the claims and volumes are read again when a pod needs them;
+        ``pods``: the cluster's pods, whose scheduled ones hold their ReadWriteOncePod claims."""
         self._loaded = False
+        self._held = {}
+        for p in pods:
+            if p.spec.nodeName and (p.status.phase if p.status else None) not in ("Succeeded", "Failed"):
+                for c in pod_claims(p):
+                    self._held.setdefault(f"{p.namespace}/{c}", p.name)
+
+    def hold(self, pod: Pod) -> None:
+        """``pod`` was just bound: later pods of this pass see its claims in use."""
+        for c in pod_claims(pod):
+            self._held.setdefault(f"{pod.namespace}/{c}", pod.name)
 
     def _load(self) -> None:
         if self._loaded:
@@ -122,6 +137,9 @@ class VolumeBinding:
                 return PodVolumes(error=f"PVC {ns}/{name} was not created for pod {ns}/{pod.name} (pod is not owner)")
             if pvc.metadata.deletionTimestamp:
                 return PodVolumes(error=f'persistentvolumeclaim "{name}" is being deleted')
+            holder = self._held.get(pvc.key)
+            if "ReadWriteOncePod" in (pvc.spec.accessModes or []) and holder not in (None, pod.name):
+                return PodVolumes(error=RWOP_CONFLICT)
             if pvc.spec.volumeName and (pvc.status.phase if pvc.status else None) == "Bound":
                 out.bound.append(self._volumes.get(pvc.spec.volumeName))
             elif binding_mode(self._classes.get(claim_class(pvc))) == "WaitForFirstConsumer":
