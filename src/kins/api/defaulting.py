@@ -61,9 +61,11 @@ def apply_defaults(obj: Object) -> Object:
     elif isinstance(obj, PersistentVolumeClaim):
         if obj.spec.volumeMode is None:
             obj = replace(obj, spec=replace(obj.spec, volumeMode="Filesystem"))
-        # kins binds no volumes: a claim stays Pending, as it does until a volume binds it.
+        # Pending until the binder binds it.
         if obj.status is None or not obj.status.phase:
             obj = replace(obj, status=replace(obj.status or PersistentVolumeClaimStatus(), phase="Pending"))
+        if obj.spec.volumeMode is None:
+            obj = replace(obj, spec=replace(obj.spec, volumeMode="Filesystem"))
     elif isinstance(obj, PersistentVolume):
         pv = obj.spec
         if pv.volumeMode is None or pv.persistentVolumeReclaimPolicy is None:
@@ -72,6 +74,13 @@ def apply_defaults(obj: Object) -> Object:
             obj = replace(obj, spec=pv)
         if obj.status is None or not obj.status.phase:
             obj = replace(obj, status=replace(obj.status or PersistentVolumeStatus(), phase="Available"))
+        if obj.spec.persistentVolumeReclaimPolicy is None or obj.spec.volumeMode is None:
+            spec = replace(
+                obj.spec,
+                persistentVolumeReclaimPolicy=obj.spec.persistentVolumeReclaimPolicy or "Retain",
+                volumeMode=obj.spec.volumeMode or "Filesystem",
+            )
+            obj = replace(obj, spec=spec)
     elif isinstance(obj, StorageClass):
         if obj.reclaimPolicy is None or obj.volumeBindingMode is None:
             obj = replace(

@@ -26,7 +26,7 @@ from ..api.resources import Resource, Scale, ScaleSpec, ScaleStatus, selector_st
 from ..api.validation import validate
 from ..store import deletion as store_deletion
 from ..store.base import random_suffix
-from . import definitions, ephemeral, namespaces
+from . import definitions, ephemeral, namespaces, volumes
 from . import deletion as api_deletion
 from .errors import ApiError, invalid
 from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, WARNINGS, Admission
@@ -74,7 +74,10 @@ def _check(app: web.Application, res: Resource, obj: Object, old: Object | None)
             raise invalid(res, obj.name, [e]) from None
         except AllocationError as e:
             raise invalid(res, obj.name, [ValidationError("", "", str(e))]) from None
-    return obj
+    try:
+        return volumes.admit(app[STORE_KEY], obj, old)
+    except ValidationError as e:
+        raise invalid(res, obj.name, [e]) from None
 
 
 def _scale_of(obj: Object) -> Scale:

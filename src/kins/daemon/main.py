@@ -41,6 +41,7 @@ from ..client import connect
 from ..control.base import ControllerSet
 from ..control.defaults import default_controllers
 from ..control.ipam import allocate_service, kubernetes_service
+from ..control.localpath import local_path_class
 from ..control.offline import SYSTEM_NAMESPACES, namespace_object, node_object
 from ..heap import settle_periodically
 from ..kernel.apply import ensure_underlay
@@ -58,12 +59,15 @@ log = logging.getLogger("kins.daemon")
 
 def bootstrap(store: Store, cfg: ClusterConfig, cluster_text: str | None = None) -> None:
     """Objects every cluster has: its Nodes (from the cluster file, first start only), the system
-    namespaces, ``default/kubernetes`` and the cluster file for the node agents
+    namespaces, ``default/kubernetes``, the default StorageClass ``local-path`` (first start
+    only: a user may delete or change it) and the cluster file for the node agents
     (``kube-system/kins-cluster``)."""
     with store.transaction():
         if not store.list("Node")[0]:
             for n in cfg.nodes:
                 store.create(node_object(n))
+            if not store.list("StorageClass")[0]:
+                store.create(local_path_class())
         have = {o.name for o in store.list("Namespace")[0]}
         for ns in SYSTEM_NAMESPACES:
             if ns not in have:
@@ -133,7 +137,9 @@ class Daemon:
     # --- parts --------------------------------------------------------------------------------
 
     def _controllers(self) -> None:
-        ctrls = default_controllers(self.store, self.cfg, random.Random(), kubelet=False)
+        ctrls = default_controllers(
+            self.store, self.cfg, random.Random(), kubelet=False, volumes_dir=self.state_dir / "volumes"
+        )
         cs = ControllerSet(ctrls)
         with self.raw.watch(cs.kinds, self.raw.resource_version) as w:
             cs.start(self.raw)

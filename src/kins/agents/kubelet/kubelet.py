@@ -44,7 +44,7 @@ from .containers import Containers
 from .podnet import PodNetwork
 from .state import ContainerRun, PodRun, has_run, unfinished
 from .status import PodEvents, PodStatusWriter, pending_status
-from .volumes import PodVolumes
+from .volumes import PodVolumes, VolumeError
 
 log = logging.getLogger("kins.kubelet")
 
@@ -57,7 +57,7 @@ class Kubelet(Reconciler):
     """All nodes' kubelets on the agents' loop (plus a small pool for pod start-up and probes)."""
 
     name = "kubelet"
-    kinds = frozenset({"Pod", "Node", "ConfigMap", "Secret"})
+    kinds = frozenset({"Pod", "Node", "ConfigMap", "Secret", "PersistentVolumeClaim", "PersistentVolume"})
     resync = 30.0
     after = ("overlay",)
     TICK = 0.05  # seconds between looks at exits, restarts, probes and statuses to write
@@ -310,7 +310,10 @@ class Kubelet(Reconciler):
         except (KinsError, OSError) as e:
             reason = "CreatePodSandboxError" if isinstance(e, SandboxError) else "ContainerCreating"
             log.warning("%s: %s", run.key, e)
-            self.recorder.event(run, WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
+            if isinstance(e, VolumeError):
+                self.recorder.event(run, WARNING, "FailedMount", f"Unable to attach or mount volumes: {e}")
+            else:
+                self.recorder.event(run, WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
             with self.lock:
                 for cr in run.containers.values():
                     cr.waiting = (reason, str(e))

@@ -1,4 +1,6 @@
-"""Pod volumes as the kubelet prepares them: emptyDir, configMap, secret and hostPath.
+"""Pod volumes as the kubelet prepares them: emptyDir, configMap, secret, hostPath, and
+persistentVolumeClaim and ephemeral (the bound PersistentVolume's ``hostPath`` or ``local``
+directory).
 
 All containers of a pod share its sandbox's mount namespace here, so a pod's volume mounts are
 the union of its containers' ``volumeMounts``, bind-mounted into the sandbox.
@@ -14,8 +16,13 @@ from pathlib import Path
 
 from ..._errors import KinsError, NotFound
 from ...api.core import ConfigMap, ConfigMapVolumeSource, Pod, Secret, SecretVolumeSource, Volume
+from ...api.storage import PersistentVolume, PersistentVolumeClaim
 from ...runtime.runtime import pod_dir_name
 from ...store.base import Store
+
+
+class VolumeError(KinsError):
+    """A volume that cannot be set up yet (its claim is missing or unbound): the pod waits."""
 
 
 class PodVolumes:
@@ -90,10 +97,49 @@ class PodVolumes:
         if v.configMap is not None or v.secret is not None:
             self.write_api_volume(pod.namespace, v, path)
             return path, True  # like kubelet: configMap and secret volumes are read-only
+        if v.persistentVolumeClaim is not None:
+            return self._claim_dir(pod.namespace, v.persistentVolumeClaim.claimName), bool(
+                v.persistentVolumeClaim.readOnly
+            )
+        if v.ephemeral is not None:  # its claim, made by the ephemeral volume controller
+            return self._claim_dir(pod.namespace, f"{pod.name}-{v.name}"), False
         kind = next((k for k in v.__struct_fields__ if k != "name" and getattr(v, k) is not None), "?")
         raise KinsError(
-            f"volume {v.name}: {kind} volumes are not supported (emptyDir, configMap, secret and hostPath are)"
+            f"volume {v.name}: {kind} volumes are not supported "
+            "(emptyDir, configMap, secret, hostPath, persistentVolumeClaim and ephemeral are)"
         )
+
+    def _claim_dir(self, ns: str, name: str) -> Path:
+        """The directory of the volume bound to claim ``ns/name``, in the kubelet's words when
+        there is none yet."""
+        try:
+            pvc = self.store.get("PersistentVolumeClaim", ns, name)
+        except NotFound:
+            raise VolumeError(f'persistentvolumeclaim "{name}" not found') from None
+        assert isinstance(pvc, PersistentVolumeClaim)
+        phase = (pvc.status.phase if pvc.status else None) or ""
+        if phase != "Bound" or not pvc.spec.volumeName:
+            raise VolumeError(
+                f"error processing PVC {ns}/{name}: PVC is not bound "
+                f'(phase "{phase}", volumeName "{pvc.spec.volumeName or ""}")'
+            )
+        try:
+            pv = self.store.get("PersistentVolume", None, pvc.spec.volumeName)
+        except NotFound:
+            raise VolumeError(f'persistentvolume "{pvc.spec.volumeName}" not found') from None
+        assert isinstance(pv, PersistentVolume)
+        if pv.spec.hostPath is not None:
+            path = Path(pv.spec.hostPath.path)
+            if pv.spec.hostPath.type == "DirectoryOrCreate":
+                path.mkdir(parents=True, exist_ok=True)
+        elif pv.spec.local is not None:
+            path = Path(pv.spec.local.path)
+        else:
+            kind = next((k for k in ("nfs", "csi", "iscsi", "rbd", "cephfs") if getattr(pv.spec, k) is not None), "?")
+            raise KinsError(f"volume {pv.name}: {kind} volumes are not supported (hostPath and local are)")
+        if not path.exists():
+            raise VolumeError(f"MountVolume.SetUp failed for volume {pv.name!r}: path {path} does not exist")
+        return path
 
     def _api_volume_files(self, ns: str, v: Volume) -> dict[str, tuple[bytes, int]]:
         """A configMap or secret volume's files: relative path -> (content, mode)."""
