@@ -94,6 +94,18 @@ async def _api_group(request: web.Request) -> web.Response:
     return _json(_group_body(group))
 
 
+# The pod subresources served by their own handlers (streams, not stored objects), as the API
+# server lists them: tools such as `kubectl auth can-i create pods/exec` read them here.
+CONNECT_SUBRESOURCES: dict[tuple[str, str], list[tuple[str, str, list[str]]]] = {
+    ("v1", "pods"): [
+        ("attach", "PodAttachOptions", ["create", "get"]),
+        ("exec", "PodExecOptions", ["create", "get"]),
+        ("log", "Pod", ["get"]),
+        ("portforward", "PodPortForwardOptions", ["create", "get"]),
+    ],
+}
+
+
 def _resource_list(gv: str) -> dict[str, Any]:
     resources: list[dict[str, Any]] = list(EXTRA_GROUPS.get(gv, []))
     # By name, as the API server lists them (kubectl get all follows this order).
@@ -112,6 +124,7 @@ def _resource_list(gv: str) -> dict[str, Any]:
                 **({"categories": res.categories} if res.categories else {}),
             }
         )
+        subs: list[dict[str, Any]] = []
         for sub in res.subresources:
             sub_kind = "Scale" if sub == "scale" else res.kind
             entry: dict[str, Any] = {
@@ -123,7 +136,18 @@ def _resource_list(gv: str) -> dict[str, Any]:
             }
             if sub == "scale":
                 entry.update(group="autoscaling", version="v1")
-            resources.append(entry)
+            subs.append(entry)
+        for sub, sub_kind, sub_verbs in CONNECT_SUBRESOURCES.get((gv, res.plural), ()):
+            subs.append(
+                {
+                    "name": f"{res.plural}/{sub}",
+                    "singularName": "",
+                    "namespaced": res.namespaced,
+                    "kind": sub_kind,
+                    "verbs": sub_verbs,
+                }
+            )
+        resources.extend(sorted(subs, key=lambda e: e["name"]))
     if not resources:
         raise DiscoveryNotFound(f"the server could not find the requested resource ({gv})")
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}
