@@ -11,6 +11,7 @@ from msgspec.structs import replace
 
 from .core import Namespace, NamespaceStatus
 from .meta import Object
+from .rbac import SUBJECT_KINDS, ClusterRoleBinding, RoleBinding
 
 # The label every Namespace carries with its own name (v1.LabelMetadataName): NetworkPolicy
 # namespaceSelectors rely on it to pick a namespace by name.
@@ -36,4 +37,12 @@ def apply_defaults(obj: Object) -> Object:
             obj = replace(
                 obj, status=NamespaceStatus(phase="Terminating" if obj.metadata.deletionTimestamp else "Active")
             )
+    if isinstance(obj, RoleBinding | ClusterRoleBinding) and obj.subjects:
+        # A subject's apiGroup follows from its kind (rbac's SetDefaults_Subject).
+        if any(s.apiGroup is None and SUBJECT_KINDS.get(s.kind) for s in obj.subjects):
+            subjects = [
+                replace(s, apiGroup=SUBJECT_KINDS[s.kind]) if s.apiGroup is None and SUBJECT_KINDS.get(s.kind) else s
+                for s in obj.subjects
+            ]
+            obj = replace(obj, subjects=subjects)
     return obj

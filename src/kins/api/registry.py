@@ -9,6 +9,7 @@ from .discovery import EndpointSlice
 from .meta import Object
 from .networking import Ingress, IngressClass, LegacyIngress, NetworkPolicy
 from .policy import ClusterNetworkPolicy
+from .rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding, ServiceAccount
 
 KINDS: dict[tuple[str, str], type[Object]] = {
     ("v1", "Namespace"): Namespace,
@@ -32,6 +33,11 @@ KINDS: dict[tuple[str, str], type[Object]] = {
     ("policy.networking.k8s.io/v1alpha2", "ClusterNetworkPolicy"): ClusterNetworkPolicy,
     ("extensions/v1beta1", "Ingress"): LegacyIngress,
     ("networking.k8s.io/v1beta1", "Ingress"): LegacyIngress,
+    ("v1", "ServiceAccount"): ServiceAccount,
+    ("rbac.authorization.k8s.io/v1", "Role"): Role,
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): ClusterRole,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): RoleBinding,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ClusterRoleBinding,
 }
 
 # The canonical type stored for a kind (legacy Ingress is converted to v1 on the way in).
@@ -59,6 +65,11 @@ _SHORT = {
     "IngressClass": [],
     "NetworkPolicy": ["netpol"],
     "ClusterNetworkPolicy": ["cnp"],
+    "ServiceAccount": ["sa"],
+    "Role": [],
+    "ClusterRole": [],
+    "RoleBinding": [],
+    "ClusterRoleBinding": [],
 }
 for _kind, _cls in STORED.items():
     for _n in (_cls.PLURAL, _kind.lower(), *_SHORT[_kind]):

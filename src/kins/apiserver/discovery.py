@@ -11,7 +11,14 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from ..api.resources import ALL, GROUP_VERSIONS
+from ..api.resources import ALL
+from ..api.resources import GROUP_VERSIONS as STORED_GROUP_VERSIONS
+from .access import EXTRA_SUBRESOURCES, REVIEW_RESOURCES
+
+# The stored kinds' group versions and those of the create-only reviews (authorization.k8s.io).
+GROUP_VERSIONS = sorted(
+    set(STORED_GROUP_VERSIONS) | {gv for gv, *_ in REVIEW_RESOURCES}, key=lambda gv: (gv != "v1", gv)
+)
 
 KUBERNETES_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-kins", "platform": "linux/amd64"}
 
@@ -98,6 +105,23 @@ def _resource_list(gv: str) -> dict[str, Any]:
             if sub == "scale":
                 entry.update(group="autoscaling", version="v1")
             resources.append(entry)
+        for sub, sub_kind, group, version, sub_verbs in EXTRA_SUBRESOURCES.get(res.kind, []):
+            resources.append(
+                {
+                    "name": f"{res.plural}/{sub}",
+                    "singularName": "",
+                    "namespaced": res.namespaced,
+                    "group": group,
+                    "version": version,
+                    "kind": sub_kind,
+                    "verbs": sub_verbs,
+                }
+            )
+    for review_gv, plural, kind, namespaced in REVIEW_RESOURCES:
+        if review_gv == gv:
+            resources.append(
+                {"name": plural, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind, "verbs": ["create"]}
+            )
     if not resources:
         raise DiscoveryNotFound(f"the server could not find the requested resource ({gv})")
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}

@@ -23,6 +23,7 @@ from ..api.defaulting import apply_defaults
 from ..api.meta import Object
 from ..api.resources import Resource, Scale, ScaleSpec, ScaleStatus, selector_string
 from ..api.validation import validate
+from ..api.validation.rbac import validate_update
 from ..store.base import random_suffix
 from .errors import ApiError, invalid
 from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, Admission
@@ -56,6 +57,8 @@ def _check(app: web.Application, res: Resource, obj: Object, old: Object | None)
     refusal."""
     obj = apply_defaults(obj)
     errors = list(validate(obj, app[CFG_KEY]))
+    if old is not None:
+        errors.extend(validate_update(obj, old))
     if errors:
         raise invalid(res, obj.name, errors)
     admission: Admission | None = app[ADMISSION_KEY]  # type: ignore[assignment]

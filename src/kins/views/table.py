@@ -44,6 +44,7 @@ from .common import (
     tabwrite,
 )
 from .events import format_events
+from .rbac import COLUMNS as RBAC_COLUMNS
 
 _MIN_WIDTH = 6
 _PADDING = 3
@@ -637,6 +638,7 @@ COLUMNS: dict[str, tuple[tuple[str, ...], int, Row]] = {
     "Namespace": (("NAME", "STATUS", "AGE"), 0, _namespace_row),
     "ConfigMap": (("NAME", "DATA", "AGE"), 0, _configmap_row),
     "Secret": (("NAME", "TYPE", "DATA", "AGE"), 0, _secret_row),
+    **RBAC_COLUMNS,
 }
 
 

@@ -19,7 +19,7 @@ from ..._errors import MultiValidationError, ValidationError
 from ..config import ClusterConfig
 from ..core import Service
 from ..meta import Object
-from . import apps, batch, core, discovery, networking, policy
+from . import apps, batch, core, discovery, networking, policy, rbac
 from .common import Check, Errors, check_metadata, describe, format_value
 
 __all__ = ["validate", "validate_all"]
@@ -31,6 +31,7 @@ _KIND_CHECKS: dict[type[Object], Check] = {
     **discovery.CHECKS,
     **networking.CHECKS,
     **policy.CHECKS,
+    **rbac.CHECKS,
 }
 
 
