@@ -25,6 +25,7 @@ from .authz import RBAC, Attributes, forbidden_message, request_attributes
 from .errors import ApiError
 from .keys import STORE_KEY
 from .response import json_response
+from .reviewproto import decode_body
 from .tokens import Binding, bound_claims
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -43,6 +44,7 @@ TOKEN_PATH = "/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token"
 DEFAULT_EXPIRATION = 3600
 MIN_EXPIRATION = 600
 MAX_EXPIRATION = 1 << 32
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 BOUND_KINDS = {"Pod": "v1", "Secret": "v1", "Node": "v1"}
 
 
@@ -122,7 +124,16 @@ def _now_text(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def _body(request: web.Request, kind: str) -> dict[str, Any]:
+    if request.content_type == PROTOBUF:
+        try:
+            return decode_body(await request.read(), kind)
+        except ValueError as e:
+            raise ApiError(400, "BadRequest", f"the request body is not a valid {kind}: {e}") from None
+    if request.content_type not in ("application/json", "application/octet-stream", ""):
+        raise ApiError(
+            415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {request.content_type}"
+        )
     try:
         doc = await request.json()
     except ValueError:
@@ -211,7 +222,7 @@ async def _token_request(request: web.Request) -> web.Response:
     ns, name = request.match_info["namespace"], request.match_info["name"]
     if request.method != "POST":
         raise ApiError(405, "MethodNotAllowed", f"the server does not allow {request.method} on the requested resource")
-    doc = await _body(request)
+    doc = await _body(request, "TokenRequest")
     spec = doc.get("spec") or {}
     if not isinstance(spec, dict):
         raise ApiError(400, "BadRequest", "spec must be an object")
@@ -244,7 +255,7 @@ def _review(doc: dict[str, Any], kind: str, group_version: str, status: dict[str
 
 
 async def _self_subject_access_review(request: web.Request) -> web.Response:
-    doc = await _body(request)
+    doc = await _body(request, "SelfSubjectAccessReview")
     spec = doc.get("spec") or {}
     user = user_of(request)
     ra, nra = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
@@ -279,7 +290,7 @@ async def _self_subject_access_review(request: web.Request) -> web.Response:
 
 
 async def _self_subject_rules_review(request: web.Request) -> web.Response:
-    doc = await _body(request)
+    doc = await _body(request, "SelfSubjectRulesReview")
     spec = doc.get("spec") or {}
     ns = str(spec.get("namespace") or "")
     user = user_of(request)
@@ -301,7 +312,7 @@ async def _self_subject_rules_review(request: web.Request) -> web.Response:
 
 
 async def _self_subject_review(request: web.Request) -> web.Response:
-    doc = await _body(request) if request.can_read_body else {}
+    doc = await _body(request, "SelfSubjectReview") if request.can_read_body else {}
     version = request.match_info.get("version", "v1")
     body = {
         "kind": "SelfSubjectReview",
