@@ -141,7 +141,11 @@ def cluster_roles() -> list[ClusterRole]:
         ),
         _role(
             "system:discovery",
-            [_urls(["get"], "/api /api/* /apis /apis/* /healthz /livez /openapi /openapi/* /readyz /version /version/")],
+            [
+                _urls(
+                    ["get"], "/api /api/* /apis /apis/* /healthz /livez /openapi /openapi/* /readyz /version /version/"
+                )
+            ],
         ),
         _role(
             "system:basic-user",
@@ -161,7 +165,13 @@ def cluster_roles() -> list[ClusterRole]:
         _role("system:kube-dns", [_rule(["list", "watch"], [""], "endpoints services")]),
         _role(
             "system:service-account-issuer-discovery",
-            [_urls(["get"], "/.well-known/openid-configuration /.well-known/openid-configuration/ /openid/v1/jwks /openid/v1/jwks/")],
+            [
+                _urls(
+                    ["get"],
+                    "/.well-known/openid-configuration /.well-known/openid-configuration/ "
+                    "/openid/v1/jwks /openid/v1/jwks/",
+                )
+            ],
         ),
     ]
 

@@ -38,11 +38,17 @@ def apply_defaults(obj: Object) -> Object:
                 obj, status=NamespaceStatus(phase="Terminating" if obj.metadata.deletionTimestamp else "Active")
             )
     if isinstance(obj, RoleBinding | ClusterRoleBinding) and obj.subjects:
-        # A subject's apiGroup follows from its kind (rbac's SetDefaults_Subject).
-        if any(s.apiGroup is None and SUBJECT_KINDS.get(s.kind) for s in obj.subjects):
-            subjects = [
-                replace(s, apiGroup=SUBJECT_KINDS[s.kind]) if s.apiGroup is None and SUBJECT_KINDS.get(s.kind) else s
-                for s in obj.subjects
-            ]
-            obj = replace(obj, subjects=subjects)
+        obj = _default_subjects(obj)
     return obj
+
+
+def _default_subjects(b: RoleBinding | ClusterRoleBinding) -> RoleBinding | ClusterRoleBinding:
+    """A subject's apiGroup follows from its kind (rbac's SetDefaults_Subject)."""
+    subjects = b.subjects or []
+    if not any(s.apiGroup is None and SUBJECT_KINDS.get(s.kind) for s in subjects):
+        return b
+    fixed = [
+        replace(s, apiGroup=SUBJECT_KINDS[s.kind]) if s.apiGroup is None and SUBJECT_KINDS.get(s.kind) else s
+        for s in subjects
+    ]
+    return replace(b, subjects=fixed)

@@ -34,9 +34,9 @@ AUTHN_KEY = web.AppKey("authn", Authenticator)
 RBAC_KEY = web.AppKey("rbac", RBAC)
 USER_KEY: web.RequestKey[UserInfo] = web.RequestKey("user", UserInfo)
 
-# Paths anyone may read without credentials (system:public-info-viewer's, bound to
-# system:unauthenticated too).
-PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version", "/version/"})
+# The one path anyone may read without credentials (for health checks); everything else needs a
+# token, as with an API server that runs without anonymous access.
+PUBLIC_PATHS = frozenset({"/healthz"})
 
 AUTHN_GROUP = "authentication.k8s.io"
 AUTHZ_GROUP = "authorization.k8s.io"
@@ -90,9 +90,7 @@ def _impersonate(request: web.Request, user: UserInfo, rbac: RBAC) -> UserInfo:
     extras = {k[len("Impersonate-Extra-") :].lower(): h.getall(k) for k in h if k.startswith("Impersonate-Extra-")}
     if name is None:
         if groups or uid or extras:
-            raise ApiError(
-                500, "InternalError", "requested impersonation without a user: Impersonate-User is required"
-            )
+            raise ApiError(500, "InternalError", "requested impersonation without a user: Impersonate-User is required")
         return user
     checks: list[Attributes] = []
     sa = service_account_of(name)
@@ -164,11 +162,17 @@ def issue_token(
         seconds = DEFAULT_EXPIRATION
     if not isinstance(seconds, int) or seconds < MIN_EXPIRATION:
         raise _invalid(
-            f"TokenRequest.{what}", name, "spec.expirationSeconds", f"Invalid value: {seconds}: may not specify a duration less than 10 minutes"
+            f"TokenRequest.{what}",
+            name,
+            "spec.expirationSeconds",
+            f"Invalid value: {seconds}: may not specify a duration less than 10 minutes",
         )
     if seconds > MAX_EXPIRATION:
         raise _invalid(
-            f"TokenRequest.{what}", name, "spec.expirationSeconds", f"Invalid value: {seconds}: may not specify a duration larger than 2^32 seconds"
+            f"TokenRequest.{what}",
+            name,
+            "spec.expirationSeconds",
+            f"Invalid value: {seconds}: may not specify a duration larger than 2^32 seconds",
         )
     audiences = spec.get("audiences") or list(authn.audiences)
     if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
@@ -181,11 +185,15 @@ def issue_token(
             raise ApiError(400, "BadRequest", "spec.boundObjectRef must be an object")
         kind, obj_name, uid = str(ref.get("kind", "")), str(ref.get("name", "")), str(ref.get("uid", ""))
         if kind not in BOUND_KINDS:
-            raise ApiError(400, "BadRequest", f'cannot bind token for serviceaccount "{name}" to object of kind "{kind}"')
+            raise ApiError(
+                400, "BadRequest", f'cannot bind token for serviceaccount "{name}" to object of kind "{kind}"'
+            )
         try:
             obj = store.get(kind, None if kind == "Node" else ns, obj_name)
         except NotFound:
-            raise ApiError(404, "NotFound", f'{kind.lower()}s "{obj_name}" not found', kind=f"{kind.lower()}s", name=obj_name) from None
+            raise ApiError(
+                404, "NotFound", f'{kind.lower()}s "{obj_name}" not found', kind=f"{kind.lower()}s", name=obj_name
+            ) from None
         if uid and obj.metadata.uid != uid:
             raise ApiError(
                 409,
@@ -212,9 +220,7 @@ def issue_token(
             node = (obj.name, obj.metadata.uid or "")
         ref = {"kind": kind, "apiVersion": BOUND_KINDS[kind], "name": obj_name, "uid": obj.metadata.uid or ""}
     now = int(time.time())
-    claims = bound_claims(
-        authn.issuer, audiences, ns, name, sa.metadata.uid or "", seconds, bound, node, now=now
-    )
+    claims = bound_claims(authn.issuer, audiences, ns, name, sa.metadata.uid or "", seconds, bound, node, now=now)
     return authn.key.sign(claims), now + seconds, audiences, ref
 
 
@@ -227,7 +233,10 @@ async def _token_request(request: web.Request) -> web.Response:
     if not isinstance(spec, dict):
         raise ApiError(400, "BadRequest", "spec must be an object")
     token, exp, audiences, ref = issue_token(request, ns, name, spec)
-    out_spec: dict[str, Any] = {"audiences": audiences, "expirationSeconds": spec.get("expirationSeconds") or DEFAULT_EXPIRATION}
+    out_spec: dict[str, Any] = {
+        "audiences": audiences,
+        "expirationSeconds": spec.get("expirationSeconds") or DEFAULT_EXPIRATION,
+    }
     if ref is not None:
         out_spec["boundObjectRef"] = ref
     body = {
@@ -274,7 +283,11 @@ async def _self_subject_access_review(request: web.Request) -> web.Response:
     elif isinstance(nra, dict):
         a = Attributes(str(nra.get("verb", "")), False, str(nra.get("path", "")))
     else:
-        cause = {"reason": "FieldValueRequired", "message": "Required value: exactly one of nonResourceAttributes or resourceAttributes must be specified", "field": "spec.resourceAttributes"}
+        cause = {
+            "reason": "FieldValueRequired",
+            "message": "Required value: exactly one of nonResourceAttributes or resourceAttributes must be specified",
+            "field": "spec.resourceAttributes",
+        }
         raise ApiError(
             422,
             "Invalid",
@@ -301,11 +314,19 @@ async def _self_subject_rules_review(request: web.Request) -> web.Response:
         if rule.nonResourceURLs:
             url_rules.append({"verbs": rule.verbs or [], "nonResourceURLs": rule.nonResourceURLs})
         else:
-            r: dict[str, Any] = {"verbs": rule.verbs or [], "apiGroups": rule.apiGroups or [], "resources": rule.resources or []}
+            r: dict[str, Any] = {
+                "verbs": rule.verbs or [],
+                "apiGroups": rule.apiGroups or [],
+                "resources": rule.resources or [],
+            }
             if rule.resourceNames:
                 r["resourceNames"] = rule.resourceNames
             resource_rules.append(r)
-    status: dict[str, Any] = {"resourceRules": resource_rules, "nonResourceRules": url_rules, "incomplete": bool(errors)}
+    status: dict[str, Any] = {
+        "resourceRules": resource_rules,
+        "nonResourceRules": url_rules,
+        "incomplete": bool(errors),
+    }
     if errors:
         status["evaluationError"] = ", ".join(errors)
     return json_response(_review(doc, "SelfSubjectRulesReview", f"{AUTHZ_GROUP}/v1", status), 201)

@@ -105,10 +105,8 @@ def _resource_matches(rule: PolicyRule, a: Attributes) -> bool:
 
 
 def _url_matches(rule: PolicyRule, path: str) -> bool:
-    for u in rule.nonResourceURLs or []:
-        if u == "*" or u == path or (u.endswith("*") and path.startswith(u[:-1])):
-            return True
-    return False
+    urls = rule.nonResourceURLs or []
+    return any(u == "*" or u == path or (u.endswith("*") and path.startswith(u[:-1])) for u in urls)
 
 
 def rule_allows(rule: PolicyRule, a: Attributes) -> bool:

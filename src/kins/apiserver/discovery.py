@@ -120,7 +120,13 @@ def _resource_list(gv: str) -> dict[str, Any]:
     for review_gv, plural, kind, namespaced in REVIEW_RESOURCES:
         if review_gv == gv:
             resources.append(
-                {"name": plural, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind, "verbs": ["create"]}
+                {
+                    "name": plural,
+                    "singularName": kind.lower(),
+                    "namespaced": namespaced,
+                    "kind": kind,
+                    "verbs": ["create"],
+                }
             )
     if not resources:
         raise DiscoveryNotFound(f"the server could not find the requested resource ({gv})")

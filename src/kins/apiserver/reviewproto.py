@@ -15,8 +15,17 @@ MAGIC = b"k8s\x00"
 # field number -> (JSON name, type, sub-schema); types: "str", "int", "msg", "strs" (repeated)
 Schema = dict[int, tuple[str, str, Any]]
 
-_BOUND_REF: Schema = {1: ("kind", "str", None), 2: ("apiVersion", "str", None), 3: ("name", "str", None), 4: ("uid", "str", None)}
-_TOKEN_SPEC: Schema = {1: ("audiences", "strs", None), 3: ("boundObjectRef", "msg", _BOUND_REF), 4: ("expirationSeconds", "int", None)}
+_BOUND_REF: Schema = {
+    1: ("kind", "str", None),
+    2: ("apiVersion", "str", None),
+    3: ("name", "str", None),
+    4: ("uid", "str", None),
+}
+_TOKEN_SPEC: Schema = {
+    1: ("audiences", "strs", None),
+    3: ("boundObjectRef", "msg", _BOUND_REF),
+    4: ("expirationSeconds", "int", None),
+}
 _RESOURCE_ATTRS: Schema = {
     1: ("namespace", "str", None),
     2: ("verb", "str", None),

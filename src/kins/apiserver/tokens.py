@@ -42,6 +42,10 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def _json_b64(doc: dict[str, Any]) -> str:
+    return _b64(json.dumps(doc, separators=(",", ":")).encode())
+
+
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
@@ -51,9 +55,7 @@ class SigningKey:
 
     def __init__(self, key: ec.EllipticCurvePrivateKey) -> None:
         self.key = key
-        der = key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         # The key id as the API server computes it: the public key's DER, hashed.
         self.kid = _b64(hashlib.sha256(der).digest())
 
@@ -78,7 +80,7 @@ class SigningKey:
 
     def sign(self, claims: dict[str, Any]) -> str:
         header = {"alg": "ES256", "kid": self.kid}
-        signing_input = f"{_b64(json.dumps(header, separators=(',', ':')).encode())}.{_b64(json.dumps(claims, separators=(',', ':')).encode())}"
+        signing_input = f"{_json_b64(header)}.{_json_b64(claims)}"
         der = self.key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
         r, s = decode_dss_signature(der)
         return f"{signing_input}.{_b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"

@@ -18,7 +18,7 @@ from msgspec.structs import replace
 
 from .._errors import AllocationError, Conflict, MultiValidationError, NotFound, ValidationError
 from ..api import patch as api_patch
-from ..api.core import Namespace
+from ..api.core import Namespace, Pod
 from ..api.defaulting import apply_defaults
 from ..api.meta import Object
 from ..api.resources import Resource, Scale, ScaleSpec, ScaleStatus, selector_string
@@ -41,6 +41,7 @@ from .request import (
     truthy,
 )
 from .response import as_table, encode_obj, json_response, list_body
+from .saadmission import admit_pod
 from .watch import serve_watch
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -56,6 +57,8 @@ def _check(app: web.Application, res: Resource, obj: Object, old: Object | None)
     """Defaulting, validation, then the admission hook (which may set allocated fields); 422 on
     refusal."""
     obj = apply_defaults(obj)
+    if old is None and isinstance(obj, Pod):
+        obj = admit_pod(app[STORE_KEY], obj)
     errors = list(validate(obj, app[CFG_KEY]))
     if old is not None:
         errors.extend(validate_update(obj, old))

@@ -25,7 +25,9 @@ def _rule(e: Errors, field: str, rule: PolicyRule, namespaced: bool) -> None:
         e.required(f"{field}.verbs", "verbs must contain at least one value")
     if rule.nonResourceURLs:
         if namespaced:
-            e.invalid(f"{field}.nonResourceURLs", rule.nonResourceURLs, "namespaced rules cannot apply to non-resource URLs")
+            e.invalid(
+                f"{field}.nonResourceURLs", rule.nonResourceURLs, "namespaced rules cannot apply to non-resource URLs"
+            )
         if rule.apiGroups or rule.resources or rule.resourceNames:
             e.invalid(
                 f"{field}.nonResourceURLs",
@@ -117,12 +119,11 @@ CHECKS: dict[type[Object], Check] = {
 
 def validate_update(obj: Object, old: Object) -> list[ValidationError]:
     """What an update may not change: a binding's roleRef (delete and recreate it instead)."""
-    if isinstance(obj, RoleBinding | ClusterRoleBinding) and isinstance(old, type(obj)):
-        if obj.roleRef != old.roleRef:
-            e = Errors(obj)
-            ref = obj.roleRef
-            # The value as Go's %#v prints the internal struct, which is what the API says.
-            shown = f'rbac.RoleRef{{APIGroup:"{ref.apiGroup}", Kind:"{ref.kind}", Name:"{ref.name}"}}'
-            e.add("roleRef", f"Invalid value: {shown}: cannot change roleRef")
-            return e.errs
+    if isinstance(obj, RoleBinding | ClusterRoleBinding) and isinstance(old, type(obj)) and obj.roleRef != old.roleRef:
+        e = Errors(obj)
+        ref = obj.roleRef
+        # The value as Go's %#v prints the internal struct, which is what the API says.
+        shown = f'rbac.RoleRef{{APIGroup:"{ref.apiGroup}", Kind:"{ref.kind}", Name:"{ref.name}"}}'
+        e.add("roleRef", f"Invalid value: {shown}: cannot change roleRef")
+        return e.errs
     return []
