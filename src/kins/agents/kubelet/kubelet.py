@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from msgspec.structs import replace
 
 from ..._errors import KernelError, KinsError, NotFound
 from ...api.config import ClusterConfig
-from ...api.core import Node, Pod, PodStatus
+from ...api.core import Node, Pod, PodStatus, ServiceAccountTokenProjection
 from ...control.events import WARNING
 from ...kernel import netns as kns
 from ...runtime.errors import SandboxError
@@ -44,11 +45,12 @@ from .containers import Containers
 from .podnet import PodNetwork
 from .state import ContainerRun, PodRun, has_run, unfinished
 from .status import PodEvents, PodStatusWriter, pending_status
-from .volumes import PodVolumes
+from .volumes import DEFAULT_TOKEN_SECONDS, PodVolumes
 
 log = logging.getLogger("kins.kubelet")
 
 STOP_GRACE_MAX = 5.0  # seconds a container gets after SIGTERM before SIGKILL (capped for speed)
+TOKEN_CHECK = 5.0  # seconds between looks for projected tokens due for renewal
 RETRY_START = 2.0  # seconds before a pod whose volumes or sandbox failed is tried again
 RETRY_NETWORK = 0.3  # seconds before a pod whose node's network is not made yet is tried again
 
@@ -82,7 +84,7 @@ class Kubelet(Reconciler):
         self._exits: queue.SimpleQueue[ProcessExit] = queue.SimpleQueue()  # the runtime's, for the loop
         own = next(iter(only)) if only is not None and len(only) == 1 else ""
         self.runtime = Runtime(state_dir, on_exit=self._exits.put, name=own)
-        self.volumes = PodVolumes(self.store, state_dir)
+        self.volumes = PodVolumes(self.store, state_dir, self._request_token)
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kins-kubelet")
         self.net = PodNetwork(cfg, store, state_dir, kernel_lock)
         # What the runtime still runs from before this kubelet started, by pod key.
@@ -104,6 +106,7 @@ class Kubelet(Reconciler):
         )
         self._next_tick = 0.0
         self._next_probe = 0.0
+        self._next_token_check = 0.0
 
     # --- status -------------------------------------------------------------------------------
 
@@ -142,6 +145,9 @@ class Kubelet(Reconciler):
         if now >= self._next_probe:
             self.containers.probe(now)
             self._next_probe = now + 0.1
+        if now >= self._next_token_check:
+            self._renew_tokens()
+            self._next_token_check = now + TOKEN_CHECK
         self.status_writer.flush()
         self._next_tick = time.monotonic() + self.TICK
 
@@ -323,6 +329,30 @@ class Kubelet(Reconciler):
             run.dirty = True
 
     # --- volumes ------------------------------------------------------------------------------
+
+    def _request_token(self, pod: Pod, proj: ServiceAccountTokenProjection) -> tuple[str, float]:
+        """A TokenRequest for the pod's ServiceAccount, bound to the pod: (token, expiry)."""
+        spec: dict[str, Any] = {
+            "expirationSeconds": proj.expirationSeconds or DEFAULT_TOKEN_SECONDS,
+            "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": pod.name, "uid": pod.metadata.uid or ""},
+        }
+        if proj.audience:
+            spec["audiences"] = [proj.audience]
+        sa = pod.spec.serviceAccountName or "default"
+        path = f"/api/v1/namespaces/{pod.namespace}/serviceaccounts/{sa}/token"
+        client = getattr(self.store, "client", None)
+        if client is None:
+            raise KinsError("this kubelet has no API client")
+        body = client.raw_post(path, {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec})
+        status = body.get("status") or {} if isinstance(body, dict) else {}
+        exp = datetime.strptime(status.get("expirationTimestamp", ""), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        return str(status.get("token", "")), exp.timestamp()
+
+    def _renew_tokens(self) -> None:
+        with self.lock:
+            runs = [r for r in self.pods.values() if r.sandbox is not None and not r.stopping]
+        pods = (self.status_writer.get_pod(r) for r in runs)
+        self.volumes.tokens_due((p for p in pods if p is not None), self._submit)
 
     def _refresh_volumes(self, changed: set[tuple[str, str | None, str]]) -> None:
         """ConfigMaps or Secrets changed: running pods that mount them see the new files."""
