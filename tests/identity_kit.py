@@ -75,5 +75,6 @@ def claims_of(token: str) -> dict[str, Any]:
 
 
 def apply(k: Kubectl, text: str) -> str:
-    """``kubectl create -f -`` (1.27 validates against an OpenAPI v2 document this API does not serve: --validate=false)."""
+    """``kubectl create -f -``; without client-side validation, for which kubectl 1.27 would
+    fetch an OpenAPI v2 document this API does not serve."""
     return k("create", "--validate=false", "-f", "-", input=text)

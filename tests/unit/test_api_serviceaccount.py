@@ -24,6 +24,11 @@ metadata: {name: bot}
 """
 
 
+def _pod(name: str, spec_line: str) -> str:
+    head = f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  {spec_line}\n"
+    return head + "  containers: [{name: c, image: busybox}]\n"
+
+
 @pytest.fixture
 def ida(tmp_path: Path) -> Iterator[IdentityApi]:
     with identity_api(tmp_path) as a:
@@ -107,7 +112,7 @@ def test_a_token_bound_to_a_pod_dies_with_the_pod(ida: IdentityApi) -> None:
     apply(k, "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default}\n")
     apply(
         k,
-        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  serviceAccountName: bot\n  containers: [{name: c, image: busybox}]\n",
+        _pod("p", "serviceAccountName: bot"),
     )
     pod = ida.store.get("Pod", "default", "p")
     token = k("create", "token", "bot", "--bound-object-kind=Pod", "--bound-object-name=p").strip()
@@ -127,7 +132,8 @@ def test_controllers_make_default_service_accounts_and_fill_token_secrets(ida: I
     k = ida.admin("1.33")
     apply(
         k,
-        "apiVersion: v1\nkind: Namespace\nmetadata: {name: default}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: default}\n---\n"
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n",
     )
     ida.converge()
     for ns in ("default", "team"):
@@ -137,7 +143,8 @@ def test_controllers_make_default_service_accounts_and_fill_token_secrets(ida: I
     apply(k, SA)
     apply(
         k,
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bot-token\n  annotations: {kubernetes.io/service-account.name: bot}\n"
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bot-token\n"
+        "  annotations: {kubernetes.io/service-account.name: bot}\n"
         "type: kubernetes.io/service-account-token\n",
     )
     ida.converge()
@@ -171,14 +178,15 @@ def test_pods_get_their_service_account_and_the_api_access_volume(ida: IdentityA
     k = ida.admin("1.33")
     apply(
         k,
-        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: busybox}, {name: d, image: busybox}]\n",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+        "  containers: [{name: c, image: busybox}, {name: d, image: busybox}]\n",
     )
     pod = ida.store.get("Pod", "default", "p")
     assert isinstance(pod, Pod)
     assert pod.spec.serviceAccountName == pod.spec.serviceAccount == "default"
     (vol,) = pod.spec.volumes or []
     assert vol.name.startswith("kube-api-access-") and len(vol.name) == len("kube-api-access-") + 5
-    assert k("get", "pod", "p", "-o", f"jsonpath={{.spec.volumes[0].projected}}") == (
+    assert k("get", "pod", "p", "-o", "jsonpath={.spec.volumes[0].projected}") == (
         '{"defaultMode":420,"sources":[{"serviceAccountToken":{"expirationSeconds":3607,"path":"token"}},'
         '{"configMap":{"items":[{"key":"ca.crt","path":"ca.crt"}],"name":"kube-root-ca.crt"}},'
         '{"downwardAPI":{"items":[{"fieldRef":{"apiVersion":"v1","fieldPath":"metadata.namespace"},"path":"namespace"}]}}]}'
@@ -190,12 +198,12 @@ def test_pods_get_their_service_account_and_the_api_access_volume(ida: IdentityA
     # Opting out, on the pod or on its ServiceAccount.
     apply(
         k,
-        "apiVersion: v1\nkind: Pod\nmetadata: {name: q}\nspec:\n  automountServiceAccountToken: false\n  containers: [{name: c, image: busybox}]\n",
+        _pod("q", "automountServiceAccountToken: false"),
     )
     apply(k, "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: quiet}\nautomountServiceAccountToken: false\n")
     apply(
         k,
-        "apiVersion: v1\nkind: Pod\nmetadata: {name: r}\nspec:\n  serviceAccount: quiet\n  containers: [{name: c, image: busybox}]\n",
+        _pod("r", "serviceAccount: quiet"),
     )
     for name in ("q", "r"):
         p = ida.store.get("Pod", "default", name)
