@@ -17,7 +17,7 @@ from kubectl_bin import Kubectl, TlsApi, kubectl_for, tls_api
 from kins.apiserver.auth import CERT_FILE
 from kins.apiserver.kubeconfig import render_kubeconfig
 from kins.apiserver.tokens import SigningKey, legacy_claims
-from kins.control.base import run_until_stable
+from kins.control.base import Controller, run_until_stable
 from kins.control.clusterroles import ClusterRoleAggregation
 from kins.control.serviceaccounts import ServiceAccountController
 from kins.store.memory import MemoryStore
@@ -54,7 +54,10 @@ class IdentityApi:
         def sign(ns: str, secret: str, sa: str, uid: str) -> str:
             return self.key.sign(legacy_claims(ns, secret, sa, uid))
 
-        ctrls = [ServiceAccountController(self.store, self.ca_pem, sign), ClusterRoleAggregation(self.store)]
+        ctrls: list[Controller] = [
+            ServiceAccountController(self.store, self.ca_pem, sign),
+            ClusterRoleAggregation(self.store),
+        ]
         run_until_stable(self.store, ctrls)
 
 
