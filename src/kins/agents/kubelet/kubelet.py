@@ -24,7 +24,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,7 @@ from .containers import Containers
 from .podnet import PodNetwork
 from .state import ContainerRun, PodRun, has_run, unfinished
 from .status import PodEvents, PodStatusWriter, pending_status
-from .volumes import DEFAULT_TOKEN_SECONDS, PodVolumes
+from .volumes import PodVolumes, request_pod_token
 
 log = logging.getLogger("kins.kubelet")
 
@@ -331,22 +330,10 @@ class Kubelet(Reconciler):
     # --- volumes ------------------------------------------------------------------------------
 
     def _request_token(self, pod: Pod, proj: ServiceAccountTokenProjection) -> tuple[str, float]:
-        """A TokenRequest for the pod's ServiceAccount, bound to the pod: (token, expiry)."""
-        spec: dict[str, Any] = {
-            "expirationSeconds": proj.expirationSeconds or DEFAULT_TOKEN_SECONDS,
-            "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": pod.name, "uid": pod.metadata.uid or ""},
-        }
-        if proj.audience:
-            spec["audiences"] = [proj.audience]
-        sa = pod.spec.serviceAccountName or "default"
-        path = f"/api/v1/namespaces/{pod.namespace}/serviceaccounts/{sa}/token"
         client = getattr(self.store, "client", None)
         if client is None:
             raise KinsError("this kubelet has no API client")
-        body = client.raw_post(path, {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec})
-        status = body.get("status") or {} if isinstance(body, dict) else {}
-        exp = datetime.strptime(status.get("expirationTimestamp", ""), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        return str(status.get("token", "")), exp.timestamp()
+        return request_pod_token(client, pod, proj)
 
     def _renew_tokens(self) -> None:
         with self.lock:

@@ -16,6 +16,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Collection, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from ...api.core import (
     ServiceAccountTokenProjection,
     Volume,
 )
+from ...client import Client
 from ...runtime.runtime import pod_dir_name
 from ...store.base import Store
 
@@ -255,6 +257,25 @@ class PodVolumes:
                 )
             out[it.path or it.key] = (data[it.key], it.mode or mode)
         return out
+
+
+def request_pod_token(client: Client, pod: Pod, proj: ServiceAccountTokenProjection) -> tuple[str, float]:
+    """A TokenRequest for the pod's ServiceAccount, bound to the pod: (token, its expiry)."""
+    spec: dict[str, Any] = {
+        "expirationSeconds": proj.expirationSeconds or DEFAULT_TOKEN_SECONDS,
+        "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": pod.name, "uid": pod.metadata.uid or ""},
+    }
+    if proj.audience:
+        spec["audiences"] = [proj.audience]
+    sa = pod.spec.serviceAccountName or "default"
+    path = f"/api/v1/namespaces/{pod.namespace}/serviceaccounts/{sa}/token"
+    body = client.raw_post(path, {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec})
+    status = (body.get("status") if isinstance(body, dict) else None) or {}
+    try:
+        exp = datetime.strptime(str(status.get("expirationTimestamp")), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        raise KinsError(f"the API answered a TokenRequest without an expiry: {body!r}") from None
+    return str(status.get("token", "")), exp.timestamp()
 
 
 def _projected_refs(v: Volume) -> list[tuple[str, str]]:
