@@ -13,6 +13,7 @@ import pytest
 from identity_kit import IdentityApi, apply, claims_of, identity_api
 from msgspec.structs import replace
 
+from kins._errors import KinsError
 from kins.agents.kubelet.volumes import PodVolumes, request_pod_token
 from kins.api.core import ConfigMap, Pod, ServiceAccountTokenProjection
 from kins.client import Client
@@ -94,6 +95,6 @@ def test_a_token_for_a_missing_service_account_fails_the_volume(ida: IdentityApi
     assert isinstance(pod, Pod)
     client = Client(ida.api.url, ida.api.token, ca_file=ida.state / "apiserver.crt")
     volumes = PodVolumes(ida.store, tmp_path / "kubelet", lambda p, proj: request_pod_token(client, p, proj))
-    with pytest.raises(Exception, match='failed to fetch token: .*serviceaccounts "ghost" not found'):
+    with pytest.raises(KinsError, match=r'failed to fetch token: .*serviceaccounts "ghost" not found'):
         volumes.mounts(pod)
     client.close()
