@@ -87,7 +87,8 @@ def _impersonate(request: web.Request, user: UserInfo, rbac: RBAC) -> UserInfo:
     name = h.get("Impersonate-User")
     groups = h.getall("Impersonate-Group", [])
     uid = h.get("Impersonate-Uid", "")
-    extras = {k[len("Impersonate-Extra-") :].lower(): h.getall(k) for k in h if k.startswith("Impersonate-Extra-")}
+    prefix = "impersonate-extra-"
+    extras = {k[len(prefix) :].lower(): h.getall(k) for k in dict.fromkeys(h) if k.lower().startswith(prefix)}
     if name is None:
         if groups or uid or extras:
             raise ApiError(500, "InternalError", "requested impersonation without a user: Impersonate-User is required")
@@ -154,7 +155,7 @@ def issue_token(
     """A bound token for ServiceAccount ``ns/name``: (token, expiry, audiences, boundObjectRef)."""
     store = request.app[STORE_KEY]
     authn = request.app[AUTHN_KEY]
-    what = f"{AUTHN_GROUP}"
+    what = f"TokenRequest.{AUTHN_GROUP}"
     sa = store.get("ServiceAccount", ns, name)
     assert isinstance(sa, ServiceAccount)
     seconds = spec.get("expirationSeconds")
@@ -162,14 +163,14 @@ def issue_token(
         seconds = DEFAULT_EXPIRATION
     if not isinstance(seconds, int) or seconds < MIN_EXPIRATION:
         raise _invalid(
-            f"TokenRequest.{what}",
+            what,
             name,
             "spec.expirationSeconds",
             f"Invalid value: {seconds}: may not specify a duration less than 10 minutes",
         )
     if seconds > MAX_EXPIRATION:
         raise _invalid(
-            f"TokenRequest.{what}",
+            what,
             name,
             "spec.expirationSeconds",
             f"Invalid value: {seconds}: may not specify a duration larger than 2^32 seconds",
