@@ -17,6 +17,7 @@ from kubectl_bin import all_versions
 
 from kins.api.core import ConfigMap, Pod, Secret
 from kins.api.rbac import ServiceAccount
+from kins.views.describe import describe_pod
 
 SA = """
 apiVersion: v1
@@ -244,3 +245,26 @@ def test_the_python_client_with_a_service_account_token(ida: IdentityApi) -> Non
         {"spec": {"resourceAttributes": {"namespace": "default", "verb": "list", "resource": "configmaps"}}}
     )
     assert review.status.allowed is True
+
+
+def _volumes_block(text: str) -> list[str]:
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Volumes:"))
+    end = next(i for i in range(start + 1, len(lines)) if lines[i] and not lines[i].startswith(" "))
+    return lines[start:end]
+
+
+def test_describe_shows_the_api_access_volume_as_kubectl_does(ida: IdentityApi) -> None:
+    k = ida.admin("1.33")
+    apply(k, _pod("p", "serviceAccountName: default"))
+    pod = ida.store.get("Pod", "default", "p")
+    assert isinstance(pod, Pod)
+    theirs = _volumes_block(k("describe", "pod", "p"))
+    assert theirs[2:] == [
+        "    Type:                    Projected (a volume that contains injected data from multiple sources)",
+        "    TokenExpirationSeconds:  3607",
+        "    ConfigMapName:           kube-root-ca.crt",
+        "    Optional:                false",
+        "    DownwardAPI:             true",
+    ]
+    assert _volumes_block(describe_pod(pod)) == theirs
