@@ -37,6 +37,11 @@ MERGE_KEYS: dict[str, tuple[str, ...]] = {
     "ownerReferences": ("uid",),
     "topologySpreadConstraints": ("topologyKey",),
     "addresses": ("type",),
+    "volumeDevices": ("devicePath",),
+    "resourceClaims": ("name",),
+    "schedulingGates": ("name",),
+    "podIPs": ("ip",),
+    "hostIPs": ("ip",),
 }
 
 
@@ -68,7 +73,7 @@ def _merge_key(field: str, items: list[Any]) -> str | None:
 
 
 # Lists of scalars that merge (patchStrategy "merge") instead of being replaced.
-MERGED_SCALAR_LISTS = frozenset({"finalizers"})
+MERGED_SCALAR_LISTS = frozenset({"finalizers", "podCIDRs"})
 _ORDER = "$setElementOrder/"
 _DELETE_FROM = "$deleteFromPrimitiveList/"
 _RETAIN = "$retainKeys"
