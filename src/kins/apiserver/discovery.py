@@ -11,14 +11,17 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from ..api import resources
 from ..api.resources import ALL
-from ..api.resources import GROUP_VERSIONS as STORED_GROUP_VERSIONS
 from .access import EXTRA_SUBRESOURCES, REVIEW_RESOURCES
 
-# The stored kinds' group versions and those of the create-only reviews (authorization.k8s.io).
-GROUP_VERSIONS = sorted(
-    set(STORED_GROUP_VERSIONS) | {gv for gv, *_ in REVIEW_RESOURCES}, key=lambda gv: (gv != "v1", gv)
-)
+
+def group_versions() -> list[str]:
+    """The stored kinds' group versions (kinds may be added at run time) and those of the
+    create-only reviews (authorization.k8s.io, authentication.k8s.io)."""
+    return sorted(
+        set(resources.GROUP_VERSIONS) | {gv for gv, *_ in REVIEW_RESOURCES}, key=lambda gv: (gv != "v1", gv)
+    )
 
 KUBERNETES_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-kins", "platform": "linux/amd64"}
 
@@ -51,7 +54,7 @@ async def _api_versions(request: web.Request) -> web.Response:
 
 
 def _group_body(group: str) -> dict[str, Any]:
-    versions = [gv for gv in GROUP_VERSIONS if gv.rpartition("/")[0] == group]
+    versions = [gv for gv in group_versions() if gv.rpartition("/")[0] == group]
     # The newest (networking.k8s.io/v1, not the legacy v1beta1) is the preferred version.
     preferred = sorted(versions, key=lambda gv: ("beta" in gv, "alpha" in gv))[0]
     return {
@@ -64,13 +67,13 @@ def _group_body(group: str) -> dict[str, Any]:
 
 
 async def _api_groups(request: web.Request) -> web.Response:
-    groups = sorted({gv.rpartition("/")[0] for gv in GROUP_VERSIONS if "/" in gv})
+    groups = sorted({gv.rpartition("/")[0] for gv in group_versions() if "/" in gv})
     return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group_body(g) for g in groups]})
 
 
 async def _api_group(request: web.Request) -> web.Response:
     group = request.match_info["group"]
-    if not any(gv.startswith(group + "/") for gv in GROUP_VERSIONS):
+    if not any(gv.startswith(group + "/") for gv in group_versions()):
         raise DiscoveryNotFound(f"the server could not find the requested resource (group {group})")
     return _json(_group_body(group))
 
