@@ -23,6 +23,8 @@ STANDARD_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete",
 
 
 class ServiceAccount(Object):
+    """An identity for the processes of pods, with tokens the API issues (TokenRequest)."""
+
     KIND = "ServiceAccount"
     PLURAL = "serviceaccounts"
     secrets: list[ObjectReference] | None = None
@@ -31,6 +33,8 @@ class ServiceAccount(Object):
 
 
 class PolicyRule(Base):
+    """Verbs allowed on resources of API groups (optionally by name), or on non-resource URLs."""
+
     verbs: list[str] | None = None
     apiGroups: list[str] | None = None
     resources: list[str] | None = None
@@ -39,10 +43,14 @@ class PolicyRule(Base):
 
 
 class AggregationRule(Base):
+    """Selects the ClusterRoles whose rules make up an aggregated ClusterRole."""
+
     clusterRoleSelectors: list[LabelSelector] | None = None
 
 
 class Role(Object):
+    """Rules of access within one namespace, granted by RoleBindings."""
+
     KIND = "Role"
     API_VERSION = RBAC_VERSION
     PLURAL = "roles"
@@ -50,6 +58,8 @@ class Role(Object):
 
 
 class ClusterRole(Object):
+    """Rules of access cluster-wide or, through RoleBindings, within namespaces."""
+
     KIND = "ClusterRole"
     API_VERSION = RBAC_VERSION
     PLURAL = "clusterroles"
@@ -59,6 +69,8 @@ class ClusterRole(Object):
 
 
 class Subject(Base):
+    """Who a binding grants to: a User, a Group or a ServiceAccount."""
+
     kind: str = ""
     name: str = ""
     apiGroup: str | None = None
@@ -66,12 +78,16 @@ class Subject(Base):
 
 
 class RoleRef(Base):
+    """The Role or ClusterRole a binding grants; it cannot change once the binding exists."""
+
     apiGroup: str = ""
     kind: str = ""
     name: str = ""
 
 
 class RoleBinding(Object):
+    """Grants a Role or ClusterRole to subjects within the binding's namespace."""
+
     KIND = "RoleBinding"
     API_VERSION = RBAC_VERSION
     PLURAL = "rolebindings"
@@ -80,6 +96,8 @@ class RoleBinding(Object):
 
 
 class ClusterRoleBinding(Object):
+    """Grants a ClusterRole to subjects across the cluster."""
+
     KIND = "ClusterRoleBinding"
     API_VERSION = RBAC_VERSION
     PLURAL = "clusterrolebindings"
