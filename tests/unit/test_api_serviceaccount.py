@@ -268,3 +268,31 @@ def test_describe_shows_the_api_access_volume_as_kubectl_does(ida: IdentityApi) 
         "    DownwardAPI:             true",
     ]
     assert _volumes_block(describe_pod(pod)) == theirs
+
+
+def test_issuer_discovery_lets_others_verify_tokens(ida: IdentityApi) -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    k = ida.admin("1.33")
+    apply(k, SA)
+    token = k("create", "token", "bot").strip()
+    auth = {"Authorization": f"Bearer {token}"}
+    conf = httpx.get(f"{ida.api.url}/.well-known/openid-configuration", headers=auth, verify=False).json()
+    assert conf["issuer"] == claims_of(token)["iss"] == "https://kubernetes.default.svc.cluster.local"
+    assert conf["jwks_uri"] == "https://kubernetes.default.svc.cluster.local/openid/v1/jwks"
+    assert conf["id_token_signing_alg_values_supported"] == ["ES256"]
+    (jwk,) = httpx.get(f"{ida.api.url}/openid/v1/jwks", headers=auth, verify=False).json()["keys"]
+    head, body, sig = token.split(".")
+    assert json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))) == {"alg": "ES256", "kid": jwk["kid"]}
+
+    def num(text: str) -> int:
+        return int.from_bytes(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), "big")
+
+    public = ec.EllipticCurvePublicNumbers(num(jwk["x"]), num(jwk["y"]), ec.SECP256R1()).public_key()
+    raw = base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
+    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    public.verify(der, f"{head}.{body}".encode(), ec.ECDSA(hashes.SHA256()))  # raises if it does not verify
+    # Without a token: 401, as everything but /healthz.
+    assert httpx.get(f"{ida.api.url}/openid/v1/jwks", verify=False).status_code == 401

@@ -346,6 +346,28 @@ async def _self_subject_review(request: web.Request) -> web.Response:
     return json_response(body, 201)
 
 
+# --- service account issuer discovery (OIDC) ------------------------------------------------------
+
+
+async def _openid_configuration(request: web.Request) -> web.Response:
+    """The issuer's OpenID provider configuration, for verifiers of ServiceAccount tokens."""
+    authn = request.app[AUTHN_KEY]
+    body = {
+        "issuer": authn.issuer,
+        "jwks_uri": f"{authn.issuer}/openid/v1/jwks",
+        "response_types_supported": ["id_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+    }
+    return json_response(body)
+
+
+async def _jwks(request: web.Request) -> web.Response:
+    resp = json_response({"keys": [request.app[AUTHN_KEY].key.jwk()]})
+    resp.content_type = "application/jwk-set+json"
+    return resp
+
+
 # Resources served here but not stored: (group/version, plural, kind, namespaced) for discovery.
 REVIEW_RESOURCES = (
     (f"{AUTHN_GROUP}/v1", "selfsubjectreviews", "SelfSubjectReview", False),
@@ -364,3 +386,6 @@ def add_routes(app: web.Application) -> None:
     r.add_post(f"/apis/{AUTHZ_GROUP}/v1/selfsubjectrulesreviews", _self_subject_rules_review)
     # kubectl auth whoami tries v1, then the beta and alpha versions older clusters served.
     r.add_post(f"/apis/{AUTHN_GROUP}/{{version:v1|v1beta1|v1alpha1}}/selfsubjectreviews", _self_subject_review)
+    # Readable by every ServiceAccount (system:service-account-issuer-discovery).
+    r.add_get("/.well-known/openid-configuration", _openid_configuration)
+    r.add_get("/openid/v1/jwks", _jwks)

@@ -19,9 +19,8 @@ from .access import EXTRA_SUBRESOURCES, REVIEW_RESOURCES
 def group_versions() -> list[str]:
     """The stored kinds' group versions (kinds may be added at run time) and those of the
     create-only reviews (authorization.k8s.io, authentication.k8s.io)."""
-    return sorted(
-        set(resources.GROUP_VERSIONS) | {gv for gv, *_ in REVIEW_RESOURCES}, key=lambda gv: (gv != "v1", gv)
-    )
+    return sorted(set(resources.GROUP_VERSIONS) | {gv for gv, *_ in REVIEW_RESOURCES}, key=lambda gv: (gv != "v1", gv))
+
 
 KUBERNETES_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-kins", "platform": "linux/amd64"}
 

@@ -78,6 +78,19 @@ class SigningKey:
         write_private_file(path, pem.decode())
         return key
 
+    def jwk(self) -> dict[str, str]:
+        """The public key as a JSON Web Key (what ``/openid/v1/jwks`` lists)."""
+        numbers = self.key.public_key().public_numbers()
+        return {
+            "use": "sig",
+            "kty": "EC",
+            "kid": self.kid,
+            "crv": "P-256",
+            "alg": "ES256",
+            "x": _b64(numbers.x.to_bytes(32, "big")),
+            "y": _b64(numbers.y.to_bytes(32, "big")),
+        }
+
     def sign(self, claims: dict[str, Any]) -> str:
         header = {"alg": "ES256", "kid": self.kid}
         signing_input = f"{_json_b64(header)}.{_json_b64(claims)}"
