@@ -5,13 +5,14 @@ pods serve with their own ServiceAccounts instead of the admin token."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import pytest
 from e2e_helpers import Cluster, poll
 from outside_helpers import HTTP_NODEPORT, NODE1, full_cluster, http_batch
 
-from kins.api.core import ConfigMap, Pod
+from kins.api.core import ConfigMap, Event, Pod
 
 pytestmark = pytest.mark.root
 
@@ -128,6 +129,32 @@ def test_the_token_allows_what_the_role_allows_and_nothing_else(cluster: Cluster
     cluster.kins("delete", "rolebinding", "reader-reads-pods")
     code, _ = _api(cluster, "reader", "/api/v1/namespaces/default/pods")
     assert code == 403
+
+
+def test_a_pod_waits_for_its_service_account(cluster: Cluster) -> None:
+    cluster.apply_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: early}\nspec:\n  serviceAccountName: late-sa\n"
+        "  containers: [{name: main, image: busybox, command: [sleep, '3600']}]\n"
+    )
+
+    def failed_mount() -> Event | None:
+        evs = [e for e in cluster.client.list("Event", "default") if isinstance(e, Event)]
+        return next((e for e in evs if e.involvedObject.name == "early" and e.reason == "FailedMount"), None)
+
+    ev = poll(failed_mount, 20, "a FailedMount event of pod early")
+    assert ev.type == "Warning"
+    assert re.fullmatch(
+        r'MountVolume\.SetUp failed for volume "kube-api-access-\w{5}" : failed to fetch token: .*'
+        r'serviceaccounts "late-sa" not found',
+        ev.message or "",
+    ), ev.message
+    pod = cluster.client.get("Pod", "default", "early")
+    assert isinstance(pod, Pod) and (pod.status is None or pod.status.phase == "Pending")
+    # Once the ServiceAccount exists, the kubelet's next try mounts the token and starts the pod.
+    cluster.apply_text("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: late-sa}\n")
+    cluster.wait_ready("early", 1, timeout=30)
+    token = cluster.exec("early", "cat", f"{SA_DIR}/token").stdout
+    assert json.loads(_b64decode(token.split(".")[1]))["sub"] == "system:serviceaccount:default:late-sa"
 
 
 def test_dns_and_ingress_run_as_their_service_accounts(cluster: Cluster) -> None:

@@ -95,6 +95,7 @@ def test_a_token_for_a_missing_service_account_fails_the_volume(ida: IdentityApi
     assert isinstance(pod, Pod)
     client = Client(ida.api.url, ida.api.token, ca_file=ida.state / "apiserver.crt")
     volumes = PodVolumes(ida.store, tmp_path / "kubelet", lambda p, proj: request_pod_token(client, p, proj))
-    with pytest.raises(KinsError, match=r'failed to fetch token: .*serviceaccounts "ghost" not found'):
+    failed = r'MountVolume.SetUp failed for volume "kube-api-access-\w{5}" : failed to fetch token: '
+    with pytest.raises(KinsError, match=failed + r'.*serviceaccounts "ghost" not found'):
         volumes.mounts(pod)
     client.close()

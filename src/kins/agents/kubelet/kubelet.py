@@ -299,6 +299,17 @@ class Kubelet(Reconciler):
         self.runtime.stop_containers([c for c in self.runtime.containers() if c.sandbox_id == sid], grace=0)
         try:
             mounts = self.volumes.mounts(pod)
+        except KinsError as e:
+            # kubelet waits for the pod's volumes before it makes a sandbox: FailedMount.
+            log.warning("%s: %s", run.key, e)
+            self.recorder.event(run, WARNING, "FailedMount", str(e))
+            with self.lock:
+                for cr in run.containers.values():
+                    cr.waiting = ("ContainerCreating", str(e))
+                run.retry_at = time.monotonic() + RETRY_START
+                run.dirty = True
+            return
+        try:
             sandbox = self.runtime.create_sandbox(
                 run.key,
                 kns.path(run.netns),

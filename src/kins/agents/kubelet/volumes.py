@@ -169,7 +169,7 @@ class PodVolumes:
         if not found:
             if src.optional:
                 return {}
-            raise KinsError(f"MountVolume.SetUp failed for volume {v.name!r}: {what} not found")
+            raise _mount_failed(v.name, f"{what} not found")
         mode = src.defaultMode or 0o644
         items = src.items
         if not items:
@@ -181,7 +181,7 @@ class PodVolumes:
                 if key not in data:
                     if src.optional:
                         continue
-                    raise KinsError(f"MountVolume.SetUp failed for volume {v.name!r}: {what} has no key {key!r}")
+                    raise _mount_failed(v.name, f"{what} has no key {key!r}")
                 out[it.path or key] = (data[key], it.mode or mode)
         for rel in out:
             if not rel or os.path.isabs(rel) or ".." in Path(rel).parts:
@@ -201,15 +201,14 @@ class PodVolumes:
         assert v.projected is not None
         mode = v.projected.defaultMode if v.projected.defaultMode is not None else 0o644
         files: dict[str, tuple[bytes, int]] = {}
-        for i, src in enumerate(v.projected.sources or []):
-            where = f"volume {v.name!r} source {i}"
+        for src in v.projected.sources or []:
             if src.serviceAccountToken is not None:
                 files[src.serviceAccountToken.path] = (self._token(pod, v, src.serviceAccountToken), mode)
             elif src.configMap is not None or src.secret is not None:
-                files.update(self._projected_data(pod.namespace, src, mode, where))
+                files.update(self._projected_data(pod.namespace, src, mode, v.name))
             elif src.downwardAPI is not None:
                 for item in src.downwardAPI.items or []:
-                    files[item.path] = (_downward_value(pod, item, where).encode(), item.mode or mode)
+                    files[item.path] = (_downward_value(pod, item, v.name).encode(), item.mode or mode)
         for rel in files:
             if not rel or os.path.isabs(rel) or ".." in Path(rel).parts:
                 raise KinsError(f"volume {v.name!r}: bad file path {rel!r}")
@@ -217,16 +216,16 @@ class PodVolumes:
 
     def _token(self, pod: Pod, v: Volume, proj: ServiceAccountTokenProjection) -> bytes:
         if self.request_token is None:
-            raise KinsError(f"MountVolume.SetUp failed for volume {v.name!r}: no API to request a token from")
+            raise _mount_failed(v.name, "no API to request a token from")
         try:
             token, exp = self.request_token(pod, proj)
         except KinsError as e:
-            raise KinsError(f"MountVolume.SetUp failed for volume {v.name!r}: failed to fetch token: {e}") from None
+            raise _mount_failed(v.name, f"failed to fetch token: {e}") from None
         now = time.time()
         self.renew.setdefault(pod.key, {})[v.name] = now + RENEW_AT * max(exp - now, 0)
         return token.encode()
 
-    def _projected_data(self, ns: str, src: Any, mode: int, where: str) -> dict[str, tuple[bytes, int]]:
+    def _projected_data(self, ns: str, src: Any, mode: int, volume: str) -> dict[str, tuple[bytes, int]]:
         if src.configMap is not None:
             ref, kind = src.configMap, "ConfigMap"
         else:
@@ -236,7 +235,7 @@ class PodVolumes:
         except NotFound:
             if ref.optional:
                 return {}
-            raise KinsError(f"MountVolume.SetUp failed for {where}: {kind.lower()} {ref.name!r} not found") from None
+            raise _mount_failed(volume, f'{kind.lower()} "{ref.name}" not found') from None
         data: dict[str, bytes] = {}
         if isinstance(obj, ConfigMap):
             data = {k: val.encode() for k, val in (obj.data or {}).items()}
@@ -252,9 +251,7 @@ class PodVolumes:
             if it.key not in data:
                 if ref.optional:
                     continue
-                raise KinsError(
-                    f"MountVolume.SetUp failed for {where}: {kind.lower()} {ref.name!r} has no key {it.key!r}"
-                )
+                raise _mount_failed(volume, f'{kind.lower()} "{ref.name}" has no key "{it.key}"')
             out[it.path or it.key] = (data[it.key], it.mode or mode)
         return out
 
@@ -289,9 +286,14 @@ def _projected_refs(v: Volume) -> list[tuple[str, str]]:
     return out
 
 
-def _downward_value(pod: Pod, item: DownwardAPIVolumeFile, where: str) -> str:
+def _mount_failed(volume: str, detail: str) -> KinsError:
+    """A volume that cannot be set up, in the words of kubelet's FailedMount events."""
+    return KinsError(f'MountVolume.SetUp failed for volume "{volume}" : {detail}')
+
+
+def _downward_value(pod: Pod, item: DownwardAPIVolumeFile, volume: str) -> str:
     if item.fieldRef is None:
-        raise KinsError(f"{where}: only fieldRef downward API items are supported, not {item.path!r}")
+        raise _mount_failed(volume, f"only fieldRef downward API items are supported, not {item.path!r}")
     path = item.fieldRef.fieldPath
     m = pod.metadata
     simple = {
@@ -306,7 +308,7 @@ def _downward_value(pod: Pod, item: DownwardAPIVolumeFile, where: str) -> str:
     if path in ("metadata.labels", "metadata.annotations"):
         values = (m.labels if path == "metadata.labels" else m.annotations) or {}
         return "".join(f'{k}="{val}"\n' for k, val in sorted(values.items())).rstrip("\n")
-    raise KinsError(f"{where}: unsupported fieldPath {path!r}")
+    raise _mount_failed(volume, f"unsupported fieldPath {path!r}")
 
 
 def _write_files(path: Path, files: dict[str, tuple[bytes, int]]) -> None:
