@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from kubectl_bin import all_versions
 
 from kins.api.core import ConfigMap, Pod, Secret
 from kins.api.rbac import ServiceAccount
+from kins.apiserver.tokens import SigningKey
 from kins.views.describe import describe_pod
 
 SA = """
@@ -296,3 +298,16 @@ def test_issuer_discovery_lets_others_verify_tokens(ida: IdentityApi) -> None:
     public.verify(der, f"{head}.{body}".encode(), ec.ECDSA(hashes.SHA256()))  # raises if it does not verify
     # Without a token: 401, as everything but /healthz.
     assert httpx.get(f"{ida.api.url}/openid/v1/jwks", verify=False).status_code == 401
+
+
+def test_the_signing_key_is_kept_in_the_state_directory(tmp_path: Path) -> None:
+    # A restarted daemon signs (and accepts) with the same key: tokens outlive it.
+    first = SigningKey.ensure(tmp_path)
+    path = tmp_path / "sa.key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = SigningKey.ensure(tmp_path)
+    assert again.kid == first.kid
+    token = first.sign({"sub": "x"})
+    assert again.verify(token) == {"sub": "x"}
+    assert SigningKey.generate().verify(token) is None
+    assert again.verify(token[:-2] + ("AA" if not token.endswith("AA") else "BB")) is None
