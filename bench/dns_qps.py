@@ -218,7 +218,7 @@ def bench_pods(args: argparse.Namespace) -> int:
     dnsmasq: list[subprocess.Popen[bytes]] = []
     results: dict[str, dict[str, dict[str, float]]] = {}
     try:
-        live.kins("up", "--name", live.name, "--no-workloads", "-q", "--timeout", "90")
+        live.kins("up", "--name", live.name, "--bare", "-q", "--timeout", "90")
         article = Path(__file__).resolve().parent.parent / "src/kins/data/article"
         live.kins("apply", "-f", str(article / "kube-dns.yaml"), "-f", str(article / "kube-dns-service.yaml"))
         live.kins("apply", "-f", "-", stdin=pod_manifests(table))

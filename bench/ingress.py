@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     b = Bench()
     data = Path(__file__).resolve().parents[1] / "src/kins/data/article"
     try:
-        b.kins("up", "--name", b.name, "--no-workloads", "-q")
+        b.kins("up", "--name", b.name, "--bare", "-q")
         for f in ("kube-dns.yaml", "kube-dns-service.yaml", "ingress-nginx.yaml"):
             b.kins("apply", "-f", str(data / f))
         b.kins("apply", "-f", "-", stdin=BACKEND + "---" + ingress("bench", "bench.example"))

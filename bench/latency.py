@@ -46,7 +46,7 @@ def main() -> None:
     a = ap.parse_args()
     live = Live("l")
     try:
-        live.kins("up", "--name", live.name, "--no-workloads", "-q")
+        live.kins("up", "--name", live.name, "--bare", "-q")
         live.kins("apply", *ARTICLE_APPS_ARGS)
         client = live.client()
 

@@ -86,7 +86,7 @@ def live(counts: list[int], changes: int, pods: int = 1000, extra: int = 20) -> 
     out: dict[str, Any] = {}
     total = pods
     try:
-        lv.kins("up", "--name", lv.name, "--cluster", cluster_file(lv, 10), "--no-workloads", "-q")
+        lv.kins("up", "--name", lv.name, "--cluster", cluster_file(lv, 10), "--bare", "-q")
         client = lv.client()
         _apply(lv, namespaces() + deployments(pods // (NAMESPACES * APPS)))
         t0 = time.perf_counter()

@@ -73,7 +73,7 @@ def main() -> None:
         cfile = cluster_file(live, a.nodes)
         t0 = time.monotonic()
         sampler.start()
-        live.kins("up", "--name", live.name, "--cluster", cfile, "--no-workloads", "-q")
+        live.kins("up", "--name", live.name, "--cluster", cfile, "--bare", "-q")
         t_up = time.monotonic() - t0
         live.kins("apply", "-f", "-", stdin=deployment(a.pods))
         client = live.client()

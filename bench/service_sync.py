@@ -74,7 +74,7 @@ def measure(a: argparse.Namespace, src: str | None, label: str) -> None:
     times: list[float] = []
     checked = 0
     try:
-        live.kins("up", "--name", live.name, "--cluster", cluster_file(live, a.nodes, a.agents), "--no-workloads", "-q")
+        live.kins("up", "--name", live.name, "--cluster", cluster_file(live, a.nodes, a.agents), "--bare", "-q")
         live.kins("apply", "-f", "-", stdin=workload(a.pods))
         client = live.client()
 

@@ -15,6 +15,7 @@ from typing import Any
 from kubectl_bin import Kubectl, TlsApi, kubectl_for, tls_api
 
 from kins.apiserver.auth import CERT_FILE
+from kins.apiserver.bootstrap import ensure_bootstrap_policy
 from kins.apiserver.kubeconfig import render_kubeconfig
 from kins.apiserver.tokens import SigningKey, legacy_claims
 from kins.control.base import Controller, run_until_stable
@@ -65,7 +66,9 @@ class IdentityApi:
 def identity_api(tmp_path: Path) -> Iterator[IdentityApi]:
     key = SigningKey.generate()
     state = tmp_path / "state"
-    with tls_api(MemoryStore(history=1000), state, signing_key=key) as api:
+    store = MemoryStore(history=1000)
+    ensure_bootstrap_policy(store)  # as the daemon does before it serves
+    with tls_api(store, state, signing_key=key) as api:
         yield IdentityApi(api, key, state)
 
 

@@ -31,6 +31,7 @@ MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 APPLY_RETRIES = 5
 POLICY_LOG_PATH = "/kins/v1/policylog"
+METRICS_PATH = "/kins/v1/metrics"
 
 Selector = str | LabelSelector | dict[str, str] | None
 # Records of the policy log as the API serves them (JSON objects, with their ``seq``).
@@ -428,6 +429,13 @@ class Client:
             for line in resp.iter_lines():
                 if line.strip():
                     yield msgspec.json.decode(line)
+
+    # --- resource metrics (kins' own endpoint: what the kubelets measured) ----------------------
+
+    def post_metrics(self, reports: Sequence[Any]) -> None:
+        """Report the latest usage of nodes and their pods, one report per node in the
+        ``/kins/v1/metrics`` format (the API serves them as ``metrics.k8s.io``)."""
+        self._request("POST", METRICS_PATH, body={"items": list(reports)})
 
 
 def _policy_log_params(namespace: str | None, since: int) -> dict[str, str]:

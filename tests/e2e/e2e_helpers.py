@@ -221,9 +221,10 @@ def leftovers(name: str, state: Path, pids: dict[int, bytes]) -> list[str]:
 
 
 @contextmanager
-def running_cluster(*, apps: bool = True, cluster_file: str | None = None) -> Iterator[Cluster]:
-    """`kins up` a fresh cluster named ``e<6 hex>`` (with the article's apps unless ``apps`` is
-    false); always `kins down` it, then assert that nothing of it is left."""
+def running_cluster(*, apps: bool = True, cluster_file: str | None = None, addons: bool = False) -> Iterator[Cluster]:
+    """`kins up` a fresh cluster named ``e<6 hex>`` (bare, or with its add-ons with ``addons``;
+    with the article's apps unless ``apps`` is false); always `kins down` it, then assert that
+    nothing of it is left."""
     name = f"e{secrets.token_hex(3)}"
     root = Path(tempfile.mkdtemp(prefix="kins-e2e-"))
     env = {**os.environ, "KINS_STATE_DIR": str(root), "KINS_CLUSTER": name}
@@ -231,7 +232,7 @@ def running_cluster(*, apps: bool = True, cluster_file: str | None = None) -> It
     c = Cluster(name, root, env)
     pids: dict[int, bytes] = {}
     try:
-        args = ["up", "--name", name, "--no-workloads", "-q", "--timeout", "60"]
+        args = ["up", "--name", name, "--no-workloads" if addons else "--bare", "-q", "--timeout", "60"]
         if cluster_file:
             args += ["--cluster", cluster_file]
         c.kins(*args, timeout=90)

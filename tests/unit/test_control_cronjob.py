@@ -17,6 +17,7 @@ from kins.api.validation import validate
 from kins.control.base import run_until_stable
 from kins.control.cronjob import SCHEDULED_AT, CronJobController
 from kins.control.events import EventRecorder, timestamp
+from kins.control.garbage import GarbageCollector
 from kins.store.memory import MemoryStore
 from kins.views import format_table
 
@@ -87,7 +88,8 @@ class Env:
         self.store.update(replace(created, status=CronJobStatus(lastScheduleTime="2024-05-01T12:00:00Z")))
 
     def settle(self) -> None:
-        run_until_stable(self.store, [self.ctrl])
+        # With the garbage collector: a deleted owner's dependents are its to delete.
+        run_until_stable(self.store, [self.ctrl, GarbageCollector(self.store)])
 
     def cronjob(self) -> CronJob:
         cj = self.store.get("CronJob", "default", "tick")

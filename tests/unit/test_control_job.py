@@ -15,6 +15,7 @@ from kins.api.load import load_text
 from kins.api.validation import validate
 from kins.control.base import run_until_stable
 from kins.control.events import EventRecorder, timestamp
+from kins.control.garbage import GarbageCollector
 from kins.control.job import JobController, format_indexes
 from kins.control.offline import build_offline_state
 from kins.store.base import NAME_ALPHABET
@@ -53,7 +54,8 @@ class Env:
         self.store.create(replace(job, spec=replace(job.spec, **spec)))
 
     def settle(self) -> None:
-        run_until_stable(self.store, [self.ctrl])
+        # With the garbage collector: a deleted owner's dependents are its to delete.
+        run_until_stable(self.store, [self.ctrl, GarbageCollector(self.store)])
 
     def job(self) -> Job:
         j = self.store.get("Job", "default", "smoke")

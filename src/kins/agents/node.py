@@ -20,6 +20,7 @@ from .hosts import HostServices
 from .informer import Informer
 from .ipmasq import IPMasq
 from .kubelet import Kubelet
+from .kubelet.metrics import MetricsSampler, ensure_capacity, machine_capacity, own_processes, served_nodes
 from .lbspeaker import LBSpeaker
 from .loop import AgentLoop, Reconciler
 from .netpol import PolicyAgent
@@ -83,6 +84,7 @@ class Agents:
         self._state_dir = state_dir
         self._kernel_lock = kernel_lock
         self.kubelet: Kubelet | None = None
+        self.metrics: MetricsSampler | None = None
 
     def start(self) -> Agents:
         self.informer.start()
@@ -91,6 +93,16 @@ class Agents:
             # Its runtime (the pods' fork server) starts while the overlay makes the nodes.
             self.kubelet = Kubelet(self.cfg, self.view, self._state_dir, self._kernel_lock, self._only)
             self.loop.add(self.kubelet)
+            kubelet = self.kubelet
+            capacity = machine_capacity()
+            self.metrics = MetricsSampler(
+                kubelet.pods,
+                kubelet.lock,
+                nodes=lambda: served_nodes(self.view, self._only),
+                own=own_processes(lambda: kubelet.runtime.zygote_pid),
+                post=self.client.post_metrics,
+                register=lambda node: ensure_capacity(self.view, node, capacity),
+            ).start()
         return self
 
     def wait_applied(self, rv: int, timeout: float) -> bool:
@@ -116,6 +128,8 @@ class Agents:
         """Stop the loop and the informer; the kubelet tears its pods down or leaves them
         running (``teardown``), the other agents release their sockets and pools."""
         self.loop.stop(close=False)
+        if self.metrics is not None:
+            self.metrics.close()
         for rec in self.loop.reconcilers:
             if rec is self.kubelet:
                 if teardown:

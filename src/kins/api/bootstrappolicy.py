@@ -163,6 +163,12 @@ def cluster_roles() -> list[ClusterRole]:
             ],
         ),
         _role("system:kube-dns", [_rule(["list", "watch"], [""], "endpoints services")]),
+        # metrics-server's (kins serves metrics.k8s.io itself): readable wherever view is.
+        _role(
+            "system:aggregated-metrics-reader",
+            [_rule(READ, ["metrics.k8s.io"], "pods nodes")],
+            {f"{AGGREGATE_TO}view": "true", f"{AGGREGATE_TO}edit": "true", f"{AGGREGATE_TO}admin": "true"},
+        ),
         _role(
             "system:service-account-issuer-discovery",
             [

@@ -22,6 +22,8 @@ class NamespaceSpec(Base):
 
 class NamespaceStatus(Base):
     phase: str | None = None
+    # What the namespace controller reports while it empties a Terminating namespace.
+    conditions: list[Condition] | None = None
 
 
 class Namespace(Object):

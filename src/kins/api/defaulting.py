@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from msgspec.structs import replace
 
-from .core import Namespace, NamespaceStatus
+from .core import Namespace, NamespaceStatus, Pod, PodStatus
 from .meta import Object
 from .rbac import SUBJECT_KINDS, ClusterRoleBinding, RoleBinding
 
@@ -52,3 +52,11 @@ def _default_subjects(b: RoleBinding | ClusterRoleBinding) -> RoleBinding | Clus
         for s in subjects
     ]
     return replace(b, subjects=fixed)
+
+
+def apply_create_defaults(obj: Object) -> Object:
+    """``obj`` with what the API server sets only when it is created: a Pod starts Pending (the
+    pod strategy's PrepareForCreate; kins keeps whatever else of the status the client sent)."""
+    if isinstance(obj, Pod) and (obj.status is None or not obj.status.phase):
+        obj = replace(obj, status=replace(obj.status or PodStatus(), phase="Pending"))
+    return obj

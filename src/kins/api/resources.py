@@ -48,6 +48,8 @@ class Resource:
         subs = ["status"] if "status" in self.stored.__struct_fields__ else []
         if self.kind in SCALABLE:
             subs.append("scale")
+        if self.kind == "Namespace":
+            subs.append("finalize")  # PUT: spec.finalizers (what the namespace controller removes)
         return subs
 
     def path(self, namespace: str | None = None, name: str | None = None, sub: str | None = None) -> str:

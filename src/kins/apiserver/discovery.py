@@ -11,16 +11,9 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from ..api import resources
-from ..api.resources import ALL
+from ..api.resources import ALL, GROUP_VERSIONS
+from . import metrics
 from .access import EXTRA_SUBRESOURCES, REVIEW_RESOURCES
-
-
-def group_versions() -> list[str]:
-    """The stored kinds' group versions (kinds may be added at run time) and those of the
-    create-only reviews (authorization.k8s.io, authentication.k8s.io)."""
-    return sorted(set(resources.GROUP_VERSIONS) | {gv for gv, *_ in REVIEW_RESOURCES}, key=lambda gv: (gv != "v1", gv))
-
 
 KUBERNETES_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-kins", "platform": "linux/amd64"}
 
@@ -52,8 +45,21 @@ async def _api_versions(request: web.Request) -> web.Response:
     )
 
 
+# Groups served beside the stored kinds (as an aggregated API would be): group/version -> resources.
+EXTRA_GROUPS: dict[str, list[dict[str, Any]]] = {metrics.GROUP_VERSION: metrics.RESOURCES}
+# The create-only reviews (authorization.k8s.io, authentication.k8s.io).
+for _gv, _plural, _kind, _namespaced in REVIEW_RESOURCES:
+    EXTRA_GROUPS.setdefault(_gv, []).append(
+        {"name": _plural, "singularName": _kind.lower(), "namespaced": _namespaced, "kind": _kind, "verbs": ["create"]}
+    )
+
+
+def _group_versions() -> list[str]:
+    return [*GROUP_VERSIONS, *EXTRA_GROUPS]
+
+
 def _group_body(group: str) -> dict[str, Any]:
-    versions = [gv for gv in group_versions() if gv.rpartition("/")[0] == group]
+    versions = [gv for gv in _group_versions() if gv.rpartition("/")[0] == group]
     # The newest (networking.k8s.io/v1, not the legacy v1beta1) is the preferred version.
     preferred = sorted(versions, key=lambda gv: ("beta" in gv, "alpha" in gv))[0]
     return {
@@ -66,19 +72,19 @@ def _group_body(group: str) -> dict[str, Any]:
 
 
 async def _api_groups(request: web.Request) -> web.Response:
-    groups = sorted({gv.rpartition("/")[0] for gv in group_versions() if "/" in gv})
+    groups = sorted({gv.rpartition("/")[0] for gv in _group_versions() if "/" in gv})
     return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group_body(g) for g in groups]})
 
 
 async def _api_group(request: web.Request) -> web.Response:
     group = request.match_info["group"]
-    if not any(gv.startswith(group + "/") for gv in group_versions()):
+    if not any(gv.startswith(group + "/") for gv in _group_versions()):
         raise DiscoveryNotFound(f"the server could not find the requested resource (group {group})")
     return _json(_group_body(group))
 
 
 def _resource_list(gv: str) -> dict[str, Any]:
-    resources: list[dict[str, Any]] = []
+    resources: list[dict[str, Any]] = list(EXTRA_GROUPS.get(gv, []))
     for res in ALL:
         if res.group_version != gv:
             continue
@@ -102,7 +108,7 @@ def _resource_list(gv: str) -> dict[str, Any]:
                 "singularName": "",
                 "namespaced": res.namespaced,
                 "kind": sub_kind,
-                "verbs": ["get", "patch", "update"],
+                "verbs": ["update"] if sub == "finalize" else ["get", "patch", "update"],
             }
             if sub == "scale":
                 entry.update(group="autoscaling", version="v1")
@@ -117,17 +123,6 @@ def _resource_list(gv: str) -> dict[str, Any]:
                     "version": version,
                     "kind": sub_kind,
                     "verbs": sub_verbs,
-                }
-            )
-    for review_gv, plural, kind, namespaced in REVIEW_RESOURCES:
-        if review_gv == gv:
-            resources.append(
-                {
-                    "name": plural,
-                    "singularName": kind.lower(),
-                    "namespaced": namespaced,
-                    "kind": kind,
-                    "verbs": ["create"],
                 }
             )
     if not resources:

@@ -22,6 +22,7 @@ class ApiError(Exception):
         *,
         kind: str = "",
         name: str = "",
+        group: str = "",
         causes: list[dict[str, str]] | None = None,
     ) -> None:
         super().__init__(message)
@@ -30,6 +31,7 @@ class ApiError(Exception):
         self.message = message
         self.kind = kind
         self.name = name
+        self.group = group
         self.causes = causes
 
     def status(self) -> dict[str, Any]:
@@ -45,6 +47,8 @@ class ApiError(Exception):
         details: dict[str, Any] = {}
         if self.name:
             details["name"] = self.name
+        if self.group:
+            details["group"] = self.group
         if self.kind:
             details["kind"] = self.kind
         if self.causes:

@@ -19,11 +19,10 @@ from .._errors import Conflict, Gone, KinsError, MultiValidationError, NotFound
 from ..api import patch as api_patch
 from ..api.config import ClusterConfig
 from ..store.base import Store
-from . import access, discovery, logs, openapi, policylog, portforward
+from . import access, discovery, logs, metrics, openapi, policylog, portforward
 from . import exec as pod_exec
 from .authn import Authenticator
 from .authz import RBAC
-from .bootstrap import ensure_bootstrap_policy
 from .errors import ApiError, cause_reason
 from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, TOKEN_KEY, WARNINGS, WATCHES_KEY, Admission
 from .response import json_response
@@ -55,8 +54,6 @@ def make_app(
     iss = issuer(cfg.services.domain)
     app[access.AUTHN_KEY] = Authenticator(token, signing_key or SigningKey.generate(), [iss], iss, store)
     app[access.RBAC_KEY] = RBAC(store)
-    # The bootstrap roles and bindings, as the API server's post-start hook makes them.
-    ensure_bootstrap_policy(store)
     app[STORE_KEY] = store
     app[CFG_KEY] = cfg
     app[TOKEN_KEY] = token
@@ -73,6 +70,7 @@ def make_app(
     app.router.add_route("*", POD_PATH + "/portforward", portforward.handle)
     app.cleanup_ctx.append(logs.sample_logs)
     policylog.add_routes(app)
+    metrics.add_routes(app)
     app.router.add_route("*", "/api/{version}/{tail:.+}", handle_resource)
     app.router.add_route("*", "/apis/{group}/{version}/{tail:.+}", handle_resource)
     return app

@@ -19,12 +19,15 @@ from msgspec.structs import replace
 from .._errors import AllocationError, Conflict, MultiValidationError, NotFound, ValidationError
 from ..api import patch as api_patch
 from ..api.core import Namespace, Pod
-from ..api.defaulting import apply_defaults
+from ..api.defaulting import apply_create_defaults, apply_defaults
 from ..api.meta import Object
 from ..api.resources import Resource, Scale, ScaleSpec, ScaleStatus, selector_string
 from ..api.validation import validate
 from ..api.validation.rbac import validate_update
+from ..store import deletion as store_deletion
 from ..store.base import random_suffix
+from . import deletion as api_deletion
+from . import namespaces
 from .errors import ApiError, invalid
 from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, Admission
 from .request import (
@@ -110,7 +113,7 @@ async def handle_resource(request: web.Request) -> web.StreamResponse:
         if method == "POST":
             return await _create(request, t)
         if method == "DELETE":
-            return _delete_collection(request, t)
+            return await _delete_collection(request, t)
     elif t.sub == "scale":
         if method == "GET":
             return json_response(msgspec.to_builtins(_scale_of(_get(request, t))))
@@ -130,7 +133,7 @@ async def handle_resource(request: web.Request) -> web.StreamResponse:
         if method == "PATCH":
             return await _patch(request, t)
         if method == "DELETE" and t.sub is None:
-            return _delete(request, t)
+            return await api_deletion.delete_object(request, t)
     raise ApiError(405, "MethodNotAllowed", f"the server does not allow {method} on the requested resource")
 
 
@@ -181,6 +184,7 @@ async def _create(request: web.Request, t: Target) -> web.Response:
     obj = decode(t.res, doc, t.namespace, None)
     # The store assigns these; a copy of a live object (kubectl get -o yaml) must still create.
     obj = replace(obj, metadata=replace(obj.metadata, resourceVersion=None, uid=None, creationTimestamp=None))
+    obj = namespaces.admit_create(request, store, t, obj)
     if not obj.metadata.name and not obj.metadata.generateName:
         raise invalid(t.res, "", [ValidationError("", "metadata.name", "Required value: name or generateName")])
     if isinstance(obj, Namespace) and not obj.metadata.name:
@@ -196,7 +200,7 @@ async def _create(request: web.Request, t: Target) -> web.Response:
                 kind=t.res.plural,
                 name=obj.metadata.name,
             )
-    obj = _check(request.app, t.res, obj, None)
+    obj = _check(request.app, t.res, apply_create_defaults(obj), None)
     if dry_run(request):
         return json_response(encode_obj(t.res, obj), 201)
     try:
@@ -243,13 +247,15 @@ def _merge_into(old: Object, new: Object, sub: str | None) -> Object:
 
 
 def _write(request: web.Request, t: Target, new: Object, old: Object, check_rv: bool) -> Object:
-    obj = _check(request.app, t.res, _merge_into(old, new, t.sub), old)
+    obj = _check(request.app, t.res, namespaces.merge_update(t, old, _merge_into(old, new, t.sub)), old)
     if dry_run(request):
         return obj
     try:
-        return request.app[STORE_KEY].update(obj, check_rv=check_rv)
+        updated = request.app[STORE_KEY].update(obj, check_rv=check_rv)
     except Conflict as e:
         raise _conflict(t, e) from None
+    # An update that took the last finalizer off an object being deleted lets it go.
+    return store_deletion.finish(request.app[STORE_KEY], updated)
 
 
 async def _replace(request: web.Request, t: Target) -> web.Response:
@@ -332,25 +338,6 @@ async def _write_scale(request: web.Request, t: Target) -> web.Response:
     raise ApiError(409, "Conflict", f'{t.res.plural} "{t.name}": too many concurrent writers, try again')
 
 
-def _delete(request: web.Request, t: Target) -> web.Response:
-    assert t.name is not None
-    store = request.app[STORE_KEY]
-    if dry_run(request):
-        return json_response(encode_obj(t.res, _get(request, t)))
-    if int_param(request, "gracePeriodSeconds") == 0:
-        # No grace: gone at once (kubectl delete --grace-period=0 --force, or the kubelet
-        # removing a pod it has stopped), not marked Terminating.
-        store = getattr(store, "raw", store)
-    return json_response(encode_obj(t.res, store.delete(t.res.kind, t.store_ns, t.name)))
-
-
-def _delete_collection(request: web.Request, t: Target) -> web.Response:
-    store = request.app[STORE_KEY]
+async def _delete_collection(request: web.Request, t: Target) -> web.Response:
     items, _ = _matching(request, t)
-    deleted: list[Object] = []
-    if not dry_run(request):
-        with store.transaction():
-            deleted = [store.delete(t.res.kind, o.metadata.namespace, o.name) for o in items]
-    else:
-        deleted = items
-    return json_response(list_body(t.res, deleted, store.resource_version, None))
+    return await api_deletion.delete_collection(request, t, items)

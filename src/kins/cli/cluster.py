@@ -38,26 +38,44 @@ Cmd = Annotated[list[str], typer.Argument(help="Command and arguments (after --)
 def up(
     cluster: ClusterOpt = None,
     name: NameOpt = None,
-    no_workloads: Annotated[bool, typer.Option("--no-workloads", help="Only nodes, DNS-less: no demo apps.")] = False,
+    no_workloads: Annotated[
+        bool,
+        typer.Option("--no-workloads", help="No demo apps: only the add-ons (cluster DNS, the ingress controller)."),
+    ] = False,
+    bare: Annotated[
+        bool, typer.Option("--bare", help="Only nodes: no add-ons (no cluster DNS), no demo apps.")
+    ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the cluster to be ready.")] = 120.0,
     quiet: Annotated[bool, typer.Option("-q", "--quiet")] = False,
 ) -> None:
     """Start a cluster daemon, wait until the cluster is ready, show the article's request flow."""
     from .up import bring_up
 
-    bring_up(cluster, name, no_workloads=no_workloads, timeout=timeout, quiet=quiet)
+    bring_up(cluster, name, no_workloads=no_workloads, timeout=timeout, quiet=quiet, bare=bare)
 
 
 @app.command()
 def down(
+    cluster_name: Annotated[str | None, typer.Argument(metavar="[NAME]", help="The cluster (or --name).")] = None,
     name: NameOpt = None,
     keep_state: Annotated[bool, typer.Option(help="Keep the state directory (store, logs).")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Also when the state directory is gone: remove the namespaces and processes named after the cluster.",
+        ),
+    ] = False,
 ) -> None:
     """Stop a cluster and remove everything it created."""
     from ..daemon.state import cluster_dir, known_clusters, pick_cluster, running_clusters
 
-    target = name or os.environ.get("KINS_CLUSTER")
+    if cluster_name and name and cluster_name != name:
+        raise KinsError(f"two clusters named: {cluster_name!r} and --name {name!r}")
+    target = cluster_name or name or os.environ.get("KINS_CLUSTER")
     if target is None:
+        if force:
+            raise KinsError("--force needs the cluster's name")
         running = running_clusters()
         stale = known_clusters()
         if running:
@@ -67,10 +85,33 @@ def down(
         else:
             raise KinsError("no cluster is running" if not stale else "several clusters: choose one with --name")
     state = cluster_dir(target)
-    if not state.exists():
-        raise KinsError(f"no cluster named {target!r}")
-    removed = teardown_cluster(target, state, keep_state=keep_state)
+    if not state.exists() and not force:
+        raise KinsError(f"no cluster named {target!r} (--force removes what is left of one whose state is gone)")
+    removed = teardown_cluster(target, state, keep_state=keep_state) if state.exists() else ""
+    if force:
+        swept = force_teardown(target)
+        removed = f"{removed}; {swept}" if removed else swept
     out(f"cluster {target!r} removed ({removed})")
+
+
+def force_teardown(name: str) -> str:
+    """What is left of a cluster whose state directory is gone, found by its name alone: its
+    namespaces (``kins-<name>-…``), the processes in them, its daemon, node agents and fork
+    servers. Another cluster's are never touched (see ``prefixed_namespaces``)."""
+    from ..daemon.state import known_clusters
+    from ..kernel.ledger import prefixed_namespaces, sweep
+    from ..kernel.netns import cluster_prefix
+    from ..runtime.cleanup import kill_prefixed_processes, running_daemon_names
+
+    cluster_prefix(name)  # a DNS-1123 label, or a clear error
+    others = (set(known_clusters()) | running_daemon_names()) - {name}
+    names = prefixed_namespaces(name, others)
+    killed = kill_prefixed_processes(name, names)
+    gone = sweep(name, names)
+    left = prefixed_namespaces(name, others)
+    if left:
+        raise KinsError(f"namespaces left behind: {', '.join(left)}")
+    return f"{len(gone)} namespaces and {killed} processes found by the prefix {cluster_prefix(name)!r}"
 
 
 def teardown_cluster(name: str, state: Path, *, keep_state: bool = False) -> str:

@@ -91,10 +91,17 @@ def source(files: list[str], cluster: str | None, name: str | None) -> Source:
         raise KinsError(f"{e} (or read manifests offline with -f)") from None
 
 
-def article_manifests() -> list[str]:
-    """The article's workloads shipped with kins (deployments, services, DNS, ingress)."""
+# The cluster's add-ons among the article's manifests: what kind and k3d always run (cluster DNS)
+# and the article's ingress controller. The rest are the article's workloads.
+ADDON_MANIFESTS = frozenset({"kube-dns.yaml", "kube-dns-service.yaml", "ingress-nginx.yaml"})
+
+
+def article_manifests(*, addons_only: bool = False) -> list[str]:
+    """The article's manifests shipped with kins (deployments, services, DNS, ingress); with
+    ``addons_only`` the cluster DNS and ingress controller only."""
     base = resources.files("kins").joinpath("data/article")
-    return sorted(str(base.joinpath(p.name)) for p in base.iterdir() if p.name.endswith(".yaml"))
+    names = [p.name for p in base.iterdir() if p.name.endswith(".yaml")]
+    return sorted(str(base.joinpath(n)) for n in names if not addons_only or n in ADDON_MANIFESTS)
 
 
 def apply_all(client, objs: list, *, report: bool = False) -> None:  # type: ignore[no-untyped-def]

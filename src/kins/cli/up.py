@@ -15,6 +15,8 @@ from .._errors import KinsError
 from ..api.config import ClusterConfig, load_cluster, parse_cluster
 from ..api.core import Pod, Service
 from ..api.load import load_paths
+from ..api.meta import Object
+from ..api.networking import Ingress
 from .common import apply_all, article_manifests, out, spawn_daemon
 
 if TYPE_CHECKING:
@@ -48,7 +50,21 @@ def _config(cluster: str | None, name: str | None) -> ClusterConfig:
     return cfg
 
 
-def bring_up(cluster: str | None, name: str | None, *, no_workloads: bool, timeout: float, quiet: bool) -> None:
+def startup_objects(*, no_workloads: bool, bare: bool) -> list[Object]:
+    """What a new cluster starts with: the article's add-ons and workloads; with ``no_workloads``
+    the add-ons only (cluster DNS, the ingress controller; without the article's Ingress, whose
+    backend is a workload); with ``bare`` nothing."""
+    if bare:
+        return []
+    objs = load_paths(article_manifests(addons_only=no_workloads))
+    if no_workloads:
+        objs = [o for o in objs if not isinstance(o, Ingress)]
+    return objs
+
+
+def bring_up(
+    cluster: str | None, name: str | None, *, no_workloads: bool, timeout: float, quiet: bool, bare: bool = False
+) -> None:
     from ..apiserver.auth import read_token
     from ..client import Client, connect
     from ..daemon.state import DaemonInfo, cluster_dir, pid_alive
@@ -69,7 +85,7 @@ def bring_up(cluster: str | None, name: str | None, *, no_workloads: bool, timeo
     (state / "daemon.failed").unlink(missing_ok=True)
     if not restart:
         (state / "cluster.yaml").write_text(json.dumps(msgspec.to_builtins(cfg), indent=2) + "\n")
-    objs = [] if (restart or no_workloads) else load_paths(article_manifests())
+    objs = [] if restart else startup_objects(no_workloads=no_workloads, bare=bare)
     proc = spawn_daemon(cfg.name, state)
 
     def daemon_ready() -> tuple[bool, str]:
@@ -103,7 +119,7 @@ def bring_up(cluster: str | None, name: str | None, *, no_workloads: bool, timeo
             f"[green]cluster {cfg.name!r} is up[/] in {t_ready:.1f}s (daemon {t_daemon:.1f}s): "
             f"{len(cfg.nodes)} nodes, state in {state}"
         )
-    if objs:
+    if objs and not no_workloads:
         show_flow(client, cfg, console, t0)
 
 

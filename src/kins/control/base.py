@@ -17,6 +17,7 @@ from msgspec.structs import replace
 
 from .._errors import KinsError
 from ..api.meta import Condition, Object, OwnerReference
+from ..api.registry import STORED
 from ..store.base import ADDED, Store, WatchEvent
 
 
@@ -42,25 +43,35 @@ class ControllerSet:
         self.controllers = list(controllers)
         self.queues: list[dict[str, None]] = [{} for _ in self.controllers]
         self._by_kind: dict[str, list[int]] = {}
+        # Controllers that see every kind, those registered later included (``every_kind``, with
+        # no ``kinds`` of their own: the garbage collector, the namespace controller).
+        self._every = [i for i, c in enumerate(self.controllers) if getattr(c, "every_kind", False)]
         for i, c in enumerate(self.controllers):
             for k in c.kinds:
                 self._by_kind.setdefault(k, []).append(i)
 
     @property
-    def kinds(self) -> set[str]:
-        return set(self._by_kind)
+    def kinds(self) -> set[str] | None:
+        """The kinds to watch; None for all of them."""
+        return None if self._every else set(self._by_kind)
 
     def feed(self, events: Iterable[WatchEvent]) -> None:
-        by_kind, ctrls, queues = self._by_kind, self.controllers, self.queues
+        by_kind, ctrls, queues, every = self._by_kind, self.controllers, self.queues, self._every
         for ev in events:
-            for i in by_kind.get(ev.object.kind, ()):
+            kind = ev.object.kind
+            for i in by_kind.get(kind, ()):
+                keys = ctrls[i].observe(ev)
+                if keys:
+                    queues[i].update(dict.fromkeys(keys))
+            for i in every:
                 keys = ctrls[i].observe(ev)
                 if keys:
                     queues[i].update(dict.fromkeys(keys))
 
     def start(self, store: Store) -> None:
         """Prime caches from a full list (as ADDED events) and queue the start keys."""
-        for kind in sorted(self.kinds):
+        kinds = self.kinds
+        for kind in sorted(set(STORED) if kinds is None else kinds):
             items, rv = store.list(kind)
             self.feed(WatchEvent(ADDED, o, rv) for o in items)
         for c, q in zip(self.controllers, self.queues, strict=True):

@@ -23,7 +23,7 @@ from ..api.batch import CronJob, CronJobStatus, Job
 from ..api.core import ObjectReference
 from ..api.cron import CronError, parse
 from ..api.meta import ObjectMeta
-from ..store.base import DELETED, Store, WatchEvent
+from ..store.base import Store, WatchEvent
 from .base import controller_of, owner_ref, split_key
 from .events import NO_EVENTS, NORMAL, WARNING, EventSink, parse_timestamp, timestamp
 from .job import finished
@@ -51,13 +51,10 @@ class CronJobController:
         self.events = events
         self.clock = clock
         self._wake: dict[str, float] = {}
-        self._uid: dict[str, str] = {}  # cronjob key -> uid, to clean up after a deleted CronJob
 
     def observe(self, ev: WatchEvent) -> Iterable[str]:
         o = ev.object
         if isinstance(o, CronJob):
-            if ev.type != DELETED:
-                self._uid[o.key] = o.metadata.uid or ""
             return (o.key,)
         ref = controller_of(o)
         return (f"{o.namespace}/{ref.name}",) if ref is not None and ref.kind == "CronJob" else ()
@@ -90,18 +87,12 @@ class CronJobController:
         try:
             cj = self.store.get("CronJob", ns, name)
         except NotFound:
-            # Deleted: its Jobs go with it (and their pods with them).
+            # Deleted: the garbage collector deletes its Jobs (or they were orphaned).
             self._wake.pop(key, None)
-            uid = self._uid.pop(key, None)
-            gone = False
-            for j in self.store.list("Job", ns)[0]:
-                ref = controller_of(j)
-                if uid and ref is not None and ref.uid == uid:
-                    with contextlib.suppress(NotFound):
-                        self.store.delete("Job", j.namespace, j.name)
-                        gone = True
-            return gone
+            return False
         assert isinstance(cj, CronJob)
+        if cj.metadata.deletionTimestamp:
+            return False  # being deleted: the garbage collector owns its Jobs now
         self._wake.pop(key, None)
         try:
             sched = parse(cj.spec.schedule)

@@ -217,13 +217,12 @@ class DaemonSetController:
         try:
             ds = self.store.get("DaemonSet", ns, name)
         except NotFound:
-            uid = self._sets.pop(key, "")
-            pods = [p for p in self._index.pods(uid) if not p.terminating]
-            for p in pods:
-                self.store.delete("Pod", p.namespace, p.name)
-            self._index.forget(uid)
-            return bool(pods)
+            # The set is gone: the garbage collector deletes its pods (or they were orphaned).
+            self._index.forget(self._sets.pop(key, ""))
+            return False
         assert isinstance(ds, DaemonSet)
+        if ds.metadata.deletionTimestamp:
+            return False  # being deleted: the garbage collector owns its pods now
         uid = ds.metadata.uid or ""
         revision = pod_template_hash(ds.spec.template, ds.status.collisionCount if ds.status else None)
         nodes = sorted((n for n in self.store.list("Node")[0] if isinstance(n, Node)), key=lambda n: n.name)

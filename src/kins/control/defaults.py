@@ -9,13 +9,15 @@ from ..store.base import Store
 from .base import Controller
 from .cronjob import CronJobController
 from .daemonset import DaemonSetController
-from .deployment import DeploymentController, GarbageCollector, ReplicaSetController
+from .deployment import DeploymentController, ReplicaSetController
 from .endpoints import EndpointsController
 from .events import NO_EVENTS, EventSink, shared_recorder
+from .garbage import GarbageCollector
 from .ipam import ServiceIPController
 from .job import JobController
 from .kubelet_sim import KubeletSim
 from .lbipam import LoadBalancerIPController
+from .namespace import NamespaceController
 from .netpolevents import NetworkPolicyEvents
 from .nodeipam import NodeIPAMController
 from .nodes import NodeEvents, PodGC
@@ -33,8 +35,8 @@ def default_controllers(
     events: EventSink | None = None,
 ) -> list[Controller]:
     """Node leases, Service allocation (ClusterIPs, node ports, LoadBalancer addresses),
-    workloads, owner cleanup (and pods of Nodes that are gone), scheduling, (offline) kubelet,
-    endpoints.
+    workloads, namespace termination, garbage collection (and pods of Nodes that are gone),
+    scheduling, (offline) kubelet, endpoints.
 
     ``kubelet=False`` leaves pod start-up to real node agents (the live daemon), which also
     records Events (into the store's shared recorder unless ``events`` is given); offline
@@ -53,6 +55,8 @@ def default_controllers(
         JobController(store, rng, events),
         StatefulSetController(store, events, paced=not kubelet),
         DaemonSetController(store, rng, events),
+        # A Terminating namespace is emptied, then the collector takes what its content owned.
+        NamespaceController(store),
         GarbageCollector(store),
         PodGC(store),
         Scheduler(store, events),

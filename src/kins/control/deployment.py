@@ -3,8 +3,11 @@
 A Deployment's ReplicaSet is ``<deployment>-<pod-template-hash>``: the hash is FNV-32a over the
 pod template, printed in decimal and mapped digit by digit onto ``rand.SafeEncodeString``'s
 alphabet, which is why real hashes look like ``666f454f7f``. Kubernetes feeds the hash a Go
-struct dump; kins feeds it the template's JSON with sorted keys, so values are stable and
-well-formed but not byte-equal to a real cluster's. Pods are ``<replicaset>-<5 random chars>``.
+struct dump of the API-defaulted template; kins feeds it the template's JSON with sorted keys,
+fields at their defaults and empty ones left out (``hashed_form``), so values are stable and
+well-formed but not byte-equal to a real cluster's. A template that comes back (``kubectl
+rollout undo``) finds its ReplicaSet again, which becomes the newest revision. Pods are
+``<replicaset>-<5 random chars>``.
 
 A changed template gets a new ReplicaSet at full scale and the old ones go to 0 at once (no
 surge/unavailability pacing: offline every pod is ready immediately anyway).
@@ -15,6 +18,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterable
+from typing import Any
 
 import msgspec
 from msgspec.structs import replace
@@ -38,6 +42,7 @@ from .owners import OwnedPods
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
+REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
 
 _FNV_OFFSET = 0x811C9DC5
 _FNV_PRIME = 0x01000193
@@ -54,11 +59,61 @@ def safe_encode(s: str) -> str:
     return "".join(NAME_ALPHABET[ord(c) % len(NAME_ALPHABET)] for c in s)
 
 
+def _canonical(value: Any) -> Any:
+    """``value`` as plain data with every field at its default and every empty value left out,
+    compared by value (msgspec leaves a default out only when it is the very same object)."""
+    if isinstance(value, msgspec.Struct):
+        out: dict[str, Any] = {}
+        fields = value.__struct_fields__
+        defaults = value.__struct_defaults__
+        first = len(fields) - len(defaults)
+        for i, name in enumerate(fields):
+            v = getattr(value, name)
+            # (A default_factory's default is a Factory object: never equal, its empties go below.)
+            if i >= first and v == defaults[i - first]:
+                continue
+            c = _canonical(v)
+            if c is not None and c != {} and c != []:
+                out[name] = c
+        return out
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def hashed_form(template: PodTemplateSpec) -> dict[str, Any]:
+    """The template as the hash reads it: defaulted the way kins stores objects, where a field
+    at its default and an empty one are left out. ``kubectl rollout undo`` sends revision 1's
+    template back with ``resources: {}`` in every container (Go cannot leave out an empty
+    struct) and the scalar defaults the API served (``protocol: TCP``): it must still hash to
+    revision 1's ReplicaSet, as upstream's controller hashes the API-defaulted template."""
+    out = _canonical(template)
+    assert isinstance(out, dict)
+    return out
+
+
 def pod_template_hash(template: PodTemplateSpec, collision_count: int | None = None) -> str:
-    h = fnv32a(msgspec.json.encode(template, order="sorted"))
+    h = fnv32a(msgspec.json.encode(hashed_form(template), order="sorted"))
     if collision_count:
         h = fnv32a((collision_count & 0xFFFFFFFF).to_bytes(4, "little") + bytes(4), h)
     return safe_encode(str(h))
+
+
+def _template_of(rs: ReplicaSet) -> dict[str, Any]:
+    """The ReplicaSet's template as ``hashed_form`` reads it, without its hash label."""
+    tmpl = rs.spec.template
+    labels = {k: v for k, v in (tmpl.metadata.labels or {}).items() if k != HASH_LABEL}
+    return hashed_form(replace(tmpl, metadata=replace(tmpl.metadata, labels=labels or None)))
+
+
+def _revision(rs: object) -> int:
+    annotations = getattr(getattr(rs, "metadata", None), "annotations", None) or {}
+    try:
+        return int(annotations.get(REVISION, "0"))
+    except ValueError:
+        return 0
 
 
 def _percent_or_int(v: object, total: int, default: str, round_up: bool) -> int:
@@ -126,6 +181,8 @@ class DeploymentController:
         except NotFound:
             return False
         assert isinstance(d, Deployment)
+        if d.metadata.deletionTimestamp:
+            return False  # being deleted: the garbage collector owns its ReplicaSets now
         replicas = d.spec.replicas if d.spec.replicas is not None else 1
         surge, unavail = _rolling(d)
         h = pod_template_hash(d.spec.template, d.status.collisionCount if d.status else None)
@@ -134,6 +191,13 @@ class DeploymentController:
         assert all(isinstance(r, ReplicaSet) for r in owned)
         changed = False
         new = next((r for r in owned if r.name == rs_name), None)
+        if new is None:
+            # Upstream finds the new ReplicaSet by its template, whatever its hash: one made
+            # before the hash read the template this way (an older kins) is still this template's.
+            want = hashed_form(d.spec.template)
+            new = next((r for r in owned if isinstance(r, ReplicaSet) and _template_of(r) == want), None)
+            if new is not None:
+                rs_name, h = new.name, (new.metadata.labels or {}).get(HASH_LABEL, h)
         annotations = {
             "deployment.kubernetes.io/desired-replicas": str(replicas),
             "deployment.kubernetes.io/max-replicas": str(replicas + surge),
@@ -169,6 +233,14 @@ class DeploymentController:
         else:
             assert isinstance(new, ReplicaSet)
             ann = {**(new.metadata.annotations or {}), **annotations}
+            # An older ReplicaSet that is new again (``kubectl rollout undo``) becomes the newest
+            # revision; the numbers it had are kept in its revision history, as upstream keeps them.
+            newest = max((_revision(r) for r in owned if r.name != rs_name), default=0)
+            if _revision(new) <= newest and newest:
+                if REVISION in ann:
+                    past = ann.get(REVISION_HISTORY)
+                    ann[REVISION_HISTORY] = f"{past},{ann[REVISION]}" if past else ann[REVISION]
+                ann[REVISION] = str(newest + 1)
             if new.spec.replicas != replicas or ann != new.metadata.annotations:
                 before = new.spec.replicas if new.spec.replicas is not None else 1
                 if before != replicas:
@@ -234,9 +306,17 @@ class DeploymentController:
             conditions=merge_conditions(old.conditions, conds, self._clock.now()),
             collisionCount=old.collisionCount,
         )
-        if status == d.status:
+        # The Deployment carries its newest ReplicaSet's revision, as upstream's controller writes
+        # it (``kubectl rollout undo`` patches the annotations it finds there).
+        annotations = d.metadata.annotations
+        if isinstance(new, ReplicaSet) and REVISION in (new.metadata.annotations or {}):
+            rev = (new.metadata.annotations or {})[REVISION]
+            if (annotations or {}).get(REVISION) != rev:
+                annotations = {**(annotations or {}), REVISION: rev}
+        if status == d.status and annotations is d.metadata.annotations:
             return False
-        self.store.update(replace(d, status=status), check_rv=False)
+        meta = replace(d.metadata, annotations=annotations)
+        self.store.update(replace(d, metadata=meta, status=status), check_rv=False)
         return True
 
 
@@ -319,6 +399,8 @@ class ReplicaSetController:
         pods = self._index.pods(rs.metadata.uid)
         active = [p for p in pods if _active(p)]
         want = rs.spec.replicas if rs.spec.replicas is not None else 1
+        if rs.metadata.deletionTimestamp:
+            want = len(active)  # being deleted: the garbage collector owns its pods, status only
         changed = False
         if len(active) < want:
             for _ in range(want - len(active)):
@@ -352,62 +434,6 @@ class ReplicaSetController:
             self.store.update(replace(rs, status=status), check_rv=False)
             changed = True
         return changed
-
-
-# --- garbage collection ------------------------------------------------------------------------
-
-
-class GarbageCollector:
-    """Deletes ReplicaSets and Pods whose owners are all gone (foreground cascading)."""
-
-    name = "garbage-collector"
-    kinds = frozenset({"Deployment", "ReplicaSet", "Pod"})
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._alive: set[str] = set()
-        self._dependents: dict[str, set[str]] = {}
-
-    def observe(self, ev: WatchEvent) -> Iterable[str]:
-        o = ev.object
-        uid = o.metadata.uid or ""
-        key = f"{o.KIND}/{o.key}"
-        if ev.type == DELETED:
-            self._alive.discard(uid)
-            return sorted(self._dependents.pop(uid, ()))
-        self._alive.add(uid)
-        refs = o.metadata.ownerReferences
-        if not refs:
-            return ()
-        orphan = True
-        for r in refs:
-            self._dependents.setdefault(r.uid, set()).add(key)
-            orphan = orphan and r.uid not in self._alive
-        return (key,) if orphan else ()
-
-    def start_keys(self) -> Iterable[str]:
-        return ()
-
-    def reconcile(self, key: str) -> bool:
-        kind, _, rest = key.partition("/")
-        ns, name = split_key(rest)
-        try:
-            o = self.store.get(kind, ns, name)
-        except NotFound:
-            return False
-        for r in o.metadata.ownerReferences or []:
-            if r.uid in self._alive:
-                return False
-            try:
-                owner = self.store.get(r.kind, ns, r.name)
-            except (NotFound, KeyError):
-                continue
-            if owner.metadata.uid == r.uid:
-                return False
-        if not o.metadata.ownerReferences:
-            return False
-        self.store.delete(kind, ns, name)
-        return True
 
 
 def selects(rs: ReplicaSet, pod: Pod) -> bool:

@@ -31,7 +31,7 @@ from typing import Protocol
 
 from msgspec.structs import replace
 
-from .._errors import Conflict, NotFound
+from .._errors import ApiRequestError, Conflict, NotFound
 from ..api.core import Event, EventSource, ObjectReference
 from ..api.meta import Object, ObjectMeta
 from ..store.base import Store
@@ -198,7 +198,15 @@ class EventRecorder:
         written = 0
         with self.store.transaction():
             for key, (p, n) in todo.items():
-                self._write(key, p, n)
+                try:
+                    self._write(key, p, n)
+                except (NotFound, ApiRequestError) as e:
+                    # The API refuses events in a namespace that is gone or Terminating (403):
+                    # dropped, as client-go's recorder drops them; the rest of the batch goes on.
+                    if isinstance(e, ApiRequestError) and e.code != 403:
+                        raise
+                    log.debug("event %s dropped: %s", p.reason, e)
+                    continue
                 written += 1
         return written
 

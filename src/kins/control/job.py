@@ -29,7 +29,9 @@ from .._errors import NotFound
 from ..api.batch import Job, JobStatus, UncountedTerminatedPods
 from ..api.core import EnvVar, Pod, PodSpec, PodStatus
 from ..api.meta import Condition, ObjectMeta
+from ..store import deletion
 from ..store.base import DELETED, Store, WatchEvent, random_suffix
+from ..store.deletion import DeleteRequest
 from .base import owner_ref, split_key
 from .events import NO_EVENTS, NORMAL, WARNING, EventSink, parse_timestamp, timestamp
 from .owners import OwnedPods
@@ -170,16 +172,13 @@ class JobController:
         try:
             job = self.store.get("Job", ns, name)
         except NotFound:
-            # Deleted: its pods go with it (kubectl's default background propagation).
-            uid = self._uid.pop(key, None)
+            # Deleted: the garbage collector deletes its pods (or they were orphaned).
             self._wake.pop(key, None)
-            if uid is None:
-                return False
-            pods = self._index.pods(uid)
-            self._index.forget(uid)
-            self._delete_pods(None, pods)
-            return bool(pods)
+            self._index.forget(self._uid.pop(key, ""))
+            return False
         assert isinstance(job, Job)
+        if job.metadata.deletionTimestamp:
+            return False  # being deleted: the garbage collector owns its pods now
         self._uid[key] = job.metadata.uid or ""
         self._wake.pop(key, None)
         now = self.clock()
@@ -199,9 +198,9 @@ class JobController:
         if now < end + ttl:
             self._wake_at(job.key, end + ttl)
             return False
+        # As the TTL-after-finished controller deletes: in the foreground, its pods first.
         with contextlib.suppress(NotFound):
-            self.store.delete("Job", job.namespace, job.name)
-        self._delete_pods(None, pods)
+            deletion.delete(self.store, "Job", job.namespace, job.name, DeleteRequest(propagation="Foreground"))
         return True
 
     def _sync(self, job: Job, pods: list[Pod], now: float) -> bool:

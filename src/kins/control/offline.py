@@ -11,6 +11,7 @@ from ..api.config import ClusterConfig, NodeConfig
 from ..api.core import (
     Endpoints,
     Namespace,
+    NamespaceSpec,
     NamespaceStatus,
     Node,
     NodeAddress,
@@ -69,6 +70,7 @@ def node_object(n: NodeConfig, now: str = "") -> Node:
 def namespace_object(name: str) -> Namespace:
     return Namespace(
         metadata=ObjectMeta(name=name, labels=namespace_labels(name, None)),
+        spec=NamespaceSpec(finalizers=["kubernetes"]),
         status=NamespaceStatus(phase="Active"),
     )
 

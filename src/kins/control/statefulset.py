@@ -173,15 +173,12 @@ class StatefulSetController:
         try:
             sts = self.store.get("StatefulSet", ns, name)
         except NotFound:
-            # The set is gone: its pods go with it (the garbage collector's job in Kubernetes).
-            uid = self._uid.pop(key, "")
-            pods = self._index.pods(uid)
-            for p in pods:
-                if not p.terminating:
-                    self.store.delete("Pod", p.namespace, p.name)
-            self._index.forget(uid)
-            return bool(pods)
+            # The set is gone: the garbage collector deletes its pods (or they were orphaned).
+            self._index.forget(self._uid.pop(key, ""))
+            return False
         assert isinstance(sts, StatefulSet)
+        if sts.metadata.deletionTimestamp:
+            return False  # being deleted: the garbage collector owns its pods now
         uid = sts.metadata.uid or ""
         changed = False
         claims = _claim_names(sts)

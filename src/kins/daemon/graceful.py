@@ -12,22 +12,25 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
-from msgspec.structs import replace
-
 from ..api.core import Pod
 from ..api.meta import LabelSelector, Object
 from ..apiserver.saadmission import admit_pod
-from ..store.base import Clock, Store
+from ..store import deletion
+from ..store.base import Store
+from ..store.deletion import DeleteRequest
 from ..store.watch import Watch
 
 
 class GracefulStore:
-    """A Store whose ``delete`` of a scheduled, unfinished pod only marks it Terminating, and
-    whose new pods pass the ServiceAccount admission."""
+    """A Store whose ``delete`` of a scheduled, unfinished pod only marks it Terminating (and
+    which keeps objects with finalizers, as ``kins.store.deletion`` does for the API), and whose
+    new pods pass the ServiceAccount admission."""
+
+    # kins.store.deletion reads this: pods on this store stop gracefully.
+    graceful = True
 
     def __init__(self, store: Store) -> None:
         self.raw = store
-        self._clock = Clock()
 
     def get(self, kind: str, namespace: str | None, name: str) -> Object:
         return self.raw.get(kind, namespace, name)
@@ -51,19 +54,8 @@ class GracefulStore:
         return self.raw.update(obj, check_rv=check_rv)
 
     def delete(self, kind: str, namespace: str | None, name: str) -> Object:
-        if kind == "Pod":
-            pod = self.raw.get(kind, namespace, name)
-            if isinstance(pod, Pod) and pod.spec.nodeName and _unfinished(pod):
-                if pod.metadata.deletionTimestamp:
-                    return pod
-                grace = pod.spec.terminationGracePeriodSeconds
-                meta = replace(
-                    pod.metadata,
-                    deletionTimestamp=self._clock.now(),
-                    deletionGracePeriodSeconds=30 if grace is None else grace,
-                )
-                return self.raw.update(replace(pod, metadata=meta), check_rv=False)
-        return self.raw.delete(kind, namespace, name)
+        # As the API deletes: finalizers hold an object, a running pod is only marked.
+        return deletion.delete(self, kind, namespace, name, DeleteRequest()).obj
 
     def watch(self, kinds: set[str] | None, since: int) -> Watch:
         return self.raw.watch(kinds, since)
@@ -77,11 +69,6 @@ class GracefulStore:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.raw, name)
-
-
-def _unfinished(pod: Pod) -> bool:
-    phase = pod.status.phase if pod.status else None
-    return phase not in ("Succeeded", "Failed")
 
 
 def iter_pods(store: Store, node: str | None = None) -> Iterator[Pod]:

@@ -35,6 +35,7 @@ from ..api.meta import Object, ObjectMeta
 from ..apiserver import auth, kubeconfig
 from ..apiserver.bootstrap import ensure_bootstrap_policy
 from ..apiserver.keys import STATE_DIR_KEY
+from ..apiserver.namespaces import REQUIRE_NAMESPACES
 from ..apiserver.server import make_app, start
 from ..apiserver.tokens import SigningKey, legacy_claims
 from ..client import connect
@@ -228,6 +229,7 @@ class Daemon:
         app = make_app(
             self.store, self.cfg, token=token, admission=admission(self.raw, self.cfg), signing_key=self.signing_key
         )
+        app[REQUIRE_NAMESPACES] = True  # the system namespaces exist: others must be created first
         app["kins.daemon"] = self
         app[STATE_DIR_KEY] = self.state_dir
         app.router.add_get("/kins/v1/status", self._status)

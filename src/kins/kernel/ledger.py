@@ -16,7 +16,7 @@ import fcntl
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,4 +175,32 @@ def teardown(cluster: str, state_dir: str | Path) -> list[str]:
     for own in (led.path, led.state_dir / _LOCK_FILE):
         with contextlib.suppress(FileNotFoundError):
             own.unlink()
+    return removed
+
+
+def prefixed_namespaces(cluster: str, others: Iterable[str] = ()) -> list[str]:
+    """The cluster's namespaces found by their prefix alone (for a cluster whose state directory,
+    and ledger, is gone), in teardown order: pods first, the underlay last. ``others``: the
+    names of other clusters on this machine, whose namespaces are left out even where this
+    cluster's prefix also fits them (cluster ``a`` and cluster ``a-node``'s ``kins-a-node-node-n1``)."""
+    spare: set[str] = set()
+    for other in others:
+        if other != cluster and other.startswith(cluster + "-"):
+            spare.update(netns.list_namespaces(other))
+    pre = netns.cluster_prefix(cluster)
+
+    def order(name: str) -> tuple[int, str]:
+        return _ORDER.get(name[len(pre) :].split("-", 1)[0], 9), name
+
+    return sorted((n for n in netns.list_namespaces(cluster) if n not in spare), key=order)
+
+
+def sweep(cluster: str, names: Iterable[str]) -> list[str]:
+    """Remove the namespaces ``names`` (``prefixed_namespaces``), each checked to carry the
+    cluster's prefix; what was removed."""
+    removed: list[str] = []
+    for name in names:
+        netns.check_owned(name, cluster)
+        if netns.remove(name):
+            removed.append(f"netns {name}")
     return removed
