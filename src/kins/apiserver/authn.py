@@ -127,13 +127,11 @@ class Authenticator:
         return UserInfo(claims["sub"], tuple(service_account_groups(ns)), uid, extra)
 
     def _legacy(self, token: str, claims: dict[str, Any]) -> UserInfo | None:
-        ns = claims.get("kubernetes.io/serviceaccount/namespace")
-        secret = claims.get("kubernetes.io/serviceaccount/secret.name")
-        name = claims.get("kubernetes.io/serviceaccount/service-account.name")
-        uid = claims.get("kubernetes.io/serviceaccount/service-account.uid")
-        if not all(isinstance(x, str) for x in (ns, secret, name, uid)):
+        keys = ("namespace", "secret.name", "service-account.name", "service-account.uid")
+        values = [claims.get(f"kubernetes.io/serviceaccount/{k}") for k in keys]
+        if not all(isinstance(v, str) and v for v in values):
             return None
-        assert isinstance(ns, str) and isinstance(secret, str) and isinstance(name, str) and isinstance(uid, str)
+        ns, secret, name, uid = (str(v) for v in values)
         if not self._service_account(ns, name, uid):
             return None
         # The token lives as long as its Secret holds it.
