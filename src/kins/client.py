@@ -19,6 +19,7 @@ import httpx
 import msgspec
 from msgspec.structs import replace
 
+from . import __version__
 from ._errors import Conflict, NotFound, error_from_status
 from .api.load import to_object
 from .api.meta import LabelSelector, Object
@@ -118,7 +119,8 @@ class Client:
         if transport is None and uds is not None:
             # No TLS over a unix socket: skipping the CA bundle saves ~40 ms per client.
             transport = httpx.HTTPTransport(uds=uds, verify=False)
-        headers = {"Accept": "application/json"}
+        # The API names a writer's managedFields entries after the User-Agent's first segment.
+        headers = {"Accept": "application/json", "User-Agent": f"kins/{__version__} (python-httpx)"}
         if self._token_file is None:
             headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(

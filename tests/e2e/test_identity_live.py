@@ -144,6 +144,7 @@ def test_a_pod_waits_for_its_service_account(cluster: Cluster) -> None:
     ev = poll(failed_mount, 20, "a FailedMount event of pod early")
     assert ev.type == "Warning"
     assert re.fullmatch(
+        r"Unable to attach or mount volumes: "
         r'MountVolume\.SetUp failed for volume "kube-api-access-\w{5}" : failed to fetch token: .*'
         r'serviceaccounts "late-sa" not found',
         ev.message or "",

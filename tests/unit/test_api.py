@@ -414,7 +414,7 @@ def test_invalid_service_is_422_with_field_causes(api: Served, client: Client) -
     )
     assert r.status_code == 422
     status = r.json()
-    assert status["reason"] == "Invalid" and status["details"]["kind"] == "services"
+    assert status["reason"] == "Invalid" and status["details"]["kind"] == "Service"
     assert status["details"]["causes"][0]["field"] == "spec.ports[0].port"
     with pytest.raises(NotFound):
         client.get("Service", "default", "web")

@@ -139,7 +139,7 @@ def _names(store: Store) -> set[str]:
 def _create(k: Any, kind: str, name: str, namespace: str | None = None) -> None:
     """``kubectl create -f -`` (JSON on the wire; kubectl's imperative creates send protobuf)."""
     meta = f"{{name: {name}, namespace: {namespace}}}" if namespace else f"{{name: {name}}}"
-    k("create", "--validate=false", "-f", "-", input=f"apiVersion: v1\nkind: {kind}\nmetadata: {meta}\n")
+    k("create", "-f", "-", input=f"apiVersion: v1\nkind: {kind}\nmetadata: {meta}\n")
 
 
 def _get_ns(k: Any, name: str) -> dict[str, Any]:
@@ -157,7 +157,7 @@ def test_delete_namespace_terminates_refuses_content_then_empties_it(tmp_path: P
     store = _store()
     with tls_api(store, tmp_path) as api:
         k = api.kubectl(version)
-        k("create", "--validate=false", "-f", "-", input=CONTENT)
+        k("create", "-f", "-", input=CONTENT)
         run_until_stable(store, _everything(store))
         assert _content(store, "zz")["Pod"] == 2
 
@@ -171,7 +171,7 @@ def test_delete_namespace_terminates_refuses_content_then_empties_it(tmp_path: P
 
         # Nothing new in it, whatever the kind, with the API's Status.
         late = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: late, namespace: zz}\ndata: {a: b}\n"
-        p = k.run("create", "--validate=false", "-f", "-", input=late, check=False)
+        p = k.run("create", "-f", "-", input=late, check=False)
         assert p.returncode != 0
         assert (
             'Error from server (Forbidden): error when creating "STDIN": configmaps "late" is forbidden: '

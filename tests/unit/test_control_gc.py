@@ -319,7 +319,7 @@ def test_deleting_a_deployment_removes_its_replicasets_and_pods(tmp_path: Path, 
     ctrls = default_controllers(store, default_cluster(), random.Random(1))
     with tls_api(store, tmp_path) as api:
         k = api.kubectl(version)
-        k("create", "--validate=false", "-f", "-", input=DEPLOYMENT)
+        k("create", "-f", "-", input=DEPLOYMENT)
         run_until_stable(store, ctrls)
         assert len(store.list("ReplicaSet", "default")[0]) == 1 and len(store.list("Pod", "default")[0]) == 2
         k("delete", "deployment", "web", "--wait=false")
@@ -329,7 +329,7 @@ def test_deleting_a_deployment_removes_its_replicasets_and_pods(tmp_path: Path, 
         assert store.list("Pod", "default")[0] == []
 
         # Foreground: the Deployment stays (not re-syncing its ReplicaSets) until they are gone.
-        k("create", "--validate=false", "-f", "-", input=DEPLOYMENT)
+        k("create", "-f", "-", input=DEPLOYMENT)
         run_until_stable(store, default_controllers(store, default_cluster(), random.Random(1)))
         k("delete", "deployment", "web", "--cascade=foreground", "--wait=false")
         assert store.get("Deployment", "default", "web").metadata.finalizers == ["foregroundDeletion"]
@@ -338,7 +338,7 @@ def test_deleting_a_deployment_removes_its_replicasets_and_pods(tmp_path: Path, 
             assert store.list(kind, "default")[0] == [], kind
 
         # Orphan: the ReplicaSet and its pods stay, no longer owned.
-        k("create", "--validate=false", "-f", "-", input=DEPLOYMENT)
+        k("create", "-f", "-", input=DEPLOYMENT)
         run_until_stable(store, default_controllers(store, default_cluster(), random.Random(1)))
         k("delete", "deployment", "web", "--cascade=orphan", "--wait=false")
         run_until_stable(store, default_controllers(store, default_cluster(), random.Random(1)))

@@ -191,6 +191,7 @@ def test_sampler_reports_pods_and_nodes(tmp_path: Path) -> None:
         proc(SPIN) as busy,
         proc(SHARED + "print('ready', flush=True)\ntime.sleep(600)\n") as big,
         proc(IDLE) as holder,
+        proc(IDLE) as agent,
     ):
         hst = read_stat(holder.pid)
         assert hst is not None
@@ -204,7 +205,9 @@ def test_sampler_reports_pods_and_nodes(tmp_path: Path) -> None:
             {run.key: run},
             threading.RLock(),
             nodes=lambda: ["n1", "n2"],
-            own=lambda: [os.getpid()],
+            # A process younger than the window, as an agent started with its pods: its start is
+            # its first point (an older one would have no rate in the first sample).
+            own=lambda: [agent.pid],
             post=print,
             window=15,
         )

@@ -30,7 +30,7 @@ def test_kubectl_sees_a_new_pod_pending(tmp_path: Path, version: str) -> None:
     with tls_api(store, tmp_path) as api:
         k = api.kubectl(version)
         k("run", "one", "--image=busybox", "--restart=Never")
-        k("create", "--validate=false", "-f", "-", input=POD)
+        k("create", "-f", "-", input=POD)
         for name in ("one", "web"):
             assert k("get", "pod", name, "-o", "jsonpath={.status.phase}") == "Pending"
             stored = store.get("Pod", "default", name)

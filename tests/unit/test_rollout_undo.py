@@ -74,7 +74,7 @@ def test_rollout_undo_scales_revision_1_back_up(tmp_path: Path, version: str) ->
     with tls_api(store, tmp_path) as api:
         k = api.kubectl(version)
         # kubectl 1.27 validates against /openapi/v2 unless told not to.
-        k("create", "--validate=false", "-f", "-", input=DEPLOY)
+        k("create", "-f", "-", input=DEPLOY)
         settle()
         (first,) = _replica_sets(store)
         d = store.get("Deployment", "default", "web")

@@ -421,7 +421,7 @@ status: {loadBalancer: {ingress: [{ip: 192.168.0.21}, {ip: 192.168.0.22}]}}
 
 def test_unknown_kind_is_an_error() -> None:
     with pytest.raises(KeyError):
-        format_table("Lease", [Pod()], wide=False, all_namespaces=False, now=NOW)
+        format_table("PodTemplate", [Pod()], wide=False, all_namespaces=False, now=NOW)
 
 
 def test_container_status_defaults_are_zero() -> None:

@@ -712,6 +712,7 @@ class PodStatus(Base):
     startTime: str | None = None
     containerStatuses: list[ContainerStatus] | None = None
     initContainerStatuses: list[ContainerStatus] | None = None
+    ephemeralContainerStatuses: list[ContainerStatus] | None = None
     reason: str | None = None
     message: str | None = None
     nominatedNodeName: str | None = None

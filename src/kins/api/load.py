@@ -8,6 +8,7 @@ structs, which also yields the field path of a type error. Multi-document files,
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import re
 import sys
@@ -20,6 +21,7 @@ import msgspec
 import yaml_rs
 
 from .._errors import MultiValidationError, ValidationError
+from .apiextensions import CustomResourceDefinition
 from .meta import Object
 from .networking import LegacyIngress
 from .registry import KINDS
@@ -96,7 +98,7 @@ def _describe(doc: dict[str, Any]) -> str:
 
 
 def to_object(doc: Any, source: str) -> Object:
-    """One document -> its typed object (legacy Ingress converted to networking.k8s.io/v1)."""
+    """One document -> its typed object, in the version it is stored as."""
     if not isinstance(doc, dict):
         raise MultiValidationError(
             [ValidationError(source, "", f"a manifest must be a mapping, not {type(doc).__name__}")]
@@ -111,10 +113,23 @@ def to_object(doc: Any, source: str) -> Object:
     cls = KINDS.get((api, kind))
     if cls is None:
         raise MultiValidationError([ValidationError(where, "kind", f'no matches for kind "{kind}" in version "{api}"')])
-    obj = convert(doc, cls, where)
+    prepare = getattr(cls, "prepare", None)
+    if prepare is not None:
+        # a custom resource: pruned, defaulted and checked by the schema of its version
+        doc = prepare(doc)
+        errors = cls.schema_errors(doc)  # type: ignore[attr-defined]
+        if errors:
+            raise MultiValidationError([ValidationError(where, f, m) for f, m in errors])
+    return stored_form(convert(doc, cls, where))
+
+
+def stored_form(obj: Object) -> Object:
+    """An object of a version that is converted before it is stored (legacy Ingress,
+    autoscaling/v1, a custom resource's other versions) in the stored version."""
     if isinstance(obj, LegacyIngress):
         return obj.to_v1()
-    return obj
+    to_stored = getattr(obj, "to_stored", None)
+    return to_stored() if to_stored is not None else obj
 
 
 def expand_lists(docs: Iterable[Any]) -> list[Any]:
@@ -170,13 +185,13 @@ def _load_json(text: str) -> list[Object] | None:
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None
         cls = KINDS.get((h.apiVersion, h.kind))
-        if cls is None or h.items is not None:
+        if cls is None or h.items is not None or hasattr(cls, "prepare"):
             return None  # unknown kinds and nested lists: the general path explains them
         try:
             obj = msgspec.json.decode(raw, type=cls)
         except msgspec.ValidationError:
             return None
-        objs.append(obj.to_v1() if isinstance(obj, LegacyIngress) else obj)
+        objs.append(stored_form(obj))
     return objs
 
 
@@ -188,10 +203,34 @@ def load_text(text: str, source: str = "<input>") -> list[Object]:
     return load_documents(parse_text(text, source), source)
 
 
+def _is_definition(doc: Any) -> bool:
+    return isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"
+
+
+def serve_definitions(docs: Iterable[Any], source: str) -> None:
+    """Register the kinds of the CustomResourceDefinitions among ``docs``, so that objects of
+    those kinds load in the same input (whatever the order of the documents and files). Broken
+    definitions are left to the loading that follows to report."""
+    from .custom import DefinitionConflict, register_definition
+
+    for d in expand_lists(docs):
+        if _is_definition(d):
+            try:
+                crd = to_object(d, source)
+            except MultiValidationError:
+                continue
+            with contextlib.suppress(DefinitionConflict):
+                assert isinstance(crd, CustomResourceDefinition)
+                register_definition(crd)
+
+
 def load_documents(docs: Iterable[Any], source: str) -> list[Object]:
     """Typed objects of every document; all errors are collected and raised together."""
     objs: list[Object] = []
     errors: list[ValidationError] = []
+    docs = list(docs)
+    if any(_is_definition(d) for d in docs):
+        serve_definitions(docs, source)
     for d in expand_lists(docs):
         try:
             objs.append(to_object(d, source))
@@ -207,12 +246,17 @@ def load_paths(paths: Iterable[str]) -> list[Object]:
     objs: list[Object] = []
     errors: list[ValidationError] = []
     with no_gc():
-        for path in paths:
-            for source, text in _read(path):
-                try:
-                    objs.extend(load_text(text, source))
-                except MultiValidationError as e:
-                    errors.extend(e.errors)
+        texts = [st for path in paths for st in _read(path)]
+        for source, text in texts:
+            # definitions first: their objects may come in an earlier file
+            if "CustomResourceDefinition" in text:
+                with contextlib.suppress(MultiValidationError):
+                    serve_definitions(parse_text(text, source), source)
+        for source, text in texts:
+            try:
+                objs.extend(load_text(text, source))
+            except MultiValidationError as e:
+                errors.extend(e.errors)
     if errors:
         raise MultiValidationError(errors)
     return objs

@@ -42,6 +42,7 @@ MERGE_KEYS: dict[str, tuple[str, ...]] = {
     "schedulingGates": ("name",),
     "podIPs": ("ip",),
     "hostIPs": ("ip",),
+    "webhooks": ("name",),
 }
 
 

@@ -7,12 +7,14 @@ the registry is served and reachable without editing either.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
+from . import registry
 from .meta import Base, LabelSelector, Object, ObjectMeta
 from .networking import LegacyIngress
-from .registry import KINDS, RESOURCES, STORED
+from .registry import CATEGORIES, KINDS, RESOURCES, SHORT_NAMES, STORED
 
 # Kinds whose replicas can be read and set through the ``/scale`` subresource.
 SCALABLE = frozenset({"Deployment", "ReplicaSet", "StatefulSet"})
@@ -37,19 +39,33 @@ class Resource:
 
     @property
     def legacy(self) -> bool:
+        """Served in another version than the one stored (converted on the way in and out)."""
         return self.cls is not self.stored
 
     @property
     def short_names(self) -> list[str]:
-        return sorted(n for n, k in RESOURCES.items() if k == self.kind and n not in (self.plural, self.kind.lower()))
+        return [n for n in SHORT_NAMES.get(self.kind, ()) if RESOURCES.get(n) == self.kind]
+
+    @property
+    def singular(self) -> str:
+        return getattr(self.stored, "SINGULAR", "") or self.kind.lower()
+
+    @property
+    def categories(self) -> list[str]:
+        return CATEGORIES.get(self.kind, [])
 
     @property
     def subresources(self) -> list[str]:
+        declared: tuple[str, ...] | None = getattr(self.stored, "SUBRESOURCES", None)
+        if declared is not None:  # a custom resource: what its definition declares
+            return list(declared)
         subs = ["status"] if "status" in self.stored.__struct_fields__ else []
         if self.kind in SCALABLE:
             subs.append("scale")
         if self.kind == "Namespace":
             subs.append("finalize")  # PUT: spec.finalizers (what the namespace controller removes)
+        if self.kind == "Pod":
+            subs.append("ephemeralcontainers")
         return subs
 
     def path(self, namespace: str | None = None, name: str | None = None, sub: str | None = None) -> str:
@@ -74,13 +90,41 @@ def _build() -> list[Resource]:
     return out
 
 
-ALL: list[Resource] = _build()
+# Rebuilt in place when the registry changes (a CRD registered), so importers keep valid references.
+ALL: list[Resource] = []
 # (group/version, plural) -> resource, for routing.
-BY_PATH: dict[tuple[str, str], Resource] = {(r.group_version, r.plural): r for r in ALL}
-# kind -> the canonical (non-legacy) resource, for clients.
-BY_KIND: dict[str, Resource] = {r.kind: r for r in ALL if not r.legacy}
-GROUP_VERSIONS: list[str] = sorted({r.group_version for r in ALL}, key=lambda gv: (gv != "v1", gv))
+BY_PATH: dict[tuple[str, str], Resource] = {}
+# kind -> the canonical (stored) resource, for clients.
+BY_KIND: dict[str, Resource] = {}
+GROUP_VERSIONS: list[str] = []
+# Old versions of built-in kinds: served, but not advertised with short names.
 LEGACY_TYPES: tuple[type[Object], ...] = (LegacyIngress,)
+
+
+def _replace(table: dict[Any, Resource], new: dict[Any, Resource]) -> None:
+    """New entries first, stale ones after: a reader never misses a kind that stays served."""
+    table.update(new)
+    for key in [k for k in table if k not in new]:
+        del table[key]
+
+
+def _rebuild() -> None:
+    ALL[:] = _build()
+    _replace(BY_PATH, {(r.group_version, r.plural): r for r in ALL})
+    _replace(BY_KIND, {r.kind: r for r in ALL if not r.legacy})
+    GROUP_VERSIONS[:] = sorted({r.group_version for r in ALL}, key=lambda gv: (gv != "v1", gv))
+
+
+_rebuild()
+registry.HOOKS.append(_rebuild)
+
+
+def resources_in_category(category: str) -> list[Resource]:
+    """The resources of a discovery category (``all``) in the order ``kubectl get all`` lists them:
+    group by group (core first, custom resources last), by name within a group."""
+    found = [r for r in BY_KIND.values() if category in r.categories]
+    custom = {r.kind for r in found if getattr(r.stored, "SUBRESOURCES", None) is not None}
+    return sorted(found, key=lambda r: (r.kind in custom, r.group_version != "v1", r.group, r.plural))
 
 
 def resource_for(kind_or_name: str) -> Resource:

@@ -14,10 +14,11 @@ from .._errors import NotFound, ValidationError
 from ..api.meta import Object
 from ..store import deletion
 from ..store.deletion import DeleteRequest, PreconditionFailed
+from . import definitions
 from .errors import ApiError, cause_reason
 from .keys import STORE_KEY
 from .request import Target
-from .response import encode_obj, json_response, list_body
+from .response import encode_obj, list_body, respond
 
 # The namespaces the API server's NamespaceLifecycle admission never lets go.
 IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
@@ -132,10 +133,14 @@ def _forbid_immortal(t: Target, name: str) -> None:
 
 
 def _one(request: web.Request, t: Target, name: str, namespace: str | None, opts: DeleteOptions) -> deletion.Deleted:
+    store = request.app[STORE_KEY]
     try:
-        return deletion.delete(request.app[STORE_KEY], t.res.kind, namespace, name, _request(opts), dry_run=_dry(opts))
+        done = deletion.delete(store, t.res.kind, namespace, name, _request(opts), dry_run=_dry(opts))
     except PreconditionFailed as e:
         raise ApiError(409, "Conflict", str(e), kind=t.res.plural, name=name) from None
+    if done.gone and not _dry(opts):
+        definitions.deleted(store, done.obj)  # a CustomResourceDefinition takes its objects and kind along
+    return done
 
 
 async def delete_object(request: web.Request, t: Target) -> web.Response:
@@ -145,7 +150,7 @@ async def delete_object(request: web.Request, t: Target) -> web.Response:
     done = _one(request, t, t.name, t.store_ns, opts)
     # 202 when the client asked for cascading (orphanDependents=false) and the object stays.
     code = 202 if not done.gone and opts.orphanDependents is False else 200
-    return json_response(encode_obj(t.res, done.obj), code)
+    return respond(request, encode_obj(t.res, done.obj), code)
 
 
 async def delete_collection(request: web.Request, t: Target, items: list[Object]) -> web.Response:
@@ -160,4 +165,4 @@ async def delete_collection(request: web.Request, t: Target, items: list[Object]
         for o in items:
             with contextlib.suppress(NotFound):  # gone since the list
                 out.append(_one(request, t, o.name, o.metadata.namespace, opts).obj)
-    return json_response(list_body(t.res, out, store.resource_version, None))
+    return respond(request, list_body(t.res, out, store.resource_version, None))

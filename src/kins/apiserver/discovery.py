@@ -6,12 +6,13 @@ names and subresources, from the same table the router uses.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
-from ..api.resources import ALL, GROUP_VERSIONS
+from ..api.resources import ALL, GROUP_VERSIONS, LEGACY_TYPES
 from . import metrics
 from .access import EXTRA_SUBRESOURCES, REVIEW_RESOURCES
 
@@ -45,6 +46,19 @@ async def _api_versions(request: web.Request) -> web.Response:
     )
 
 
+_KUBE_VERSION = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
+
+
+def version_priority(version: str) -> tuple[int, int, int, str]:
+    """Kubernetes' version order as a sort key: GA before beta before alpha, higher numbers
+    first (v2, v1, v1beta2, v1beta1, v1alpha1), then anything else by name."""
+    m = _KUBE_VERSION.match(version)
+    if m is None:
+        return (3, 0, 0, version)
+    stage = {None: 0, "beta": 1, "alpha": 2}[m.group(2)]
+    return (stage, -int(m.group(1)), -int(m.group(3) or 0), "")
+
+
 # Groups served beside the stored kinds (as an aggregated API would be): group/version -> resources.
 EXTRA_GROUPS: dict[str, list[dict[str, Any]]] = {metrics.GROUP_VERSION: metrics.RESOURCES}
 # The create-only reviews (authorization.k8s.io, authentication.k8s.io).
@@ -60,8 +74,9 @@ def _group_versions() -> list[str]:
 
 def _group_body(group: str) -> dict[str, Any]:
     versions = [gv for gv in _group_versions() if gv.rpartition("/")[0] == group]
-    # The newest (networking.k8s.io/v1, not the legacy v1beta1) is the preferred version.
-    preferred = sorted(versions, key=lambda gv: ("beta" in gv, "alpha" in gv))[0]
+    # The newest (autoscaling/v2, networking.k8s.io/v1 rather than v1beta1) is listed first and preferred.
+    versions.sort(key=lambda gv: version_priority(gv.rpartition("/")[2]))
+    preferred = versions[0]
     return {
         "kind": "APIGroup",
         "apiVersion": "v1",
@@ -72,7 +87,9 @@ def _group_body(group: str) -> dict[str, Any]:
 
 
 async def _api_groups(request: web.Request) -> web.Response:
-    groups = sorted({gv.rpartition("/")[0] for gv in _group_versions() if "/" in gv})
+    # Custom resources' groups after the built-in ones (their group priority is lower).
+    custom = {r.group for r in ALL if getattr(r.stored, "DEFINITION", "")}
+    groups = sorted({gv.rpartition("/")[0] for gv in _group_versions() if "/" in gv}, key=lambda g: (g in custom, g))
     return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group_body(g) for g in groups]})
 
 
@@ -85,20 +102,20 @@ async def _api_group(request: web.Request) -> web.Response:
 
 def _resource_list(gv: str) -> dict[str, Any]:
     resources: list[dict[str, Any]] = list(EXTRA_GROUPS.get(gv, []))
-    for res in ALL:
-        if res.group_version != gv:
-            continue
+    # By name, as the API server lists them (kubectl get all follows this order).
+    for res in sorted((r for r in ALL if r.group_version == gv), key=lambda r: r.plural):
         verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
         resources.append(
             {
                 "name": res.plural,
-                "singularName": res.kind.lower(),
+                "singularName": res.singular,
                 "namespaced": res.namespaced,
                 "kind": res.kind,
                 "verbs": verbs,
                 # Legacy versions (extensions/v1beta1 Ingress) keep no short names: kubectl would
                 # warn that "ing" matches in several groups.
-                **({"shortNames": res.short_names} if res.short_names and not res.legacy else {}),
+                **({"shortNames": res.short_names} if res.short_names and res.cls not in LEGACY_TYPES else {}),
+                **({"categories": res.categories} if res.categories else {}),
             }
         )
         for sub in res.subresources:

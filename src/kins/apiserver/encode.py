@@ -58,6 +58,13 @@ def _fill(obj: Any, doc: Any) -> None:
                 _fill(item, out)
 
 
+def encode_value(value: Any) -> Any:
+    """One field's value (a struct, a list of them, a scalar) as ``encode`` writes it."""
+    doc = msgspec.to_builtins(value)
+    _fill(value, doc)
+    return doc
+
+
 def encode(obj: msgspec.Struct) -> dict[str, Any]:
     """``obj`` as plain JSON data, with the scalar defaults written out."""
     doc = msgspec.to_builtins(obj)

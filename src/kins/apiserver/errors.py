@@ -30,6 +30,7 @@ class ApiError(Exception):
         self.reason = reason
         self.message = message
         self.kind = kind
+        self.group = group
         self.name = name
         self.group = group
         self.causes = causes
@@ -72,12 +73,22 @@ def cause_reason(message: str) -> str:
         return "FieldValueTooMany"
     if low.startswith("too long"):
         return "FieldValueTooLong"
+    if low.startswith("not found"):
+        return "FieldValueNotFound"
     return "FieldValueInvalid"
 
 
 def invalid(res: Resource, name: str, errors: list[ValidationError]) -> ApiError:
     causes = [{"reason": cause_reason(e.message), "message": e.message, "field": e.field} for e in errors]
     detail = "; ".join(f"{e.field}: {e.message}" if e.field else e.message for e in errors)
+    # As the API server words it: the kind qualified by its group (Deployment.apps, Widget.example.com).
+    qualified = f"{res.kind}.{res.group}" if res.group else res.kind
     return ApiError(
-        422, "Invalid", f'{res.kind} "{name}" is invalid: {detail}', kind=res.plural, name=name, causes=causes
+        422,
+        "Invalid",
+        f'{qualified} "{name}" is invalid: {detail}',
+        kind=res.kind,
+        group=res.group,
+        name=name,
+        causes=causes,
     )

@@ -51,6 +51,10 @@ def _walk(value: Any, t: mi.Type | None, path: str, out: list[str]) -> None:
 
 def unknown_fields(doc: Any, cls: type) -> list[str]:
     """Paths of the fields in ``doc`` that ``cls`` (a msgspec struct) does not have."""
+    pruned = getattr(cls, "pruned_paths", None)
+    if pruned is not None:  # a custom resource: what its schema does not declare
+        paths: list[str] = pruned(doc)
+        return paths
     out: list[str] = []
     _walk(doc, _info(cls), "", out)
     return out

@@ -216,9 +216,15 @@ def log_runs(root: Path, pod: Pod, container: str) -> list[Path]:
     return sorted(runs, key=lambda p: int(p.stem))
 
 
-def _state(pod: Pod, container: str) -> tuple[str, str]:
+def container_state(pod: Pod, container: str) -> tuple[str, str]:
     """(state, reason) of a container from the pod's status: running, waiting or terminated."""
-    for cs in (pod.status.containerStatuses or []) if pod.status is not None else []:
+    st = pod.status
+    statuses = (
+        [*(st.containerStatuses or []), *(st.initContainerStatuses or []), *(st.ephemeralContainerStatuses or [])]
+        if st is not None
+        else []
+    )
+    for cs in statuses:
         if cs.name == container and cs.state:
             for state, detail in (
                 ("waiting", cs.state.waiting),
@@ -239,7 +245,7 @@ def _pick_run(root: Path, pod: Pod, container: str, previous: bool) -> Path:
             )
         return runs[-2]
     if not runs:
-        _, reason = _state(pod, container)
+        _, reason = container_state(pod, container)
         raise ApiError(
             400,
             "BadRequest",
@@ -319,7 +325,7 @@ async def _follow(
                 if left == 0:
                     return
                 continue
-            if not _run_goes_on(store, root, pod, container, path):
+            if not run_goes_on(store, root, pod, container, path):
                 now = time.monotonic()
                 stopped_since = stopped_since or now
                 if now - stopped_since >= FOLLOW_END_GRACE:
@@ -330,7 +336,7 @@ async def _follow(
         await resp.write(line if left is None else line[:left])
 
 
-def _run_goes_on(store: object, root: Path, pod: Pod, container: str, path: Path) -> bool:
+def run_goes_on(store: object, root: Path, pod: Pod, container: str, path: Path) -> bool:
     try:
         cur = store.get("Pod", pod.namespace, pod.name)  # type: ignore[attr-defined]
     except NotFound:
@@ -340,5 +346,5 @@ def _run_goes_on(store: object, root: Path, pod: Pod, container: str, path: Path
     runs = log_runs(root, cur, container)
     if runs and runs[-1] != path:
         return False  # the container was restarted: this run is over
-    state, _ = _state(cur, container)
+    state, _ = container_state(cur, container)
     return state == "running"

@@ -31,6 +31,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from ..api import registry
 from ..api import resources as api_resources
 from ..api.resources import Resource, Scale
 from . import openapi_proto
@@ -325,6 +326,9 @@ def invalidate() -> None:
     """Forget every built document (the registry of kinds changed)."""
     global _docs
     _docs = None
+
+
+registry.HOOKS.append(invalidate)  # a custom resource registered or removed
 
 
 def _fingerprint(resources: list[Resource]) -> tuple[Any, ...]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ..api.core import Pod
+from ..api.core import Container, Pod
 from ..runtime.runtime import load_sandbox
 from ..runtime.types import Sandbox
 from .errors import ApiError
@@ -41,18 +41,26 @@ def get_pod(request: web.Request) -> Pod:
     return obj
 
 
+def all_containers(pod: Pod) -> list[Container]:
+    """The pod's containers, init containers and ephemeral containers."""
+    return [*pod.spec.containers, *(pod.spec.initContainers or []), *(pod.spec.ephemeralContainers or [])]
+
+
 def container_name(pod: Pod, given: str | None) -> str:
     """The container a request is about: the only one, or the one named (the API server's checks)."""
     names = [c.name for c in pod.spec.containers]
     inits = [c.name for c in pod.spec.initContainers or []]
+    ephemeral = [c.name for c in pod.spec.ephemeralContainers or []]
     if not given:
         if len(names) == 1:
             return names[0]
         msg = f"a container name must be specified for pod {pod.name}, choose one of: [{' '.join(names)}]"
         if inits:
             msg += f" or one of the init containers: [{' '.join(inits)}]"
+        if ephemeral:
+            msg += f" or one of the ephemeral containers: [{' '.join(ephemeral)}]"
         raise ApiError(400, "BadRequest", msg)
-    if given not in names and given not in inits:
+    if given not in names and given not in inits and given not in ephemeral:
         raise ApiError(400, "BadRequest", f"container {given} is not valid for pod {pod.name}")
     return given
 

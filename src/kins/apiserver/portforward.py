@@ -1,7 +1,9 @@
 """``pods/NAME/portforward``: connections to a pod's ports, from inside its network namespace.
 
-Two WebSocket protocols are served:
+Three ways in are served:
 
+- SPDY/3.1 itself (kubectl before 1.31): the request is upgraded (``spdyupgrade``) with the
+  stream protocol ``portforward.k8s.io``, then streams as below.
 - ``SPDY/3.1+portforward.k8s.io`` (kubectl 1.31+): SPDY tunnelled through the WebSocket. For each
   local connection kubectl opens an ``error`` and a ``data`` stream with the same ``requestID``
   and the target ``port``; once both are there the port is dialled, bytes flow on the data
@@ -19,18 +21,19 @@ import asyncio
 import contextlib
 import os
 import struct
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
 
 from ..runtime.linux import socket_in_netns
 from ..runtime.types import Sandbox
-from . import spdy
+from . import spdy, spdyupgrade
 from .errors import ApiError
 from .exec import offered_protocols
 from .pods import get_pod, running_sandbox
 
+PORTFORWARD_V1 = "portforward.k8s.io"
 SPDY_PROTOCOL = "SPDY/3.1+portforward.k8s.io"
 CHANNEL_PROTOCOLS = ("v4.channel.k8s.io", "v5.channel.k8s.io", "portforward.k8s.io")
 PROTOCOLS = (SPDY_PROTOCOL, *CHANNEL_PROTOCOLS)
@@ -85,15 +88,42 @@ def dial_error(sandbox: Sandbox, port: int, e: BaseException) -> str:
     )
 
 
+def check_stream(headers: Mapping[str, str]) -> str | None:
+    """Why a port-forward stream is refused (None: it is accepted), as the kubelet checks it."""
+    if headers.get("streamtype", "") not in ("data", "error"):
+        return f"invalid stream type {headers.get('streamtype', '')!r}"
+    raw = headers.get("port", "")
+    if not raw:
+        return '"port" header is required'
+    try:
+        port = int(raw)
+    except ValueError:
+        return f'unable to parse "{raw}" as a port'
+    if not 0 < port < 65536:
+        return f"port {port} must be > 0 and < 65536"
+    return None
+
+
 async def handle(request: web.Request) -> web.StreamResponse:
     pod = get_pod(request)
+    if spdyupgrade.wants_spdy(request):
+        protocol = spdyupgrade.negotiate(request, (PORTFORWARD_V1,))
+        sandbox = running_sandbox(request, pod, pod.spec.containers[0].name if pod.spec.containers else "")
+        session, resp = await spdyupgrade.accept(request, protocol or PORTFORWARD_V1, check_stream)
+        try:
+            await SpdyForward(session, sandbox).run()
+        finally:
+            await session.drain()
+            session.close()
+        return resp
     ws = web.WebSocketResponse(protocols=PROTOCOLS, max_msg_size=0)
     offered = set(offered_protocols(request))
     if not ws.can_prepare(request).ok or not offered & set(PROTOCOLS):
         raise ApiError(
             400,
             "BadRequest",
-            f"port forwarding needs a WebSocket upgrade with one of the subprotocols {', '.join(PROTOCOLS)}",
+            f"port forwarding needs a WebSocket upgrade with one of the subprotocols {', '.join(PROTOCOLS)}"
+            " or a SPDY/3.1 upgrade",
         )
     ports: list[int] = []
     if SPDY_PROTOCOL not in offered:
@@ -104,7 +134,16 @@ async def handle(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     try:
         if ws.ws_protocol == SPDY_PROTOCOL:
-            await SpdyForward(ws, sandbox).run()
+            carrier = WsCarrier(ws)
+            session = spdy.Session(carrier, check_stream)
+            reader = asyncio.create_task(carrier.run(session))
+            try:
+                await SpdyForward(session, sandbox).run()
+            finally:
+                await session.drain()
+                session.close()
+                reader.cancel()
+                await carrier.closed()
         else:
             await channel_forward(ws, sandbox, ports)
     finally:
@@ -174,108 +213,114 @@ async def channel_forward(ws: web.WebSocketResponse, sandbox: Sandbox, ports: li
 # --- SPDY -------------------------------------------------------------------------------------
 
 
+class WsCarrier:
+    """A SPDY session inside a WebSocket: each binary message carries the next bytes."""
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self.ws = ws
+        self._out: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._sent = asyncio.Event()
+        self._sent.set()
+        self._readable = asyncio.Event()
+        self._readable.set()
+        self._writer = asyncio.create_task(self._write_loop())
+
+    async def _write_loop(self) -> None:
+        while (data := await self._out.get()) is not None:
+            with contextlib.suppress(ConnectionResetError, RuntimeError):
+                await self.ws.send_bytes(data)
+            if self._out.empty():
+                self._sent.set()
+        await self.ws.close()
+
+    async def run(self, session: spdy.Session) -> None:
+        """Feeds the session what the client sends, until it closes the WebSocket."""
+        try:
+            while True:
+                await self._readable.wait()
+                msg = await self.ws.receive()
+                if msg.type == WSMsgType.BINARY:
+                    session.feed(msg.data)
+                elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    break
+        finally:
+            session.lost()
+
+    def write(self, data: bytes) -> None:
+        self._sent.clear()
+        self._out.put_nowait(data)
+
+    async def drain(self) -> None:
+        await self._sent.wait()
+
+    def pause_reading(self) -> None:
+        self._readable.clear()
+
+    def resume_reading(self) -> None:
+        self._readable.set()
+
+    def close(self) -> None:
+        self._out.put_nowait(None)
+
+    async def closed(self) -> None:
+        with contextlib.suppress(ConnectionResetError, RuntimeError):
+            await self._writer
+
+
 @dataclass
 class Pair:
-    """One forwarded connection: its two streams, and what the client sent before it was dialled."""
+    """One forwarded connection: its data and error streams, paired by ``requestID``."""
 
     port: int
-    data_id: int = 0
-    error_id: int = 0
-    inbox: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
+    data: spdy.Stream | None = None
+    error: spdy.Stream | None = None
     task: asyncio.Task[None] | None = None
 
 
 class SpdyForward:
-    def __init__(self, ws: web.WebSocketResponse, sandbox: Sandbox) -> None:
-        self.ws = ws
-        self.sandbox = sandbox
-        self.codec = spdy.Codec()
-        self.pairs: dict[str, Pair] = {}
-        self.by_stream: dict[int, Pair] = {}
-        self.lock = asyncio.Lock()
+    """Port forwarding over a SPDY session: for each local connection kubectl opens an error and
+    a data stream with the same ``requestID``; once both are there the port is dialled."""
 
-    async def _send(self, make: Callable[[], bytes]) -> None:
-        """Sends what ``make()`` encodes, in order: header compression is stateful."""
-        async with self.lock:
-            data = make()
-            with contextlib.suppress(ConnectionResetError, RuntimeError):
-                await self.ws.send_bytes(data)
+    def __init__(self, session: spdy.Session, sandbox: Sandbox) -> None:
+        self.session = session
+        self.sandbox = sandbox
+        self.pairs: dict[str, Pair] = {}
 
     async def run(self) -> None:
         try:
-            async for msg in self.ws:
-                if msg.type != WSMsgType.BINARY:
-                    if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                        break
-                    continue
-                for frame in self.codec.feed(msg.data):
-                    if not await self._on_frame(frame):
-                        return
-        except spdy.SpdyError:
-            await self._send(lambda: self.codec.goaway(0, 1))
+            while (stream := await self.session.accept()) is not None:
+                request_id = stream.headers.get("requestid", "")
+                pair = self.pairs.setdefault(request_id, Pair(int(stream.headers["port"])))
+                if stream.type == "data":
+                    pair.data = stream
+                else:
+                    pair.error = stream
+                if pair.data is not None and pair.error is not None and pair.task is None:
+                    pair.task = asyncio.create_task(self._forward(request_id, pair))
         finally:
             for pair in self.pairs.values():
                 if pair.task is not None:
                     pair.task.cancel()
 
-    async def _on_frame(self, f: spdy.Frame) -> bool:
-        if f.kind == spdy.SYN_STREAM:
-            await self._open(f)
-        elif f.kind == 0:
-            pair = self.by_stream.get(f.stream_id)
-            if pair is not None and f.stream_id == pair.data_id:
-                if f.data:
-                    pair.inbox.put_nowait(f.data)
-                if f.fin:
-                    pair.inbox.put_nowait(None)
-        elif f.kind == spdy.RST_STREAM:
-            pair = self.by_stream.get(f.stream_id)
-            if pair is not None and pair.task is not None:
-                pair.task.cancel()
-        elif f.kind == spdy.PING:
-            await self._send(lambda: self.codec.ping(f.ping_id))
-        elif f.kind == spdy.GOAWAY:
-            return False
-        return True
-
-    async def _open(self, f: spdy.Frame) -> None:
-        kind, request_id = f.headers.get("streamtype", ""), f.headers.get("requestid", "")
-        try:
-            port = int(f.headers.get("port", ""))
-        except ValueError:
-            port = 0
-        if kind not in ("data", "error") or not 0 < port < 65536:
-            await self._send(lambda: self.codec.rst_stream(f.stream_id, spdy.RST_PROTOCOL_ERROR))
-            return
-        await self._send(lambda: self.codec.syn_reply(f.stream_id))
-        pair = self.pairs.setdefault(request_id, Pair(port))
-        if kind == "data":
-            pair.data_id = f.stream_id
-            if f.fin:
-                pair.inbox.put_nowait(None)
-        else:
-            pair.error_id = f.stream_id
-        self.by_stream[f.stream_id] = pair
-        if pair.data_id and pair.error_id and pair.task is None:
-            pair.task = asyncio.create_task(self._forward(request_id, pair))
-
     async def _forward(self, request_id: str, pair: Pair) -> None:
+        assert pair.data is not None and pair.error is not None
+        data, error = pair.data, pair.error
         writer: asyncio.StreamWriter | None = None
         try:
             try:
                 reader, writer = await dial(self.sandbox, pair.port)
             except (OSError, TimeoutError) as e:
-                message = dial_error(self.sandbox, pair.port, e).encode()
-                await self._send(lambda: self.codec.data(pair.error_id, message, fin=True))
-                await self._send(lambda: self.codec.data(pair.data_id, b"", fin=True))
+                await error.write(dial_error(self.sandbox, pair.port, e).encode())
+                await error.close()
+                await data.close()
                 return
-            up = asyncio.create_task(self._to_pod(pair, writer))
+            up = asyncio.create_task(self._to_pod(data, writer))
             try:
-                while data := await reader.read(READ_CHUNK):
-                    await self._send(lambda d=data: self.codec.data(pair.data_id, d))  # type: ignore[misc]
+                while chunk := await reader.read(READ_CHUNK):
+                    await data.write(chunk)
                 # The pod closed its side: so does the data stream, and the error stream ends empty.
-                await self._send(lambda: self.codec.data(pair.data_id, b"", fin=True))
-                await self._send(lambda: self.codec.data(pair.error_id, b"", fin=True))
+                await data.close()
+                await error.close()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(asyncio.shield(up), DIAL_TIMEOUT)
             finally:
@@ -284,13 +329,11 @@ class SpdyForward:
             if writer is not None:
                 writer.close()
             self.pairs.pop(request_id, None)
-            self.by_stream.pop(pair.data_id, None)
-            self.by_stream.pop(pair.error_id, None)
 
     @staticmethod
-    async def _to_pod(pair: Pair, writer: asyncio.StreamWriter) -> None:
-        while (data := await pair.inbox.get()) is not None:
+    async def _to_pod(stream: spdy.Stream, writer: asyncio.StreamWriter) -> None:
+        while data := await stream.read():
             writer.write(data)
             await writer.drain()
-        if writer.can_write_eof():
+        if writer.can_write_eof() and not stream.was_reset:
             writer.write_eof()  # the client is done sending: half-close, the reply may still come

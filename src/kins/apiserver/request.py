@@ -14,6 +14,7 @@ from .._errors import MultiValidationError
 from ..api.load import to_object
 from ..api.meta import LabelSelector, Object, parse_label_selector
 from ..api.resources import BY_PATH, Resource
+from . import protobuf
 from . import table as api_table
 from .encode import encode
 from .errors import ApiError, invalid
@@ -27,6 +28,12 @@ async def read_body(request: web.Request) -> Any:
     raw = await request.read()
     if not raw:
         raise ApiError(400, "BadRequest", "the request body is empty")
+    if request.content_type == protobuf.MEDIA_TYPE:
+        # Decoded to the JSON its Go twin would have sent: checked and stored the same way.
+        try:
+            return protobuf.decode_object(raw)
+        except protobuf.ProtobufError as e:
+            raise ApiError(400, "BadRequest", f"the request body is not a valid protobuf object: {e}") from None
     try:
         return msgspec.json.decode(raw)
     except msgspec.DecodeError as e:
@@ -73,6 +80,11 @@ def decode(res: Resource, doc: Any, namespace: str | None, url_name: str | None)
         raise invalid(res, name, e.errors) from None
     if url_name is not None and not obj.metadata.name:
         obj = replace(obj, metadata=replace(obj.metadata, name=url_name))
+    if obj.metadata.labels == {} or obj.metadata.annotations == {}:
+        # An empty map is no map once the API server has decoded it (omitempty): kubectl's
+        # patches send "annotations": {} when the live object has none.
+        meta = obj.metadata
+        obj = replace(obj, metadata=replace(meta, labels=meta.labels or None, annotations=meta.annotations or None))
     return obj
 
 
@@ -152,8 +164,25 @@ def truthy(request: web.Request, name: str) -> bool:
     return request.query.get(name, "").lower() in ("1", "true", "yes")
 
 
+# Per request: dryRun=All sent in a DELETE's DeleteOptions body (where kubectl sends it).
+DRY_RUN_BODY: web.RequestKey[bool] = web.RequestKey("dry_run_body", bool)
+
+
 def dry_run(request: web.Request) -> bool:
-    return "All" in request.query.getall("dryRun", [])
+    return "All" in request.query.getall("dryRun", []) or request.get(DRY_RUN_BODY, False)
+
+
+async def read_delete_dry_run(request: web.Request) -> None:
+    """A DELETE may say ``dryRun`` in its DeleteOptions body instead of the query (kubectl
+    ``delete --dry-run=server`` does): ``dry_run`` then sees it too."""
+    if not request.can_read_body:
+        return
+    try:
+        body = msgspec.json.decode(await request.read())
+    except msgspec.DecodeError:
+        return
+    if isinstance(body, dict) and isinstance(body.get("dryRun"), list) and "All" in body["dryRun"]:
+        request[DRY_RUN_BODY] = True
 
 
 def table_version(request: web.Request) -> str | None:

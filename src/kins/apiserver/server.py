@@ -19,13 +19,13 @@ from .._errors import Conflict, Gone, KinsError, MultiValidationError, NotFound
 from ..api import patch as api_patch
 from ..api.config import ClusterConfig
 from ..store.base import Store
-from . import access, discovery, logs, metrics, openapi, policylog, portforward
+from . import access, attach, definitions, discovery, logs, metrics, openapi, policylog, portforward
 from . import exec as pod_exec
 from .authn import Authenticator
 from .authz import RBAC
 from .errors import ApiError, cause_reason
 from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, TOKEN_KEY, WARNINGS, WATCHES_KEY, Admission
-from .response import json_response
+from .response import respond
 from .tokens import SigningKey, issuer
 from .verbs import handle_resource
 from .watch import close_watches
@@ -59,15 +59,18 @@ def make_app(
     app[TOKEN_KEY] = token
     app[ADMISSION_KEY] = admission
     app[WATCHES_KEY] = set()
+    # The kinds of the CustomResourceDefinitions a kept store holds are served from the start.
+    definitions.serve_stored(store)
     app.on_shutdown.append(close_watches)
     discovery.add_routes(app.router)
     openapi.add_routes(app.router)
     access.add_routes(app)
     # The pod subresources go ahead of the generic resource routes, which would claim them.
     app.router.add_get(POD_PATH + "/log", logs.handle)
-    # kubectl opens WebSockets with GET; POST is what a SPDY client sends (refused with a Status).
+    # kubectl opens WebSockets with GET; a SPDY client sends POST (upgraded, as GET may be).
     app.router.add_route("*", POD_PATH + "/exec", pod_exec.handle)
     app.router.add_route("*", POD_PATH + "/portforward", portforward.handle)
+    app.router.add_route("*", POD_PATH + "/attach", attach.handle)
     app.cleanup_ctx.append(logs.sample_logs)
     policylog.add_routes(app)
     metrics.add_routes(app)
@@ -85,33 +88,33 @@ async def _errors_middleware(request: web.Request, handler: Handler) -> web.Stre
                 resp.headers.add("Warning", f"299 - {msgspec.json.encode(text).decode()}")
         return resp
     except ApiError as e:
-        return json_response(e.status(), e.code)
+        return respond(request, e.status(), e.code)
     except NotFound as e:
-        return json_response(ApiError(404, "NotFound", str(e)).status(), 404)
+        return respond(request, ApiError(404, "NotFound", str(e)).status(), 404)
     except Gone as e:
-        return json_response(ApiError(410, "Gone", str(e)).status(), 410)
+        return respond(request, ApiError(410, "Gone", str(e)).status(), 410)
     except Conflict as e:
-        return json_response(ApiError(409, "Conflict", str(e)).status(), 409)
+        return respond(request, ApiError(409, "Conflict", str(e)).status(), 409)
     except MultiValidationError as e:
         causes = [{"reason": cause_reason(x.message), "message": x.message, "field": x.field} for x in e.errors]
-        return json_response(ApiError(422, "Invalid", str(e), causes=causes).status(), 422)
+        return respond(request, ApiError(422, "Invalid", str(e), causes=causes).status(), 422)
     except discovery.DiscoveryNotFound as e:
-        return json_response(ApiError(404, "NotFound", str(e)).status(), 404)
+        return respond(request, ApiError(404, "NotFound", str(e)).status(), 404)
     except openapi.OpenAPINotFound as e:
-        return json_response(ApiError(404, "NotFound", f"no OpenAPI document for {e}").status(), 404)
+        return respond(request, ApiError(404, "NotFound", f"no OpenAPI document for {e}").status(), 404)
     except api_patch.PatchError as e:
-        return json_response(ApiError(422, "UnprocessableEntity", str(e)).status(), 422)
+        return respond(request, ApiError(422, "UnprocessableEntity", str(e)).status(), 422)
     except KinsError as e:
-        return json_response(ApiError(400, "BadRequest", str(e)).status(), 400)
+        return respond(request, ApiError(400, "BadRequest", str(e)).status(), 400)
     except web.HTTPException as e:
         if e.status >= 400:
             reason = {404: "NotFound", 405: "MethodNotAllowed"}.get(e.status, "BadRequest")
-            return json_response(ApiError(e.status, reason, e.reason).status(), e.status)
+            return respond(request, ApiError(e.status, reason, e.reason).status(), e.status)
         raise
     except Exception as e:
         # A bug, not a refusal: still answer with a Status so that clients report it.
         log.exception("%s %s failed", request.method, request.path)
-        return json_response(ApiError(500, "InternalError", f"internal error: {e}").status(), 500)
+        return respond(request, ApiError(500, "InternalError", f"internal error: {e}").status(), 500)
 
 
 def _is_loopback(host: str) -> bool:

@@ -18,7 +18,7 @@ from ..views.common import age
 from ..views.events import COLUMNS as EVENT_COLUMNS
 from ..views.events import WIDE_COLUMNS as EVENT_WIDE_COLUMNS
 from ..views.events import event_row
-from ..views.table import COLUMNS
+from ..views.table import layout
 from .encode import encode
 
 TABLE_GROUP = "meta.k8s.io"
@@ -70,8 +70,9 @@ def _layout(kind: str) -> tuple[tuple[str, ...], tuple[int, ...], Any]:
     """Columns, each column's priority and the row function of ``kind``."""
     if kind == "Event":
         return EVENT_WIDE_COLUMNS, _EVENT_PRIORITIES, _event_row
-    if kind in COLUMNS:
-        columns, n_wide, row = COLUMNS[kind]
+    found = layout(kind)
+    if found is not None:
+        columns, n_wide, row = found
         return columns, tuple(1 if i >= len(columns) - n_wide else 0 for i in range(len(columns))), row
     # Kinds without a kubectl layout get the API server's default: name and age.
     return ("NAME", "AGE"), (0, 0), _default_row

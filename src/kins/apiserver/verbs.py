@@ -19,6 +19,7 @@ from msgspec.structs import replace
 from .._errors import AllocationError, Conflict, MultiValidationError, NotFound, ValidationError
 from ..api import patch as api_patch
 from ..api.core import Namespace, Pod
+from ..api.custom import CustomObject, scale_fields, with_replicas
 from ..api.defaulting import apply_create_defaults, apply_defaults
 from ..api.meta import Object
 from ..api.resources import Resource, Scale, ScaleSpec, ScaleStatus, selector_string
@@ -26,10 +27,11 @@ from ..api.validation import validate
 from ..api.validation.rbac import validate_update
 from ..store import deletion as store_deletion
 from ..store.base import random_suffix
+from . import definitions, ephemeral, namespaces, volumes
 from . import deletion as api_deletion
-from . import namespaces
 from .errors import ApiError, invalid
-from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, Admission
+from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, WARNINGS, Admission
+from .managed import APPLY_PATCH, check_options, record_write, serve_apply, would_create, would_update
 from .request import (
     Target,
     check_fields,
@@ -40,10 +42,11 @@ from .request import (
     label_selector,
     parse_target,
     read_body,
+    read_delete_dry_run,
     table_version,
     truthy,
 )
-from .response import as_table, encode_obj, json_response, list_body
+from .response import as_table, encode_obj, respond, respond_list, respond_stored
 from .saadmission import admit_pod
 from .watch import serve_watch
 
@@ -62,7 +65,7 @@ def _check(app: web.Application, res: Resource, obj: Object, old: Object | None)
     obj = apply_defaults(obj)
     if old is None and isinstance(obj, Pod):
         obj = admit_pod(app[STORE_KEY], obj)
-    errors = list(validate(obj, app[CFG_KEY]))
+    errors = list(validate(obj, app[CFG_KEY])) + definitions.conflicts(obj)
     if old is not None:
         errors.extend(validate_update(obj, old))
     if errors:
@@ -77,23 +80,26 @@ def _check(app: web.Application, res: Resource, obj: Object, old: Object | None)
             raise invalid(res, obj.name, [e]) from None
         except AllocationError as e:
             raise invalid(res, obj.name, [ValidationError("", "", str(e))]) from None
-    return obj
+    try:
+        return volumes.admit(app[STORE_KEY], obj, old)
+    except ValidationError as e:
+        raise invalid(res, obj.name, [e]) from None
 
 
 def _scale_of(obj: Object) -> Scale:
     spec = getattr(obj, "spec", None)
     status = getattr(obj, "status", None)
     m = obj.metadata
+    meta = replace(
+        m, labels=None, annotations=None, ownerReferences=None, finalizers=None, managedFields=None, generation=None
+    )
+    if isinstance(obj, CustomObject):
+        replicas, current, selector = scale_fields(obj)
+        return Scale(
+            metadata=meta, spec=ScaleSpec(replicas=replicas), status=ScaleStatus(replicas=current, selector=selector)
+        )
     return Scale(
-        metadata=replace(
-            m,
-            labels=None,
-            annotations=None,
-            ownerReferences=None,
-            finalizers=None,
-            managedFields=None,
-            generation=None,
-        ),
+        metadata=meta,
         spec=ScaleSpec(replicas=(spec.replicas if spec is not None and spec.replicas is not None else 1)),
         status=ScaleStatus(
             replicas=(status.replicas or 0) if status is not None else 0,
@@ -105,6 +111,11 @@ def _scale_of(obj: Object) -> Scale:
 async def handle_resource(request: web.Request) -> web.StreamResponse:
     t = parse_target(request)
     method = request.method
+    if method == "DELETE":
+        await read_delete_dry_run(request)
+    deprecation = getattr(t.res.cls, "DEPRECATION", None)
+    if deprecation:  # a deprecated version of a custom resource
+        request.setdefault(WARNINGS, []).append(deprecation)
     if t.name is None:
         if method == "GET":
             if t.watch or truthy(request, "watch"):
@@ -116,7 +127,7 @@ async def handle_resource(request: web.Request) -> web.StreamResponse:
             return await _delete_collection(request, t)
     elif t.sub == "scale":
         if method == "GET":
-            return json_response(msgspec.to_builtins(_scale_of(_get(request, t))))
+            return respond(request, msgspec.to_builtins(_scale_of(_get(request, t))))
         if method in ("PUT", "PATCH"):
             return await _write_scale(request, t)
     else:
@@ -126,8 +137,8 @@ async def handle_resource(request: web.Request) -> web.StreamResponse:
             obj = _get(request, t)
             version = table_version(request)
             if version is not None:
-                return json_response(as_table(request, t.res, version, [obj], None))
-            return json_response(encode_obj(t.res, obj))
+                return respond(request, as_table(request, t.res, version, [obj], None))
+            return respond_stored(request, t.res, obj)
         if method == "PUT":
             return await _replace(request, t)
         if method == "PATCH":
@@ -173,8 +184,8 @@ def _list(request: web.Request, t: Target) -> web.Response:
         items = items[start:]
     version = table_version(request)
     if version is not None:
-        return json_response(as_table(request, t.res, version, items, rv, next_token))
-    return json_response(list_body(t.res, items, rv, next_token))
+        return respond(request, as_table(request, t.res, version, items, rv, next_token))
+    return respond_list(request, t.res, items, rv, next_token)
 
 
 async def _create(request: web.Request, t: Target) -> web.Response:
@@ -189,6 +200,8 @@ async def _create(request: web.Request, t: Target) -> web.Response:
         raise invalid(t.res, "", [ValidationError("", "metadata.name", "Required value: name or generateName")])
     if isinstance(obj, Namespace) and not obj.metadata.name:
         obj = _named(store, obj)
+    if isinstance(obj, Pod):
+        ephemeral.check_create(obj)
     if obj.metadata.name:
         # Refuse before admission, so that a duplicate does not hold on to allocated addresses.
         with contextlib.suppress(NotFound):
@@ -200,14 +213,15 @@ async def _create(request: web.Request, t: Target) -> web.Response:
                 kind=t.res.plural,
                 name=obj.metadata.name,
             )
-    obj = _check(request.app, t.res, apply_create_defaults(obj), None)
+    obj = record_write(request, t, None, _check(request.app, t.res, apply_create_defaults(obj), None))
     if dry_run(request):
-        return json_response(encode_obj(t.res, obj), 201)
+        return respond(request, encode_obj(t.res, would_create(obj)), 201)
     try:
         created = store.create(obj)
     except Conflict as e:
         raise ApiError(409, "AlreadyExists", str(e), kind=t.res.plural, name=obj.metadata.name) from None
-    return json_response(encode_obj(t.res, created), 201)
+    definitions.stored(created)
+    return respond(request, encode_obj(t.res, created), 201)
 
 
 def _named(store: Any, ns: Namespace) -> Namespace:
@@ -230,32 +244,54 @@ def _conflict(t: Target, e: Conflict) -> ApiError:
     return ApiError(409, "Conflict", str(e), kind=t.res.plural, name=t.name or "")
 
 
-def _merge_into(old: Object, new: Object, sub: str | None) -> Object:
+def _merge_into(res: Resource, old: Object, new: Object, sub: str | None) -> Object:
     """What a write through the main resource or ``/status`` may change.
 
     As in Kubernetes, the main resource keeps the stored status and ``/status`` changes only
-    the status; identity fields always come from the stored object.
+    the status (when the kind has a status subresource: a custom resource without one takes
+    its status with the rest); identity fields always come from the stored object.
     """
     keep = {"uid": old.metadata.uid, "creationTimestamp": old.metadata.creationTimestamp}
     if sub == "status":
         status = getattr(new, "status", None)
         return replace(old, status=status, metadata=replace(old.metadata, resourceVersion=new.metadata.resourceVersion))
+    if isinstance(old, Pod) and isinstance(new, Pod):
+        if sub == "ephemeralcontainers":
+            return ephemeral.merge(old, new)
+        # Ephemeral containers change only through their subresource.
+        new = replace(new, spec=replace(new.spec, ephemeralContainers=old.spec.ephemeralContainers))
     merged = replace(new, metadata=replace(new.metadata, **keep))
-    if "status" in type(old).__struct_fields__:
+    if "status" in type(old).__struct_fields__ and "status" in res.subresources:
         merged = replace(merged, status=getattr(old, "status", None))
     return merged
 
 
 def _write(request: web.Request, t: Target, new: Object, old: Object, check_rv: bool) -> Object:
-    obj = _check(request.app, t.res, namespaces.merge_update(t, old, _merge_into(old, new, t.sub)), old)
+    obj = record_write(request, t, old, _check(request.app, t.res, _merged(t, old, new), old))
     if dry_run(request):
-        return obj
+        return would_update(obj, old)
     try:
         updated = request.app[STORE_KEY].update(obj, check_rv=check_rv)
     except Conflict as e:
         raise _conflict(t, e) from None
-    # An update that took the last finalizer off an object being deleted lets it go.
-    return store_deletion.finish(request.app[STORE_KEY], updated)
+    return _after_write(request, updated)
+
+
+def _merged(t: Target, old: Object, new: Object) -> Object:
+    """What an update through ``t`` leaves of ``new`` over the stored ``old``."""
+    return namespaces.merge_update(t, old, _merge_into(t.res, old, new, t.sub))
+
+
+def _after_write(request: web.Request, written: Object) -> Object:
+    """The steps after a write is stored: an update that took the last finalizer off an object
+    being deleted lets it go; a CustomResourceDefinition serves (or stops serving) its kind."""
+    store = request.app[STORE_KEY]
+    finished = store_deletion.finish(store, written)
+    if store_deletion.should_go(written):
+        definitions.deleted(store, finished)
+    else:
+        definitions.stored(finished)
+    return finished
 
 
 async def _replace(request: web.Request, t: Target) -> web.Response:
@@ -265,7 +301,7 @@ async def _replace(request: web.Request, t: Target) -> web.Response:
     old = _get(request, t)
     # Without a resourceVersion an update is unconditional, as for most Kubernetes resources.
     check_rv = new.metadata.resourceVersion is not None
-    return json_response(encode_obj(t.res, _write(request, t, new, old, check_rv)))
+    return respond(request, encode_obj(t.res, _write(request, t, new, old, check_rv)))
 
 
 def _apply_patch(request: web.Request, current: dict[str, Any], patch: Any) -> Any:
@@ -288,6 +324,9 @@ def _patch_precondition(patch: Any) -> str | None:
 
 
 async def _patch(request: web.Request, t: Target) -> web.Response:
+    check_options(request)
+    if request.content_type == APPLY_PATCH:
+        return await serve_apply(request, t, _check, _merged, _after_write)
     patch = await read_body(request)
     wanted_rv = _patch_precondition(patch)
     for _ in range(PATCH_RETRIES):
@@ -301,7 +340,7 @@ async def _patch(request: web.Request, t: Target) -> web.Response:
             # No precondition in the patch: apply it to what we read, retry if that changed.
             new = replace(new, metadata=replace(new.metadata, resourceVersion=old.metadata.resourceVersion))
         try:
-            return json_response(encode_obj(t.res, _write(request, t, new, old, True)))
+            return respond(request, encode_obj(t.res, _write(request, t, new, old, True)))
         except ApiError as e:
             if e.code != 409 or wanted_rv is not None:
                 raise
@@ -325,16 +364,20 @@ async def _write_scale(request: web.Request, t: Target) -> web.Response:
             err = ValidationError("", "spec.replicas", "must be greater than or equal to 0")
             raise invalid(t.res, t.name or "", [err])
         wanted_rv = scale.metadata.resourceVersion if request.method == "PUT" else _patch_precondition(body)
-        spec = replace(old.spec, replicas=scale.spec.replicas)  # type: ignore[attr-defined]
         meta = replace(old.metadata, resourceVersion=wanted_rv or old.metadata.resourceVersion)
-        new = replace(old, spec=spec, metadata=meta)
+        if isinstance(old, CustomObject):
+            new: Object = replace(with_replicas(old, scale.spec.replicas), metadata=meta)
+        else:
+            spec = replace(old.spec, replicas=scale.spec.replicas)  # type: ignore[attr-defined]
+            new = replace(old, spec=spec, metadata=meta)
+        new = record_write(request, t, old, new)
         try:
             updated = request.app[STORE_KEY].update(new, check_rv=True) if not dry_run(request) else new
         except Conflict as e:
             if wanted_rv is not None:
                 raise _conflict(t, e) from None
             continue
-        return json_response(msgspec.to_builtins(_scale_of(updated)))
+        return respond(request, msgspec.to_builtins(_scale_of(updated)))
     raise ApiError(409, "Conflict", f'{t.res.plural} "{t.name}": too many concurrent writers, try again')
 
 

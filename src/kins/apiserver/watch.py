@@ -1,4 +1,5 @@
-"""Watches: newline-delimited JSON events streamed from the store until a deadline.
+"""Watches: newline-delimited JSON events (or length-prefixed protobuf WatchEvents, for clients
+that prefer protobuf) streamed from the store until a deadline.
 
 Open watches are tracked on the app so that shutdown can end them instead of waiting for
 their clients.
@@ -19,10 +20,11 @@ from ..api.meta import Object, selector_matches
 from ..api.resources import Resource
 from ..store.base import WatchEvent
 from ..store.watch import Watch
+from . import protobuf
 from .errors import ApiError
 from .keys import STORE_KEY, WATCHES_KEY
 from .request import Target, field_filter, int_param, label_selector, table_version, truthy
-from .response import as_table, encode_obj
+from .response import as_table, encoded, wants_protobuf
 
 DEFAULT_WATCH_SECONDS = 1800
 # How often an idle watch checks whether its client went away.
@@ -37,13 +39,16 @@ async def close_watches(app: web.Application) -> None:
         w.close()
 
 
-def _watch_line(request: web.Request, res: Resource, ev: WatchEvent, table_ver: str | None) -> bytes:
+def _watch_line(request: web.Request, res: Resource, ev: WatchEvent, table_ver: str | None, proto: bool) -> bytes:
     if table_ver is not None:
         # Each event's object is a one-row Table, as the API server sends them to kubectl get -w.
         body: Any = as_table(request, res, table_ver, [ev.object], ev.object.metadata.resourceVersion)
-    else:
-        body = encode_obj(res, ev.object)
-    return msgspec.json.encode({"type": ev.type, "object": body}) + b"\n"
+        return msgspec.json.encode({"type": ev.type, "object": body}) + b"\n"
+    # One write reaches every watcher of its kind: its object is encoded once (and reused by
+    # reads of the same version), each watcher's event built around those bytes.
+    if proto:
+        return protobuf.watch_frame(ev.type, protobuf.wrap(res.group_version, res.kind, encoded(res, ev.object, True)))
+    return b'{"type":' + msgspec.json.encode(ev.type) + b',"object":' + encoded(res, ev.object, False) + b"}\n"
 
 
 async def serve_watch(request: web.Request, t: Target) -> web.StreamResponse:
@@ -58,6 +63,7 @@ async def serve_watch(request: web.Request, t: Target) -> web.StreamResponse:
     # Bookmarks say "nothing you watch changed up to here": an agent that applied what it saw
     # knows its state is that of the store's newest version, whatever kinds were written since.
     bookmarks = truthy(request, "allowWatchBookmarks") and table_ver is None
+    proto = table_ver is None and wants_protobuf(request, t.res.group_version, t.res.kind)
     initial: list[Object] = []
     if rv_text in ("", "0"):
         # Watching from the list's RV makes the two seamless: nothing is missed or repeated.
@@ -79,14 +85,15 @@ async def serve_watch(request: web.Request, t: Target) -> web.StreamResponse:
             return False
         return fields(obj)
 
-    resp = web.StreamResponse(headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+    ctype = protobuf.WATCH_MEDIA_TYPE if proto else "application/json"
+    resp = web.StreamResponse(headers={"Content-Type": ctype, "Transfer-Encoding": "chunked"})
     watches = request.app[WATCHES_KEY]
     watches.add(w)
     try:
         await resp.prepare(request)
         for obj in initial:
             if wanted(obj):
-                await resp.write(_watch_line(request, t.res, WatchEvent("ADDED", obj, since), table_ver))
+                await resp.write(_watch_line(request, t.res, WatchEvent("ADDED", obj, since), table_ver, proto))
         deadline = time.monotonic() + timeout
         poll = BOOKMARK_SECONDS if bookmarks else WATCH_POLL_SECONDS
         sent = since
@@ -95,10 +102,10 @@ async def serve_watch(request: web.Request, t: Target) -> web.StreamResponse:
                 if ev is None:
                     if bookmarks and w.seen_rv > sent:
                         sent = w.seen_rv
-                        await resp.write(_bookmark_line(t.res, sent))
+                        await resp.write(_bookmark_line(t.res, sent, proto))
                 elif wanted(ev.object):
                     sent = max(sent, ev.rv)
-                    await resp.write(_watch_line(request, t.res, ev, table_ver))
+                    await resp.write(_watch_line(request, t.res, ev, table_ver, proto))
     except ConnectionResetError:
         return resp  # the client went away: nothing to report to anyone
     finally:
@@ -109,8 +116,10 @@ async def serve_watch(request: web.Request, t: Target) -> web.StreamResponse:
     return resp
 
 
-def _bookmark_line(res: Resource, rv: int) -> bytes:
+def _bookmark_line(res: Resource, rv: int, proto: bool) -> bytes:
     obj = {"kind": res.kind, "apiVersion": res.group_version, "metadata": {"resourceVersion": str(rv)}}
+    if proto:
+        return protobuf.encode_watch_event("BOOKMARK", obj)
     return msgspec.json.encode({"type": "BOOKMARK", "object": obj}) + b"\n"
 
 

@@ -44,6 +44,22 @@ class Source:
     def list(self, kind: str, ns: str | None, sel: LabelSelector | None) -> list[Object]:
         raise NotImplementedError
 
+    def learn_custom_kinds(self) -> bool:
+        """Serve here the kinds of the source's CustomResourceDefinitions; True if any was new."""
+        from ..api.apiextensions import CustomResourceDefinition
+        from ..api.custom import DefinitionConflict, owner_of, register_definition
+
+        new = False
+        for crd in self.list("CustomResourceDefinition", None, None):
+            assert isinstance(crd, CustomResourceDefinition)
+            if owner_of(crd.spec.names.kind) == crd.name:
+                continue
+            try:
+                new = register_definition(crd) or new
+            except DefinitionConflict:
+                continue
+        return new
+
 
 class OfflineSource(Source):
     def __init__(self, files: list[str], cluster: str | None) -> None:
@@ -108,11 +124,17 @@ def apply_all(client, objs: list, *, report: bool = False) -> None:  # type: ign
     """All or nothing: every object is first applied as a dry run (validation, address and port
     allocation on the server), and only if all pass are they applied for real; namespaces that
     the objects live in are created first."""
+    from ..api.apiextensions import CustomResourceDefinition
     from ..api.core import Namespace
     from ..control.offline import namespace_object
 
+    # Definitions go first; objects of the kinds they define cannot be tried on the server before
+    # them (they were checked against their schema when loaded).
+    defined = {o.spec.names.kind for o in objs if isinstance(o, CustomResourceDefinition)}
+    objs = sorted(objs, key=lambda o: not isinstance(o, CustomResourceDefinition))
     for o in objs:
-        client.apply(o, dry_run=True)
+        if o.KIND not in defined:
+            client.apply(o, dry_run=True)
     have = {n.name for n in client.list("Namespace")}
     for ns in sorted(
         {o.namespace for o in objs if o.NAMESPACED} - have - {o.name for o in objs if isinstance(o, Namespace)}

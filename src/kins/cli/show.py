@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from .._errors import KinsError
 from .app import app
-from .common import ClusterOpt, FilesOpt, NameOpt, out, source
+from .common import ClusterOpt, FilesOpt, NameOpt, Source, out, source
 
 
 class What(StrEnum):
@@ -78,33 +79,34 @@ def _now() -> datetime:
 
 @app.command()
 def get(
-    resource: Annotated[str, typer.Argument(help="pods|svc|endpoints|endpointslices|nodes|deployments|ingress|...")],
+    resource: Annotated[str, typer.Argument(help="pods|svc|endpoints|nodes|deployments|pvc|crd|all|<custom>|...")],
     name: Annotated[str | None, typer.Argument()] = None,
     filename: FilesOpt = [],  # noqa: B006
     cluster: ClusterOpt = None,
     namespace: Annotated[str | None, typer.Option("-n", "--namespace")] = None,
     all_namespaces: Annotated[bool, typer.Option("-A", "--all-namespaces")] = False,
-    output: Annotated[str, typer.Option("-o", "--output", help="wide|yaml|json")] = "",
+    output: Annotated[
+        str, typer.Option("-o", "--output", help="wide|yaml|json|name|jsonpath=TEMPLATE|custom-columns=SPEC")
+    ] = "",
     selector: Annotated[str | None, typer.Option("-l", "--selector")] = None,
     name_: NameOpt = None,
 ) -> None:
     """List objects with kubectl's columns."""
     from ..api.meta import Object, parse_label_selector
-    from ..api.registry import STORED, resolve_resource
+    from ..api.registry import STORED
     from ..views.output import to_json, to_yaml
     from ..views.table import NoResources, format_table
 
-    kinds = []
-    for res in resource.split(","):
-        try:
-            kinds.append(resolve_resource(res))
-        except KeyError:
-            raise KinsError(f'error: the server doesn\'t have a resource type "{res}"') from None
-    if output not in ("", "wide", "yaml", "json", "name"):
-        raise KinsError(f"-o: unsupported output format {output!r} (wide, yaml, json, name)")
+    fmt, _, arg = output.partition("=")
+    if fmt not in ("", "wide", "yaml", "json", "name", "jsonpath", "custom-columns"):
+        raise KinsError(
+            f"-o: unsupported output format {output!r} (wide, yaml, json, name, jsonpath=..., custom-columns=...)"
+        )
+    printer = _template_printer(fmt, arg) if fmt in ("jsonpath", "custom-columns") else None
+    src = source(filename, cluster, name_)
+    kinds = _resolve_kinds(src, resource)
     if name is not None and len(kinds) > 1:
         raise KinsError("error: a resource name needs one resource type")
-    src = source(filename, cluster, name_)
     sel = parse_label_selector(selector) if selector else None
     found: list[tuple[str, list[Object]]] = []
     for kind in kinds:
@@ -116,15 +118,23 @@ def get(
             if not objs:
                 raise KinsError(f'Error from server (NotFound): {STORED[kind].PLURAL} "{name}" not found')
         found.append((kind, objs))
-    if output == "name":
+    if fmt == "name":
         for kind, objs in found:
             for o in objs:
                 out(f"{kind_name(kind)}/{o.name}")
         return
-    if output in ("yaml", "json"):
+    if fmt in ("yaml", "json"):
         everything = [o for _, objs in found for o in objs]
         one = name is not None and len(everything) == 1
-        out(to_yaml(everything, as_list=not one) if output == "yaml" else to_json(everything, as_list=not one))
+        out(to_yaml(everything, as_list=not one) if fmt == "yaml" else to_json(everything, as_list=not one))
+        return
+    if printer is not None:
+        everything = [o for _, objs in found for o in objs]
+        text = printer(everything, name is not None and len(everything) == 1)
+        if text:
+            sys.stdout.write(text)
+        elif not everything:
+            sys.stderr.write(no_resources_any(all_namespaces, namespace or "default") + "\n")
         return
     tables = []
     for kind, objs in found:
@@ -133,7 +143,7 @@ def get(
         text = format_table(
             kind,
             objs,
-            wide=output == "wide",
+            wide=fmt == "wide",
             all_namespaces=all_namespaces,
             now=_now(),
             namespace=ns or "default",
@@ -148,6 +158,58 @@ def get(
         out("\n".join(t.rstrip("\n") + "\n" for t in tables).rstrip("\n"))
     elif len(found) > 1:
         sys.stderr.write(no_resources_any(all_namespaces, namespace or "default") + "\n")
+
+
+def _resolve_kinds(src: Source, resource: str) -> list[str]:
+    """The kinds of ``pods``, ``svc,ep``, a category (``all``) or a custom resource's names. A
+    live cluster's custom resources are learnt from its CustomResourceDefinitions."""
+    from ..api.registry import resolve_resource
+    from ..api.resources import resources_in_category
+
+    kinds: list[str] = []
+    for res in resource.split(","):
+        for attempt in range(2):
+            try:
+                kinds.append(resolve_resource(res))
+                break
+            except KeyError:
+                in_category = [r.kind for r in resources_in_category(res.lower())]
+                if in_category:
+                    kinds.extend(in_category)
+                    break
+                if attempt == 0 and src.learn_custom_kinds():
+                    continue
+                raise KinsError(f'error: the server doesn\'t have a resource type "{res}"') from None
+    return list(dict.fromkeys(kinds))
+
+
+def _template_printer(fmt: str, arg: str) -> Callable[[list[Any], bool], str]:
+    """``-o jsonpath=`` and ``-o custom-columns=``: a function of (objects, single object
+    asked for by name) to the text kubectl prints."""
+    from ..apiserver.encode import encode as to_dict  # as the API serves them: defaults written out
+    from ..views.jsonpath import JSONPathError, parse
+    from ..views.template_output import custom_columns, parse_custom_columns
+
+    try:
+        if fmt == "jsonpath":
+            if not arg:
+                raise KinsError("error: template format specified but no template given")
+            template = parse(arg)
+
+            def jsonpath(objs: list[Any], single: bool) -> str:
+                items = [to_dict(o) for o in objs]
+                data = items[0] if single else {"apiVersion": "v1", "items": items, "kind": "List", "metadata": {}}
+                return template.render(data)
+
+            return jsonpath
+        columns = parse_custom_columns(arg)
+    except JSONPathError as e:
+        raise KinsError(f"error: error parsing jsonpath {arg}, {e}") from None
+
+    def table(objs: list[Any], single: bool) -> str:
+        return custom_columns(columns, [to_dict(o) for o in objs])
+
+    return table
 
 
 def kind_name(kind: str) -> str:
@@ -166,7 +228,7 @@ def no_resources_any(all_namespaces: bool, namespace: str) -> str:
 
 @app.command()
 def describe(
-    resource: Annotated[str, typer.Argument(help="svc|pod|node|deploy|job|sts|ds|netpol")],
+    resource: Annotated[str, typer.Argument(help="svc|pod|node|deploy|job|sts|ds|netpol|pvc|pv|sc")],
     name: Annotated[str, typer.Argument()],
     filename: FilesOpt = [],  # noqa: B006
     cluster: ClusterOpt = None,
@@ -180,6 +242,7 @@ def describe(
     from ..api.discovery import EndpointSlice
     from ..api.networking import NetworkPolicy
     from ..api.registry import STORED, resolve_resource
+    from ..api.storage import PersistentVolume, PersistentVolumeClaim, StorageClass
     from ..control.base import controller_of
     from ..views.describe import describe_deployment, describe_node, describe_pod, describe_service
     from ..views.events import events_for
@@ -228,5 +291,16 @@ def describe(
         from ..views.describe_network import describe_network_policy
 
         out(describe_network_policy(obj))
+    elif isinstance(obj, (PersistentVolumeClaim, PersistentVolume, StorageClass)):
+        from ..views.describe_storage import describe_pv, describe_pvc, describe_storageclass
+
+        if isinstance(obj, PersistentVolumeClaim):
+            out(describe_pvc(obj, [p for p in src.list("Pod", ns, None) if isinstance(p, Pod)], events))
+        elif isinstance(obj, PersistentVolume):
+            out(describe_pv(obj, events))
+        else:
+            out(describe_storageclass(obj, events))
     else:
-        raise KinsError(f"describe: {kind} is not supported yet (svc, pod, node, deploy, job, sts, ds, netpol)")
+        raise KinsError(
+            f"describe: {kind} is not supported yet (svc, pod, node, deploy, job, sts, ds, netpol, pvc, pv, sc)"
+        )

@@ -51,7 +51,12 @@ class GracefulStore:
         return admit_pod(self.raw, obj) if isinstance(obj, Pod) else obj
 
     def update(self, obj: Object, *, check_rv: bool = True) -> Object:
-        return self.raw.update(obj, check_rv=check_rv)
+        updated = self.raw.update(obj, check_rv=check_rv)
+        m = updated.metadata
+        if m.deletionTimestamp and not m.finalizers and not isinstance(updated, Pod):
+            # The last finalizer of an object being deleted was taken off: it goes.
+            return self.raw.delete(updated.KIND, m.namespace, updated.name)
+        return updated
 
     def delete(self, kind: str, namespace: str | None, name: str) -> Object:
         # As the API deletes: finalizers hold an object, a running pod is only marked.

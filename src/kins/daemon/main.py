@@ -34,6 +34,7 @@ from ..api.core import ConfigMap, Service
 from ..api.meta import Object, ObjectMeta
 from ..apiserver import auth, kubeconfig
 from ..apiserver.bootstrap import ensure_bootstrap_policy
+from ..apiserver.definitions import serve_stored as serve_stored_definitions
 from ..apiserver.keys import STATE_DIR_KEY
 from ..apiserver.namespaces import REQUIRE_NAMESPACES
 from ..apiserver.server import make_app, start
@@ -43,6 +44,7 @@ from ..control.base import Controller, ControllerSet
 from ..control.clusterroles import ClusterRoleAggregation
 from ..control.defaults import default_controllers
 from ..control.ipam import allocate_service, kubernetes_service
+from ..control.localpath import local_path_class
 from ..control.offline import SYSTEM_NAMESPACES, namespace_object, node_object
 from ..control.serviceaccounts import ServiceAccountController
 from ..heap import settle_periodically
@@ -61,12 +63,15 @@ log = logging.getLogger("kins.daemon")
 
 def bootstrap(store: Store, cfg: ClusterConfig, cluster_text: str | None = None) -> None:
     """Objects every cluster has: its Nodes (from the cluster file, first start only), the system
-    namespaces, ``default/kubernetes`` and the cluster file for the node agents
+    namespaces, ``default/kubernetes``, the default StorageClass ``local-path`` (first start
+    only: a user may delete or change it) and the cluster file for the node agents
     (``kube-system/kins-cluster``)."""
     with store.transaction():
         if not store.list("Node")[0]:
             for n in cfg.nodes:
                 store.create(node_object(n))
+            if not store.list("StorageClass")[0]:
+                store.create(local_path_class())
         have = {o.name for o in store.list("Namespace")[0]}
         for ns in SYSTEM_NAMESPACES:
             if ns not in have:
@@ -123,6 +128,8 @@ class Daemon:
         self.state_dir = state_dir
         self.cfg = load_cluster(state_dir / "cluster.yaml")
         self.raw = SqliteStore(state_dir / "store.db")
+        # The kinds the stored CustomResourceDefinitions define, before anything reads the store.
+        serve_stored_definitions(self.raw)
         self.store = GracefulStore(self.raw)
         self.stop = threading.Event()
         self.kernel_lock = threading.Lock()
@@ -135,7 +142,9 @@ class Daemon:
     # --- parts --------------------------------------------------------------------------------
 
     def _controllers(self) -> None:
-        ctrls = default_controllers(self.store, self.cfg, random.Random(), kubelet=False)
+        ctrls = default_controllers(
+            self.store, self.cfg, random.Random(), kubelet=False, volumes_dir=self.state_dir / "volumes"
+        )
         ctrls += self._identity_controllers()
         cs = ControllerSet(ctrls)
         with self.raw.watch(cs.kinds, self.raw.resource_version) as w:

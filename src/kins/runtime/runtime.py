@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from kins._errors import Conflict, NotFound
+from kins.runtime import stdio
 from kins.runtime.errors import ContainerStartError, ImageError, RuntimeFailure, SandboxError
 from kins.runtime.linux import process_start_time
 from kins.runtime.mounts import Mount, check_mounts
@@ -407,6 +408,7 @@ class Runtime:
         attempt = sum(1 for p in log_dir.iterdir() if p.suffix == ".log")
         cid = f"{sandbox.id}/{spec.name}/{attempt}"
         log_path = log_dir / f"{attempt}.log"
+        fifo = stdio.make_fifo(str(log_path)) if spec.stdin else None
         reply = self._call(
             "start",
             id=cid,
@@ -417,6 +419,10 @@ class Runtime:
             env=dict(spec.env),
             workdir=spec.working_dir,
             log=str(log_path),
+            stdin=spec.stdin,
+            stdin_once=spec.stdin_once,
+            tty=spec.tty,
+            stdin_fifo=fifo,
             meta={"name": spec.name, "attempt": attempt, "image": spec.image, "log": str(log_path)},
         )
         if not reply["ok"]:

@@ -17,6 +17,9 @@ class ContainerSpec:
     args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     working_dir: str | None = None
+    stdin: bool = False  # attach may write to it (runtime/stdio.py)
+    stdin_once: bool = False
+    tty: bool = False
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from typing import Any
 
 from kins import apps
 from kins.kernel import syscalls
-from kins.runtime import linux
+from kins.runtime import linux, stdio
 from kins.runtime.mounts import MountSetup
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -45,6 +45,17 @@ class StartFailed(Exception):
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
+
+
+# Images with a shell and no ENTRYPOINT (their CMD a shell): what kubectl run/debug start.
+SHELL_IMAGES = ("busybox", "alpine", "ubuntu", "debian", "fedora", "centos", "nicolaka/netshoot")
+
+
+def _shell_image(image: str) -> bool:
+    name = image.split("@", 1)[0]
+    if ":" in name.rsplit("/", 1)[-1]:
+        name = name.rsplit(":", 1)[0]
+    return any(name == i or name.endswith("/" + i) for i in SHELL_IMAGES)
 
 
 def _read_all(fd: int) -> bytes:
@@ -351,6 +362,10 @@ class Zygote:
             app = apps.resolve(req["image"], command, args)
         except apps.AppError as exc:
             raise StartFailed("image", str(exc)) from None
+        if app is None and not command and args and _shell_image(req["image"]):
+            command, args = args, []  # no ENTRYPOINT: the arguments are the command (Docker's rule)
+        elif app is None and not command and _shell_image(req["image"]):
+            command = ["sh"]  # their CMD
         if app is None and not command:
             raise StartFailed(
                 "image",
@@ -373,9 +388,12 @@ class Zygote:
             os.chdir(workdir)
         except OSError as exc:
             raise StartFailed("start", f"working directory {workdir}: {exc.strerror}") from None
-        os.dup2(self.devnull, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
+        if req.get("stdin") or req.get("tty"):
+            stdio.set_up(req, log, [report])
+        else:
+            os.dup2(self.devnull, 0)
+            os.dup2(log, 1)
+            os.dup2(log, 2)
         os.close(log)
         if app is None:
             # On success exec closes ``report`` (close-on-exec): the server reads EOF.

@@ -62,9 +62,7 @@ _CLUSTER_SCOPED: set[str] = set()
 def key_namespace(kind: str, namespace: str | None) -> str:
     """The namespace part of a key: "" for cluster-scoped kinds, "default" when omitted."""
     if not _CLUSTER_SCOPED:
-        from ..api.registry import STORED
-
-        _CLUSTER_SCOPED.update(k for k, c in STORED.items() if not c.NAMESPACED)
+        _fill_caches()
     if kind in _CLUSTER_SCOPED:
         return ""
     return namespace or "default"
@@ -126,11 +124,25 @@ def random_suffix(rng: random.Random, n: int = 5) -> str:
 _PLURALS: dict[str, str] = {}
 
 
+def _fill_caches() -> None:
+    """The per-kind facts the store needs, read from the registry (emptied whenever a kind is
+    registered or removed at run time, and filled again on next use)."""
+    from ..api import registry
+
+    if _clear_caches not in registry.HOOKS:
+        registry.HOOKS.append(_clear_caches)
+    _CLUSTER_SCOPED.update(k for k, c in registry.STORED.items() if not c.NAMESPACED)
+    _PLURALS.update((k, c.PLURAL) for k, c in registry.STORED.items() if c.PLURAL)
+
+
+def _clear_caches() -> None:
+    _CLUSTER_SCOPED.clear()
+    _PLURALS.clear()
+
+
 def _plural(kind: str) -> str:
     if not _PLURALS:
-        from ..api.registry import STORED
-
-        _PLURALS.update((k, c.PLURAL) for k, c in STORED.items() if c.PLURAL)
+        _fill_caches()
     return _PLURALS.get(kind) or kind.lower() + "s"
 
 

@@ -23,8 +23,8 @@ import msgspec
 from msgspec.structs import replace
 
 from .._errors import Gone
+from ..api import registry
 from ..api.meta import LabelSelector, Object, selector_matches
-from ..api.registry import STORED
 from .base import (
     ADDED,
     DELETED,
@@ -78,15 +78,20 @@ class SqliteStore:
         self._clock = Clock()
         self._rng = rng or random.Random()
         self._decoders: dict[str, msgspec.json.Decoder[Any]] = {}
+        self._decoders_generation = registry.GENERATION
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
     def _decode(self, kind: str, data: bytes) -> Object:
+        if self._decoders_generation != registry.GENERATION:
+            # A custom resource's type changed (its definition was created, updated or deleted).
+            self._decoders.clear()
+            self._decoders_generation = registry.GENERATION
         dec = self._decoders.get(kind)
         if dec is None:
-            dec = self._decoders[kind] = msgspec.json.Decoder(STORED[kind])
+            dec = self._decoders[kind] = msgspec.json.Decoder(registry.STORED[kind])
         obj: Object = dec.decode(data)
         return obj
 
@@ -262,6 +267,7 @@ class SqliteStore:
             backlog = [
                 WatchEvent(typ, self._decode(kind, data), rv)
                 for rv, typ, kind, data in rows
-                if kinds is None or kind in kinds
+                # (events of a custom kind whose definition is gone are past serving)
+                if (kinds is None or kind in kinds) and kind in registry.STORED
             ]
             return self._hub.open(kinds, backlog)

@@ -18,12 +18,21 @@ from ..api.load import to_dict
 from ..api.meta import Object
 
 
+def _shown(obj: Object) -> Any:
+    """The object as kubectl prints it: without managedFields (``--show-managed-fields`` off)."""
+    doc = to_dict(obj)
+    meta = doc.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+    return doc
+
+
 def _document(objs: Sequence[Object], as_list: bool | None) -> Any:
     if as_list is None:
         as_list = len(objs) != 1
     if not as_list:
-        return to_dict(objs[0])
-    items = [to_dict(o) for o in objs]
+        return _shown(objs[0])
+    items = [_shown(o) for o in objs]
     return {"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}}
 
 

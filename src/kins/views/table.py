@@ -45,6 +45,8 @@ from .common import (
 )
 from .events import format_events
 from .rbac import COLUMNS as RBAC_COLUMNS
+from .table_kinds import COLUMNS as KIND_COLUMNS
+from .table_kinds import custom_layout
 
 _MIN_WIDTH = 6
 _PADDING = 3
@@ -638,8 +640,15 @@ COLUMNS: dict[str, tuple[tuple[str, ...], int, Row]] = {
     "Namespace": (("NAME", "STATUS", "AGE"), 0, _namespace_row),
     "ConfigMap": (("NAME", "DATA", "AGE"), 0, _configmap_row),
     "Secret": (("NAME", "TYPE", "DATA", "AGE"), 0, _secret_row),
+    **KIND_COLUMNS,
     **RBAC_COLUMNS,
 }
+
+
+def layout(kind: str) -> tuple[tuple[str, ...], int, Row] | None:
+    """The columns, how many are ``-o wide`` only, and the row function of ``kind``'s table
+    (a custom resource's come from its definition); None for kinds kubectl has no table for."""
+    return COLUMNS.get(kind) or custom_layout(kind)
 
 
 def _namespaced(kind: str) -> bool:
@@ -677,11 +686,13 @@ def format_table(
     if kind == "Event" and objs:
         evs = [o for o in objs if isinstance(o, Event)]
         return format_events(evs, wide=wide, all_namespaces=all_namespaces, now=now)
-    if kind not in COLUMNS and kind != "Event":
+    found = layout(kind)
+    if found is None and kind != "Event":
         raise KeyError(f"no table layout for kind {kind!r}")
     if not objs:
         return no_resources(kind, all_namespaces=all_namespaces, namespace=namespace)
-    columns, n_wide, row = COLUMNS[kind]
+    assert found is not None
+    columns, n_wide, row = found
     keep = len(columns) if wide else len(columns) - n_wide
     show_ns = all_namespaces and _namespaced(kind)
     header = (["NAMESPACE"] if show_ns else []) + list(columns[:keep])

@@ -88,6 +88,9 @@ class Containers:
             args=tuple(c.args or ()),
             env=env,
             working_dir=c.workingDir,
+            stdin=bool(c.stdin),
+            stdin_once=bool(c.stdinOnce),
+            tty=bool(c.tty),
         )
         try:
             started = self.runtime.start_container(run.sandbox, spec)
@@ -117,7 +120,7 @@ class Containers:
             cr.started_mono = now
             cr.waiting = None
             cr.terminated = None
-            cr.ready = c.readinessProbe is None
+            cr.ready = c.readinessProbe is None and c.name not in run.ephemeral
             cr.readiness = probe_state(c.readinessProbe, now)
             cr.liveness = probe_state(c.livenessProbe, now)
             if run.phase == "Pending" and run.sandbox is not None:
@@ -239,6 +242,40 @@ class Containers:
             cr.terminated = cr.last_terminated
             cr.restart_at = now
 
+    def start_ephemeral(self, pod: Pod, run: PodRun) -> None:
+        """Start the pod's ephemeral containers not started yet (each once, ever)."""
+        new = []
+        with self.lock:
+            if run.sandbox is None or run.stopping:
+                return
+            for ec in pod.spec.ephemeralContainers or []:
+                if ec.name not in run.ephemeral:
+                    run.ephemeral[ec.name] = cr = ContainerRun(spec=ec)
+                    new.append(cr)
+                    run.dirty = True
+        for cr in new:
+            self.submit(self.start, pod, run, cr)
+
+    def adopt_ephemeral(
+        self, run: PodRun, pod: Pod, stored: Mapping[str, ContainerStatus], live: Mapping[str, RunningContainer]
+    ) -> None:
+        """Ephemeral containers of a pod adopted after a restart: running, or as last reported."""
+        for ec in pod.spec.ephemeralContainers or []:
+            cs = stored.get(ec.name)
+            cr = ContainerRun(spec=ec, waiting=None)
+            run.ephemeral[ec.name] = cr
+            running = live.get(ec.name)
+            if running is not None:
+                cr.running = running
+                cr.started_at = (
+                    cs.state.running.startedAt if cs and cs.state and cs.state.running else None
+                ) or self.clock.now()
+                self.by_container[running.id] = (run.key, ec.name)
+            elif cs is not None and cs.state is not None and cs.state.terminated is not None:
+                cr.terminated = cs.state.terminated
+            else:
+                cr.terminated = ContainerStateTerminated(exitCode=137, reason="ContainerStatusUnknown")
+
     def on_exit(self, ev: ProcessExit) -> None:
         if ev.sandbox:
             return
@@ -249,15 +286,26 @@ class Containers:
             run = self.pods.get(where[0])
             if run is None or run.stopping:
                 return
+            if where[1] in run.ephemeral:
+                self.ended(run, run.ephemeral[where[1]], "Never", ev.exit_code, ev.signal, f"kins://{ev.id}", True)
+                return
             cr = run.containers[where[1]]
             pod = self.get_pod(run)
             policy = (pod.spec.restartPolicy if pod else None) or "Always"
             self.ended(run, cr, policy, ev.exit_code, ev.signal, f"kins://{ev.id}")
 
     def ended(
-        self, run: PodRun, cr: ContainerRun, policy: str, exit_code: int, sig: int | None, container_id: str
+        self,
+        run: PodRun,
+        cr: ContainerRun,
+        policy: str,
+        exit_code: int,
+        sig: int | None,
+        container_id: str,
+        ephemeral: bool = False,
     ) -> None:
-        """A container ended: record it, then restart it per ``policy`` or finish the pod."""
+        """A container ended: record it, then restart it per ``policy`` or finish the pod (an
+        ephemeral container's end changes nothing else)."""
         state = ContainerStateTerminated(
             exitCode=exit_code,
             signal=sig,
@@ -270,6 +318,8 @@ class Containers:
         cr.ready = False
         cr.terminated = state
         run.dirty = True
+        if ephemeral:
+            return
         if policy == "Always" or (policy == "OnFailure" and exit_code != 0):
             # kubelet's back-off: the first restart is immediate, then 10 s doubling to 5 min;
             # a container that ran for 10 minutes starts over.
@@ -363,7 +413,8 @@ class Containers:
     def stop(self, run: PodRun, grace: float) -> None:
         """Stop the pod's running containers (SIGTERM, SIGKILL after ``grace`` seconds)."""
         with self.lock:
-            running = [cr.running for cr in run.containers.values() if cr.running is not None]
+            runs = [*run.containers.values(), *run.ephemeral.values()]
+            running = [cr.running for cr in runs if cr.running is not None]
             for c in running:
                 self.by_container.pop(c.id, None)
                 self.events.event(run, NORMAL, "Killing", f"Stopping container {c.name}", c.name)

@@ -44,7 +44,7 @@ from .containers import Containers
 from .podnet import PodNetwork
 from .state import ContainerRun, PodRun, has_run, unfinished
 from .status import PodEvents, PodStatusWriter, pending_status
-from .volumes import PodVolumes, request_pod_token
+from .volumes import PodVolumes, VolumeError, request_pod_token
 
 log = logging.getLogger("kins.kubelet")
 
@@ -58,7 +58,7 @@ class Kubelet(Reconciler):
     """All nodes' kubelets on the agents' loop (plus a small pool for pod start-up and probes)."""
 
     name = "kubelet"
-    kinds = frozenset({"Pod", "Node", "ConfigMap", "Secret"})
+    kinds = frozenset({"Pod", "Node", "ConfigMap", "Secret", "PersistentVolumeClaim", "PersistentVolume"})
     resync = 30.0
     after = ("overlay",)
     TICK = 0.05  # seconds between looks at exits, restarts, probes and statuses to write
@@ -181,6 +181,8 @@ class Kubelet(Reconciler):
                 run = PodRun(key=p.key, uid=p.metadata.uid or "", node=node)
                 self.pods[p.key] = run
                 self._submit(self._start, p, run)
+            elif run is not None and p.spec.ephemeralContainers and run.sandbox is not None:
+                self.containers.start_ephemeral(p, run)
         for key in list(self.pods):
             if key not in seen:
                 run = self.pods[key]
@@ -236,6 +238,8 @@ class Kubelet(Reconciler):
         policy = pod.spec.restartPolicy or "Always"
         for c in pod.spec.containers:
             self.containers.adopt(run, c, stored.get(c.name), live.get(c.name), policy, now)
+        ephemeral = {cs.name: cs for cs in status.ephemeralContainerStatuses or []}
+        self.containers.adopt_ephemeral(run, pod, ephemeral, live)
         self.pods[pod.key] = run
         if run.phase in ("Running", "Pending"):
             run.phase = "Running" if has_run(run) else "Pending"
@@ -299,17 +303,6 @@ class Kubelet(Reconciler):
         self.runtime.stop_containers([c for c in self.runtime.containers() if c.sandbox_id == sid], grace=0)
         try:
             mounts = self.volumes.mounts(pod)
-        except KinsError as e:
-            # kubelet waits for the pod's volumes before it makes a sandbox: FailedMount.
-            log.warning("%s: %s", run.key, e)
-            self.recorder.event(run, WARNING, "FailedMount", str(e))
-            with self.lock:
-                for cr in run.containers.values():
-                    cr.waiting = ("ContainerCreating", str(e))
-                run.retry_at = time.monotonic() + RETRY_START
-                run.dirty = True
-            return
-        try:
             sandbox = self.runtime.create_sandbox(
                 run.key,
                 kns.path(run.netns),
@@ -322,7 +315,10 @@ class Kubelet(Reconciler):
         except (KinsError, OSError) as e:
             reason = "CreatePodSandboxError" if isinstance(e, SandboxError) else "ContainerCreating"
             log.warning("%s: %s", run.key, e)
-            self.recorder.event(run, WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
+            if isinstance(e, VolumeError):
+                self.recorder.event(run, WARNING, "FailedMount", f"Unable to attach or mount volumes: {e}")
+            else:
+                self.recorder.event(run, WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
             with self.lock:
                 for cr in run.containers.values():
                     cr.waiting = (reason, str(e))
@@ -332,6 +328,8 @@ class Kubelet(Reconciler):
         run.sandbox = sandbox
         for c in pod.spec.containers:
             self.containers.start(pod, run, run.containers[c.name])
+        # Those added while the pod was starting (the store's copy is the newest).
+        self.containers.start_ephemeral(self.status_writer.get_pod(run) or pod, run)
         with self.lock:
             # Kubernetes' rule: Running once a container has started; an image that cannot be
             # pulled leaves the pod Pending (its container waiting with ErrImagePull).

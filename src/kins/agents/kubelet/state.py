@@ -36,6 +36,8 @@ class PodRun:
     netns: str = ""  # the kernel's namespace name
     sandbox: Sandbox | None = None
     containers: dict[str, ContainerRun] = field(default_factory=dict)
+    # Ephemeral containers (kubectl debug): started once, never restarted, not in readiness.
+    ephemeral: dict[str, ContainerRun] = field(default_factory=dict)
     phase: str = "Pending"
     reason: str | None = None
     message: str | None = None

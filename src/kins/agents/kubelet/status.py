@@ -39,7 +39,8 @@ class PodEvents:
     def event(self, run: PodRun, type_: str, reason: str, message: str, container: str | None = None) -> None:
         ns, _, name = run.key.partition("/")
         ref = ObjectReference(kind="Pod", namespace=ns, name=name, uid=run.uid, apiVersion="v1")
-        path = f"spec.containers{{{container}}}" if container else None
+        field = "ephemeralContainers" if container in run.ephemeral else "containers"
+        path = f"spec.{field}{{{container}}}" if container else None
         self.recorder.event(ref, type_, reason, message, component="kubelet", host=run.node, field_path=path)
 
     def close(self) -> None:
@@ -152,6 +153,7 @@ class PodStatusWriter:
             now = self.clock.now()
             with self.lock:
                 statuses = [container_status(cr) for cr in run.containers.values()]
+                ephemeral = [container_status(cr) for cr in run.ephemeral.values()] or None
                 all_ready = bool(statuses) and all(s.ready for s in statuses)
                 phase = run.phase
             old = pod.status or PodStatus()
@@ -181,6 +183,7 @@ class PodStatusWriter:
                 phase=phase,
                 conditions=conds,
                 containerStatuses=statuses,
+                ephemeralContainerStatuses=ephemeral,
                 podIP=run.ip or old.podIP,
                 podIPs=[PodIP(ip=run.ip)] if run.ip else old.podIPs,
             )

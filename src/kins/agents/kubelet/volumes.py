@@ -1,6 +1,7 @@
-"""Pod volumes as the kubelet prepares them: emptyDir, configMap, secret, hostPath and projected
+"""Pod volumes as the kubelet prepares them: emptyDir, configMap, secret, hostPath, projected
 (secrets, configMaps, downward API fields and ServiceAccount tokens: the ``kube-api-access-*``
-volume every pod gets).
+volume every pod gets), and persistentVolumeClaim and ephemeral (the bound PersistentVolume's
+``hostPath`` or ``local`` directory).
 
 A projected token is requested from the API (TokenRequest, bound to the pod) and renewed, like
 kubelet's token manager does, once 80% of its life has passed.
@@ -32,6 +33,7 @@ from ...api.core import (
     ServiceAccountTokenProjection,
     Volume,
 )
+from ...api.storage import PersistentVolume, PersistentVolumeClaim
 from ...client import Client
 from ...runtime.runtime import pod_dir_name
 from ...store.base import Store
@@ -40,6 +42,10 @@ from ...store.base import Store
 TokenSource = Callable[[Pod, ServiceAccountTokenProjection], tuple[str, float]]
 RENEW_AT = 0.8  # of a token's life, as kubelet's token manager renews
 DEFAULT_TOKEN_SECONDS = 3600
+
+
+class VolumeError(KinsError):
+    """A volume that cannot be set up yet (its claim is missing or unbound): the pod waits."""
 
 
 class PodVolumes:
@@ -134,11 +140,49 @@ class PodVolumes:
         if v.projected is not None:
             self.write_projected(pod, v, path)
             return path, True
+        if v.persistentVolumeClaim is not None:
+            return self._claim_dir(pod.namespace, v.persistentVolumeClaim.claimName), bool(
+                v.persistentVolumeClaim.readOnly
+            )
+        if v.ephemeral is not None:  # its claim, made by the ephemeral volume controller
+            return self._claim_dir(pod.namespace, f"{pod.name}-{v.name}"), False
         kind = next((k for k in v.__struct_fields__ if k != "name" and getattr(v, k) is not None), "?")
         raise KinsError(
             f"volume {v.name}: {kind} volumes are not supported "
-            "(emptyDir, configMap, secret, projected and hostPath are)"
+            "(emptyDir, configMap, secret, hostPath, projected, persistentVolumeClaim and ephemeral are)"
         )
+
+    def _claim_dir(self, ns: str, name: str) -> Path:
+        """The directory of the volume bound to claim ``ns/name``, in the kubelet's words when
+        there is none yet."""
+        try:
+            pvc = self.store.get("PersistentVolumeClaim", ns, name)
+        except NotFound:
+            raise VolumeError(f'persistentvolumeclaim "{name}" not found') from None
+        assert isinstance(pvc, PersistentVolumeClaim)
+        phase = (pvc.status.phase if pvc.status else None) or ""
+        if phase != "Bound" or not pvc.spec.volumeName:
+            raise VolumeError(
+                f"error processing PVC {ns}/{name}: PVC is not bound "
+                f'(phase "{phase}", volumeName "{pvc.spec.volumeName or ""}")'
+            )
+        try:
+            pv = self.store.get("PersistentVolume", None, pvc.spec.volumeName)
+        except NotFound:
+            raise VolumeError(f'persistentvolume "{pvc.spec.volumeName}" not found') from None
+        assert isinstance(pv, PersistentVolume)
+        if pv.spec.hostPath is not None:
+            path = Path(pv.spec.hostPath.path)
+            if pv.spec.hostPath.type == "DirectoryOrCreate":
+                path.mkdir(parents=True, exist_ok=True)
+        elif pv.spec.local is not None:
+            path = Path(pv.spec.local.path)
+        else:
+            kind = next((k for k in ("nfs", "csi", "iscsi", "rbd", "cephfs") if getattr(pv.spec, k) is not None), "?")
+            raise KinsError(f"volume {pv.name}: {kind} volumes are not supported (hostPath and local are)")
+        if not path.exists():
+            raise VolumeError(f"MountVolume.SetUp failed for volume {pv.name!r}: path {path} does not exist")
+        return path
 
     def _api_volume_files(self, ns: str, v: Volume) -> dict[str, tuple[bytes, int]]:
         """A configMap or secret volume's files: relative path -> (content, mode)."""
@@ -286,9 +330,9 @@ def _projected_refs(v: Volume) -> list[tuple[str, str]]:
     return out
 
 
-def _mount_failed(volume: str, detail: str) -> KinsError:
+def _mount_failed(volume: str, detail: str) -> VolumeError:
     """A volume that cannot be set up, in the words of kubelet's FailedMount events."""
-    return KinsError(f'MountVolume.SetUp failed for volume "{volume}" : {detail}')
+    return VolumeError(f'MountVolume.SetUp failed for volume "{volume}" : {detail}')
 
 
 def _downward_value(pod: Pod, item: DownwardAPIVolumeFile, volume: str) -> str:

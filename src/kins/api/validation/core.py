@@ -10,6 +10,9 @@ import ipaddress
 from collections.abc import Iterable
 from functools import lru_cache
 
+import msgspec
+from msgspec.structs import replace
+
 from ..config import ClusterConfig
 from ..core import ConfigMap, Container, Endpoints, Namespace, Node, Pod, PodSpec, Probe, Secret, Service
 from ..meta import Object
@@ -305,6 +308,33 @@ def _container(e: Errors, path: str, c: Container, names: set[str]) -> None:
         e.unsupported(f"{path}.imagePullPolicy", c.imagePullPolicy, ("Always", "IfNotPresent", "Never"))
 
 
+# Container fields an ephemeral container may not set (it joins a pod whose resources and
+# ports are settled, and it is never probed or restarted).
+_EPHEMERAL_FORBIDDEN = (
+    "ports",
+    "resources",
+    "livenessProbe",
+    "readinessProbe",
+    "startupProbe",
+    "lifecycle",
+    "resizePolicy",
+    "restartPolicy",
+)
+
+
+def _ephemeral_containers(e: Errors, path: str, spec: PodSpec, names: set[str]) -> None:
+    targets = {c.name for c in [*spec.containers, *(spec.initContainers or [])]}
+    for i, c in enumerate(spec.ephemeralContainers or []):
+        cp = f"{path}.ephemeralContainers[{i}]"
+        for name in _EPHEMERAL_FORBIDDEN:
+            if msgspec.to_builtins(getattr(c, name)) not in (None, {}, [], ""):  # an empty value is unset
+                e.forbidden(f"{cp}.{name}", "cannot be set for an Ephemeral Container")
+        # Probes and ports are forbidden above: only the common checks remain.
+        _container(e, cp, replace(c, ports=None, livenessProbe=None, readinessProbe=None, startupProbe=None), names)
+        if c.targetContainerName and c.targetContainerName not in targets:
+            e.add(f"{cp}.targetContainerName", f"Not found: {format_value(c.targetContainerName)}")
+
+
 def pod_spec(e: Errors, path: str, spec: PodSpec, restart_policies: tuple[str, ...] = _RESTART_POLICIES) -> None:
     names: set[str] = set()
     for i, c in enumerate(spec.initContainers or []):
@@ -313,6 +343,7 @@ def pod_spec(e: Errors, path: str, spec: PodSpec, restart_policies: tuple[str, .
         e.required(f"{path}.containers")
     for i, c in enumerate(spec.containers):
         _container(e, f"{path}.containers[{i}]", c, names)
+    _ephemeral_containers(e, path, spec, names)
     if spec.restartPolicy is not None and spec.restartPolicy not in restart_policies:
         e.unsupported(f"{path}.restartPolicy", spec.restartPolicy, restart_policies)
     if spec.dnsPolicy is not None and spec.dnsPolicy not in _DNS_POLICIES:
