@@ -81,6 +81,5 @@ def claims_of(token: str) -> dict[str, Any]:
 
 
 def apply(k: Kubectl, text: str) -> str:
-    """``kubectl create -f -``; without client-side validation, for which kubectl 1.27 would
-    fetch an OpenAPI v2 document this API does not serve."""
-    return k("create", "--validate=false", "-f", "-", input=text)
+    """``kubectl create -f -``."""
+    return k("create", "-f", "-", input=text)

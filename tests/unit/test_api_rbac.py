@@ -45,20 +45,10 @@ def test_a_role_and_binding_made_with_kubectl(ida: IdentityApi, version: str) ->
     assert _can(admin, "list", "pods") == "yes"
     assert _can(bot, "list", "pods") == "no"
     assert _can(admin, "list", "pods", "--as=system:serviceaccount:default:bot") == "no"
-    if version == "1.27":  # later kubectl send these typed creates as protobuf
-        out = admin("create", "role", "pod-reader", "--verb=get,list,watch", "--resource=pods,pods/log")
-        assert out == "role.rbac.authorization.k8s.io/pod-reader created\n"
-        out = admin("create", "rolebinding", "bot-reads", "--role=pod-reader", "--serviceaccount=default:bot")
-        assert out == "rolebinding.rbac.authorization.k8s.io/bot-reads created\n"
-    else:
-        apply(
-            admin,
-            "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: pod-reader}\n"
-            "rules: [{apiGroups: [''], resources: [pods, pods/log], verbs: [get, list, watch]}]\n---\n"
-            "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: bot-reads}\n"
-            "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-reader}\n"
-            "subjects: [{kind: ServiceAccount, name: bot, namespace: default}]\n",
-        )
+    out = admin("create", "role", "pod-reader", "--verb=get,list,watch", "--resource=pods,pods/log")
+    assert out == "role.rbac.authorization.k8s.io/pod-reader created\n"
+    out = admin("create", "rolebinding", "bot-reads", "--role=pod-reader", "--serviceaccount=default:bot")
+    assert out == "rolebinding.rbac.authorization.k8s.io/bot-reads created\n"
     for who in (bot, admin):
         extra = () if who is bot else ("--as=system:serviceaccount:default:bot",)
         assert _can(who, "list", "pods", *extra) == "yes"

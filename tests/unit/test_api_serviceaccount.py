@@ -45,9 +45,10 @@ def _sa(ida: IdentityApi, ns: str, name: str) -> ServiceAccount:
     return sa
 
 
-def test_create_sa_with_kubectl_127(ida: IdentityApi) -> None:
-    # kubectl 1.27's typed `create serviceaccount` sends JSON (later ones send protobuf).
-    k = ida.admin("1.27")
+@pytest.mark.parametrize("version", all_versions())
+def test_create_sa_with_kubectl(ida: IdentityApi, version: str) -> None:
+    # kubectl 1.27's typed `create serviceaccount` sends JSON, 1.33's protobuf.
+    k = ida.admin(version)
     assert k("create", "sa", "bot") == "serviceaccount/bot created\n"
     assert k("get", "sa", "bot").split("\n")[0].split() == ["NAME", "SECRETS", "AGE"]
     assert k("get", "serviceaccounts", "bot", "-o", "jsonpath={.metadata.name}") == "bot"

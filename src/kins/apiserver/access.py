@@ -24,8 +24,8 @@ from .authn import ANONYMOUS_USER, AUTHENTICATED, Authenticator, UserInfo, servi
 from .authz import RBAC, Attributes, forbidden_message, request_attributes
 from .errors import ApiError
 from .keys import STORE_KEY
+from .request import read_body
 from .response import json_response
-from .reviewproto import decode_body
 from .tokens import Binding, bound_claims
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -44,7 +44,6 @@ TOKEN_PATH = "/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token"
 DEFAULT_EXPIRATION = 3600
 MIN_EXPIRATION = 600
 MAX_EXPIRATION = 1 << 32
-PROTOBUF = "application/vnd.kubernetes.protobuf"
 BOUND_KINDS = {"Pod": "v1", "Secret": "v1", "Node": "v1"}
 
 
@@ -123,20 +122,9 @@ def _now_text(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def _body(request: web.Request, kind: str) -> dict[str, Any]:
-    if request.content_type == PROTOBUF:
-        try:
-            return decode_body(await request.read(), kind)
-        except ValueError as e:
-            raise ApiError(400, "BadRequest", f"the request body is not a valid {kind}: {e}") from None
-    if request.content_type not in ("application/json", "application/octet-stream", ""):
-        raise ApiError(
-            415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {request.content_type}"
-        )
-    try:
-        doc = await request.json()
-    except ValueError:
-        raise ApiError(400, "BadRequest", "the request body is not valid JSON") from None
+async def _body(request: web.Request) -> dict[str, Any]:
+    """The request's object, sent as JSON or (typed clients: kubectl 1.3x) as protobuf."""
+    doc = await read_body(request)
     if not isinstance(doc, dict):
         raise ApiError(400, "BadRequest", "the request body must be a JSON object")
     return doc
@@ -229,7 +217,7 @@ async def _token_request(request: web.Request) -> web.Response:
     ns, name = request.match_info["namespace"], request.match_info["name"]
     if request.method != "POST":
         raise ApiError(405, "MethodNotAllowed", f"the server does not allow {request.method} on the requested resource")
-    doc = await _body(request, "TokenRequest")
+    doc = await _body(request)
     spec = doc.get("spec") or {}
     if not isinstance(spec, dict):
         raise ApiError(400, "BadRequest", "spec must be an object")
@@ -265,7 +253,7 @@ def _review(doc: dict[str, Any], kind: str, group_version: str, status: dict[str
 
 
 async def _self_subject_access_review(request: web.Request) -> web.Response:
-    doc = await _body(request, "SelfSubjectAccessReview")
+    doc = await _body(request)
     spec = doc.get("spec") or {}
     user = user_of(request)
     ra, nra = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
@@ -304,7 +292,7 @@ async def _self_subject_access_review(request: web.Request) -> web.Response:
 
 
 async def _self_subject_rules_review(request: web.Request) -> web.Response:
-    doc = await _body(request, "SelfSubjectRulesReview")
+    doc = await _body(request)
     spec = doc.get("spec") or {}
     ns = str(spec.get("namespace") or "")
     user = user_of(request)
@@ -334,7 +322,7 @@ async def _self_subject_rules_review(request: web.Request) -> web.Response:
 
 
 async def _self_subject_review(request: web.Request) -> web.Response:
-    doc = await _body(request, "SelfSubjectReview") if request.can_read_body else {}
+    doc = await _body(request) if request.can_read_body else {}
     version = request.match_info.get("version", "v1")
     body = {
         "kind": "SelfSubjectReview",
