@@ -38,6 +38,8 @@ apiVersion: v1
 kind: Pod
 metadata: {name: app, namespace: default}
 spec:
+  # No kube-api-access volume: kubectl up to 1.32 and 1.33 describe it differently.
+  automountServiceAccountToken: false
   containers: [{name: app, image: busybox, volumeMounts: [{name: data, mountPath: /data}]}]
   volumes: [{name: data, persistentVolumeClaim: {claimName: data}}]
 ---

@@ -22,6 +22,7 @@ from .apiregistration import APIService, APIServiceStatus
 from .autoscaling import DEFAULT_CPU_UTILIZATION, HorizontalPodAutoscaler, cpu_metric
 from .core import Namespace, NamespaceStatus, Pod, PodSecurityContext, PodStatus
 from .meta import Condition, LabelSelector, Object
+from .rbac import SUBJECT_KINDS, ClusterRoleBinding, RoleBinding
 from .scheduling import PriorityClass
 from .storage import (
     PersistentVolume,
@@ -102,6 +103,8 @@ def apply_defaults(obj: Object) -> Object:
         obj = _crd(obj)
     elif isinstance(obj, APIService):
         obj = _apiservice(obj)
+    elif isinstance(obj, RoleBinding | ClusterRoleBinding) and obj.subjects:
+        obj = _default_subjects(obj)
     return obj
 
 
@@ -117,6 +120,8 @@ DEFAULTED: tuple[type[Object], ...] = (
     HorizontalPodAutoscaler,
     CustomResourceDefinition,
     APIService,
+    RoleBinding,
+    ClusterRoleBinding,
 )
 
 
@@ -203,6 +208,18 @@ def _apiservice(svc: APIService) -> APIService:
     if svc.status is not None and svc.status.conditions == conditions:
         return svc
     return replace(svc, status=APIServiceStatus(conditions=conditions))
+
+
+def _default_subjects(b: RoleBinding | ClusterRoleBinding) -> RoleBinding | ClusterRoleBinding:
+    """A subject's apiGroup follows from its kind (rbac's SetDefaults_Subject)."""
+    subjects = b.subjects or []
+    if not any(s.apiGroup is None and SUBJECT_KINDS.get(s.kind) for s in subjects):
+        return b
+    fixed = [
+        replace(s, apiGroup=SUBJECT_KINDS[s.kind]) if s.apiGroup is None and SUBJECT_KINDS.get(s.kind) else s
+        for s in subjects
+    ]
+    return replace(b, subjects=fixed)
 
 
 def apply_create_defaults(obj: Object) -> Object:
