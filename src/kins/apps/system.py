@@ -2,7 +2,8 @@
 
 Both are kins programs with their own dependencies (dnslib, httpx), so the container replaces its
 forked process with a fresh interpreter running the program: the fork server stays lean and the
-container keeps its pid. The kubelet gives system pods ``KINS_API`` and ``KINS_TOKEN_FILE``.
+container keeps its pid. The kubelet gives system pods ``KINS_API`` and ``KINS_TOKEN_FILE`` (their
+projected ServiceAccount token).
 """
 
 from __future__ import annotations

@@ -233,13 +233,14 @@ class Options:
     nginx_wrapper: tuple[str, ...] = ()  # e.g. ("ip", "netns", "exec", NS)
     ca_file: str | None = None
     debounce: float = 0.1
+    token_file: str | None = None  # read again as it changes (a projected token is renewed)
 
 
 class Controller:
     def __init__(self, opts: Options, client: Client | None = None) -> None:
         self.opts = opts
         self.cfg = opts.cfg
-        self.client = client or connect(opts.api, opts.token, opts.ca_file)
+        self.client = client or connect(opts.api, opts.token, opts.ca_file, token_file=opts.token_file)
         self.cache = Cache()
         self.nginx = Nginx(self.cfg, opts.nginx, opts.nginx_wrapper)
         self.stop_event = threading.Event()
@@ -438,6 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status_addresses=tuple(a for a in args.publish_status_address.split(",") if a),
         nginx=args.nginx,
         ca_file=args.ca_file,
+        token_file=args.token_file,
     )
     ctl = Controller(opts)
 
