@@ -6,6 +6,7 @@ import random
 
 from ..api.config import ClusterConfig
 from ..store.base import Store
+from .apiservice import APIServiceAvailability
 from .base import Controller
 from .cronjob import CronJobController
 from .daemonset import DaemonSetController
@@ -67,4 +68,5 @@ def default_controllers(
     if kubelet:
         ctrls.append(KubeletSim(store))
     ctrls.append(EndpointsController(store, rng, frozen_endpoints))
+    ctrls.append(APIServiceAvailability(store))  # after the endpoints it reads
     return ctrls

@@ -6,20 +6,17 @@ reloads the nginx master it runs as a child (SIGHUP: nginx starts new workers an
 ones finish their requests). A config nginx refuses is logged and the running one keeps serving.
 Handled Ingresses get ``status.loadBalancer.ingress``.
 
-    python -m kins.ingress --api URL --token-file F --dir D --class nginx \\
+    python -m kins.ingress --api URL --token-file F --dir D --ingress-class nginx \\
         --publish-service ingress-nginx/ingress-nginx
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -213,9 +210,11 @@ def prepare_dir(cfg: IngressConfig) -> None:
 # --- status --------------------------------------------------------------------------------------
 
 
-def _node_ip(node: Node) -> str | None:
+def _node_ip(node: Node, internal: bool = False) -> str | None:
     addrs = node.status.addresses if node.status else None
     by_type = {a.type: a.address for a in addrs or []}
+    if internal:
+        return by_type.get("InternalIP") or by_type.get("ExternalIP")
     return by_type.get("ExternalIP") or by_type.get("InternalIP")
 
 
@@ -233,6 +232,8 @@ class Options:
     nginx_wrapper: tuple[str, ...] = ()  # e.g. ("ip", "netns", "exec", NS)
     ca_file: str | None = None
     debounce: float = 0.1
+    update_status: bool = True
+    internal_ip: bool = False  # --report-node-internal-ip-address: a node's InternalIP, not its ExternalIP
 
 
 class Controller:
@@ -249,9 +250,35 @@ class Controller:
         self._warned: set[str] = set()
         self._status: dict[str, list[str]] = {}  # Ingress key -> addresses written
         self.reloads = 0
+        self._validate_lock = threading.Lock()
+        self.is_leader: Callable[[], bool] = lambda: True  # only the leader writes statuses
 
     def changed(self) -> None:
         self._dirty.set()
+
+    @property
+    def healthy(self) -> bool:
+        """/healthz: nginx runs a configuration built from every watched kind."""
+        return self.nginx.running and self._applied is not None
+
+    def validate(self, ing: Ingress) -> tuple[bool, str]:
+        """Whether nginx accepts the configuration with ``ing`` stored (the admission webhook's
+        question); an Ingress of another class is no business of this controller's."""
+        objs = self.cache.snapshot()
+        objs["Ingress"] = [o for o in objs["Ingress"] if o.key != ing.key] + [ing]
+        rendered = _render_objects(objs, self.cfg)
+        if ing.key not in {i.key for i in rendered.model.handled}:
+            return True, ""
+        for path, data in rendered.files.items():
+            if not _has_content(path, data):
+                write_atomic(path, data)
+        with self._validate_lock:
+            candidate = self.cfg.path(CONF_FILE + ".admission")
+            write_atomic(candidate, rendered.conf.encode(), 0o644)
+            ok, message = self.nginx.test(candidate)
+        if ok:
+            return True, ""
+        return False, f"admission webhook: nginx refused the configuration of ingress {ing.key}: {message}"
 
     # one sync: render, validate, swap in, reload; then statuses
     def sync(self) -> bool:
@@ -262,7 +289,8 @@ class Controller:
                 log.warning("%s", w)
         self._warned = set(rendered.warnings)
         ok = self.apply(rendered)
-        self.update_status(rendered.model.handled)
+        if self.opts.update_status and self.is_leader():
+            self.update_status(rendered.model.handled)
         return ok
 
     def apply(self, rendered: Rendered) -> bool:
@@ -329,7 +357,7 @@ class Controller:
             if not isinstance(pod, Pod) or not map_selector_matches(svc.spec.selector, pod.labels):
                 continue
             node = nodes.get(pod.spec.nodeName or "")
-            ip = _node_ip(node) if node is not None else None
+            ip = _node_ip(node, self.opts.internal_ip) if node is not None else None
             if ip and pod.status is not None and pod.status.phase == "Running":
                 ips.add(ip)
         return sorted(ips)
@@ -402,51 +430,3 @@ def _is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m kins.ingress", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--api", required=True, help="API URL: https://host:port, or unix:/path/to/socket")
-    ap.add_argument("--token-file", required=True)
-    ap.add_argument("--ca-file", default=None, help="CA of an https API")
-    ap.add_argument("--dir", required=True, help="directory for nginx.conf, certificates, logs, pid")
-    ap.add_argument("--class", dest="ingress_class", default="nginx")
-    ap.add_argument("--controller-class", default="k8s.io/ingress-nginx")
-    ap.add_argument("--watch-ingress-without-class", action="store_true")
-    ap.add_argument("--publish-service", default=None, help="namespace/name of the controller's Service")
-    ap.add_argument("--publish-status-address", default="", help="comma-separated addresses for the status")
-    ap.add_argument("--http-port", type=int, default=80)
-    ap.add_argument("--https-port", type=int, default=443)
-    ap.add_argument("--nginx", default=NGINX)
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    with open(args.token_file) as f:
-        token = f.read().strip()
-    cfg = IngressConfig(
-        dir=os.path.abspath(args.dir),
-        ingress_class=args.ingress_class,
-        controller_class=args.controller_class,
-        watch_without_class=args.watch_ingress_without_class,
-        http_port=args.http_port,
-        https_port=args.https_port,
-    )
-    opts = Options(
-        api=args.api,
-        token=token,
-        cfg=cfg,
-        publish_service=args.publish_service,
-        status_addresses=tuple(a for a in args.publish_status_address.split(",") if a),
-        nginx=args.nginx,
-        ca_file=args.ca_file,
-    )
-    ctl = Controller(opts)
-
-    def _stop(signum: int, frame: object) -> None:
-        ctl.stop_event.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    started = time.monotonic()
-    ctl.run()
-    log.info("stopped after %.0fs, %d reloads", time.monotonic() - started, ctl.reloads)
-    return 0
