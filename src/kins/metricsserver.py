@@ -155,6 +155,7 @@ def serving_certificate(cert_dir: str) -> tuple[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
     try:
         values, rest = parse_flags(sys.argv[1:] if argv is None else argv, FLAGS)
         if rest:

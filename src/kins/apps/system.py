@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import sys
 
+import kins
+
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
@@ -25,7 +27,7 @@ def api_args(env: dict[str, str] | None = None, sa_dir: str = SERVICE_ACCOUNT_DI
     env = dict(os.environ) if env is None else env
     api, token = env.get("KINS_API"), env.get("KINS_TOKEN_FILE")
     if api and token:
-        return ["--api", api, "--token-file", token]
+        return ["--api", _reachable(api), "--token-file", _reachable(token)]
     host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT") or "443"
     token = os.path.join(sa_dir, "token")
     if host and os.path.exists(token):
@@ -33,6 +35,19 @@ def api_args(env: dict[str, str] | None = None, sa_dir: str = SERVICE_ACCOUNT_DI
         ca = os.path.join(sa_dir, "ca.crt")
         return [*out, "--ca-file", ca] if os.path.exists(ca) else out
     return None
+
+
+def _reachable(path: str) -> str:
+    """``path`` (or ``unix:path``) of the host's filesystem as this pod can reach it: a volume
+    the pod mounts above it (an emptyDir at /tmp, the state directory below /tmp) hides it in
+    the pod's mount namespace, while kins' fork server, the container's parent, still sees the
+    host's: through its ``/proc/<pid>/root``."""
+    prefix = "unix:" if path.startswith("unix:") else ""
+    plain = path.removeprefix(prefix)
+    if not plain.startswith("/") or os.path.exists(plain):
+        return path
+    via = f"/proc/{os.getppid()}/root{plain}"
+    return prefix + via if os.path.exists(via) else path
 
 
 def _exec(module: str, argv: list[str]) -> int:
@@ -44,9 +59,21 @@ def _exec(module: str, argv: list[str]) -> int:
         )
         return 1
     args = [sys.executable, "-m", module, *api, *argv]
+    # The program comes from the same kins as the fork server (the pod's environment has no
+    # PYTHONPATH of its own to say otherwise).
+    src = os.path.dirname(os.path.abspath(next(iter(kins.__path__))))
+    path = os.environ.get("PYTHONPATH")
+    env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{path}" if path else src}
+    # Libraries the image would preload (ingress-nginx's LD_PRELOAD=/usr/local/lib/libmimalloc.so)
+    # are files of that image: the host's loader would complain about each missing one.
+    preload = [p for p in env.get("LD_PRELOAD", "").replace(":", " ").split() if os.path.exists(p)]
+    if preload:
+        env["LD_PRELOAD"] = " ".join(preload)
+    else:
+        env.pop("LD_PRELOAD", None)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, args)
+    os.execve(sys.executable, args, env)
     return 127  # not reached
 
 

@@ -111,6 +111,7 @@ def build(flags: Flags, client: Client, token: str) -> Controller:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
     try:
         flags = parse(sys.argv[1:] if argv is None else argv)
         if flags.text("validating-webhook"):

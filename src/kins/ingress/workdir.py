@@ -29,10 +29,11 @@ def mount_points(mountinfo: str) -> set[str]:
 
 
 def in_own_mount_namespace() -> bool:
-    """Whether this process's mount namespace differs from the host's (pid 1's): pods share
-    the host's pid namespace, so /proc/1 is the host's init."""
+    """Whether this process's mount namespace differs from its parent's: a pod's container is
+    forked by kins' fork server, which stays in the host's namespace and joins the container
+    to its pod's; a controller started from a shell shares the shell's."""
     try:
-        return os.readlink("/proc/self/ns/mnt") != os.readlink("/proc/1/ns/mnt")
+        return os.readlink("/proc/self/ns/mnt") != os.readlink(f"/proc/{os.getppid()}/ns/mnt")
     except OSError:
         return False
 
