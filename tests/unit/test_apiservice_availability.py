@@ -95,7 +95,11 @@ def test_kubectl_sees_the_condition_the_controllers_keep(tmp_path: Path) -> None
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",
-            "metadata": {"name": "metrics-server-1", "namespace": "kube-system", "labels": {"k8s-app": "metrics-server"}},
+            "metadata": {
+                "name": "metrics-server-1",
+                "namespace": "kube-system",
+                "labels": {"k8s-app": "metrics-server"},
+            },
             "spec": {**_doc("Deployment")["spec"]["template"]["spec"], "nodeName": "node1"},
             "status": {"phase": "Running", "podIP": "10.244.1.5", "conditions": [{"type": "Ready", "status": "True"}]},
         }

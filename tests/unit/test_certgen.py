@@ -64,7 +64,13 @@ def test_create_then_patch_the_manifests_webhook(tmp_path: Path) -> None:
         ]
         # The patch Job before the secret exists: it fails, and OnFailure runs it again.
         assert certgen.main(patch) == 1
-        create = [*base, "create", f"--host={HOSTS}", "--namespace=ingress-nginx", "--secret-name=ingress-nginx-admission"]
+        create = [
+            *base,
+            "create",
+            f"--host={HOSTS}",
+            "--namespace=ingress-nginx",
+            "--secret-name=ingress-nginx-admission",
+        ]
         assert certgen.main(create) == 0
         secret = json.loads(k("get", "secret", "-n", "ingress-nginx", "ingress-nginx-admission", "-o", "json"))
         assert sorted(secret["data"]) == ["ca", "cert", "key"]
