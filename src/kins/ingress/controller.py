@@ -233,6 +233,7 @@ class Options:
     ca_file: str | None = None
     debounce: float = 0.1
     update_status: bool = True
+    self_pod: str | None = None  # namespace/name of the controller's own pod
     internal_ip: bool = False  # --report-node-internal-ip-address: a node's InternalIP, not its ExternalIP
 
 
@@ -333,28 +334,39 @@ class Controller:
     def addresses(self) -> list[str]:
         """Where the Ingresses are reachable, as ingress-nginx publishes it: the given
         addresses; else the publish Service's load-balancer IPs and external IPs; else the IPs
-        of the nodes running the Service's (the controller's) pods."""
+        of the nodes running the Service's (the controller's) pods. Without a publish Service,
+        the nodes of the pods labelled as this controller's own pod (``self_pod``)."""
         if self.opts.status_addresses:
             return list(self.opts.status_addresses)
-        if not self.opts.publish_service:
+        selector: dict[str, str] | None = None
+        if self.opts.publish_service:
+            svc = self.cache.get("Service", self.opts.publish_service)
+            if not isinstance(svc, Service):
+                return []
+            if svc.spec.type == "ExternalName" and svc.spec.externalName:
+                return [svc.spec.externalName]
+            out = [*svc.lb_ips, *(svc.spec.externalIPs or [])]
+            if out:
+                return out
+            ns, selector = svc.namespace, svc.spec.selector
+        elif self.opts.self_pod:
+            ns, _, name = self.opts.self_pod.partition("/")
+            try:
+                selector = self.client.get("Pod", ns, name).labels
+            except (KinsError, httpx.HTTPError) as e:
+                log.warning("status addresses: %s", e)
+                return []
+        if not selector:
             return []
-        svc = self.cache.get("Service", self.opts.publish_service)
-        if not isinstance(svc, Service):
-            return []
-        if svc.spec.type == "ExternalName" and svc.spec.externalName:
-            return [svc.spec.externalName]
-        out = [*svc.lb_ips, *(svc.spec.externalIPs or [])]
-        if out:
-            return out
         try:
-            pods = self.client.list("Pod", svc.namespace)
+            pods = self.client.list("Pod", ns)
             nodes = {n.name: n for n in self.client.list("Node") if isinstance(n, Node)}
         except (KinsError, httpx.HTTPError) as e:
             log.warning("status addresses: %s", e)
             return []
         ips: set[str] = set()
         for pod in pods:
-            if not isinstance(pod, Pod) or not map_selector_matches(svc.spec.selector, pod.labels):
+            if not isinstance(pod, Pod) or not map_selector_matches(selector, pod.labels):
                 continue
             node = nodes.get(pod.spec.nodeName or "")
             ip = _node_ip(node, self.opts.internal_ip) if node is not None else None

@@ -105,6 +105,9 @@ def build(flags: Flags, client: Client, token: str) -> Controller:
         ca_file=flags.text("ca-file") or None,
         update_status=flags.flag("update-status"),
         internal_ip=flags.flag("report-node-internal-ip-address"),
+        self_pod=f"{os.environ['POD_NAMESPACE']}/{os.environ['POD_NAME']}"
+        if os.environ.get("POD_NAMESPACE") and os.environ.get("POD_NAME")
+        else None,
     )
     return Controller(opts, client)
 
