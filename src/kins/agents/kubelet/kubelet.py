@@ -298,6 +298,18 @@ class Kubelet(Reconciler):
         self.runtime.stop_containers([c for c in self.runtime.containers() if c.sandbox_id == sid], grace=0)
         try:
             mounts = self.volumes.mounts(pod)
+        except (KinsError, OSError) as e:
+            # A Secret or ConfigMap not there yet (a Job will make it): kubelet's FailedMount,
+            # the pod waits in ContainerCreating and the kubelet tries again.
+            log.info("%s: %s", run.key, e)
+            self.recorder.event(run, WARNING, "FailedMount", str(e))
+            with self.lock:
+                for cr in run.containers.values():
+                    cr.waiting = ("ContainerCreating", str(e))
+                run.retry_at = time.monotonic() + RETRY_START
+                run.dirty = True
+            return
+        try:
             sandbox = self.runtime.create_sandbox(
                 run.key,
                 kns.path(run.netns),

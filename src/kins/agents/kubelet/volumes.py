@@ -124,7 +124,7 @@ class PodVolumes:
         if not found:
             if src.optional:
                 return {}
-            raise KinsError(f"MountVolume.SetUp failed for volume {v.name!r}: {what} not found")
+            raise KinsError(f'MountVolume.SetUp failed for volume "{v.name}" : {what} not found')
         mode = src.defaultMode or 0o644
         items = src.items
         if not items:
@@ -136,7 +136,7 @@ class PodVolumes:
                 if key not in data:
                     if src.optional:
                         continue
-                    raise KinsError(f"MountVolume.SetUp failed for volume {v.name!r}: {what} has no key {key!r}")
+                    raise KinsError(f'MountVolume.SetUp failed for volume "{v.name}" : {what} has no key {key!r}')
                 out[it.path or key] = (data[key], it.mode or mode)
         for rel in out:
             if not rel or os.path.isabs(rel) or ".." in Path(rel).parts:
