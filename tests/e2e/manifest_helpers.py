@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, cast
 
 import yaml_rs
 from e2e_helpers import Cluster
@@ -26,7 +27,8 @@ def apply_manifest(c: Cluster, name: str, tmp: Path) -> list[str]:
     if {"serviceaccounts", "clusterroles.rbac.authorization.k8s.io"} <= served:
         k("apply", "-f", str(DATA / name))
         return []
-    docs = [d for d in yaml_rs.loads((DATA / name).read_text(), parse_datetime=False) if d]
+    loaded = cast(list[dict[str, Any]], yaml_rs.loads((DATA / name).read_text(), parse_datetime=False))
+    docs = [d for d in loaded if d]
     kept = [d for d in docs if d["kind"] not in IDENTITY_KINDS]
     path = tmp / f"{name}.json"
     path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": kept}))

@@ -13,6 +13,7 @@ import os
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from e2e_helpers import Cluster, poll, running_cluster
@@ -110,7 +111,7 @@ def test_controller_becomes_ready_and_routes_from_outside(installed: Cluster) ->
         ing = json.loads(k("get", "ingress", "web", "-o", "json"))
         got = ing.get("status", {}).get("loadBalancer", {}).get("ingress") or []
         assert got, ing.get("status")
-        return got  # type: ignore[no-any-return]
+        return cast(list[dict[str, str]], got)
 
     # No --publish-service: the nodes running the controller's pods, as upstream reports them.
     node = json.loads(k("get", "node", pod.spec.nodeName or "", "-o", "json"))
@@ -127,9 +128,9 @@ def test_webhook_answers_admission_reviews(installed: Cluster, tmp_path: Path) -
     script = tmp_path / "review.py"
     script.write_text(REVIEW)
 
-    def review(host: str) -> dict:  # type: ignore[type-arg]
+    def review(host: str) -> dict[str, Any]:
         out = c.node_exec("node1", "python3", str(script), ip, ca, host, WEBHOOK_HOST).stdout
-        return json.loads(out)["response"]  # type: ignore[no-any-return]
+        return cast(dict[str, Any], json.loads(out)["response"])
 
     ok = poll(lambda: review("checked.example"), 30, "the webhook's answer", interval=1.0)
     assert ok == {"uid": "7d1c", "allowed": True}

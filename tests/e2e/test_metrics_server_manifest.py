@@ -32,7 +32,7 @@ def test_deployment_ready_apiservice_available_and_top_works(installed: Cluster)
         svc = json.loads(k("get", "apiservice", "v1beta1.metrics.k8s.io", "-o", "json"))
         (cond,) = [x for x in svc["status"]["conditions"] if x["type"] == "Available"]
         assert cond["status"] == "True", cond
-        return cond  # type: ignore[no-any-return]
+        return cond
 
     cond = poll(available, 30, "the APIService Available", interval=0.5)
     assert (cond["reason"], cond["message"]) == ("Passed", "all checks passed")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any, cast
 
 import yaml_rs
 from kubectl_bin import NEWEST, tls_api
@@ -22,8 +23,9 @@ from kins.store.memory import MemoryStore
 MANIFEST = Path(__file__).parents[1] / "data" / "manifests" / "metrics-server-components.yaml"
 
 
-def _doc(kind: str) -> dict:  # type: ignore[type-arg]
-    return next(d for d in yaml_rs.loads(MANIFEST.read_text(), parse_datetime=False) if d and d["kind"] == kind)
+def _doc(kind: str) -> dict[str, Any]:
+    docs = cast(list[dict[str, Any]], yaml_rs.loads(MANIFEST.read_text(), parse_datetime=False))
+    return next(d for d in docs if d and d["kind"] == kind)
 
 
 def _available(store: MemoryStore) -> tuple[str, str, str]:

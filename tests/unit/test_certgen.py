@@ -8,6 +8,7 @@ import base64
 import ipaddress
 import json
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import yaml_rs
@@ -24,7 +25,8 @@ HOSTS = "ingress-nginx-controller-admission,ingress-nginx-controller-admission.i
 
 
 def _docs(*kinds: str) -> str:
-    docs = [d for d in yaml_rs.loads(MANIFEST.read_text(), parse_datetime=False) if d and d["kind"] in kinds]
+    loaded = cast(list[dict[str, Any]], yaml_rs.loads(MANIFEST.read_text(), parse_datetime=False))
+    docs = [d for d in loaded if d and d["kind"] in kinds]
     return "\n---\n".join(json.dumps(d) for d in docs)
 
 

@@ -9,6 +9,7 @@ import ssl
 import threading
 import urllib.request
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import yaml_rs
@@ -26,11 +27,11 @@ from kins.ingress.workdir import mount_points
 DATA = Path(__file__).parents[1] / "data" / "manifests"
 
 
-def _container(manifest: str, kind: str, name: str) -> dict:  # type: ignore[type-arg]
-    docs = yaml_rs.loads((DATA / manifest).read_text(), parse_datetime=False)
+def _container(manifest: str, kind: str, name: str) -> dict[str, Any]:
+    docs = cast(list[dict[str, Any]], yaml_rs.loads((DATA / manifest).read_text(), parse_datetime=False))
     doc = next(d for d in docs if d and d["kind"] == kind and d["metadata"]["name"] == name)
     (c,) = doc["spec"]["template"]["spec"]["containers"]
-    return c  # type: ignore[no-any-return]
+    return cast(dict[str, Any], c)
 
 
 def _expanded(args: list[str]) -> list[str]:
@@ -134,7 +135,7 @@ INGRESS = {
 }
 
 
-def _review(obj: object, kind: str = "Ingress") -> dict:  # type: ignore[type-arg]
+def _review(obj: object, kind: str = "Ingress") -> dict[str, Any]:
     request = {"uid": "u-1", "kind": {"group": "networking.k8s.io", "version": "v1", "kind": kind},
                "operation": "CREATE", "object": obj}  # fmt: skip
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
