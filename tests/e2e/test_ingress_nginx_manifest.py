@@ -119,6 +119,25 @@ def test_controller_becomes_ready_and_routes_from_outside(installed: Cluster) ->
     assert {a["ip"] for a in poll(status, 30, "the Ingress's status address")} == {node_ip}
 
 
+def test_configmap_settings_reach_nginx_conf(installed: Cluster) -> None:
+    """The controller watches its --configmap: a key kins honours changes the pod's nginx.conf
+    (in the pod's own /etc/nginx, read through kubectl exec)."""
+    c = installed
+    (pod,) = c.wait_ready("ingress-nginx-controller", 1, timeout=120, ns=NS)
+    k = kubectl(c)
+    patch = {"data": {"max-worker-connections": "2048", "use-gzip": "true"}}
+    k("patch", "configmap", "-n", NS, "ingress-nginx-controller", "--type=merge", "-p", json.dumps(patch))
+
+    def conf() -> bool:
+        text = k("exec", "-n", NS, pod.name, "--", "cat", "/etc/nginx/nginx.conf")
+        assert "worker_connections 2048;" in text, text[:400]
+        return True
+
+    poll(conf, 30, "worker_connections 2048 in the pod's nginx.conf", interval=1.0)
+    logs = k("logs", "-n", NS, pod.name)
+    assert "keys kins does not act on: use-gzip" in logs
+
+
 def test_webhook_answers_admission_reviews(installed: Cluster, tmp_path: Path) -> None:
     c = installed
     c.wait_ready("ingress-nginx-controller", 1, timeout=120, ns=NS)

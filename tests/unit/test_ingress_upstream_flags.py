@@ -20,8 +20,8 @@ from kins.apps import system
 from kins.apps.flags import FlagError
 from kins.ingress.model import IngressConfig
 from kins.ingress.options import parse, split_listen, split_ref
-from kins.ingress.run import configmap_settings
 from kins.ingress.servers import health_server, review, serve, webhook_server
+from kins.ingress.settings import configmap_settings
 from kins.ingress.workdir import mount_points
 
 DATA = Path(__file__).parents[1] / "data" / "manifests"

@@ -25,7 +25,7 @@ import httpx
 from msgspec.structs import replace
 
 from .._errors import Gone, KinsError, NotFound
-from ..api.core import LoadBalancerIngress, Node, Pod, Secret, Service
+from ..api.core import ConfigMap, LoadBalancerIngress, Node, Pod, Secret, Service
 from ..api.discovery import EndpointSlice
 from ..api.meta import Object, map_selector_matches
 from ..api.networking import Ingress, IngressClass, IngressLoadBalancerStatus, IngressStatus
@@ -34,6 +34,7 @@ from ..store.base import DELETED
 from .certs import fake_certificate
 from .model import DEFAULT_CERT_FILE, IngressConfig
 from .nginxconf import CONF_FILE, Rendered, render
+from .settings import configmap_settings
 
 log = logging.getLogger("kins.ingress")
 
@@ -76,9 +77,9 @@ def _render_objects(objs: dict[str, list[Object]], cfg: IngressConfig) -> Render
 class Cache:
     """The watched objects by kind and key, filled by one informer thread per kind."""
 
-    def __init__(self) -> None:
+    def __init__(self, kinds: Sequence[str] = WATCHED) -> None:
         self._lock = threading.Lock()
-        self._objs: dict[str, dict[str, Object]] = {k: {} for k in WATCHED}
+        self._objs: dict[str, dict[str, Object]] = {k: {} for k in kinds}
         self.synced: set[str] = set()
 
     def replace_all(self, kind: str, objs: Sequence[Object]) -> None:
@@ -95,7 +96,7 @@ class Cache:
 
     def snapshot(self) -> dict[str, list[Object]]:
         with self._lock:
-            return {k: list(v.values()) for k, v in self._objs.items()}
+            return {k: list(v.values()) for k, v in self._objs.items() if k in WATCHED}
 
     def get(self, kind: str, key: str) -> Object | None:
         with self._lock:
@@ -233,6 +234,7 @@ class Options:
     ca_file: str | None = None
     debounce: float = 0.1
     update_status: bool = True
+    configmap: str | None = None  # namespace/name of the controller's ConfigMap (watched)
     self_pod: str | None = None  # namespace/name of the controller's own pod
     internal_ip: bool = False  # --report-node-internal-ip-address: a node's InternalIP, not its ExternalIP
 
@@ -242,7 +244,10 @@ class Controller:
         self.opts = opts
         self.cfg = opts.cfg
         self.client = client or connect(opts.api, opts.token, opts.ca_file)
-        self.cache = Cache()
+        # The ConfigMap is watched only when there is one: kins' own add-on has none.
+        self.watched = (*WATCHED, "ConfigMap") if opts.configmap else WATCHED
+        self.cache = Cache(self.watched)
+        self._ignored_keys: list[str] | None = None
         self.nginx = Nginx(self.cfg, opts.nginx, opts.nginx_wrapper)
         self.stop_event = threading.Event()
         self._dirty = threading.Event()
@@ -257,6 +262,18 @@ class Controller:
     def changed(self) -> None:
         self._dirty.set()
 
+    def config(self) -> IngressConfig:
+        """The configuration the flags give, with the ConfigMap's settings as they are now."""
+        if not self.opts.configmap:
+            return self.cfg
+        cm = self.cache.get("ConfigMap", self.opts.configmap)
+        data = dict(cm.data or {}) if isinstance(cm, ConfigMap) else {}
+        cfg, ignored = configmap_settings(self.cfg, data)
+        if ignored != self._ignored_keys and ignored:
+            log.info("configmap %s: keys kins does not act on: %s", self.opts.configmap, ", ".join(ignored))
+        self._ignored_keys = ignored
+        return cfg
+
     @property
     def healthy(self) -> bool:
         """/healthz: nginx runs a configuration built from every watched kind."""
@@ -267,7 +284,7 @@ class Controller:
         question); an Ingress of another class is no business of this controller's."""
         objs = self.cache.snapshot()
         objs["Ingress"] = [o for o in objs["Ingress"] if o.key != ing.key] + [ing]
-        rendered = _render_objects(objs, self.cfg)
+        rendered = _render_objects(objs, self.config())
         if ing.key not in {i.key for i in rendered.model.handled}:
             return True, ""
         for path, data in rendered.files.items():
@@ -284,7 +301,7 @@ class Controller:
     # one sync: render, validate, swap in, reload; then statuses
     def sync(self) -> bool:
         """Brings nginx in line with the cache; False when the new config was refused."""
-        rendered = _render_objects(self.cache.snapshot(), self.cfg)
+        rendered = _render_objects(self.cache.snapshot(), self.config())
         for w in rendered.warnings:
             if w not in self._warned:
                 log.warning("%s", w)
@@ -401,7 +418,7 @@ class Controller:
             threading.Thread(
                 target=informer, args=(self.client, self.cache, k, self.changed, self.stop_event), daemon=True
             )
-            for k in WATCHED
+            for k in self.watched
         ]
         for t in threads:
             t.start()
@@ -420,7 +437,7 @@ class Controller:
                         break
                 if self.stop_event.is_set():
                     break
-                if self.cache.synced != set(WATCHED):
+                if self.cache.synced != set(self.watched):
                     continue  # never serve a config built from half the objects
                 self.sync()
         finally:

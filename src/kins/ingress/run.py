@@ -18,7 +18,7 @@ from dataclasses import replace
 import httpx
 
 from .._errors import KinsError, NotFound
-from ..api.core import ConfigMap, Secret
+from ..api.core import Secret
 from ..apps.flags import FlagError
 from ..client import Client, connect
 from .controller import NGINX, Controller, Options, prepare_dir
@@ -29,36 +29,6 @@ from .servers import health_server, serve, webhook_server
 from .workdir import private_dir
 
 log = logging.getLogger("kins.ingress")
-
-# ConfigMap keys kins' renderer honours (ingress-nginx's names); the others are logged.
-_BOOL = {"true": True, "false": False}
-
-
-def configmap_settings(cfg: IngressConfig, data: dict[str, str]) -> tuple[IngressConfig, list[str]]:
-    """``cfg`` with the ConfigMap's keys kins honours applied; the keys it ignored (and why)."""
-    ignored: list[str] = []
-    for key, value in sorted(data.items()):
-        if key == "ssl-redirect" and value.lower() in _BOOL:
-            cfg = replace(cfg, ssl_redirect=_BOOL[value.lower()])
-        elif key == "max-worker-connections" and value.isdigit():
-            # 0 is upstream's "as many as the system allows": kins keeps its own default then.
-            if int(value) > 0:
-                cfg = replace(cfg, worker_connections=int(value))
-        elif key in ("ssl-redirect", "max-worker-connections"):
-            ignored.append(f"{key} (bad value {value!r})")
-        else:
-            ignored.append(key)
-    return cfg, ignored
-
-
-def _read_configmap(client: Client, ref: str) -> dict[str, str]:
-    ns, name = split_ref(ref, "configmap")
-    try:
-        cm = client.get("ConfigMap", ns, name)
-    except NotFound:
-        log.warning("configmap %s not found: using the defaults", ref)
-        return {}
-    return dict(cm.data or {}) if isinstance(cm, ConfigMap) else {}
 
 
 def _default_certificate(client: Client, ref: str) -> bytes | None:
@@ -87,9 +57,7 @@ def build(flags: Flags, client: Client, token: str) -> Controller:
         https_port=flags.number("https-port"),
     )
     if flags.text("configmap"):
-        cfg, ignored = configmap_settings(cfg, _read_configmap(client, flags.text("configmap")))
-        if ignored:
-            log.info("configmap %s: keys kins does not act on: %s", flags.text("configmap"), ", ".join(ignored))
+        split_ref(flags.text("configmap"), "configmap")
     if flags.text("default-ssl-certificate"):
         cfg = replace(cfg, default_certificate=_default_certificate(client, flags.text("default-ssl-certificate")))
     publish = flags.text("publish-service")
@@ -104,6 +72,7 @@ def build(flags: Flags, client: Client, token: str) -> Controller:
         nginx=flags.text("nginx") or NGINX,
         ca_file=flags.text("ca-file") or None,
         update_status=flags.flag("update-status"),
+        configmap=flags.text("configmap") or None,
         internal_ip=flags.flag("report-node-internal-ip-address"),
         self_pod=f"{os.environ['POD_NAMESPACE']}/{os.environ['POD_NAME']}"
         if os.environ.get("POD_NAMESPACE") and os.environ.get("POD_NAME")
