@@ -14,15 +14,15 @@ DATA = Path(__file__).parents[1] / "data" / "manifests"
 IDENTITY_KINDS = ("ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
 
 
-def kubectl(c: Cluster) -> Kubectl:
-    return kubectl_for(NEWEST, c.state / "kubeconfig")
+def kubectl(c: Cluster, version: str = NEWEST) -> Kubectl:
+    return kubectl_for(version, c.state / "kubeconfig")
 
 
-def apply_manifest(c: Cluster, name: str, tmp: Path) -> list[str]:
+def apply_manifest(c: Cluster, name: str, tmp: Path, version: str = NEWEST) -> list[str]:
     """``kubectl apply -f`` the manifest as it is. An API that serves no ServiceAccounts or RBAC
     yet gets the manifest without those documents (the others are applied unchanged). The kinds
     left out."""
-    k = kubectl(c)
+    k = kubectl(c, version)
     served = set(k("api-resources", "-o", "name").split())
     if {"serviceaccounts", "clusterroles.rbac.authorization.k8s.io"} <= served:
         k("apply", "-f", str(DATA / name))

@@ -17,6 +17,7 @@ from typing import Any, cast
 
 import pytest
 from e2e_helpers import Cluster, poll, running_cluster
+from kubectl_bin import OLDEST
 from manifest_helpers import apply_manifest, kubectl
 from outside_helpers import NODE1, backend_of, http_batch, netexec_backends
 
@@ -62,7 +63,10 @@ spec:
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with running_cluster(apps=False) as c:
-        left_out = apply_manifest(c, "ingress-nginx-baremetal-deploy.yaml", tmp_path_factory.mktemp("manifest"))
+        # kubectl 1.27 here (its client-side validation against the API's OpenAPI), 1.33 for
+        # metrics-server's manifest.
+        tmp = tmp_path_factory.mktemp("manifest")
+        left_out = apply_manifest(c, "ingress-nginx-baremetal-deploy.yaml", tmp, OLDEST)
         assert set(left_out) <= {"ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
         yield c
 
