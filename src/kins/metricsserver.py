@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import signal
-import ssl
 import sys
 import threading
 import time
@@ -31,6 +30,7 @@ from ._errors import KinsError
 from .apps.flags import FlagError, FlagValue, parse_flags
 from .certgen import generate
 from .client import Client, connect
+from .ingress.servers import TLSServer
 
 log = logging.getLogger("kins.metrics-server")
 
@@ -127,15 +127,7 @@ def make_server(srv: Server, host: str, port: int, cert: str, key: str) -> Threa
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    class HTTPS(ThreadingHTTPServer):
-        daemon_threads = True
-        allow_reuse_address = True
-
-    server = HTTPS((host, port), Handler)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    return server
+    return TLSServer((host, port), Handler, cert, key)
 
 
 def serving_certificate(cert_dir: str) -> tuple[str, str]:

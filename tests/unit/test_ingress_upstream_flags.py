@@ -5,6 +5,7 @@ accepted (unknown ones named), the ConfigMap keys kins honours, and AdmissionRev
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import threading
 import urllib.request
@@ -15,6 +16,7 @@ import pytest
 import yaml_rs
 
 from kins import apps, certgen
+from kins._errors import KinsError
 from kins.api.networking import Ingress
 from kins.apps import system
 from kins.apps.flags import FlagError
@@ -22,7 +24,7 @@ from kins.ingress.model import IngressConfig
 from kins.ingress.options import parse, split_listen, split_ref
 from kins.ingress.servers import health_server, review, serve, webhook_server
 from kins.ingress.settings import configmap_settings
-from kins.ingress.workdir import mount_points
+from kins.ingress.workdir import mount_points, private_dir
 
 DATA = Path(__file__).parents[1] / "data" / "manifests"
 
@@ -172,6 +174,8 @@ def test_webhook_and_health_servers_over_real_sockets(tmp_path: Path) -> None:
         serve(s, "test")
     try:
         ctx = ssl.create_default_context(cafile=str(tmp_path / "ca"))
+        # A client that connects and says nothing holds up only itself.
+        silent = socket.create_connection(("127.0.0.1", hook.server_address[1]))
         url = f"https://127.0.0.1:{hook.server_address[1]}/networking/v1/ingresses"
         req = urllib.request.Request(url, json.dumps(_review(INGRESS)).encode(), {"Content-Type": "application/json"})
         with urllib.request.urlopen(req, context=ctx, timeout=5) as r:
@@ -184,5 +188,13 @@ def test_webhook_and_health_servers_over_real_sockets(tmp_path: Path) -> None:
         with urllib.request.urlopen(hurl, timeout=5) as r:
             assert r.read() == b"ok"
     finally:
+        silent.close()
         hook.shutdown()
         health.shutdown()
+
+
+def test_no_dir_outside_a_pod_is_refused() -> None:
+    """Run from a shell (the parent shares its mount namespace), the controller will not mount
+    over the machine's /etc/nginx."""
+    with pytest.raises(KinsError, match="--dir is required outside a pod"):
+        private_dir()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -27,6 +28,21 @@ Validator = Callable[[Ingress], tuple[bool, str]]
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+
+class TLSServer(_Server):
+    """HTTPS whose TLS handshakes happen in the request threads: a client that connects and
+    says nothing holds up only its own thread, not the accepting one."""
+
+    def __init__(self, addr: tuple[str, int], handler: type[BaseHTTPRequestHandler], cert: str, key: str) -> None:
+        super().__init__(addr, handler)
+        self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.tls.load_cert_chain(cert, key)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = self.socket.accept()
+        sock.settimeout(10)
+        return self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
 
 
 def _reply(h: BaseHTTPRequestHandler, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8") -> None:
@@ -96,11 +112,7 @@ def webhook_server(host: str, port: int, cert: str, key: str, validate: Validato
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = _Server((host, port), Handler)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    return server
+    return TLSServer((host, port), Handler, cert, key)
 
 
 def serve(server: ThreadingHTTPServer, name: str) -> threading.Thread:
