@@ -3,7 +3,8 @@ kubectl to a bare cluster: the certgen Jobs make the admission Secret and patch 
 caBundle, the controller pod (upstream's flags, /healthz probes, the Secret volume) becomes
 Ready, an Ingress of class nginx routes a request from the outside host through the controller
 Service's NodePort, and the validating webhook answers AdmissionReviews over TLS with the CA
-certgen made (refusing a configuration nginx rejects)."""
+certgen made (refusing a configuration nginx rejects), and the API calls it for Ingress writes,
+as the manifest's ValidatingWebhookConfiguration says (failurePolicy included)."""
 
 from __future__ import annotations
 
@@ -161,3 +162,33 @@ def test_webhook_answers_admission_reviews(installed: Cluster, tmp_path: Path) -
     assert refused["allowed"] is False and refused["uid"] == "7d1c"
     assert 'directive "server_name" is not terminated' in refused["status"]["message"]
     assert base64.b64decode(ca).startswith(b"-----BEGIN CERTIFICATE-----")
+
+
+def _ingress(name: str, host: str) -> str:
+    return INGRESS.replace("name: web,", f"name: {name},").replace("web.example", host)
+
+
+def test_the_api_calls_the_webhook(installed: Cluster) -> None:
+    """Writes of Ingresses go through the webhook the manifest configures: one nginx refuses is
+    refused with the webhook's message; with no controller to ask, failurePolicy decides."""
+    c = installed
+    c.wait_ready("ingress-nginx-controller", 1, timeout=120, ns=NS)
+    k = kubectl(c)
+    # Valid for the API (labels of 63 characters), too long for nginx's server_names hash.
+    long_host = ".".join(["a" * 63, "b" * 63, "c" * 63, "example"])
+    refused = k.run("apply", "-f", "-", input=_ingress("long", long_host), check=False)
+    assert refused.returncode != 0
+    assert 'admission webhook "validate.nginx.ingress.kubernetes.io" denied the request' in refused.stderr
+    assert "could not build server_names_hash" in refused.stderr
+    assert "(BadRequest)" in refused.stderr
+    assert k.run("get", "ingress", "long", check=False).returncode != 0  # nothing stored
+    k("apply", "-f", "-", input=_ingress("fine", "fine.example"))
+    # No controller: failurePolicy Fail refuses, Ignore lets the write through.
+    k("scale", "deployment", "-n", NS, "ingress-nginx-controller", "--replicas=0")
+    poll(lambda: not c.pods("ingress-nginx-controller", NS), 60, "the controller pod gone", interval=0.5)
+    failed = k.run("apply", "-f", "-", input=_ingress("later", "later.example"), check=False)
+    assert failed.returncode != 0
+    assert 'failed calling webhook "validate.nginx.ingress.kubernetes.io"' in failed.stderr, failed.stderr
+    patch = [{"op": "replace", "path": "/webhooks/0/failurePolicy", "value": "Ignore"}]
+    k("patch", "validatingwebhookconfiguration", "ingress-nginx-admission", "--type=json", "-p", json.dumps(patch))
+    k("apply", "-f", "-", input=_ingress("later", "later.example"))

@@ -296,7 +296,7 @@ class Controller:
             ok, message = self.nginx.test(candidate)
         if ok:
             return True, ""
-        return False, f"admission webhook: nginx refused the configuration of ingress {ing.key}: {message}"
+        return False, f"nginx refused the configuration of ingress {ing.key}: {message}"
 
     # one sync: render, validate, swap in, reload; then statuses
     def sync(self) -> bool:
