@@ -38,7 +38,7 @@ def _default_certificate(client: Client, ref: str) -> bytes | None:
     except NotFound:
         log.warning("default SSL certificate %s not found: using the fake certificate", ref)
         return None
-    data = sec.data or {} if isinstance(sec, Secret) else {}
+    data = (sec.data or {}) if isinstance(sec, Secret) else {}
     if "tls.crt" not in data or "tls.key" not in data:
         log.warning("secret %s has no tls.crt and tls.key: using the fake certificate", ref)
         return None
