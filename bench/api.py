@@ -1,6 +1,8 @@
-"""The API's answers in JSON next to protobuf: a GET, a list of 1,000 pods, a watch fanned out.
+"""The API's answers in JSON next to protobuf: a GET, a list of 1,000 pods, a watch fanned out,
+a server-side apply.
 
-    python bench/api.py [--pods 1000] [--gets 1000] [--lists 20] [--watchers 100] [--events 100] [--rounds 3]
+    python bench/api.py [--pods 1000] [--gets 1000] [--lists 20] [--watchers 100] [--events 100]
+                        [--applies 300] [--rounds 3]
 
 The API (``make_app`` over a memory store holding --pods realistic pods, with status) runs in a
 child process on 127.0.0.1; this process is the client, over keep-alive connections, and reads
@@ -8,7 +10,9 @@ whole bodies without decoding them (the server's cost is what is measured). Each
 with ``Accept: application/json`` and once with ``Accept: application/vnd.kubernetes.protobuf``.
 The watch case opens --watchers watches on one pod, then patches it --events times, each patch
 sent once every watcher has the previous event; latency runs from sending a patch to a watcher
-receiving its event, over every watcher and event.
+receiving its event, over every watcher and event. The apply case sends a Deployment's
+configuration as ``application/apply-patch+yaml`` (field manager ``bench``), its replica count
+changing with every request, and reads the answer in either format.
 
 Each case runs --rounds times, the two formats alternating; figures pool all rounds. All cases
 run twice: against the API as it runs (a stored object's encoding is reused until its
@@ -135,6 +139,41 @@ def timed_gets(port: int, path: str, accept: str, n: int) -> tuple[list[float], 
         assert resp.status == 200, body[:200]
         assert resp.getheader("Content-Type", "").startswith(accept), resp.getheader("Content-Type")
         size = len(body)
+    conn.close()
+    return times, size
+
+
+def deployment(replicas: int) -> dict[str, Any]:
+    """The configuration the apply case sends: a Deployment as a manifest holds it."""
+    labels = {"app": "api-bench"}
+    container = {"name": "web", "image": "registry.k8s.io/e2e-test-images/agnhost:2.47", "args": ["netexec"]}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "api-bench", "namespace": "default", "labels": labels},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+        },
+    }
+
+
+def timed_applies(port: int, accept: str, n: int) -> tuple[list[float], int]:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    headers = {"Authorization": f"Bearer {TOKEN}", "Accept": accept, "Content-Type": "application/apply-patch+yaml"}
+    path = "/apis/apps/v1/namespaces/default/deployments/api-bench?fieldManager=bench"
+    times = []
+    size = 0
+    for i in range(n):
+        body = json.dumps(deployment(1 + i % 5)).encode()
+        t0 = time.perf_counter()
+        conn.request("PATCH", path, body=body, headers=headers)
+        resp = conn.getresponse()
+        answer = resp.read()
+        times.append(time.perf_counter() - t0)
+        assert resp.status in (200, 201), answer[:300]
+        size = len(answer)
     conn.close()
     return times, size
 
@@ -279,6 +318,8 @@ def run_cases(a: argparse.Namespace, reuse: bool) -> list[Row]:
         sizes: dict[tuple[str, str], int] = {}
         counts: dict[tuple[str, str], int] = {}
         list_label, watch_label = f"list {a.pods} pods", f"watch x{a.watchers}"
+        for accept in (JSON, PROTO):
+            timed_applies(port, accept, 10)
         for _ in range(a.rounds):
             for accept in (JSON, PROTO):
                 for label, path, n in (
@@ -290,6 +331,11 @@ def run_cases(a: argparse.Namespace, reuse: bool) -> list[Row]:
                     seconds[label, accept] = seconds.get((label, accept), 0.0) + sum(times)
                     counts[label, accept] = counts.get((label, accept), 0) + len(times)
                     sizes[label, accept] = size
+                times, size = timed_applies(port, accept, a.applies)
+                samples.setdefault(("server-side apply", accept), []).extend(times)
+                seconds["server-side apply", accept] = seconds.get(("server-side apply", accept), 0.0) + sum(times)
+                counts["server-side apply", accept] = counts.get(("server-side apply", accept), 0) + len(times)
+                sizes["server-side apply", accept] = size
                 lat, elapsed = watch_fanout(port, accept, a.watchers, a.events)
                 samples.setdefault((watch_label, accept), []).extend(lat)
                 seconds[watch_label, accept] = seconds.get((watch_label, accept), 0.0) + elapsed
@@ -297,7 +343,7 @@ def run_cases(a: argparse.Namespace, reuse: bool) -> list[Row]:
         return [
             (label, accept, counts[label, accept] / seconds[label, accept], *_p50_p99(samples[label, accept]),
              sizes.get((label, accept), 0))
-            for label in ("get one pod", list_label, watch_label)
+            for label in ("get one pod", list_label, "server-side apply", watch_label)
             for accept in (JSON, PROTO)
         ]  # fmt: skip
     finally:
@@ -312,6 +358,7 @@ def main() -> None:
     ap.add_argument("--lists", type=int, default=20)
     ap.add_argument("--watchers", type=int, default=100)
     ap.add_argument("--events", type=int, default=100)
+    ap.add_argument("--applies", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     for reuse in (True, False):

@@ -25,6 +25,7 @@ from kins.apiserver.auth import ensure_tls, generate_token, server_ssl_context
 from kins.apiserver.keys import STATE_DIR_KEY
 from kins.apiserver.kubeconfig import render_kubeconfig
 from kins.apiserver.server import make_app, start
+from kins.apiserver.tokens import SigningKey
 from kins.store.base import Store
 
 OLDEST, NEWEST = "1.27", "1.33"
@@ -93,10 +94,18 @@ class TlsApi:
 
 
 @contextmanager
-def tls_api(store: Store, state_dir: Path, name: str = "test", *, pods: Path | None = None) -> Iterator[TlsApi]:
+def tls_api(
+    store: Store,
+    state_dir: Path,
+    name: str = "test",
+    signing_key: SigningKey | None = None,
+    *,
+    pods: Path | None = None,
+) -> Iterator[TlsApi]:
     """The API over HTTPS on 127.0.0.1:<free port> (kubectl sends tokens only over TLS), with a
-    kubeconfig for it in ``state_dir``; its loop runs in a background thread. ``pods``: the
-    state directory whose sandbox records the pod subresources (exec, attach ...) read."""
+    kubeconfig for it in ``state_dir``; its loop runs in a background thread. ``signing_key``
+    signs its ServiceAccount tokens (a fresh key when not given); ``pods``: the state directory
+    whose sandbox records the pod subresources (exec, attach ...) read."""
     state_dir.mkdir(parents=True, exist_ok=True)
     cert, key = ensure_tls(state_dir)
     token = generate_token()
@@ -106,7 +115,7 @@ def tls_api(store: Store, state_dir: Path, name: str = "test", *, pods: Path | N
 
     def run() -> None:
         asyncio.set_event_loop(loop)
-        app = make_app(store, default_cluster(), token=token)
+        app = make_app(store, default_cluster(), token=token, signing_key=signing_key)
         if pods is not None:
             app[STATE_DIR_KEY] = pods
         runner, port = loop.run_until_complete(start(app, ssl_context=server_ssl_context(cert, key)))

@@ -218,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with open(args.token_file) as f:
         token = f.read().strip()
     try:
-        with connect(args.api, token, args.ca_file) as client:
+        with connect(args.api, token, args.ca_file, token_file=args.token_file) as client:
             if args.command == "create":
                 hosts = [h.strip() for h in args.host.split(",") if h.strip()]
                 create(client, hosts, args.namespace, args.secret_name, (args.ca_name, args.cert_name, args.key_name))

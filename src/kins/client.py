@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 import ssl
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -64,6 +65,31 @@ def _raise_for_stream(resp: httpx.Response, where: str = "") -> None:
     raise error_from_status(resp.status_code, body, where)
 
 
+class TokenFile(httpx.Auth):
+    """A bearer token kept in a file, read again once a minute as client-go does: the kubelet
+    renews a pod's projected ServiceAccount token in place."""
+
+    REREAD = 60.0
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._token = ""
+        self._read_at = -self.REREAD
+
+    @property
+    def token(self) -> str:
+        now = time.monotonic()
+        if now - self._read_at >= self.REREAD:
+            with open(self.path) as f:
+                self._token = f.read().strip()
+            self._read_at = now
+        return self._token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        yield request
+
+
 class Client:
     """``Client(base_url, token)``: the verbs of the API, typed."""
 
@@ -76,12 +102,15 @@ class Client:
         ca_file: str | os.PathLike[str] | None = None,
         transport: httpx.BaseTransport | None = None,
         uds: str | None = None,
+        token_file: str | os.PathLike[str] | None = None,
     ) -> None:
         """``ca_file``: the certificate an ``https://`` API presents (its own CA); ``uds``: the
-        unix socket the API listens on (``base_url`` then only names it)."""
+        unix socket the API listens on (``base_url`` then only names it); ``token_file``: where
+        the token is kept, read again as it changes (``token`` is then not used)."""
         # What a streaming client (exec: kins.clientexec) needs to open its own connections.
         self.base_url = base_url.rstrip("/")
-        self.token = token
+        self._token_file = TokenFile(token_file) if token_file is not None else None
+        self._token = token
         self.ca_file = os.fspath(ca_file) if ca_file is not None else None
         self.uds = uds
         verify: ssl.SSLContext | bool = True
@@ -90,18 +119,22 @@ class Client:
         if transport is None and uds is not None:
             # No TLS over a unix socket: skipping the CA bundle saves ~40 ms per client.
             transport = httpx.HTTPTransport(uds=uds, verify=False)
+        # The API names a writer's managedFields entries after the User-Agent's first segment.
+        headers = {"Accept": "application/json", "User-Agent": f"kins/{__version__} (python-httpx)"}
+        if self._token_file is None:
+            headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
-            # The API names a writer's managedFields entries after the User-Agent's first segment.
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/json",
-                "User-Agent": f"kins/{__version__} (python-httpx)",
-            },
+            headers=headers,
             timeout=timeout,
             verify=verify,
             transport=transport,
+            auth=self._token_file,
         )
+
+    @property
+    def token(self) -> str:
+        return self._token_file.token if self._token_file is not None else self._token
 
     def close(self) -> None:
         self._http.close()
@@ -414,14 +447,15 @@ def _policy_log_params(namespace: str | None, since: int) -> dict[str, str]:
     return params
 
 
-def connect(api: str, token: str, ca_file: str | None = None) -> Client:
+def connect(api: str, token: str, ca_file: str | None = None, *, token_file: str | None = None) -> Client:
     """A Client for ``http(s)://host:port`` or a unix socket: ``unix:/path/to/sock`` or
-    ``http+unix://%2Fpath%2Fto%2Fsock``."""
+    ``http+unix://%2Fpath%2Fto%2Fsock``. With ``token_file`` the token is read from there (and
+    read again as it is renewed)."""
     if api.startswith("unix:"):
         path = api[len("unix:") :]
         path = "/" + path.lstrip("/") if path.startswith("//") else path
-        return Client("http://kins", token, uds=path)
+        return Client("http://kins", token, uds=path, token_file=token_file)
     if api.startswith("http+unix://"):
         path = unquote(urlsplit(api).netloc)
-        return Client("http://kins", token, uds=path)
-    return Client(api, token, ca_file=ca_file)
+        return Client("http://kins", token, uds=path, token_file=token_file)
+    return Client(api, token, ca_file=ca_file, token_file=token_file)

@@ -159,7 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     with open(str(values["token-file"])) as f:
         token = f.read().strip()
-    client = connect(str(values["api"]), token, str(values["ca-file"]) or None)
+    token_file = str(values["token-file"])
+    client = connect(str(values["api"]), token, str(values["ca-file"]) or None, token_file=token_file)
     if values["tls-cert-file"] and values["tls-private-key-file"]:
         cert, key = str(values["tls-cert-file"]), str(values["tls-private-key-file"])
     else:

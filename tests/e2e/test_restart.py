@@ -273,7 +273,7 @@ def test_container_restarts_and_pod_volumes(cluster: Cluster, tmp_path: Path) ->
     assert not Path("/etc/kins-demo").exists() and not Path("/mnt/kins-scratch").exists()
     assert cluster.kins("exec", "vol-demo", "--", "touch", "/etc/kins-demo/secret/x", check=False).returncode != 0
 
-    # A system pod's containers can reach the API.
+    # A system pod's containers can reach the API, with their projected ServiceAccount token.
     sys_pod = wait_pod(cluster, "kube-system", "sys-demo", lambda p: p.ready)
     assert sys_pod.ready
     sys_sb = load_sandbox(cluster.state, "kube-system/sys-demo")
@@ -281,7 +281,7 @@ def test_container_restarts_and_pod_volumes(cluster: Cluster, tmp_path: Path) ->
     environ = Path(f"/proc/{sleeper}/environ").read_bytes().decode().split("\0")
     env = dict(item.split("=", 1) for item in environ if "=" in item)
     assert env["KINS_API"] == f"unix:{cluster.state / 'api.sock'}"
-    assert env["KINS_TOKEN_FILE"] == str(cluster.state / "token")
+    assert env["KINS_TOKEN_FILE"] == "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
     # A container killed with SIGKILL is restarted.
     kill_container(cluster, key, "netexec")

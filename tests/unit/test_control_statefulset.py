@@ -11,9 +11,10 @@ from msgspec.structs import replace
 
 from kins.api.apps import DaemonSet, RollingUpdateStatefulSetStrategy, StatefulSet, StatefulSetUpdateStrategy
 from kins.api.config import ClusterConfig, NodeConfig, default_cluster
-from kins.api.core import EmptyDirVolumeSource, Node, NodeSpec, Pod, PodStatus, Taint, Volume
+from kins.api.core import Node, NodeSpec, Pod, PodStatus, Taint
 from kins.api.load import load_text
 from kins.api.meta import Object
+from kins.api.storage import PersistentVolume, PersistentVolumeClaim
 from kins.control.base import ControllerSet, run_until_stable
 from kins.control.defaults import default_controllers
 from kins.control.events import NO_EVENTS, EventRecorder
@@ -239,22 +240,25 @@ def test_on_delete_replaces_only_deleted_pods() -> None:
     assert pods(store)["web-1"].labels[REVISION_LABEL] == get_sts(store).status.updateRevision  # type: ignore[union-attr]
 
 
-def test_volume_claim_templates_are_ignored_with_a_warning() -> None:
-    claim = "volumeClaimTemplates: [{metadata: {name: data}, spec: {accessModes: [ReadWriteOnce]}}]"
-    store = build_offline_state(default_cluster(), sts(1, claim))
-    p = pods(store)["web-0"]
-    assert Volume(name="data", emptyDir=EmptyDirVolumeSource()) in (p.spec.volumes or [])
-    # Events, when recorded, say why.
-    rec = EventRecorder(store)
-    ctrl = StatefulSetController(store, rec)
-    cs = ControllerSet([ctrl])
-    with store.watch(cs.kinds, store.resource_version) as w:
-        cs.start(store)
-        cs.queues[0]["default/web"] = None
-        cs.run_round(w.drain)
-    rec.flush()
-    msgs = [(e.reason, e.type, e.message or "") for e in store.list("Event", "default")[0]]  # type: ignore[attr-defined]
-    assert any(r == "VolumeClaimsIgnored" and t == "Warning" and "kins has no storage" in m for r, t, m in msgs)
+def test_volume_claim_templates_become_bound_claims_offline() -> None:
+    claim = (
+        "volumeClaimTemplates: [{metadata: {name: data}, "
+        "spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}}]"
+    )
+    store = build_offline_state(default_cluster(), sts(2, claim))
+    for i in range(2):
+        p = pods(store)[f"web-{i}"]
+        vol = next(v for v in p.spec.volumes or [] if v.name == "data")
+        assert vol.persistentVolumeClaim is not None and vol.persistentVolumeClaim.claimName == f"data-web-{i}"
+        pvc = store.get("PersistentVolumeClaim", "default", f"data-web-{i}")
+        assert isinstance(pvc, PersistentVolumeClaim)
+        assert pvc.status is not None and pvc.status.phase == "Bound"
+        assert pvc.spec.storageClassName == "local-path" and pvc.labels == {"app": "web"}
+        pv = store.get("PersistentVolume", None, pvc.spec.volumeName or "")
+        assert isinstance(pv, PersistentVolume) and pv.spec.hostPath is not None
+        # Planned where local-path puts them, on the node the pod was scheduled to.
+        assert pv.spec.hostPath.path == f"/opt/local-path-provisioner/pvc-{pvc.metadata.uid}_default_data-web-{i}"
+        assert (pvc.metadata.annotations or {})["volume.kubernetes.io/selected-node"] == p.spec.nodeName
 
 
 def test_events_read_like_the_statefulset_controllers() -> None:

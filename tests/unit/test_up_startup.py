@@ -18,6 +18,15 @@ ADDONS = {
     ("Namespace", "", "ingress-nginx"),
     ("Deployment", "ingress-nginx", "nginx-ingress-controller"),
     ("Service", "ingress-nginx", "ingress-nginx"),
+    # Their ServiceAccounts and RBAC (CoreDNS' and ingress-nginx's).
+    ("ServiceAccount", "kube-system", "coredns"),
+    ("ClusterRole", "", "system:coredns"),
+    ("ClusterRoleBinding", "", "system:coredns"),
+    ("ServiceAccount", "ingress-nginx", "ingress-nginx"),
+    ("ClusterRole", "", "ingress-nginx"),
+    ("ClusterRoleBinding", "", "ingress-nginx"),
+    ("Role", "ingress-nginx", "ingress-nginx"),
+    ("RoleBinding", "ingress-nginx", "ingress-nginx"),
 }
 
 

@@ -22,6 +22,7 @@ from .apiregistration import APIService, APIServiceStatus
 from .autoscaling import DEFAULT_CPU_UTILIZATION, HorizontalPodAutoscaler, cpu_metric
 from .core import Namespace, NamespaceStatus, Pod, PodSecurityContext, PodStatus
 from .meta import Condition, LabelSelector, Object
+from .rbac import SUBJECT_KINDS, ClusterRoleBinding, RoleBinding
 from .scheduling import PriorityClass
 from .storage import (
     PersistentVolume,
@@ -61,9 +62,11 @@ def apply_defaults(obj: Object) -> Object:
     elif isinstance(obj, PersistentVolumeClaim):
         if obj.spec.volumeMode is None:
             obj = replace(obj, spec=replace(obj.spec, volumeMode="Filesystem"))
-        # kins binds no volumes: a claim stays Pending, as it does until a volume binds it.
+        # Pending until the binder binds it.
         if obj.status is None or not obj.status.phase:
             obj = replace(obj, status=replace(obj.status or PersistentVolumeClaimStatus(), phase="Pending"))
+        if obj.spec.volumeMode is None:
+            obj = replace(obj, spec=replace(obj.spec, volumeMode="Filesystem"))
     elif isinstance(obj, PersistentVolume):
         pv = obj.spec
         if pv.volumeMode is None or pv.persistentVolumeReclaimPolicy is None:
@@ -72,6 +75,13 @@ def apply_defaults(obj: Object) -> Object:
             obj = replace(obj, spec=pv)
         if obj.status is None or not obj.status.phase:
             obj = replace(obj, status=replace(obj.status or PersistentVolumeStatus(), phase="Available"))
+        if obj.spec.persistentVolumeReclaimPolicy is None or obj.spec.volumeMode is None:
+            spec = replace(
+                obj.spec,
+                persistentVolumeReclaimPolicy=obj.spec.persistentVolumeReclaimPolicy or "Retain",
+                volumeMode=obj.spec.volumeMode or "Filesystem",
+            )
+            obj = replace(obj, spec=spec)
     elif isinstance(obj, StorageClass):
         if obj.reclaimPolicy is None or obj.volumeBindingMode is None:
             obj = replace(
@@ -93,6 +103,8 @@ def apply_defaults(obj: Object) -> Object:
         obj = _crd(obj)
     elif isinstance(obj, APIService):
         obj = _apiservice(obj)
+    elif isinstance(obj, RoleBinding | ClusterRoleBinding) and obj.subjects:
+        obj = _default_subjects(obj)
     return obj
 
 
@@ -108,6 +120,8 @@ DEFAULTED: tuple[type[Object], ...] = (
     HorizontalPodAutoscaler,
     CustomResourceDefinition,
     APIService,
+    RoleBinding,
+    ClusterRoleBinding,
 )
 
 
@@ -199,6 +213,18 @@ def _apiservice(svc: APIService) -> APIService:
     if svc.status is not None and svc.status.conditions == conditions:
         return svc
     return replace(svc, status=APIServiceStatus(conditions=conditions))
+
+
+def _default_subjects(b: RoleBinding | ClusterRoleBinding) -> RoleBinding | ClusterRoleBinding:
+    """A subject's apiGroup follows from its kind (rbac's SetDefaults_Subject)."""
+    subjects = b.subjects or []
+    if not any(s.apiGroup is None and SUBJECT_KINDS.get(s.kind) for s in subjects):
+        return b
+    fixed = [
+        replace(s, apiGroup=SUBJECT_KINDS[s.kind]) if s.apiGroup is None and SUBJECT_KINDS.get(s.kind) else s
+        for s in subjects
+    ]
+    return replace(b, subjects=fixed)
 
 
 def apply_create_defaults(obj: Object) -> Object:

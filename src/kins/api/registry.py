@@ -25,6 +25,7 @@ from .meta import Object
 from .networking import Ingress, IngressClass, LegacyIngress, NetworkPolicy
 from .policy import ClusterNetworkPolicy
 from .quota import LimitRange, ResourceQuota
+from .rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding, ServiceAccount
 from .replication import ReplicationController
 from .scheduling import PodDisruptionBudget, PriorityClass
 from .storage import PersistentVolume, PersistentVolumeClaim, StorageClass
@@ -66,6 +67,11 @@ KINDS: dict[tuple[str, str], type[Object]] = {
     ("apiregistration.k8s.io/v1", "APIService"): APIService,
     ("extensions/v1beta1", "Ingress"): LegacyIngress,
     ("networking.k8s.io/v1beta1", "Ingress"): LegacyIngress,
+    ("v1", "ServiceAccount"): ServiceAccount,
+    ("rbac.authorization.k8s.io/v1", "Role"): Role,
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): ClusterRole,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): RoleBinding,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ClusterRoleBinding,
 }
 
 # Types served on a path but converted before they are stored (legacy Ingress to v1,
@@ -102,6 +108,11 @@ SHORT_NAMES: dict[str, list[str]] = {
     "StorageClass": ["sc"],
     "PriorityClass": ["pc"],
     "CustomResourceDefinition": ["crd", "crds"],
+    "ServiceAccount": ["sa"],
+    "Role": [],
+    "ClusterRole": [],
+    "RoleBinding": [],
+    "ClusterRoleBinding": [],
 }
 
 # Discovery categories (``kubectl get all`` expands ``all`` through them).

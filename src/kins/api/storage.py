@@ -1,9 +1,8 @@
 """Storage: PersistentVolume and PersistentVolumeClaim (core ``v1``) and StorageClass
 (``storage.k8s.io/v1``).
 
-kins binds no volumes: these are stored and served so that charts and manifests that carry
-them apply. The fields kins may act on later (a claim's size, access modes and class) are
-typed; the volume sources only by name.
+The fields kins acts on (sizes, access modes, classes, ``hostPath`` and ``local`` sources, node
+affinity) are typed; the other volume sources only by name (see ``docs/storage.md``).
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from ..api.resources import ALL, GROUP_VERSIONS, LEGACY_TYPES
+from ..api.resources import ALL, GROUP_VERSIONS, LEGACY_TYPES, Resource
 from . import metrics
+from .access import EXTRA_SUBRESOURCES, REVIEW_RESOURCES
 
 KUBERNETES_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-kins", "platform": "linux/amd64"}
 
@@ -60,6 +61,11 @@ def version_priority(version: str) -> tuple[int, int, int, str]:
 
 # Groups served beside the stored kinds (as an aggregated API would be): group/version -> resources.
 EXTRA_GROUPS: dict[str, list[dict[str, Any]]] = {metrics.GROUP_VERSION: metrics.RESOURCES}
+# The create-only reviews (authorization.k8s.io, authentication.k8s.io).
+for _gv, _plural, _kind, _namespaced in REVIEW_RESOURCES:
+    EXTRA_GROUPS.setdefault(_gv, []).append(
+        {"name": _plural, "singularName": _kind.lower(), "namespaced": _namespaced, "kind": _kind, "verbs": ["create"]}
+    )
 
 
 def _group_versions() -> list[str]:
@@ -94,6 +100,28 @@ async def _api_group(request: web.Request) -> web.Response:
     return _json(_group_body(group))
 
 
+# The pod subresources served by their own handlers (streams, not stored objects), as the API
+# server lists them: tools such as `kubectl auth can-i create pods/exec` read them here.
+CONNECT_SUBRESOURCES: dict[tuple[str, str], list[tuple[str, str, list[str]]]] = {
+    ("v1", "pods"): [
+        ("attach", "PodAttachOptions", ["create", "get"]),
+        ("exec", "PodExecOptions", ["create", "get"]),
+        ("log", "Pod", ["get"]),
+        ("portforward", "PodPortForwardOptions", ["create", "get"]),
+    ],
+}
+
+
+def _subresource(
+    res: Resource, sub: str, kind: str, verbs: list[str], group: str | None = None, version: str | None = None
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": f"{res.plural}/{sub}", "singularName": "", "namespaced": res.namespaced}
+    if group is not None:
+        entry.update(group=group, version=version)
+    entry.update(kind=kind, verbs=verbs)
+    return entry
+
+
 def _resource_list(gv: str) -> dict[str, Any]:
     resources: list[dict[str, Any]] = list(EXTRA_GROUPS.get(gv, []))
     # By name, as the API server lists them (kubectl get all follows this order).
@@ -112,18 +140,18 @@ def _resource_list(gv: str) -> dict[str, Any]:
                 **({"categories": res.categories} if res.categories else {}),
             }
         )
+        subs: list[dict[str, Any]] = []
         for sub in res.subresources:
-            sub_kind = "Scale" if sub == "scale" else res.kind
-            entry: dict[str, Any] = {
-                "name": f"{res.plural}/{sub}",
-                "singularName": "",
-                "namespaced": res.namespaced,
-                "kind": sub_kind,
-                "verbs": ["update"] if sub == "finalize" else ["get", "patch", "update"],
-            }
+            verbs_of = ["update"] if sub == "finalize" else ["get", "patch", "update"]
             if sub == "scale":
-                entry.update(group="autoscaling", version="v1")
-            resources.append(entry)
+                subs.append(_subresource(res, sub, "Scale", verbs_of, "autoscaling", "v1"))
+            else:
+                subs.append(_subresource(res, sub, res.kind, verbs_of))
+        for sub, sub_kind, sub_verbs in CONNECT_SUBRESOURCES.get((gv, res.plural), ()):
+            subs.append(_subresource(res, sub, sub_kind, sub_verbs))
+        for sub, sub_kind, group, version, sub_verbs in EXTRA_SUBRESOURCES.get(res.kind, []):
+            subs.append(_subresource(res, sub, sub_kind, sub_verbs, group, version))
+        resources.extend(sorted(subs, key=lambda e: e["name"]))
     if not resources:
         raise DiscoveryNotFound(f"the server could not find the requested resource ({gv})")
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}

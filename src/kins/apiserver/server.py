@@ -7,7 +7,6 @@ error middleware and every route; the handlers live beside it.
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import logging
 import ssl
@@ -20,11 +19,14 @@ from .._errors import Conflict, Gone, KinsError, MultiValidationError, NotFound
 from ..api import patch as api_patch
 from ..api.config import ClusterConfig
 from ..store.base import Store
-from . import attach, definitions, discovery, logs, metrics, openapi, policylog, portforward
+from . import access, attach, definitions, discovery, logs, metrics, openapi, policylog, portforward
 from . import exec as pod_exec
+from .authn import Authenticator
+from .authz import RBAC
 from .errors import ApiError, cause_reason
 from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, TOKEN_KEY, WARNINGS, WATCHES_KEY, Admission
 from .response import respond
+from .tokens import SigningKey, issuer
 from .verbs import handle_resource
 from .watch import close_watches
 
@@ -32,14 +34,26 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logging.getLogger(__name__)
 
 POD_PATH = "/api/v1/namespaces/{namespace}/pods/{name}"
-UNAUTHENTICATED_PATHS = frozenset({"/healthz"})
 
 
-def make_app(store: Store, cfg: ClusterConfig, *, token: str, admission: Admission | None = None) -> web.Application:
-    """The API as an aiohttp application. Serve it with ``start`` (loopback only)."""
+def make_app(
+    store: Store,
+    cfg: ClusterConfig,
+    *,
+    token: str,
+    admission: Admission | None = None,
+    signing_key: SigningKey | None = None,
+) -> web.Application:
+    """The API as an aiohttp application. Serve it with ``start`` (loopback only).
+
+    ``token`` is the admin's; ``signing_key`` signs ServiceAccount tokens (a fresh one when not
+    given: tokens then die with the app)."""
     if not token:
         raise ValueError("an API token is required")
-    app = web.Application(middlewares=[_errors_middleware, _auth_middleware])
+    app = web.Application(middlewares=[_errors_middleware, access.access_middleware])
+    iss = issuer(cfg.services.domain)
+    app[access.AUTHN_KEY] = Authenticator(token, signing_key or SigningKey.generate(), [iss], iss, store)
+    app[access.RBAC_KEY] = RBAC(store)
     app[STORE_KEY] = store
     app[CFG_KEY] = cfg
     app[TOKEN_KEY] = token
@@ -50,6 +64,7 @@ def make_app(store: Store, cfg: ClusterConfig, *, token: str, admission: Admissi
     app.on_shutdown.append(close_watches)
     discovery.add_routes(app.router)
     openapi.add_routes(app.router)
+    access.add_routes(app)
     # The pod subresources go ahead of the generic resource routes, which would claim them.
     app.router.add_get(POD_PATH + "/log", logs.handle)
     # kubectl opens WebSockets with GET; a SPDY client sends POST (upgraded, as GET may be).
@@ -100,18 +115,6 @@ async def _errors_middleware(request: web.Request, handler: Handler) -> web.Stre
         # A bug, not a refusal: still answer with a Status so that clients report it.
         log.exception("%s %s failed", request.method, request.path)
         return respond(request, ApiError(500, "InternalError", f"internal error: {e}").status(), 500)
-
-
-@web.middleware
-async def _auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path not in UNAUTHENTICATED_PATHS:
-        header = request.headers.get("Authorization", "")
-        scheme, _, given = header.partition(" ")
-        expected = request.app[TOKEN_KEY].encode()
-        # compare_digest keeps the comparison time independent of where the tokens differ.
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
-            raise ApiError(401, "Unauthorized", "Unauthorized")
-    return await handler(request)
 
 
 def _is_loopback(host: str) -> bool:

@@ -24,9 +24,10 @@ from ..api.defaulting import apply_create_defaults, apply_defaults
 from ..api.meta import Object
 from ..api.resources import Resource, Scale, ScaleSpec, ScaleStatus, selector_string
 from ..api.validation import validate
+from ..api.validation.rbac import validate_update
 from ..store import deletion as store_deletion
 from ..store.base import random_suffix
-from . import definitions, ephemeral, namespaces
+from . import definitions, ephemeral, namespaces, volumes
 from . import deletion as api_deletion
 from .errors import ApiError, invalid
 from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, WARNINGS, Admission
@@ -46,6 +47,7 @@ from .request import (
     truthy,
 )
 from .response import as_table, encode_obj, respond, respond_list, respond_stored
+from .saadmission import admit_pod
 from .watch import serve_watch
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -61,7 +63,11 @@ def _check(app: web.Application, res: Resource, obj: Object, old: Object | None)
     """Defaulting, validation, then the admission hook (which may set allocated fields); 422 on
     refusal."""
     obj = apply_defaults(obj)
+    if old is None and isinstance(obj, Pod):
+        obj = admit_pod(app[STORE_KEY], obj)
     errors = list(validate(obj, app[CFG_KEY])) + definitions.conflicts(obj)
+    if old is not None:
+        errors.extend(validate_update(obj, old))
     if errors:
         raise invalid(res, obj.name, errors)
     admission: Admission | None = app[ADMISSION_KEY]  # type: ignore[assignment]
@@ -74,7 +80,10 @@ def _check(app: web.Application, res: Resource, obj: Object, old: Object | None)
             raise invalid(res, obj.name, [e]) from None
         except AllocationError as e:
             raise invalid(res, obj.name, [ValidationError("", "", str(e))]) from None
-    return obj
+    try:
+        return volumes.admit(app[STORE_KEY], obj, old)
+    except ValidationError as e:
+        raise invalid(res, obj.name, [e]) from None
 
 
 def _scale_of(obj: Object) -> Scale:

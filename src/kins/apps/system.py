@@ -6,9 +6,9 @@ container replaces its forked process with a fresh interpreter running the progr
 server stays lean and the container keeps its pid.
 
 Where the API is: the kubelet gives system pods ``KINS_API`` and ``KINS_TOKEN_FILE`` (the
-daemon's socket and token). Other pods reach it as in-cluster clients do: the ``kubernetes``
-Service (``KUBERNETES_SERVICE_HOST``/``_PORT``) with the service-account token and CA mounted at
-``/var/run/secrets/kubernetes.io/serviceaccount``.
+daemon's socket, and their projected ServiceAccount token). Other pods reach it as in-cluster
+clients do: the ``kubernetes`` Service (``KUBERNETES_SERVICE_HOST``/``_PORT``) with the
+service-account token and CA mounted at ``/var/run/secrets/kubernetes.io/serviceaccount``.
 """
 
 from __future__ import annotations

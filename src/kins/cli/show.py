@@ -228,7 +228,7 @@ def no_resources_any(all_namespaces: bool, namespace: str) -> str:
 
 @app.command()
 def describe(
-    resource: Annotated[str, typer.Argument(help="svc|pod|node|deploy|job|sts|ds|netpol")],
+    resource: Annotated[str, typer.Argument(help="svc|pod|node|deploy|job|sts|ds|netpol|pvc|pv|sc")],
     name: Annotated[str, typer.Argument()],
     filename: FilesOpt = [],  # noqa: B006
     cluster: ClusterOpt = None,
@@ -242,6 +242,7 @@ def describe(
     from ..api.discovery import EndpointSlice
     from ..api.networking import NetworkPolicy
     from ..api.registry import STORED, resolve_resource
+    from ..api.storage import PersistentVolume, PersistentVolumeClaim, StorageClass
     from ..control.base import controller_of
     from ..views.describe import describe_deployment, describe_node, describe_pod, describe_service
     from ..views.events import events_for
@@ -290,5 +291,16 @@ def describe(
         from ..views.describe_network import describe_network_policy
 
         out(describe_network_policy(obj))
+    elif isinstance(obj, (PersistentVolumeClaim, PersistentVolume, StorageClass)):
+        from ..views.describe_storage import describe_pv, describe_pvc, describe_storageclass
+
+        if isinstance(obj, PersistentVolumeClaim):
+            out(describe_pvc(obj, [p for p in src.list("Pod", ns, None) if isinstance(p, Pod)], events))
+        elif isinstance(obj, PersistentVolume):
+            out(describe_pv(obj, events))
+        else:
+            out(describe_storageclass(obj, events))
     else:
-        raise KinsError(f"describe: {kind} is not supported yet (svc, pod, node, deploy, job, sts, ds, netpol)")
+        raise KinsError(
+            f"describe: {kind} is not supported yet (svc, pod, node, deploy, job, sts, ds, netpol, pvc, pv, sc)"
+        )

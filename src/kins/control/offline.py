@@ -23,11 +23,13 @@ from ..api.core import (
 from ..api.defaulting import DEFAULTED, apply_defaults, namespace_labels
 from ..api.discovery import EndpointSlice
 from ..api.meta import Condition, Object, ObjectMeta
+from ..api.storage import StorageClass
 from ..store.base import Clock
 from ..store.memory import MemoryStore
 from .base import run_until_stable
 from .defaults import default_controllers
 from .ipam import ServiceAllocator, kubernetes_service
+from .localpath import local_path_class
 
 # What the node's kubelet reports about itself: kins' node agent on this machine's kernel.
 NODE_INFO = NodeSystemInfo(
@@ -76,9 +78,10 @@ def namespace_object(name: str) -> Namespace:
 
 
 def build_offline_state(cfg: ClusterConfig, objs: list[Object], seed: int = 0) -> MemoryStore:
-    """Nodes from the cluster file, the system namespaces, ``default/kubernetes`` and the user's
-    objects (Services allocated as the API server would, requested addresses first), created in
-    one transaction; then every controller runs until nothing changes.
+    """Nodes from the cluster file, the system namespaces, ``default/kubernetes``, the default
+    StorageClass (unless the input has classes of its own) and the user's objects (Services
+    allocated as the API server would, requested addresses first), created in one transaction;
+    then every controller runs until nothing changes.
 
     Raises AllocationError for a Service the API server would refuse, Conflict for duplicates.
     """
@@ -119,6 +122,8 @@ def _build(cfg: ClusterConfig, objs: list[Object], seed: int) -> MemoryStore:
         )
         if not any(s.key == kube.key for s in services):
             store.create(kube)
+        if not any(isinstance(o, StorageClass) for o in objs):
+            store.create(local_path_class())  # claims are provisioned (on paper) as live
         store.bulk_create([allocated.get(id(o), o) if isinstance(o, Service) else o for o in objs])
     run_until_stable(
         store, default_controllers(store, cfg, random.Random(seed), frozen_endpoints=given_endpoints(objs))

@@ -5,6 +5,12 @@ which always include ``kubernetes.io/hostname``; ``unschedulable``; NoSchedule/N
 without a toleration; NotReady nodes), then spreads: the feasible node with the fewest pods,
 ties broken by name. Pods are taken in creation order, so the same manifests give the same
 placement every time.
+
+Pods with PersistentVolumeClaims go through volume binding first (``volumebinding.py``): a
+missing claim or an unbound claim of an ``Immediate`` class keeps the pod Pending, a bound
+claim's volume limits the nodes to those its node affinity admits, and for unbound claims of a
+``WaitForFirstConsumer`` class the chosen node is written on the claims
+(``volume.kubernetes.io/selected-node``) and the pod waits, unbound, until they are bound.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from ..store.base import Clock, Store, WatchEvent
 from .base import merge_conditions
 from .events import NO_EVENTS, NORMAL, WARNING, EventSink
 from .nodeipam import leased
+from .volumebinding import VolumeBinding
 
 ALL = "*"
 
@@ -46,9 +53,13 @@ def _tolerates(tolerations: list[Toleration], taint: Taint) -> bool:
     return False
 
 
-def fits(pod: Pod, node: Node) -> bool:
+def takes_pods(node: Node) -> bool:
     # A Node still without its address or pod subnet has no network to start a pod in.
-    if node.spec.unschedulable or not node_ready(node) or not leased(node):
+    return not node.spec.unschedulable and node_ready(node) and leased(node)
+
+
+def fits(pod: Pod, node: Node) -> bool:
+    if not takes_pods(node):
         return False
     labels = node_labels(node)
     for k, v in (pod.spec.nodeSelector or {}).items():
@@ -64,12 +75,13 @@ def _counts_toward_node(p: Pod) -> bool:
 
 class Scheduler:
     name = "scheduler"
-    kinds = frozenset({"Pod", "Node"})
+    kinds = frozenset({"Pod", "Node", "PersistentVolumeClaim", "PersistentVolume"})
 
     def __init__(self, store: Store, events: EventSink = NO_EVENTS) -> None:
         self.store = store
         self.events = events
         self._clock = Clock()
+        self.volumes = VolumeBinding(store)
 
     def observe(self, ev: WatchEvent) -> Iterable[str]:
         o = ev.object
@@ -97,14 +109,21 @@ class Scheduler:
         pending.sort(key=lambda p: (p.metadata.creationTimestamp or "", int(p.metadata.resourceVersion or 0), p.key))
         changed = False
         now = self._clock.now()
+        self.volumes.begin(pods)
         for p in pending:
-            feasible = [n for n in nodes if fits(p, n)]
             st = p.status or PodStatus(phase="Pending")
+            vols = self.volumes.check(p)
+            reasons: dict[str, int] = {}
+            feasible = []
+            for n in nodes if vols.error is None else ():
+                why = vols.node_conflict(n) if fits(p, n) else "node(s) didn't match Pod's node affinity/selector"
+                if why is None:
+                    feasible.append(n)
+                else:
+                    reasons[why] = reasons.get(why, 0) + 1
             if not feasible:
-                msg = (
-                    f"0/{len(nodes)} nodes are available: "
-                    f"{len(nodes)} node(s) didn't match Pod's node affinity/selector."
-                )
+                detail = vols.error or ", ".join(f"{c} {r}" for r, c in sorted(reasons.items()))
+                msg = f"0/{len(nodes)} nodes are available: {detail}."
                 if not nodes:
                     msg = "no nodes available to schedule pods"
                 cond = Condition(type="PodScheduled", status="False", reason="Unschedulable", message=msg)
@@ -116,6 +135,11 @@ class Scheduler:
                 continue
             best = min(feasible, key=lambda n: (counts[n.name], n.name))
             counts[best.name] += 1
+            if vols.waiting:
+                # Claims still to bind on that node: the pod goes there once they are bound.
+                changed |= self.volumes.select_node(vols, best.name)
+                continue
+            self.volumes.hold(p)
             cond = Condition(type="PodScheduled", status="True")
             conds = merge_conditions([c for c in st.conditions or [] if c.type != "PodScheduled"], [cond], now)
             self.store.update(

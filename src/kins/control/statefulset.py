@@ -11,10 +11,14 @@ user's deletes (``OnDelete``).
 kins keeps no ControllerRevision objects: the revision name (``<name>-<hash of the template>``)
 is the ``controller-revision-hash`` label, and the templates of revisions still in use are
 remembered in memory, so a pod below the partition is recreated from its old template as long
-as the controller has seen it (after a daemon restart, from the current one). kins has no
-storage: ``volumeClaimTemplates`` are accepted, no claims are made, and each pod gets an
-``emptyDir`` of the claim's name in its place so the containers' mounts still resolve; a
-Warning Event says so.
+as the controller has seen it (after a daemon restart, from the current one).
+
+``volumeClaimTemplates`` become claims ``<template>-<set>-<ordinal>``, made before the pod (with
+the default StorageClass when the template names none) and mounted by it in place of any pod
+volume of the template's name. Claims outlive their pods, so a recreated pod finds its data
+again; ``persistentVolumeClaimRetentionPolicy`` decides whether they are deleted with the set
+(``whenDeleted: Delete``: they are owned by it) or when scale-down removes their ordinal
+(``whenScaled: Delete``); both default to ``Retain``.
 """
 
 from __future__ import annotations
@@ -26,22 +30,21 @@ from msgspec.structs import replace
 
 from .._errors import Conflict, NotFound
 from ..api.apps import StatefulSet, StatefulSetStatus
-from ..api.core import EmptyDirVolumeSource, Pod, PodSpec, PodStatus, PodTemplateSpec, Volume
+from ..api.core import PersistentVolumeClaimVolumeSource, Pod, PodSpec, PodStatus, PodTemplateSpec, Volume
+from ..api.defaulting import apply_defaults
 from ..api.meta import ObjectMeta
+from ..api.storage import PersistentVolumeClaim, StorageClass
+from ..api.volumes import admit_claim
 from ..store.base import DELETED, Store, WatchEvent
 from .base import owner_ref, split_key
 from .deployment import pod_template_hash
-from .events import NO_EVENTS, NORMAL, WARNING, EventSink
+from .events import NO_EVENTS, NORMAL, EventSink
 from .owners import OwnedPods
 
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 REVISION_LABEL = "controller-revision-hash"
 COMPONENT = "statefulset-controller"
-NO_STORAGE = (
-    "kins has no storage: volumeClaimTemplates {names} are not provisioned; "
-    "each pod gets an emptyDir of the claim's name instead"
-)
 
 
 def revision_name(sts: StatefulSet, template: PodTemplateSpec | None = None) -> str:
@@ -76,13 +79,29 @@ def _strategy(sts: StatefulSet) -> str:
     return (sts.spec.updateStrategy.type if sts.spec.updateStrategy else None) or "RollingUpdate"
 
 
-def _claim_names(sts: StatefulSet) -> list[str]:
-    return [str((t.get("metadata") or {}).get("name") or "") for t in sts.spec.volumeClaimTemplates or []]
+def claim_templates(sts: StatefulSet) -> list[PersistentVolumeClaim]:
+    """The set's ``volumeClaimTemplates`` as claims (those without a name are skipped)."""
+    out = []
+    for t in sts.spec.volumeClaimTemplates or []:
+        pvc = msgspec.convert({**t, "apiVersion": "v1", "kind": "PersistentVolumeClaim"}, PersistentVolumeClaim)
+        if pvc.name:
+            out.append(pvc)
+    return out
+
+
+def claim_name(template: str, sts_name: str, i: int) -> str:
+    return f"{template}-{sts_name}-{i}"
+
+
+def _retention(sts: StatefulSet) -> tuple[str, str]:
+    """(whenDeleted, whenScaled)."""
+    p = sts.spec.persistentVolumeClaimRetentionPolicy
+    return ((p.whenDeleted if p else None) or "Retain", (p.whenScaled if p else None) or "Retain")
 
 
 class StatefulSetController:
     name = "statefulset"
-    kinds = frozenset({"StatefulSet", "Pod"})
+    kinds = frozenset({"StatefulSet", "Pod", "PersistentVolumeClaim"})
 
     def __init__(self, store: Store, events: EventSink = NO_EVENTS, *, paced: bool = True) -> None:
         self.store = store
@@ -94,7 +113,6 @@ class StatefulSetController:
         self._index = OwnedPods(store, "StatefulSet")
         self._uid: dict[str, str] = {}  # set key -> uid, to clean up after a delete
         self._templates: dict[str, PodTemplateSpec] = {}  # revision name -> template
-        self._warned: set[str] = set()  # uids told that their claims are not provisioned
 
     # --- watch ---------------------------------------------------------------------------------
 
@@ -105,6 +123,10 @@ class StatefulSetController:
                 self._uid[o.key] = o.metadata.uid or ""
                 self._templates.setdefault(revision_name(o), o.spec.template)
             return (o.key,)
+        if isinstance(o, PersistentVolumeClaim):
+            # A claim owned by a set (whenDeleted: Delete) is looked at when its set is gone.
+            refs = o.metadata.ownerReferences or []
+            return [f"{o.namespace}/{r.name}" for r in refs if r.kind == "StatefulSet" and ev.type != DELETED]
         owner = self._index.observe(ev)
         return (owner,) if owner else ()
 
@@ -118,11 +140,17 @@ class StatefulSetController:
         tmpl = self._templates.get(revision, sts.spec.template)
         spec = msgspec.json.decode(msgspec.json.encode(tmpl.spec), type=PodSpec)
         name = f"{sts.name}-{i}"
-        claims = _claim_names(sts)
-        if claims:
-            have = {v.name for v in spec.volumes or []}
-            extra = [Volume(name=c, emptyDir=EmptyDirVolumeSource()) for c in claims if c and c not in have]
-            spec = replace(spec, volumes=[*(spec.volumes or []), *extra])
+        templates = [t.name for t in claim_templates(sts)]
+        if templates:
+            kept = [v for v in spec.volumes or [] if v.name not in templates]
+            claims = [
+                Volume(
+                    name=t,
+                    persistentVolumeClaim=PersistentVolumeClaimVolumeSource(claimName=claim_name(t, sts.name, i)),
+                )
+                for t in templates
+            ]
+            spec = replace(spec, volumes=[*kept, *claims])
         spec = replace(spec, hostname=name, subdomain=sts.spec.serviceName or None)
         labels = {
             **(tmpl.metadata.labels or {}),
@@ -139,7 +167,72 @@ class StatefulSetController:
         )
         return Pod(metadata=meta, spec=spec, status=PodStatus(phase="Pending"))
 
+    def _claims(self, sts: StatefulSet, i: int) -> bool:
+        """Make pod ``i``'s missing claims; False while one of them is being deleted (the pod
+        waits for it to go and be made anew)."""
+        templates = claim_templates(sts)
+        if not templates:
+            return True
+        classes = [c for c in self.store.list("StorageClass")[0] if isinstance(c, StorageClass)]
+        owners = [owner_ref(sts)] if _retention(sts)[0] == "Delete" else None
+        ok = True
+        for t in templates:
+            name = claim_name(t.name, sts.name, i)
+            try:
+                have = self.store.get("PersistentVolumeClaim", sts.namespace, name)
+            except NotFound:
+                have = None
+            if have is not None:
+                ok &= not have.metadata.deletionTimestamp
+                continue
+            labels = {
+                **(t.metadata.labels or {}),
+                **((sts.spec.selector.matchLabels if sts.spec.selector else None) or {}),
+            }
+            meta = ObjectMeta(
+                name=name,
+                namespace=sts.namespace,
+                labels=labels or None,
+                annotations=t.metadata.annotations,
+                ownerReferences=owners,
+            )
+            # As the API would store it: the default class, the finalizer, the defaults.
+            pvc = apply_defaults(admit_claim(replace(t, metadata=meta, status=None), classes))
+            try:
+                self.store.create(pvc)
+            except Conflict:
+                continue
+            self.events.event(
+                sts,
+                NORMAL,
+                "SuccessfulCreate",
+                f"create Claim {name} Pod {sts.name}-{i} in StatefulSet {sts.name} success",
+                component=COMPONENT,
+            )
+        return ok
+
+    def _delete_claims(self, sts: StatefulSet, ordinals: Iterable[int]) -> bool:
+        changed = False
+        for i in ordinals:
+            for t in claim_templates(sts):
+                name = claim_name(t.name, sts.name, i)
+                try:
+                    self.store.delete("PersistentVolumeClaim", sts.namespace, name)
+                except NotFound:
+                    continue
+                changed = True
+                self.events.event(
+                    sts,
+                    NORMAL,
+                    "SuccessfulDelete",
+                    f"delete Claim {name} in StatefulSet {sts.name} successful",
+                    component=COMPONENT,
+                )
+        return changed
+
     def _create(self, sts: StatefulSet, i: int, revision: str) -> bool:
+        if not self._claims(sts, i):
+            return False
         try:
             self.store.create(self.new_pod(sts, i, revision))
         except Conflict:
@@ -173,7 +266,8 @@ class StatefulSetController:
         try:
             sts = self.store.get("StatefulSet", ns, name)
         except NotFound:
-            # The set is gone: the garbage collector deletes its pods (or they were orphaned).
+            # The set is gone: the garbage collector deletes its pods (or they were orphaned), and
+            # the claims whenDeleted: Delete made it the owner of.
             self._index.forget(self._uid.pop(key, ""))
             return False
         assert isinstance(sts, StatefulSet)
@@ -181,12 +275,6 @@ class StatefulSetController:
             return False  # being deleted: the garbage collector owns its pods now
         uid = sts.metadata.uid or ""
         changed = False
-        claims = _claim_names(sts)
-        if claims and uid not in self._warned:
-            self._warned.add(uid)
-            self.events.event(
-                sts, WARNING, "VolumeClaimsIgnored", NO_STORAGE.format(names=", ".join(claims)), component=COMPONENT
-            )
         replicas = sts.spec.replicas if sts.spec.replicas is not None else 1
         parallel = sts.spec.podManagementPolicy == "Parallel" or not self.paced
         update_rev = revision_name(sts)
@@ -236,6 +324,10 @@ class StatefulSetController:
                 blocked = True
                 break
 
+        # whenScaled: Delete: the claims of ordinals scaled away go once their pods are gone.
+        if _retention(sts)[1] == "Delete":
+            changed |= self._delete_claims(sts, self._scaled_away(sts, replicas, by_ord))
+
         # Scale down: the highest ordinals beyond replicas, highest first.
         condemned = sorted((i for i in by_ord if i >= replicas), reverse=True)
         if condemned and not blocked:
@@ -263,6 +355,18 @@ class StatefulSetController:
                     if self.paced:
                         break
         return self._status(sts, current_rev, update_rev) or changed
+
+    def _scaled_away(self, sts: StatefulSet, replicas: int, by_ord: dict[int, Pod]) -> list[int]:
+        """Ordinals at or beyond ``replicas`` that still have claims but no pod."""
+        templates = {t.name for t in claim_templates(sts)}
+        out = set()
+        for c in self.store.list("PersistentVolumeClaim", sts.namespace)[0]:
+            tmpl, _, rest = c.name.partition(f"-{sts.name}-")
+            if tmpl not in templates or not rest.isdigit() or c.metadata.deletionTimestamp:
+                continue
+            if int(rest) >= replicas and int(rest) not in by_ord:
+                out.add(int(rest))
+        return sorted(out)
 
     def _status(self, sts: StatefulSet, current_rev: str, update_rev: str) -> bool:
         pods = [p for p in self._index.pods(sts.metadata.uid or "") if ordinal(sts.name, p.name) is not None]

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..api.core import Pod
 from ..api.meta import LabelSelector, Object
+from ..apiserver.saadmission import admit_pod
 from ..store import deletion
 from ..store.base import Store
 from ..store.deletion import DeleteRequest
@@ -22,7 +23,8 @@ from ..store.watch import Watch
 
 class GracefulStore:
     """A Store whose ``delete`` of a scheduled, unfinished pod only marks it Terminating (and
-    which keeps objects with finalizers, as ``kins.store.deletion`` does for the API)."""
+    which keeps objects with finalizers, as ``kins.store.deletion`` does for the API), and whose
+    new pods pass the ServiceAccount admission."""
 
     # kins.store.deletion reads this: pods on this store stop gracefully.
     graceful = True
@@ -39,10 +41,14 @@ class GracefulStore:
         return self.raw.list(kind, namespace, selector)
 
     def create(self, obj: Object) -> Object:
-        return self.raw.create(obj)
+        return self.raw.create(self._admit(obj))
 
     def bulk_create(self, objs: builtins.list[Object]) -> builtins.list[Object]:
-        return self.raw.bulk_create(objs)
+        return self.raw.bulk_create([self._admit(o) for o in objs])
+
+    def _admit(self, obj: Object) -> Object:
+        # Pods the controllers make pass the ServiceAccount admission, as through the API.
+        return admit_pod(self.raw, obj) if isinstance(obj, Pod) else obj
 
     def update(self, obj: Object, *, check_rv: bool = True) -> Object:
         return self.raw.update(obj, check_rv=check_rv)

@@ -33,15 +33,20 @@ from ..api.config import ClusterConfig, load_cluster
 from ..api.core import ConfigMap, Service
 from ..api.meta import Object, ObjectMeta
 from ..apiserver import auth, kubeconfig
+from ..apiserver.bootstrap import ensure_bootstrap_policy
 from ..apiserver.definitions import serve_stored as serve_stored_definitions
 from ..apiserver.keys import STATE_DIR_KEY
 from ..apiserver.namespaces import REQUIRE_NAMESPACES
 from ..apiserver.server import make_app, start
+from ..apiserver.tokens import SigningKey, legacy_claims
 from ..client import connect
-from ..control.base import ControllerSet
+from ..control.base import Controller, ControllerSet
+from ..control.clusterroles import ClusterRoleAggregation
 from ..control.defaults import default_controllers
 from ..control.ipam import allocate_service, kubernetes_service
+from ..control.localpath import local_path_class
 from ..control.offline import SYSTEM_NAMESPACES, namespace_object, node_object
+from ..control.serviceaccounts import ServiceAccountController
 from ..heap import settle_periodically
 from ..kernel.apply import ensure_underlay
 from ..kernel.ledger import teardown
@@ -59,12 +64,15 @@ log = logging.getLogger("kins.daemon")
 
 def bootstrap(store: Store, cfg: ClusterConfig, cluster_text: str | None = None) -> None:
     """Objects every cluster has: its Nodes (from the cluster file, first start only), the system
-    namespaces, ``default/kubernetes`` and the cluster file for the node agents
+    namespaces, ``default/kubernetes``, the default StorageClass ``local-path`` (first start
+    only: a user may delete or change it) and the cluster file for the node agents
     (``kube-system/kins-cluster``)."""
     with store.transaction():
         if not store.list("Node")[0]:
             for n in cfg.nodes:
                 store.create(node_object(n))
+            if not store.list("StorageClass")[0]:
+                store.create(local_path_class())
         have = {o.name for o in store.list("Namespace")[0]}
         for ns in SYSTEM_NAMESPACES:
             if ns not in have:
@@ -134,11 +142,15 @@ class Daemon:
         self.agents: Agents | None = None
         self.agent_procs: AgentProcesses | None = None
         self.teardown_on_exit = False
+        self.signing_key = SigningKey.generate()  # replaced by the cluster's own in start_parts
 
     # --- parts --------------------------------------------------------------------------------
 
     def _controllers(self) -> None:
-        ctrls = default_controllers(self.store, self.cfg, random.Random(), kubelet=False)
+        ctrls = default_controllers(
+            self.store, self.cfg, random.Random(), kubelet=False, volumes_dir=self.state_dir / "volumes"
+        )
+        ctrls += self._identity_controllers()
         cs = ControllerSet(ctrls)
         with self.raw.watch(cs.kinds, self.raw.resource_version) as w:
             cs.start(self.raw)
@@ -153,6 +165,17 @@ class Daemon:
                 if ev is not None:
                     cs.feed([ev, *w.drain()])
 
+    def _identity_controllers(self) -> list[Controller]:
+        """kube-controller-manager's ServiceAccount, root CA and token controllers and the
+        ClusterRole aggregation controller, signing with the API's key."""
+        key = self.signing_key
+
+        def sign(ns: str, secret: str, sa: str, uid: str) -> str:
+            return key.sign(legacy_claims(ns, secret, sa, uid))
+
+        ca_pem = (self.state_dir / auth.CERT_FILE).read_bytes()
+        return [ServiceAccountController(self.store, ca_pem, sign), ClusterRoleAggregation(self.store)]
+
     def _thread(self, name: str, fn: Callable[[], None]) -> None:
         def run() -> None:
             try:
@@ -166,6 +189,10 @@ class Daemon:
 
     def start_parts(self) -> None:
         bootstrap(self.raw, self.cfg, (self.state_dir / "cluster.yaml").read_text())
+        # Before the controllers and the API, which both sign and read with them.
+        auth.ensure_tls(self.state_dir)
+        self.signing_key = SigningKey.ensure(self.state_dir)
+        ensure_bootstrap_policy(self.raw)
         self._thread("controllers", self._controllers)
         settle_periodically(self.stop)
 
@@ -213,7 +240,9 @@ class Daemon:
     async def serve(self) -> None:
         token = auth.ensure_token(self.state_dir)
         cert, key = auth.ensure_tls(self.state_dir)
-        app = make_app(self.store, self.cfg, token=token, admission=admission(self.raw, self.cfg))
+        app = make_app(
+            self.store, self.cfg, token=token, admission=admission(self.raw, self.cfg), signing_key=self.signing_key
+        )
         app[REQUIRE_NAMESPACES] = True  # the system namespaces exist: others must be created first
         app["kins.daemon"] = self
         app[STATE_DIR_KEY] = self.state_dir

@@ -412,10 +412,11 @@ async def serve(
 # --- the pod's entry point ---------------------------------------------------------------------------
 
 
-def _client_factory(api: str, token: str, ca_file: str | None) -> object:
+def _client_factory(api: str, token_file: str, ca_file: str | None) -> object:
     from ..client import connect
 
-    return lambda: connect(api, token, ca_file)
+    # The token is read from its file again as it changes (a projected token is renewed).
+    return lambda: connect(api, "", ca_file, token_file=token_file)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -440,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s"
     )
     host, port = parse_hostport(args.listen)
-    token = Path(args.token_file).read_text().strip()
+    Path(args.token_file).read_text()  # unreadable: fail now, not in every informer
     cfg = DnsConfig(
         zone=args.zone,
         ttl=args.ttl,
@@ -448,7 +449,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         upstream=tuple(parse_hostport(u) for u in args.upstream),
         ns_ips=tuple(args.ns_ip),
     )
-    factory = _client_factory(args.api, token, args.ca_file)
+    factory = _client_factory(args.api, args.token_file, args.ca_file)
     workers = max(1, args.workers)
     children: list[int] = []
     for _ in range(workers - 1):

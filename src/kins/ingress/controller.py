@@ -237,13 +237,14 @@ class Options:
     configmap: str | None = None  # namespace/name of the controller's ConfigMap (watched)
     self_pod: str | None = None  # namespace/name of the controller's own pod
     internal_ip: bool = False  # --report-node-internal-ip-address: a node's InternalIP, not its ExternalIP
+    token_file: str | None = None  # read again as it changes (a projected token is renewed)
 
 
 class Controller:
     def __init__(self, opts: Options, client: Client | None = None) -> None:
         self.opts = opts
         self.cfg = opts.cfg
-        self.client = client or connect(opts.api, opts.token, opts.ca_file)
+        self.client = client or connect(opts.api, opts.token, opts.ca_file, token_file=opts.token_file)
         # The ConfigMap is watched only when there is one: kins' own add-on has none.
         self.watched = (*WATCHED, "ConfigMap") if opts.configmap else WATCHED
         self.cache = Cache(self.watched)

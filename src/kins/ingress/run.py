@@ -71,6 +71,7 @@ def build(flags: Flags, client: Client, token: str) -> Controller:
         status_addresses=tuple(a for a in flags.text("publish-status-address").split(",") if a),
         nginx=flags.text("nginx") or NGINX,
         ca_file=flags.text("ca-file") or None,
+        token_file=flags.text("token-file"),
         update_status=flags.flag("update-status"),
         configmap=flags.text("configmap") or None,
         internal_ip=flags.flag("report-node-internal-ip-address"),
@@ -99,7 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("flags kins' controller accepts but does not act on: %s", ", ".join(f"--{n}" for n in flags.ignored))
     with open(flags.text("token-file")) as f:
         token = f.read().strip()
-    client = connect(flags.text("api"), token, flags.text("ca-file") or None)
+    # The token file is read again as it changes (a projected token is renewed).
+    client = connect(flags.text("api"), token, flags.text("ca-file") or None, token_file=flags.text("token-file"))
     try:
         ctl = build(flags, client, token)
     except (FlagError, KinsError, httpx.HTTPError, OSError) as e:

@@ -22,6 +22,7 @@ from ..api.core import (
     Pod,
     PodTemplateSpec,
     Probe,
+    ProjectedVolumeSource,
     Quantity,
     ResourceRequirements,
     Service,
@@ -349,12 +350,35 @@ def _volumes(p: _Page, volumes: list[Volume] | None, space: str = "") -> None:
             p.w(2, f"Medium:\t{v.emptyDir.medium or ''}\n")
             limit = v.emptyDir.sizeLimit
             p.w(2, f"SizeLimit:\t{limit if limit else '<unset>'}\n")
+        elif v.persistentVolumeClaim is not None:
+            p.w(2, "Type:\tPersistentVolumeClaim (a reference to a PersistentVolumeClaim in the same namespace)\n")
+            p.w(2, f"ClaimName:\t{v.persistentVolumeClaim.claimName}\n")
+            p.w(2, f"ReadOnly:\t{'true' if v.persistentVolumeClaim.readOnly else 'false'}\n")
         elif v.hostPath is not None:
             p.w(2, "Type:\tHostPath (bare host directory volume)\n")
             p.w(2, f"Path:\t{v.hostPath.path}\n")
             p.w(2, f"HostPathType:\t{v.hostPath.type or ''}\n")
+        elif v.projected is not None:
+            _projected(p, v.projected)
         else:
             p.w(1, "<unknown>\n")
+
+
+def _projected(p: _Page, projected: ProjectedVolumeSource) -> None:
+    """kubectl's lines for a projected volume (a pod's ``kube-api-access-*`` among them), as 1.33
+    prints them (up to 1.32 a configMap source's line read ``ConfigMapOptional: <nil>``)."""
+    p.w(2, "Type:\tProjected (a volume that contains injected data from multiple sources)\n")
+    for src in projected.sources or []:
+        if src.secret is not None:
+            p.w(2, f"SecretName:\t{src.secret.name or ''}\n")
+            p.w(2, f"Optional:\t{'true' if src.secret.optional else 'false'}\n")
+        elif src.downwardAPI is not None:
+            p.w(2, "DownwardAPI:\ttrue\n")
+        elif src.configMap is not None:
+            p.w(2, f"ConfigMapName:\t{src.configMap.name or ''}\n")
+            p.w(2, f"Optional:\t{'true' if src.configMap.optional else 'false'}\n")
+        elif src.serviceAccountToken is not None:
+            p.w(2, f"TokenExpirationSeconds:\t{src.serviceAccountToken.expirationSeconds or 0}\n")
 
 
 def _qos(pod: Pod) -> str:

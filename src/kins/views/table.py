@@ -44,6 +44,7 @@ from .common import (
     tabwrite,
 )
 from .events import format_events
+from .rbac import COLUMNS as RBAC_COLUMNS
 from .table_kinds import COLUMNS as KIND_COLUMNS
 from .table_kinds import custom_layout
 
@@ -640,6 +641,7 @@ COLUMNS: dict[str, tuple[tuple[str, ...], int, Row]] = {
     "ConfigMap": (("NAME", "DATA", "AGE"), 0, _configmap_row),
     "Secret": (("NAME", "TYPE", "DATA", "AGE"), 0, _secret_row),
     **KIND_COLUMNS,
+    **RBAC_COLUMNS,
 }
 
 

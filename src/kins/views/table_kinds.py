@@ -52,7 +52,7 @@ def _pv_row(pv: PersistentVolume, now: datetime) -> list[str]:
         str((s.capacity or {}).get("storage", "")),
         access_modes(s.accessModes),
         s.persistentVolumeReclaimPolicy or "Retain",
-        (pv.status.phase if pv.status else None) or "",
+        "Terminating" if pv.metadata.deletionTimestamp else (pv.status.phase if pv.status else None) or "",
         claim,
         s.storageClassName or "",
         s.volumeAttributesClassName or _UNSET,
@@ -70,7 +70,7 @@ def _pvc_row(pvc: PersistentVolumeClaim, now: datetime) -> list[str]:
         capacity = str((st.capacity or {}).get("storage", ""))
     return [
         pvc.name,
-        (st.phase if st else None) or "",
+        "Terminating" if pvc.metadata.deletionTimestamp else (st.phase if st else None) or "",
         s.volumeName or "",
         capacity,
         modes,

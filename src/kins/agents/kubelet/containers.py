@@ -30,8 +30,10 @@ log = logging.getLogger("kins.kubelet")
 
 BACKOFF_START = 10.0
 BACKOFF_MAX = 300.0
-# Their containers get the API's address and token: they run controllers (DNS, ingress).
+# Their containers get the API's address: they run controllers (DNS, ingress), which reach it
+# with their pod's ServiceAccount token.
 SYSTEM_NAMESPACES = ("kube-system", "ingress-nginx")
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
 class Containers:
@@ -137,9 +139,9 @@ class Containers:
         }
         if pod.namespace in SYSTEM_NAMESPACES:
             # The daemon's API on its unix socket (plain HTTP, bearer token): pods share the
-            # host's filesystem, so the path is all they need.
+            # host's filesystem, so the path is all they need; the token is the projected one.
             env["KINS_API"] = f"unix:{self.state_dir / 'api.sock'}"
-            env["KINS_TOKEN_FILE"] = str(self.state_dir / "token")
+            env["KINS_TOKEN_FILE"] = SERVICE_ACCOUNT_TOKEN
         with contextlib.suppress(NotFound):
             k = self.store.get("Service", "default", "kubernetes")
             env["KUBERNETES_SERVICE_HOST"] = getattr(k.spec, "clusterIP", "") or ""  # type: ignore[attr-defined]

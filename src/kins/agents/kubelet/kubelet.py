@@ -31,7 +31,7 @@ from msgspec.structs import replace
 
 from ..._errors import KernelError, KinsError, NotFound
 from ...api.config import ClusterConfig
-from ...api.core import Node, Pod, PodStatus
+from ...api.core import Node, Pod, PodStatus, ServiceAccountTokenProjection
 from ...control.events import WARNING
 from ...kernel import netns as kns
 from ...runtime.errors import SandboxError
@@ -44,11 +44,12 @@ from .containers import Containers
 from .podnet import PodNetwork
 from .state import ContainerRun, PodRun, has_run, unfinished
 from .status import PodEvents, PodStatusWriter, pending_status
-from .volumes import PodVolumes
+from .volumes import PodVolumes, VolumeError, request_pod_token
 
 log = logging.getLogger("kins.kubelet")
 
 STOP_GRACE_MAX = 5.0  # seconds a container gets after SIGTERM before SIGKILL (capped for speed)
+TOKEN_CHECK = 5.0  # seconds between looks for projected tokens due for renewal
 RETRY_START = 2.0  # seconds before a pod whose volumes or sandbox failed is tried again
 RETRY_NETWORK = 0.3  # seconds before a pod whose node's network is not made yet is tried again
 
@@ -57,7 +58,7 @@ class Kubelet(Reconciler):
     """All nodes' kubelets on the agents' loop (plus a small pool for pod start-up and probes)."""
 
     name = "kubelet"
-    kinds = frozenset({"Pod", "Node", "ConfigMap", "Secret"})
+    kinds = frozenset({"Pod", "Node", "ConfigMap", "Secret", "PersistentVolumeClaim", "PersistentVolume"})
     resync = 30.0
     after = ("overlay",)
     TICK = 0.05  # seconds between looks at exits, restarts, probes and statuses to write
@@ -82,7 +83,7 @@ class Kubelet(Reconciler):
         self._exits: queue.SimpleQueue[ProcessExit] = queue.SimpleQueue()  # the runtime's, for the loop
         own = next(iter(only)) if only is not None and len(only) == 1 else ""
         self.runtime = Runtime(state_dir, on_exit=self._exits.put, name=own)
-        self.volumes = PodVolumes(self.store, state_dir)
+        self.volumes = PodVolumes(self.store, state_dir, self._request_token)
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kins-kubelet")
         self.net = PodNetwork(cfg, store, state_dir, kernel_lock)
         # What the runtime still runs from before this kubelet started, by pod key.
@@ -104,6 +105,7 @@ class Kubelet(Reconciler):
         )
         self._next_tick = 0.0
         self._next_probe = 0.0
+        self._next_token_check = 0.0
 
     # --- status -------------------------------------------------------------------------------
 
@@ -142,6 +144,9 @@ class Kubelet(Reconciler):
         if now >= self._next_probe:
             self.containers.probe(now)
             self._next_probe = now + 0.1
+        if now >= self._next_token_check:
+            self._renew_tokens()
+            self._next_token_check = now + TOKEN_CHECK
         self.status_writer.flush()
         self._next_tick = time.monotonic() + self.TICK
 
@@ -298,18 +303,6 @@ class Kubelet(Reconciler):
         self.runtime.stop_containers([c for c in self.runtime.containers() if c.sandbox_id == sid], grace=0)
         try:
             mounts = self.volumes.mounts(pod)
-        except (KinsError, OSError) as e:
-            # A Secret or ConfigMap not there yet (a Job will make it): kubelet's FailedMount,
-            # the pod waits in ContainerCreating and the kubelet tries again.
-            log.info("%s: %s", run.key, e)
-            self.recorder.event(run, WARNING, "FailedMount", str(e))
-            with self.lock:
-                for cr in run.containers.values():
-                    cr.waiting = ("ContainerCreating", str(e))
-                run.retry_at = time.monotonic() + RETRY_START
-                run.dirty = True
-            return
-        try:
             sandbox = self.runtime.create_sandbox(
                 run.key,
                 kns.path(run.netns),
@@ -322,7 +315,10 @@ class Kubelet(Reconciler):
         except (KinsError, OSError) as e:
             reason = "CreatePodSandboxError" if isinstance(e, SandboxError) else "ContainerCreating"
             log.warning("%s: %s", run.key, e)
-            self.recorder.event(run, WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
+            if isinstance(e, VolumeError):
+                self.recorder.event(run, WARNING, "FailedMount", f"Unable to attach or mount volumes: {e}")
+            else:
+                self.recorder.event(run, WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
             with self.lock:
                 for cr in run.containers.values():
                     cr.waiting = (reason, str(e))
@@ -341,6 +337,18 @@ class Kubelet(Reconciler):
             run.dirty = True
 
     # --- volumes ------------------------------------------------------------------------------
+
+    def _request_token(self, pod: Pod, proj: ServiceAccountTokenProjection) -> tuple[str, float]:
+        client = getattr(self.store, "client", None)
+        if client is None:
+            raise KinsError("this kubelet has no API client")
+        return request_pod_token(client, pod, proj)
+
+    def _renew_tokens(self) -> None:
+        with self.lock:
+            runs = [r for r in self.pods.values() if r.sandbox is not None and not r.stopping]
+        pods = (self.status_writer.get_pod(r) for r in runs)
+        self.volumes.tokens_due((p for p in pods if p is not None), self._submit)
 
     def _refresh_volumes(self, changed: set[tuple[str, str | None, str]]) -> None:
         """ConfigMaps or Secrets changed: running pods that mount them see the new files."""

@@ -19,7 +19,7 @@ from ..._errors import MultiValidationError, ValidationError
 from ..config import ClusterConfig
 from ..core import Service
 from ..meta import Object
-from . import apps, batch, core, discovery, extensions, networking, policy, scheduling, storage
+from . import apps, batch, core, discovery, extensions, networking, policy, rbac, scheduling, storage
 from .common import Check, Errors, check_metadata, describe, format_value
 
 __all__ = ["validate", "validate_all"]
@@ -34,6 +34,7 @@ _KIND_CHECKS: dict[type[Object], Check] = {
     **storage.CHECKS,
     **scheduling.CHECKS,
     **extensions.CHECKS,
+    **rbac.CHECKS,
 }
 
 

@@ -19,6 +19,7 @@ from ..._errors import ValidationError
 from ..config import ClusterConfig
 from ..core import Namespace, Service
 from ..meta import LabelSelector, Object
+from ..rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 
 # --- string formats (apimachinery's pkg/util/validation) ----------------------------------------
 
@@ -126,6 +127,13 @@ def is_dns1123_subdomain(value: str) -> Msgs:
     if not _DNS1123_SUBDOMAIN_RE.fullmatch(value):
         errs.append(_DNS1123_SUBDOMAIN_MSG)
     return tuple(errs)
+
+
+def is_path_segment_name(value: str) -> Msgs:
+    """What RBAC objects' names must be (``system:discovery`` is one): a usable URL segment."""
+    if value in (".", ".."):
+        return (f"may not be '{value}'",)
+    return tuple(f"may not contain '{c}'" for c in "/%" if c in value)
 
 
 @lru_cache(maxsize=65536)
@@ -438,6 +446,10 @@ NameCheck = Callable[[str], Msgs]
 _NAME_CHECKS: dict[type[Object], NameCheck] = {
     Service: is_dns1035_label,
     Namespace: is_dns1123_label,
+    Role: is_path_segment_name,
+    ClusterRole: is_path_segment_name,
+    RoleBinding: is_path_segment_name,
+    ClusterRoleBinding: is_path_segment_name,
 }
 
 
