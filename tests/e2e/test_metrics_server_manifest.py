@@ -16,9 +16,10 @@ pytestmark = pytest.mark.root
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def installed() -> Iterator[Cluster]:
     with running_cluster(apps=False) as c:
-        apply_manifest(c, "metrics-server-components.yaml", tmp_path_factory.mktemp("manifest"))
+        out = apply_manifest(c, "metrics-server-components.yaml")
+        assert "clusterrole.rbac.authorization.k8s.io/system:metrics-server created" in out
         yield c
 
 
