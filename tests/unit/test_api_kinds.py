@@ -236,7 +236,7 @@ def test_apply_every_kind_and_read_it_back(tmp_path: Path, version: str) -> None
         assert "cpu: <unknown>/60%" in hpa_rows["horizontalpodautoscaler.autoscaling/web"]
         assert tables[4].splitlines()[1].split()[1:4] == ["1", "N/A", "0"]
         assert tables[5].splitlines()[1].split()[1:3] == ["1000", "false"]
-        assert "kube-system/metrics-server   False (ServiceNotProxied)" in tables[6]
+        assert "kube-system/metrics-server   False (MissingEndpoints)" in tables[6]
         assert tables[7].splitlines()[1].split()[:2] == ["lease.coordination.k8s.io/leader", "me"]
 
         # The claim and the volume carry their protection finalizers, which no controller

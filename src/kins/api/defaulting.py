@@ -208,19 +208,24 @@ def _crd(crd: CustomResourceDefinition) -> CustomResourceDefinition:
 
 
 def _apiservice(svc: APIService) -> APIService:
-    """Local group versions (no service) are served by the API itself; kins proxies to no
-    extension server, so those are reported unavailable, with the reason why."""
+    """Local group versions (no service) are served by the API itself: always available. A
+    service-backed one starts unavailable; the availability controller
+    (``control/apiservice.py``) then keeps its condition true to the Service's endpoints."""
+    old = svc.status.conditions if svc.status else None
     if svc.spec.service is None:
         local = "Local APIServices are always available"
         want = Condition(type="Available", status="True", reason="Local", message=local)
+    elif any(c.type == "Available" and c.reason != "Local" for c in old or []):
+        return svc  # the controller's
     else:
+        ref = svc.spec.service
         want = Condition(
             type="Available",
             status="False",
-            reason="ServiceNotProxied",
-            message="kins does not proxy requests to extension API servers",
+            reason="MissingEndpoints",
+            message=f'endpoints for service/{ref.name} in "{ref.namespace}" have not been seen yet',
         )
-    conditions = _conditions(svc.status.conditions if svc.status else None, [want])
+    conditions = _conditions(old, [want])
     if svc.status is not None and svc.status.conditions == conditions:
         return svc
     return replace(svc, status=APIServiceStatus(conditions=conditions))

@@ -68,12 +68,25 @@ def resolve(image: str, command: Sequence[str] = (), args: Sequence[str] = ()) -
                 f" (built in: {', '.join(AGNHOST_SUBCOMMANDS)})"
             )
         return App(argv[0], main, tuple(argv[1:]))
+    if repo.endswith("ingress-nginx/controller") or base == "nginx-ingress-controller":
+        # The image's entrypoint runs /nginx-ingress-controller with the args; the upstream
+        # manifests put that path first in args (or in command): the same as leaving it out.
+        if command and not _entry(command, "nginx-ingress-controller"):
+            return None
+        argv = [*command[1:], *args]
+        if not command and _entry(argv, "nginx-ingress-controller"):
+            argv = argv[1:]
+        return App("nginx-ingress-controller", system.ingress_main, tuple(argv))
+    if repo.endswith("ingress-nginx/kube-webhook-certgen") or base == "kube-webhook-certgen":
+        return None if command else App("kube-webhook-certgen", system.certgen_main, tuple(args))
+    if repo.endswith("metrics-server/metrics-server") or base == "metrics-server":
+        if command and not _entry(command, "metrics-server"):
+            return None
+        return App("metrics-server", system.metrics_server_main, (*command[1:], *args))
     if command:
         return None
     if repo.endswith("coredns/coredns") or base in ("kube-dns", "k8s-dns-kube-dns"):
         return App("coredns", system.coredns_main, tuple(args))
-    if repo.endswith("ingress-nginx/controller") or base == "nginx-ingress-controller":
-        return App("nginx-ingress-controller", system.ingress_main, tuple(args))
     if base == "pause":
         return App("pause", agnhost.pause_main, tuple(args))
     if "business-manager" in base:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..api.config import ClusterConfig
 from ..store.base import Store
+from .apiservice import APIServiceAvailability
 from .base import Controller
 from .cronjob import CronJobController
 from .daemonset import DaemonSetController
@@ -79,4 +80,5 @@ def default_controllers(
     if kubelet:
         ctrls.append(KubeletSim(store))
     ctrls.append(EndpointsController(store, rng, frozen_endpoints))
+    ctrls.append(APIServiceAvailability(store))  # after the endpoints it reads
     return ctrls

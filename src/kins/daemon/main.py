@@ -57,6 +57,7 @@ from . import netexec
 from .agentprocs import AgentProcesses
 from .graceful import GracefulStore
 from .state import DaemonInfo
+from .webhooks import Webhooks
 
 log = logging.getLogger("kins.daemon")
 
@@ -96,13 +97,17 @@ def _publish_config(store: Store, text: str) -> None:
 
 def admission(store: Store, cfg: ClusterConfig) -> Callable[[Object, Object | None], Object]:
     """What the API server does before a write: Services get their ClusterIP and node ports (or
-    are refused, naming the holder). It writes nothing itself (dry runs go through it too)."""
+    are refused, naming the holder), then the validating admission webhooks that match are
+    called. It writes nothing itself (dry runs go through it too)."""
+
+    hooks = Webhooks(store, cfg)
 
     def admit(obj: Object, old: Object | None) -> Object:
         if isinstance(obj, Service):
             if isinstance(old, Service):
                 _keep_allocation(obj, old)
             obj = allocate_service(store, cfg, obj)
+        hooks.admit(obj, old)  # validating webhooks see the object as it will be stored
         return obj
 
     return admit

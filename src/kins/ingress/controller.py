@@ -6,20 +6,17 @@ reloads the nginx master it runs as a child (SIGHUP: nginx starts new workers an
 ones finish their requests). A config nginx refuses is logged and the running one keeps serving.
 Handled Ingresses get ``status.loadBalancer.ingress``.
 
-    python -m kins.ingress --api URL --token-file F --dir D --class nginx \\
+    python -m kins.ingress --api URL --token-file F --dir D --ingress-class nginx \\
         --publish-service ingress-nginx/ingress-nginx
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -28,7 +25,7 @@ import httpx
 from msgspec.structs import replace
 
 from .._errors import Gone, KinsError, NotFound
-from ..api.core import LoadBalancerIngress, Node, Pod, Secret, Service
+from ..api.core import ConfigMap, LoadBalancerIngress, Node, Pod, Secret, Service
 from ..api.discovery import EndpointSlice
 from ..api.meta import Object, map_selector_matches
 from ..api.networking import Ingress, IngressClass, IngressLoadBalancerStatus, IngressStatus
@@ -37,6 +34,7 @@ from ..store.base import DELETED
 from .certs import fake_certificate
 from .model import DEFAULT_CERT_FILE, IngressConfig
 from .nginxconf import CONF_FILE, Rendered, render
+from .settings import configmap_settings
 
 log = logging.getLogger("kins.ingress")
 
@@ -79,9 +77,9 @@ def _render_objects(objs: dict[str, list[Object]], cfg: IngressConfig) -> Render
 class Cache:
     """The watched objects by kind and key, filled by one informer thread per kind."""
 
-    def __init__(self) -> None:
+    def __init__(self, kinds: Sequence[str] = WATCHED) -> None:
         self._lock = threading.Lock()
-        self._objs: dict[str, dict[str, Object]] = {k: {} for k in WATCHED}
+        self._objs: dict[str, dict[str, Object]] = {k: {} for k in kinds}
         self.synced: set[str] = set()
 
     def replace_all(self, kind: str, objs: Sequence[Object]) -> None:
@@ -98,7 +96,7 @@ class Cache:
 
     def snapshot(self) -> dict[str, list[Object]]:
         with self._lock:
-            return {k: list(v.values()) for k, v in self._objs.items()}
+            return {k: list(v.values()) for k, v in self._objs.items() if k in WATCHED}
 
     def get(self, kind: str, key: str) -> Object | None:
         with self._lock:
@@ -213,9 +211,11 @@ def prepare_dir(cfg: IngressConfig) -> None:
 # --- status --------------------------------------------------------------------------------------
 
 
-def _node_ip(node: Node) -> str | None:
+def _node_ip(node: Node, internal: bool = False) -> str | None:
     addrs = node.status.addresses if node.status else None
     by_type = {a.type: a.address for a in addrs or []}
+    if internal:
+        return by_type.get("InternalIP") or by_type.get("ExternalIP")
     return by_type.get("ExternalIP") or by_type.get("InternalIP")
 
 
@@ -233,6 +233,10 @@ class Options:
     nginx_wrapper: tuple[str, ...] = ()  # e.g. ("ip", "netns", "exec", NS)
     ca_file: str | None = None
     debounce: float = 0.1
+    update_status: bool = True
+    configmap: str | None = None  # namespace/name of the controller's ConfigMap (watched)
+    self_pod: str | None = None  # namespace/name of the controller's own pod
+    internal_ip: bool = False  # --report-node-internal-ip-address: a node's InternalIP, not its ExternalIP
     token_file: str | None = None  # read again as it changes (a projected token is renewed)
 
 
@@ -241,7 +245,10 @@ class Controller:
         self.opts = opts
         self.cfg = opts.cfg
         self.client = client or connect(opts.api, opts.token, opts.ca_file, token_file=opts.token_file)
-        self.cache = Cache()
+        # The ConfigMap is watched only when there is one: kins' own add-on has none.
+        self.watched = (*WATCHED, "ConfigMap") if opts.configmap else WATCHED
+        self.cache = Cache(self.watched)
+        self._ignored_keys: list[str] | None = None
         self.nginx = Nginx(self.cfg, opts.nginx, opts.nginx_wrapper)
         self.stop_event = threading.Event()
         self._dirty = threading.Event()
@@ -250,20 +257,59 @@ class Controller:
         self._warned: set[str] = set()
         self._status: dict[str, list[str]] = {}  # Ingress key -> addresses written
         self.reloads = 0
+        self._validate_lock = threading.Lock()
+        self.is_leader: Callable[[], bool] = lambda: True  # only the leader writes statuses
 
     def changed(self) -> None:
         self._dirty.set()
 
+    def config(self) -> IngressConfig:
+        """The configuration the flags give, with the ConfigMap's settings as they are now."""
+        if not self.opts.configmap:
+            return self.cfg
+        cm = self.cache.get("ConfigMap", self.opts.configmap)
+        data = dict(cm.data or {}) if isinstance(cm, ConfigMap) else {}
+        cfg, ignored = configmap_settings(self.cfg, data)
+        if ignored != self._ignored_keys and ignored:
+            log.info("configmap %s: keys kins does not act on: %s", self.opts.configmap, ", ".join(ignored))
+        self._ignored_keys = ignored
+        return cfg
+
+    @property
+    def healthy(self) -> bool:
+        """/healthz: nginx runs a configuration built from every watched kind."""
+        return self.nginx.running and self._applied is not None
+
+    def validate(self, ing: Ingress) -> tuple[bool, str]:
+        """Whether nginx accepts the configuration with ``ing`` stored (the admission webhook's
+        question); an Ingress of another class is no business of this controller's."""
+        objs = self.cache.snapshot()
+        objs["Ingress"] = [o for o in objs["Ingress"] if o.key != ing.key] + [ing]
+        rendered = _render_objects(objs, self.config())
+        if ing.key not in {i.key for i in rendered.model.handled}:
+            return True, ""
+        for path, data in rendered.files.items():
+            if not _has_content(path, data):
+                write_atomic(path, data)
+        with self._validate_lock:
+            candidate = self.cfg.path(CONF_FILE + ".admission")
+            write_atomic(candidate, rendered.conf.encode(), 0o644)
+            ok, message = self.nginx.test(candidate)
+        if ok:
+            return True, ""
+        return False, f"nginx refused the configuration of ingress {ing.key}: {message}"
+
     # one sync: render, validate, swap in, reload; then statuses
     def sync(self) -> bool:
         """Brings nginx in line with the cache; False when the new config was refused."""
-        rendered = _render_objects(self.cache.snapshot(), self.cfg)
+        rendered = _render_objects(self.cache.snapshot(), self.config())
         for w in rendered.warnings:
             if w not in self._warned:
                 log.warning("%s", w)
         self._warned = set(rendered.warnings)
         ok = self.apply(rendered)
-        self.update_status(rendered.model.handled)
+        if self.opts.update_status and self.is_leader():
+            self.update_status(rendered.model.handled)
         return ok
 
     def apply(self, rendered: Rendered) -> bool:
@@ -306,31 +352,42 @@ class Controller:
     def addresses(self) -> list[str]:
         """Where the Ingresses are reachable, as ingress-nginx publishes it: the given
         addresses; else the publish Service's load-balancer IPs and external IPs; else the IPs
-        of the nodes running the Service's (the controller's) pods."""
+        of the nodes running the Service's (the controller's) pods. Without a publish Service,
+        the nodes of the pods labelled as this controller's own pod (``self_pod``)."""
         if self.opts.status_addresses:
             return list(self.opts.status_addresses)
-        if not self.opts.publish_service:
+        selector: dict[str, str] | None = None
+        if self.opts.publish_service:
+            svc = self.cache.get("Service", self.opts.publish_service)
+            if not isinstance(svc, Service):
+                return []
+            if svc.spec.type == "ExternalName" and svc.spec.externalName:
+                return [svc.spec.externalName]
+            out = [*svc.lb_ips, *(svc.spec.externalIPs or [])]
+            if out:
+                return out
+            ns, selector = svc.namespace, svc.spec.selector
+        elif self.opts.self_pod:
+            ns, _, name = self.opts.self_pod.partition("/")
+            try:
+                selector = self.client.get("Pod", ns, name).labels
+            except (KinsError, httpx.HTTPError) as e:
+                log.warning("status addresses: %s", e)
+                return []
+        if not selector:
             return []
-        svc = self.cache.get("Service", self.opts.publish_service)
-        if not isinstance(svc, Service):
-            return []
-        if svc.spec.type == "ExternalName" and svc.spec.externalName:
-            return [svc.spec.externalName]
-        out = [*svc.lb_ips, *(svc.spec.externalIPs or [])]
-        if out:
-            return out
         try:
-            pods = self.client.list("Pod", svc.namespace)
+            pods = self.client.list("Pod", ns)
             nodes = {n.name: n for n in self.client.list("Node") if isinstance(n, Node)}
         except (KinsError, httpx.HTTPError) as e:
             log.warning("status addresses: %s", e)
             return []
         ips: set[str] = set()
         for pod in pods:
-            if not isinstance(pod, Pod) or not map_selector_matches(svc.spec.selector, pod.labels):
+            if not isinstance(pod, Pod) or not map_selector_matches(selector, pod.labels):
                 continue
             node = nodes.get(pod.spec.nodeName or "")
-            ip = _node_ip(node) if node is not None else None
+            ip = _node_ip(node, self.opts.internal_ip) if node is not None else None
             if ip and pod.status is not None and pod.status.phase == "Running":
                 ips.add(ip)
         return sorted(ips)
@@ -362,7 +419,7 @@ class Controller:
             threading.Thread(
                 target=informer, args=(self.client, self.cache, k, self.changed, self.stop_event), daemon=True
             )
-            for k in WATCHED
+            for k in self.watched
         ]
         for t in threads:
             t.start()
@@ -381,7 +438,7 @@ class Controller:
                         break
                 if self.stop_event.is_set():
                     break
-                if self.cache.synced != set(WATCHED):
+                if self.cache.synced != set(self.watched):
                     continue  # never serve a config built from half the objects
                 self.sync()
         finally:
@@ -403,52 +460,3 @@ def _is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m kins.ingress", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--api", required=True, help="API URL: https://host:port, or unix:/path/to/socket")
-    ap.add_argument("--token-file", required=True)
-    ap.add_argument("--ca-file", default=None, help="CA of an https API")
-    ap.add_argument("--dir", required=True, help="directory for nginx.conf, certificates, logs, pid")
-    ap.add_argument("--class", dest="ingress_class", default="nginx")
-    ap.add_argument("--controller-class", default="k8s.io/ingress-nginx")
-    ap.add_argument("--watch-ingress-without-class", action="store_true")
-    ap.add_argument("--publish-service", default=None, help="namespace/name of the controller's Service")
-    ap.add_argument("--publish-status-address", default="", help="comma-separated addresses for the status")
-    ap.add_argument("--http-port", type=int, default=80)
-    ap.add_argument("--https-port", type=int, default=443)
-    ap.add_argument("--nginx", default=NGINX)
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    with open(args.token_file) as f:
-        token = f.read().strip()
-    cfg = IngressConfig(
-        dir=os.path.abspath(args.dir),
-        ingress_class=args.ingress_class,
-        controller_class=args.controller_class,
-        watch_without_class=args.watch_ingress_without_class,
-        http_port=args.http_port,
-        https_port=args.https_port,
-    )
-    opts = Options(
-        api=args.api,
-        token=token,
-        cfg=cfg,
-        publish_service=args.publish_service,
-        status_addresses=tuple(a for a in args.publish_status_address.split(",") if a),
-        nginx=args.nginx,
-        ca_file=args.ca_file,
-        token_file=args.token_file,
-    )
-    ctl = Controller(opts)
-
-    def _stop(signum: int, frame: object) -> None:
-        ctl.stop_event.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    started = time.monotonic()
-    ctl.run()
-    log.info("stopped after %.0fs, %d reloads", time.monotonic() - started, ctl.reloads)
-    return 0

@@ -74,20 +74,41 @@ class MountSetup:
         self.layers = 0
 
     def apply(self, mounts: list[Mount]) -> None:
-        for src, dst, ro in check_mounts(mounts):
+        ordered = check_mounts(mounts)
+        for src, _, _ in ordered:
             if not os.path.exists(src):
                 raise FileNotFoundError(f"volume source {src} does not exist")
-            is_dir = os.path.isdir(src)
-            if not os.path.lexists(dst):
-                self.make_mount_point(dst, is_dir)
-            elif os.path.isdir(dst) != is_dir:
-                kind = "directory" if is_dir else "file"
-                raise ValueError(f"mount {src}: {dst} exists and is not a {kind}")
-            mount(src, dst, None, MS_BIND | MS_REC)
-            if ro:
-                mount(None, dst, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
-            else:
-                self.writable.append(dst)  # the pod's own volume: mount points in it are fine
+        # Sources (and the scratch dir) are held open first: a volume mounted over a directory
+        # above them (an emptyDir at /tmp, with the state directory below /tmp) would hide them.
+        if any(not os.path.lexists(dst) for _, dst, _ in ordered):
+            self.prepare_scratch()
+        held = [os.open(src, os.O_PATH | os.O_CLOEXEC) for src, _, _ in ordered]
+        dirs = [os.path.isdir(src) for src, _, _ in ordered]
+        try:
+            for (src, dst, ro), fd, is_dir in zip(ordered, held, dirs, strict=True):
+                if not os.path.lexists(dst):
+                    self.make_mount_point(dst, is_dir)
+                elif os.path.isdir(dst) != is_dir:
+                    kind = "directory" if is_dir else "file"
+                    raise ValueError(f"mount {src}: {dst} exists and is not a {kind}")
+                mount(f"/proc/self/fd/{fd}", dst, None, MS_BIND | MS_REC)
+                if ro:
+                    mount(None, dst, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+                else:
+                    self.writable.append(dst)  # the pod's own volume: mount points in it are fine
+        finally:
+            for fd in held:
+                os.close(fd)
+
+    def prepare_scratch(self) -> None:
+        """The pod's tmpfs on the scratch dir, reached from now on through a descriptor (its
+        path may be covered by a volume later)."""
+        if self.scratch_ready:
+            return
+        mount("tmpfs", self.scratch, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=16m")
+        fd = os.open(self.scratch, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.scratch = f"/proc/self/fd/{fd}"  # kept open for the holder's life (closed on exec)
+        self.scratch_ready = True
 
     def make_mount_point(self, dst: str, is_dir: bool) -> None:
         parent = os.path.dirname(dst)
@@ -106,9 +127,7 @@ class MountSetup:
 
     def overlay(self, anchor: str) -> None:
         """Cover ``anchor`` with an overlay writing to the pod's tmpfs, submounts kept."""
-        if not self.scratch_ready:
-            mount("tmpfs", self.scratch, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=16m")
-            self.scratch_ready = True
+        self.prepare_scratch()
         layer = os.path.join(self.scratch, str(self.layers))
         self.layers += 1
         lower, upper, work = (os.path.join(layer, d) for d in ("lower", "upper", "work"))

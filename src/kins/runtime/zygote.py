@@ -326,6 +326,13 @@ class Zygote:
         for point in points:
             with contextlib.suppress(OSError):
                 syscalls.umount2(point, syscalls.MNT_DETACH)
+        # The pod's resolv.conf and hosts are held open first: a volume mounted over a directory
+        # above them (an emptyDir at /tmp, with the state directory below /tmp) would hide them.
+        files = [
+            (os.open(source, os.O_PATH | os.O_CLOEXEC), target)
+            for source, target in ((req["resolv_conf"], "/etc/resolv.conf"), (req["hosts"], "/etc/hosts"))
+            if source
+        ]
         mounts = [(m[0], m[1], bool(m[2])) for m in req.get("mounts") or []]
         if mounts:
             try:
@@ -333,9 +340,9 @@ class Zygote:
             except (OSError, ValueError) as exc:
                 message = exc.args[1] if isinstance(exc, OSError) and len(exc.args) > 1 else str(exc)
                 raise StartFailed("start", f"volume mounts: {message}") from None
-        for source, target in ((req["resolv_conf"], "/etc/resolv.conf"), (req["hosts"], "/etc/hosts")):
-            if source:
-                syscalls.mount(source, target, None, syscalls.MS_BIND)
+        for fd, target in files:
+            syscalls.mount(f"/proc/self/fd/{fd}", target, None, syscalls.MS_BIND)
+            os.close(fd)
         # /sys showing the pod's own interfaces, as `ip netns exec` arranges it.
         try:
             syscalls.umount2("/sys", syscalls.MNT_DETACH)

@@ -84,8 +84,9 @@ class Containers:
         spec = ContainerSpec(
             name=c.name,
             image=c.image or "",
-            command=tuple(c.command or ()),
-            args=tuple(c.args or ()),
+            # $(VAR) in command and args is expanded from the container's environment.
+            command=tuple(expand(a, env) for a in c.command or ()),
+            args=tuple(expand(a, env) for a in c.args or ()),
             env=env,
             working_dir=c.workingDir,
             stdin=bool(c.stdin),
@@ -423,7 +424,7 @@ class Containers:
 
 
 def expand(value: str, env: dict[str, str]) -> str:
-    """Kubernetes' $(VAR) expansion in env values; $$ escapes."""
+    """Kubernetes' $(VAR) expansion in env values, command and args; $$ escapes."""
     out, i = [], 0
     while i < len(value):
         if value.startswith("$$", i):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import logging
 import os
+import ssl
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -14,6 +15,10 @@ from ...kernel import netns as kns
 from ...runtime.exec import exec_in_pod
 from ...runtime.linux import socket_in_netns
 from ...runtime.types import Sandbox
+
+_NO_VERIFY = ssl.create_default_context()
+_NO_VERIFY.check_hostname = False
+_NO_VERIFY.verify_mode = ssl.CERT_NONE
 
 log = logging.getLogger("kins.kubelet")
 
@@ -96,6 +101,13 @@ def probe_result(p: Probe, run: PodRun, c: Container) -> tuple[bool, str]:
             except OSError as e:
                 s.close()
                 return False, f'Get "{url}": {_dial_error(e, host, port)}'
+            if (g.scheme or "HTTP").upper() == "HTTPS":
+                # As kubelet: TLS without verifying the pod's (usually self-signed) certificate.
+                try:
+                    s = _NO_VERIFY.wrap_socket(s)
+                except (OSError, ssl.SSLError) as e:
+                    s.close()
+                    return False, f'Get "{url}": {e}'
             conn = http.client.HTTPConnection(host, port, timeout=timeout)
             conn.sock = s
             try:
