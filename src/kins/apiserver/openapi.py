@@ -33,6 +33,8 @@ from aiohttp import web
 
 from ..api import registry
 from ..api import resources as api_resources
+from ..api.meta import Object
+from ..api.metrics import NodeMetrics, PodMetrics
 from ..api.resources import Resource, Scale
 from . import openapi_proto
 from .openapi_schema import (
@@ -150,6 +152,17 @@ def _resource_paths(res: Resource, b: SchemaBuilder) -> list[_Path]:
     def remove(action: str, verb: str, params: tuple[str, ...], desc: str) -> _Op:
         return _Op("delete", action, f"{verb}{ident}", gvk, STATUS, params, DELETE_OPTIONS, ANY_BODY, desc)
 
+    if res.cls in READ_ONLY_TYPES:  # the Metrics API: get and list only
+        paths = [
+            _Path(
+                f"{scope}/{res.plural}", [_Op("get", "list", f"list{ident}", gvk, kind_list, LIST_PARAMS)], scope_params
+            ),
+            _Path(f"{scope}/{res.plural}/{{name}}", [_Op("get", "get", f"read{ident}", gvk, kind)], object_params),
+        ]
+        if res.namespaced:
+            ops = [_Op("get", "list", f"list{group_id}{k}ForAllNamespaces", gvk, kind_list, LIST_PARAMS)]
+            paths.append(_Path(f"{root}/{res.plural}", ops, []))
+        return paths
     collection_ops = [
         _Op("get", "list", f"list{ident}", gvk, kind_list, LIST_PARAMS, description=f"List {k} objects."),
         write("post", "create", kind, gvk, desc=f"Create a {k}."),
@@ -335,9 +348,16 @@ def _fingerprint(resources: list[Resource]) -> tuple[Any, ...]:
     return tuple((r.group_version, r.kind, r.plural, r.namespaced, id(r.cls)) for r in resources)
 
 
+# Served but not stored: the Metrics API's kinds (answered by apiserver/metrics.py).
+READ_ONLY: tuple[Resource, ...] = tuple(
+    Resource(cls.KIND, cls.API_VERSION, cls.PLURAL, cls.NAMESPACED, cls, cls) for cls in (NodeMetrics, PodMetrics)
+)
+READ_ONLY_TYPES: frozenset[type[Object]] = frozenset(r.cls for r in READ_ONLY)
+
+
 def _current() -> _Docs:
     global _docs
-    resources = list(api_resources.ALL)
+    resources = [*api_resources.ALL, *READ_ONLY]
     fp = _fingerprint(resources)
     if _docs is None or _docs.fingerprint != fp:
         _docs = _Docs(fp, resources)
