@@ -68,8 +68,8 @@ def with_policy(t: Trace, cfg: ClusterConfig, store: Store) -> Trace:
 @app.command()
 def trace(
     src: Annotated[str, typer.Argument(metavar="FROM", help="Pod, service, node, host, DNS name or IP.")],
-    dst: Annotated[str, typer.Argument(metavar="TO[:PORT]", help="Destination, with the port for TCP/UDP.")],
-    proto: Annotated[str, typer.Option("--proto", help="tcp, udp or icmp.")] = "tcp",
+    dst: Annotated[str, typer.Argument(metavar="TO[:PORT]", help="Destination, with the port for TCP/UDP/SCTP.")],
+    proto: Annotated[str, typer.Option("--proto", help="tcp, udp, sctp or icmp.")] = "tcp",
     output: Annotated[str, typer.Option("-o", "--output", help="text or json.")] = "text",
     node: Annotated[str | None, typer.Option("--node", help="Only what this node does with the packet.")] = None,
     verify: Annotated[bool, typer.Option("--verify", help="Send a real probe and compare (live cluster).")] = False,
@@ -87,8 +87,10 @@ def trace(
     from ..sim.format import format_trace_text, trace_to_json
     from ..sim.trace import run_trace
 
-    if proto not in ("tcp", "udp", "icmp"):
-        raise KinsError(f"--proto: {proto!r} is not one of tcp, udp, icmp")
+    if proto not in ("tcp", "udp", "sctp", "icmp"):
+        raise KinsError(f"--proto: {proto!r} is not one of tcp, udp, sctp, icmp")
+    if verify and proto == "sctp":
+        raise KinsError("--verify cannot send SCTP: this kernel has no SCTP support; trace sctp without --verify")
     if output not in ("text", "json"):
         raise KinsError(f"-o: {output!r} is not one of text, json")
     to, port = split_port(dst)

@@ -492,6 +492,8 @@ def verify(
     from ..kernel import iptables
     from ..kernel.netns import ns_name
 
+    if proto not in _PROTO_NUM:
+        raise KinsError(f"--verify cannot send {proto}: this kernel has no {proto.upper()} support")
     sport = sport or random.randint(*SPORTS)
     first = trace(view, src, dst, port, proto, sport=sport)
     netns = source_netns(view, cluster, src)
