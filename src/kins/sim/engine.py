@@ -202,6 +202,10 @@ class Engine:
         rs = st.ruleset if (routed or st.bridge_nf) else None
         if r.type in ("local", "broadcast"):
             flow.later(st, "route", _local_text, p.dst, r.type, r.dev)
+            conn = flow.conns.get(st.name) if not p.ct & CT_NEW else None
+            if conn is not None and (p.src, p.sport) == conn.final[3:] and reply_post_routing(conn, p):
+                # the reply of the node's own connection: conntrack undoes the DNAT on local input
+                flow.later(st, "nat", _undnat_text, p.src, p.sport)
             flows = [flow]
             out: list[Result] = []
             if rs is not None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .._errors import KinsError
 from ..api.config import ClusterConfig
 from ..model.ipv4 import MASKS, int_ip, ip_int
+from ..model.netstate import Addr, NodePlan
 from ..render.cluster import render_cluster
 from ..store.base import Store
 from .endpoint import Endpoint, resolve_endpoint
@@ -100,6 +101,18 @@ def _start(view: ClusterView, engine: Engine, src: Endpoint, flow: Flow, node_on
     raise KinsError(f"FROM {src.ip} is not a pod, node or host of the cluster: trace it entering one node with --node")
 
 
+def _held_source(view: ClusterView, src: Endpoint, node_only: str | None) -> Endpoint:
+    """A Service's address as a source: a LoadBalancer (or external) IP a node holds makes the
+    packet that node's own, sent through its OUTPUT path like any host-originated packet."""
+    ip = ip_int(src.ip)
+    nodes = [view.nodes[node_only]] if node_only is not None else list(view.nodes.values())
+    holder = next((st for st in nodes if ip in st.local_ips()), None)
+    if holder is None:
+        raise KinsError(f"{src.name}: a Service sends no packets; trace from one of its pods")
+    note = f"{src.ip} of service {src.name} is an address of {holder.name}: the node itself sends the packet"
+    return Endpoint("node", holder.name, src.ip, src.port, holder.name, note=note)
+
+
 def _after_routing(view: ClusterView, rep: Result) -> tuple[str, str | None] | None:
     """What filter/FORWARD would have done to a packet the routing step refused: kube-proxy
     rejects traffic to Services without endpoints there, which only a routed packet reaches."""
@@ -149,7 +162,7 @@ def trace(
     if proto not in PROTOS:
         raise KinsError(f"unknown protocol {proto!r} (one of {', '.join(PROTOS)})")
     if src.kind == "service":
-        raise KinsError(f"{src.name}: a Service sends no packets; trace from one of its pods")
+        src = _held_source(view, src, node_only)
     dport = _dport(dst, port, proto)
     cport = (sport or CLIENT_PORT) if proto in PORT_PROTOS else 0
     if node_only is not None and node_only not in view.nodes:
@@ -339,11 +352,27 @@ def _worst(dispositions: list[str]) -> str:
     return worst
 
 
+def _with_lb_addresses(plans: dict[str, NodePlan], store: Store) -> dict[str, NodePlan]:
+    """The plans with the LoadBalancer addresses each node announces on its uplink, as the
+    node agents add them on a live cluster."""
+    from ..agents.lbspeaker import UPLINK, announcements
+    from ..api.core import Node, Service
+    from ..api.discovery import EndpointSlice
+
+    services = [s for s in store.list("Service")[0] if isinstance(s, Service)]
+    nodes = [n for n in store.list("Node")[0] if isinstance(n, Node)]
+    slices = [s for s in store.list("EndpointSlice")[0] if isinstance(s, EndpointSlice)]
+    held: dict[str, list[Addr]] = {}
+    for ip, node in sorted(announcements(services, nodes, slices).items()):
+        held.setdefault(node, []).append(Addr(dev=UPLINK, cidr=f"{ip}/32"))
+    return {n: replace(p, addrs=(*p.addrs, *held[n])) if n in held else p for n, p in plans.items()}
+
+
 def view_of(cfg: ClusterConfig, store: Store) -> ClusterView:
     """The whole cluster as rendered from the store, with the services' addresses named."""
     from ..api.core import Service
 
-    view = ClusterView.from_plans(render_cluster(cfg, store), cfg)
+    view = ClusterView.from_plans(_with_lb_addresses(render_cluster(cfg, store), store), cfg)
     objs, _ = store.list("Service")
     for s in objs:
         if isinstance(s, Service) and s.spec.clusterIP and not s.headless:
