@@ -173,6 +173,14 @@ def _net(value: str, path: str, errors: list[ValidationError], where: str) -> ip
         return None
 
 
+def _any_net(value: str, path: str, errors: list[ValidationError], where: str) -> None:
+    """An IPv4 or IPv6 CIDR (kube-proxy takes both; each proxier keeps its own family's)."""
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError as e:
+        errors.append(ValidationError(where, path, f"{value} is not an IPv4 or IPv6 CIDR ({e})"))
+
+
 def _free_subnets(cfg: ClusterConfig, taken: Collection[ipaddress.IPv4Network]) -> Iterator[ipaddress.IPv4Network]:
     """Pod subnets free of ``taken`` (read as the iteration goes), in the order flannel's subnet
     manager leases them: the first subnet of the network is never handed out."""
@@ -340,7 +348,7 @@ def validate_cluster(cfg: ClusterConfig) -> list[ValidationError]:
         errs.append(ValidationError(w, "kubeProxy.iptables.masqueradeBit", "must be 0..31"))
     for i, a in enumerate(kp.nodePortAddresses):
         if a != "primary":
-            _net(a, f"kubeProxy.nodePortAddresses[{i}]", errs, w)
+            _any_net(a, f"kubeProxy.nodePortAddresses[{i}]", errs, w)
     if cfg.loadBalancer:
         for i, a in enumerate(cfg.loadBalancer.addresses):
             p = f"loadBalancer.addresses[{i}]"

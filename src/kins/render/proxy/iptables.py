@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ...api.config import ClusterConfig
 from .chains import is_service_chain
-from .model import Endpoint, ProxyModel, ServicePortInfo
+from .model import Endpoint, ProxyModel, ServicePortInfo, ipv4_nodeport_addresses
 
 KUBE_SERVICES = "KUBE-SERVICES"
 KUBE_EXTERNAL_SERVICES = "KUBE-EXTERNAL-SERVICES"
@@ -149,7 +149,7 @@ def _sync_settings(
     mark = masquerade_mark(ipt.masqueradeBit)
     # clusterCIDR unset falls back to the pod network; an explicit "" disables the detector.
     detect_cidr = cfg.kubeProxy.clusterCIDR if cfg.kubeProxy.clusterCIDR is not None else cfg.podNetwork.cidr
-    npa = list(cfg.kubeProxy.nodePortAddresses)
+    npa = ipv4_nodeport_addresses(cfg)
     npa_nets = [ipaddress.IPv4Network(c, strict=False) for c in npa]
     max_eps = max((len(s.reachable_endpoints) for s in model.services), default=1)
     return _Sync(

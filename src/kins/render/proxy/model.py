@@ -303,9 +303,15 @@ def build_proxy_model(
     )
 
 
+def ipv4_nodeport_addresses(cfg: ClusterConfig) -> list[str]:
+    """``nodePortAddresses`` as kube-proxy's IPv4 proxier reads it: the IPv6 CIDRs dropped.
+    With none left it matches every address, as when the list is empty."""
+    return [a for a in cfg.kubeProxy.nodePortAddresses if ":" not in a]
+
+
 def rules_node_independent(services: Iterable[Service], cfg: ClusterConfig) -> bool:
     """True when every node gets the same kube-proxy payload: only Local traffic policies (local
     endpoints) and ``nodePortAddresses`` (the node's own addresses) make rules differ by node."""
-    return not cfg.kubeProxy.nodePortAddresses and not any(
+    return not ipv4_nodeport_addresses(cfg) and not any(
         s.spec.externalTrafficPolicy == "Local" or s.spec.internalTrafficPolicy == "Local" for s in services
     )
