@@ -104,10 +104,11 @@ def _start(view: ClusterView, engine: Engine, src: Endpoint, flow: Flow, node_on
 
 def _from_bridge(engine: Engine, st: NodeState, ip: int, flow: Flow) -> list[Result] | None:
     """The packet of a pod at ``ip`` entering node ``st`` from the bridge whose subnet holds
-    it (None when no bridge's does)."""
+    it (None when no bridge's does); what comes back to ``ip`` there reaches the sender."""
     for a in st.addrs:
         dev = st.ifaces.get(a.dev)
         if dev is not None and dev.kind == "bridge" and (ip & MASKS[a.plen]) == (a.ip & MASKS[a.plen]):
+            engine.sender = (st.netns, a.dev, ip)
             flow.l2_nh = a.ip  # a pod sends to its gateway, the bridge
             flow.step(st, "note", f"{int_ip(ip)} is in {st.name}'s pod subnet: the packet enters from {a.dev}")
             return engine.receive(st, a.dev, flow)
