@@ -160,3 +160,11 @@ def test_the_reply_reaches_an_inferred_sender() -> None:
     last = data["reply"]["hops"][-1]["steps"][-1]
     assert last["detail"] == "out docker0 to 172.30.76.99, the traced sender (no Pod object holds it)"
     assert "the reply reaches the sender from 10.254.116.224:50051, the address it connected to" in data["notes"]
+
+
+def test_a_nodes_own_address_in_its_pod_cidr_sends_from_the_node() -> None:
+    # node1's bridge address is in its pod CIDR, but it is the node's: locally generated
+    data = go(article(), "172.30.76.1", "data-product:50051", endpoint="172.30.9.3")
+    assert "notes" not in data or not any(n.startswith("source ") for n in data["notes"])
+    assert data["hops"][0]["node"] == "node1"
+    assert data["hops"][0]["steps"][0]["action"] != "note"

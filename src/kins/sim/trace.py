@@ -94,6 +94,9 @@ def _start(view: ClusterView, engine: Engine, src: Endpoint, flow: Flow, node_on
         return engine.send(view.pod_ips[ip], flow)
     if ip in view.underlay:
         return engine.send(view.underlay[ip][0], flow)
+    owner = next((st for st in view.nodes.values() if ip in st.local_ips()), None)
+    if owner is not None:  # a node's own address off the underlay (its bridge's, its VTEP's)
+        return engine.send(owner, flow)
     home = view.pod_cidr_node(ip)
     if home is not None:  # a pod the objects do not hold: it sends as one would, to its gateway
         entered = _from_bridge(engine, home, ip, flow)
@@ -119,6 +122,8 @@ def _inferred_source(view: ClusterView, src: Endpoint) -> str | None:
     """Why an address no pod, node or host holds is traced from a node: its pod subnet holds it."""
     ip = ip_int(src.ip)
     if src.kind != "ip" or ip in view.pod_ips or ip in view.underlay:
+        return None
+    if any(ip in st.local_ips() for st in view.nodes.values()):
         return None
     home = view.pod_cidr_node(ip)
     if home is None:
