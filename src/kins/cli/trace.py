@@ -73,6 +73,9 @@ def trace(
     output: Annotated[str, typer.Option("-o", "--output", help="text or json.")] = "text",
     node: Annotated[str | None, typer.Option("--node", help="Only what this node does with the packet.")] = None,
     verify: Annotated[bool, typer.Option("--verify", help="Send a real probe and compare (live cluster).")] = False,
+    endpoint: Annotated[
+        str | None, typer.Option("--endpoint", metavar="ADDR[:PORT]", help="Follow the branch to this endpoint.")
+    ] = None,
     filename: FilesOpt = [],  # noqa: B006
     cluster: ClusterOpt = None,
     name: NameOpt = None,
@@ -102,7 +105,9 @@ def trace(
         from ..offline import open_offline
 
         oc = open_offline(filename, cluster)
-        t = with_policy(run_trace(oc.cfg, oc.store, src, to, port=port, proto=proto, node=node), oc.cfg, oc.store)
+        t = with_policy(
+            run_trace(oc.cfg, oc.store, src, to, port=port, proto=proto, node=node, endpoint=endpoint), oc.cfg, oc.store
+        )
         out(json.dumps(trace_to_json(t), indent=2) if output == "json" else format_trace_text(t))
         return
     from ..daemon.state import pick_cluster
@@ -112,11 +117,15 @@ def trace(
     cfg, store = live_snapshot(cluster_name)
     view = live_view(cluster_name, cfg, store)
     if not verify:
-        t = with_policy(run_trace(cfg, store, src, to, port=port, proto=proto, node=node, view=view), cfg, store)
+        t = with_policy(
+            run_trace(cfg, store, src, to, port=port, proto=proto, node=node, view=view, endpoint=endpoint), cfg, store
+        )
         out(json.dumps(trace_to_json(t), indent=2) if output == "json" else format_trace_text(t))
         return
     if node is not None:
         raise KinsError("--verify follows the packet through the whole cluster: drop --node")
+    if endpoint is not None:
+        raise KinsError("--verify follows the endpoint the kernel picks: drop --endpoint")
     from ..sim.verify import format_verification, verification_json
     from ..sim.verify import verify as verify_probe
     from .common import live_client

@@ -99,6 +99,9 @@ class Engine:
     def __init__(self, view: ClusterView, *, boundary: bool = False) -> None:
         self.view = view
         self.boundary = boundary  # the view is one node: leaving it ends the trace ("forwarded")
+        # (node netns, bridge, IP): a sender behind a node's bridge that no pod of the view is
+        # (an address of the node's pod subnet no Pod object holds); what reaches it is delivered
+        self.sender: tuple[str, str, int] | None = None
 
     # --- entry points ---------------------------------------------------------------------
 
@@ -363,6 +366,9 @@ class Engine:
         arp = self.view.bridge_arp.get((st.netns, br), {})
         pp = arp.get(nh)
         if pp is None:
+            if self.sender == (st.netns, br, nh) and flow.pkt.dst == nh:
+                flow.step(st, "delivered", f"out {br} to {int_ip(nh)}, the traced sender (no Pod object holds it)")
+                return [Result(flow, DELIVERED)]
             if self.boundary:
                 return self._gone(st, flow, _towards_text, br, nh)
             flow.step(st, "dropped", f"nothing on {br} answers ARP for {int_ip(nh)}: the kernel drops the packet")

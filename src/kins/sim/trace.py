@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 from .._errors import KinsError
 from ..api.config import ClusterConfig
-from ..model.ipv4 import MASKS, int_ip, ip_int
+from ..model.ipv4 import MASKS, int_ip, ip_int, is_ip
 from ..model.netstate import Addr, NodePlan
 from ..render.cluster import render_cluster
 from ..store.base import Store
@@ -63,12 +63,9 @@ def _start(view: ClusterView, engine: Engine, src: Endpoint, flow: Flow, node_on
             return engine.send(view.pods[src.name], flow)
         if ip in st.local_ips():
             return engine.send(st, flow)
-        for a in st.addrs:
-            dev = st.ifaces.get(a.dev)
-            if dev is not None and dev.kind == "bridge" and (ip & MASKS[a.plen]) == (a.ip & MASKS[a.plen]):
-                flow.l2_nh = a.ip  # a pod sends to its gateway, the bridge
-                flow.step(st, "note", f"{src.ip} is in {st.name}'s pod subnet: the packet enters from {a.dev}")
-                return engine.receive(st, a.dev, flow)
+        entered = _from_bridge(engine, st, ip, flow)
+        if entered is not None:
+            return entered
         back = st.routing.lookup(ip)
         if back is not None and back.route.dev and st.ifaces.get(back.route.dev, None) is not None:
             dev_name = back.route.dev
@@ -98,6 +95,14 @@ def _start(view: ClusterView, engine: Engine, src: Endpoint, flow: Flow, node_on
         return engine.send(view.pod_ips[ip], flow)
     if ip in view.underlay:
         return engine.send(view.underlay[ip][0], flow)
+    owner = next((st for st in view.nodes.values() if ip in st.local_ips()), None)
+    if owner is not None:  # a node's own address off the underlay (its bridge's, its VTEP's)
+        return engine.send(owner, flow)
+    home = view.pod_cidr_node(ip)
+    if home is not None:  # a pod the objects do not hold: it sends as one would, to its gateway
+        entered = _from_bridge(engine, home, ip, flow)
+        if entered is not None:
+            return entered
     raise KinsError(f"FROM {src.ip} is not a pod, node or host of the cluster: trace it entering one node with --node")
 
 
@@ -111,6 +116,32 @@ def _held_source(view: ClusterView, src: Endpoint, node_only: str | None) -> End
         raise KinsError(f"{src.name}: a Service sends no packets; trace from one of its pods")
     note = f"{src.ip} of service {src.name} is an address of {holder.name}: the node itself sends the packet"
     return Endpoint("node", holder.name, src.ip, src.port, holder.name, note=note)
+
+
+def _from_bridge(engine: Engine, st: NodeState, ip: int, flow: Flow) -> list[Result] | None:
+    """The packet of a pod at ``ip`` entering node ``st`` from the bridge whose subnet holds
+    it (None when no bridge's does); what comes back to ``ip`` there reaches the sender."""
+    for a in st.addrs:
+        dev = st.ifaces.get(a.dev)
+        if dev is not None and dev.kind == "bridge" and (ip & MASKS[a.plen]) == (a.ip & MASKS[a.plen]):
+            engine.sender = (st.netns, a.dev, ip)
+            flow.l2_nh = a.ip  # a pod sends to its gateway, the bridge
+            flow.step(st, "note", f"{int_ip(ip)} is in {st.name}'s pod subnet: the packet enters from {a.dev}")
+            return engine.receive(st, a.dev, flow)
+    return None
+
+
+def _inferred_source(view: ClusterView, src: Endpoint) -> str | None:
+    """Why an address no pod, node or host holds is traced from a node: its pod subnet holds it."""
+    ip = ip_int(src.ip)
+    if src.kind != "ip" or ip in view.pod_ips or ip in view.underlay:
+        return None
+    if any(ip in st.local_ips() for st in view.nodes.values()):
+        return None
+    home = view.pod_cidr_node(ip)
+    if home is None:
+        return None
+    return f"source {src.ip} is in {home.name}'s pod CIDR {home.pod_cidr}: traced from {home.name}"
 
 
 def _after_routing(view: ClusterView, rep: Result) -> tuple[str, str | None] | None:
@@ -245,6 +276,8 @@ def _walk(
     branch: str | None,
 ) -> tuple[Trace, set[int]]:
     """The trace itself, and every port conntrack entries on the way hold."""
+    full = view
+    inferred = _inferred_source(view, src) if node_only is None else None
     if node_only is not None:
         view = view.only(node_only)
     engine = Engine(view, boundary=node_only is not None)
@@ -279,13 +312,13 @@ def _walk(
             EndpointChoice(
                 address=f"{int_ip(ip)}:{p if p is not None else dport}",
                 probability=sum(r.flow.prob for r in rs),
-                node=view.node_of_ip(ip),
-                pod=view.pod_ips[ip].name if ip in view.pod_ips else None,
+                node=full.endpoint_node(ip),
+                pod=full.pod_ips[ip].name if ip in full.pod_ips else None,
                 disposition=_worst([r.disposition for r in rs]),
                 masquerade=any(r.flow.masq for r in rs),
             )
         )
-    notes = [n for n in (src.note, dst.note) if n]
+    notes = [n for n in (src.note, inferred, dst.note) if n]
     service = rep.flow.service or next((r.flow.service for r in results if r.flow.service), None)
     if worst == NO_ROUTE:
         later = _after_routing(view, rep)
@@ -368,11 +401,27 @@ def _with_lb_addresses(plans: dict[str, NodePlan], store: Store) -> dict[str, No
     return {n: replace(p, addrs=(*p.addrs, *held[n])) if n in held else p for n, p in plans.items()}
 
 
+def endpoint_nodes(store: Store) -> dict[int, str]:
+    """Every Service endpoint's node as its EndpointSlice names it (``nodeName``)."""
+    from ..api.discovery import EndpointSlice
+
+    out: dict[int, str] = {}
+    objs, _ = store.list("EndpointSlice")
+    for sl in objs:
+        if isinstance(sl, EndpointSlice) and sl.addressType == "IPv4":
+            for e in sl.endpoints or []:
+                if e.nodeName:
+                    for a in e.addresses:
+                        out.setdefault(ip_int(a), e.nodeName)
+    return out
+
+
 def view_of(cfg: ClusterConfig, store: Store) -> ClusterView:
     """The whole cluster as rendered from the store, with the services' addresses named."""
     from ..api.core import Service
 
     view = ClusterView.from_plans(_with_lb_addresses(render_cluster(cfg, store), store), cfg)
+    view.endpoint_nodes = endpoint_nodes(store)
     objs, _ = store.list("Service")
     for s in objs:
         if isinstance(s, Service) and s.spec.clusterIP and not s.headless:
@@ -392,13 +441,44 @@ def run_trace(
     proto: str,
     node: str | None,
     view: ClusterView | None = None,
+    endpoint: str | None = None,
 ) -> Trace:
     """``kins trace FROM TO``: resolve both ends, render the cluster (unless ``view`` is given,
-    say one read off the live kernel) and trace."""
+    say one read off the live kernel) and trace; the path shown is the branch to ``endpoint``
+    (``ADDR`` or ``ADDR:PORT`` of one of the Service's endpoints) when given."""
     if node is not None and node not in [n.name for n in cfg.nodes]:
         raise KinsError(
             f"--node: no node {node!r} in cluster {cfg.name!r} (nodes: {', '.join(n.name for n in cfg.nodes)})"
         )
     src = resolve_endpoint(from_, cfg, store, role="from")
     dst = resolve_endpoint(to, cfg, store, role="to")
-    return trace(view if view is not None else view_of(cfg, store), src, dst, port, proto, node_only=node)
+    if view is None:
+        view = view_of(cfg, store)
+    else:
+        view.endpoint_nodes.update(endpoint_nodes(store))
+    t = trace(view, src, dst, port, proto, node_only=node)
+    if endpoint is None:
+        return t
+    chosen = chosen_endpoint(t, endpoint)
+    if len(t.endpoints) < 2 or t.branch == chosen:
+        return t
+    return trace(view, src, dst, port, proto, node_only=node, branch=chosen)
+
+
+def chosen_endpoint(t: Trace, endpoint: str) -> str:
+    """The endpoint (``ip:port``) of ``t`` that ``endpoint`` (``ADDR[:PORT]``) names; a
+    KinsError listing them when it names none."""
+    addr, sep, p = endpoint.strip().rpartition(":")
+    if not sep:
+        addr, p = p, ""
+    if not is_ip(addr) or (sep and not p.isdigit()):
+        raise KinsError(f"--endpoint: {endpoint!r} is not ADDR or ADDR:PORT")
+    for e in t.endpoints:
+        eip, _, eport = e.address.rpartition(":")
+        if eip == addr and (not p or int(p) == int(eport)):
+            return e.address
+    if not t.endpoints:
+        raise KinsError(f"--endpoint: {t.dst} is not load-balanced (no Service endpoints on the path)")
+    listed = ", ".join(e.address for e in t.endpoints)
+    what = f"service {t.service}" if t.service else t.dst
+    raise KinsError(f"--endpoint: {endpoint} is not an endpoint of {what} (endpoints: {listed})")

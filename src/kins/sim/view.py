@@ -73,6 +73,9 @@ class ClusterView:
     # (netns, bridge) -> IP -> port: who answers ARP for an address on the bridge's segment
     bridge_arp: dict[tuple[str, str], dict[int, PortPeer]] = field(default_factory=dict)
     pod_ips: dict[int, NodeState] = field(default_factory=dict)
+    # Service endpoints' nodes as EndpointSlices name them (``nodeName``): what a cut-down
+    # view's subnets no longer tell, and what an address outside every pod subnet needs
+    endpoint_nodes: dict[int, str] = field(default_factory=dict)
     # traces by what they read (the source port only when a rule looked at it)
     flow_cache: FlowCache = field(default_factory=FlowCache, repr=False)
     subviews: dict[str, ClusterView] = field(default_factory=dict, repr=False)
@@ -170,7 +173,7 @@ class ClusterView:
         cached = self.subviews.get(node)
         if cached is not None:
             return cached
-        sub = self.subviews[node] = ClusterView(services=self.services)
+        sub = self.subviews[node] = ClusterView(services=self.services, endpoint_nodes=self.endpoint_nodes)
         for st in self.states.values():
             if (st.name == node and st.kind == NODE) or (st.kind == POD and st.node == node):
                 sub.add(st)
@@ -187,6 +190,23 @@ class ClusterView:
                     return st.name
             if ip in st.local_ips():
                 return st.name
+        return None
+
+    def endpoint_node(self, ip: int) -> str | None:
+        """The node a Service endpoint at ``ip`` is on: its pod's, its EndpointSlice's
+        ``nodeName``, or the node whose pod subnet (or own address) holds it."""
+        pod = self.pod_ips.get(ip)
+        if pod is not None and pod.node:
+            return pod.node
+        return self.endpoint_nodes.get(ip) or self.node_of_ip(ip)
+
+    def pod_cidr_node(self, ip: int) -> NodeState | None:
+        """The node whose pod subnet holds ``ip``."""
+        for st in self.nodes.values():
+            if st.pod_cidr:
+                net, plen = net_int(st.pod_cidr)
+                if (ip & MASKS[plen]) == net:
+                    return st
         return None
 
     def who(self, ip: int) -> str:
