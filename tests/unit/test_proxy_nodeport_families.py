@@ -70,3 +70,11 @@ def test_validation_refuses_what_is_no_cidr(value: str, message: str) -> None:
         _parse(["fd00::/64", value])
     assert "kubeProxy.nodePortAddresses[1]" in str(e.value)
     assert message in str(e.value)
+
+
+def test_primary_is_the_node_ip() -> None:
+    # kube-proxy's "--nodeport-addresses primary": NodePorts on the node's primary IP only
+    text = _render("nodeport-addresses", ["primary"])
+    lines = [line for line in text.splitlines() if line.endswith("-j KUBE-NODEPORTS")]
+    assert lines and all(f"-d {NODE_IP} " in line for line in lines)
+    assert "--dst-type LOCAL -j KUBE-NODEPORTS" not in text and "127.0.0.1" not in text

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ...api.config import ClusterConfig
 from .chains import is_service_chain
-from .model import Endpoint, ProxyModel, ServicePortInfo, ipv4_nodeport_addresses
+from .model import PRIMARY, Endpoint, ProxyModel, ServicePortInfo, ipv4_nodeport_addresses
 
 KUBE_SERVICES = "KUBE-SERVICES"
 KUBE_EXTERNAL_SERVICES = "KUBE-EXTERNAL-SERVICES"
@@ -90,8 +90,11 @@ def _probabilities(n: int) -> list[str]:
 
 
 def _nodeport_ips(model: ProxyModel, cidrs: list[str]) -> list[str]:
-    """Node addresses inside ``nodePortAddresses``, in interface order (lo first)."""
-    nets = [ipaddress.IPv4Network(c, strict=False) for c in cidrs]
+    """Node addresses inside ``nodePortAddresses``, in interface order (lo first); ``primary``
+    stands for the node's own IP, as kube-proxy reads it."""
+    nets = [ipaddress.IPv4Network(c, strict=False) for c in cidrs if c != PRIMARY]
+    if PRIMARY in cidrs and model.node_ip:
+        nets.append(ipaddress.IPv4Network(model.node_ip))
     out: list[str] = []
     for a in ("127.0.0.1", model.node_ip, *model.node_addresses):
         if a and a not in out and any(ipaddress.IPv4Address(a) in n for n in nets):
@@ -150,7 +153,7 @@ def _sync_settings(
     # clusterCIDR unset falls back to the pod network; an explicit "" disables the detector.
     detect_cidr = cfg.kubeProxy.clusterCIDR if cfg.kubeProxy.clusterCIDR is not None else cfg.podNetwork.cidr
     npa = ipv4_nodeport_addresses(cfg)
-    npa_nets = [ipaddress.IPv4Network(c, strict=False) for c in npa]
+    npa_nets = [ipaddress.IPv4Network(c, strict=False) for c in npa if c != PRIMARY]
     max_eps = max((len(s.reachable_endpoints) for s in model.services), default=1)
     return _Sync(
         model=model,

@@ -303,6 +303,10 @@ def build_proxy_model(
     )
 
 
+# In nodePortAddresses: the node's primary IP (kube-proxy's ``--nodeport-addresses primary``).
+PRIMARY = "primary"
+
+
 def ipv4_nodeport_addresses(cfg: ClusterConfig) -> list[str]:
     """``nodePortAddresses`` as kube-proxy's IPv4 proxier reads it: the IPv6 CIDRs dropped.
     With none left it matches every address, as when the list is empty."""
