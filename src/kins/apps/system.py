@@ -58,10 +58,13 @@ def _exec(module: str, argv: list[str]) -> int:
             f" service-account token in {SERVICE_ACCOUNT_DIR} and KUBERNETES_SERVICE_HOST must be set\n"
         )
         return 1
-    args = [sys.executable, "-m", module, *api, *argv]
+    # The interpreter and the kins of the fork server, reached as the pod can reach them: a
+    # volume at /tmp (metrics-server's emptyDir) hides a checkout or a venv below /tmp.
+    exe = _reachable(sys.executable)
+    args = [exe, "-m", module, *api, *argv]
     # The program comes from the same kins as the fork server (the pod's environment has no
     # PYTHONPATH of its own to say otherwise).
-    src = os.path.dirname(os.path.abspath(next(iter(kins.__path__))))
+    src = _reachable(os.path.dirname(os.path.abspath(next(iter(kins.__path__)))))
     path = os.environ.get("PYTHONPATH")
     env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{path}" if path else src}
     # Libraries the image would preload (ingress-nginx's LD_PRELOAD=/usr/local/lib/libmimalloc.so)
@@ -73,7 +76,7 @@ def _exec(module: str, argv: list[str]) -> int:
         env.pop("LD_PRELOAD", None)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, args, env)
+    os.execve(exe, args, env)
     return 127  # not reached
 
 
