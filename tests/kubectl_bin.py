@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import ssl
 import subprocess
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from kins.api.config import default_cluster
 from kins.apiserver.auth import ensure_tls, generate_token, server_ssl_context
@@ -109,31 +111,43 @@ def tls_api(
     state_dir.mkdir(parents=True, exist_ok=True)
     cert, key = ensure_tls(state_dir)
     token = generate_token()
+
+    def app() -> web.Application:
+        made = make_app(store, default_cluster(), token=token, signing_key=signing_key)
+        if pods is not None:
+            made[STATE_DIR_KEY] = pods
+        return made
+
+    with app_in_thread(app, server_ssl_context(cert, key)) as port:
+        url = f"https://127.0.0.1:{port}"
+        kc = state_dir / "kubeconfig"
+        kc.write_text(render_kubeconfig(name, url, cert.read_bytes(), token))
+        kc.chmod(0o600)
+        yield TlsApi(url, token, store, kc)
+
+
+@contextmanager
+def app_in_thread(app: Callable[[], web.Application], ssl_context: ssl.SSLContext | None = None) -> Iterator[int]:
+    """The application ``app()`` makes, served on 127.0.0.1:<free port> (yielded) from an event
+    loop of its own in a background thread, until the block ends."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     bound: list[int] = []
 
     def run() -> None:
         asyncio.set_event_loop(loop)
-        app = make_app(store, default_cluster(), token=token, signing_key=signing_key)
-        if pods is not None:
-            app[STATE_DIR_KEY] = pods
-        runner, port = loop.run_until_complete(start(app, ssl_context=server_ssl_context(cert, key)))
+        runner, port = loop.run_until_complete(start(app(), ssl_context=ssl_context))
         bound.append(port)
         ready.set()
         loop.run_forever()
         loop.run_until_complete(runner.cleanup())
         loop.close()
 
-    thread = threading.Thread(target=run, name="kins-api-kubectl", daemon=True)
+    thread = threading.Thread(target=run, name="kins-api-test", daemon=True)
     thread.start()
     assert ready.wait(10) and bound, "the API did not start"
-    url = f"https://127.0.0.1:{bound[0]}"
-    kc = state_dir / "kubeconfig"
-    kc.write_text(render_kubeconfig(name, url, cert.read_bytes(), token))
-    kc.chmod(0o600)
     try:
-        yield TlsApi(url, token, store, kc)
+        yield bound[0]
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)

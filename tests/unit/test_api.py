@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import msgspec
 import pytest
+from aiohttp import web
+from kubectl_bin import app_in_thread
 
 from kins._errors import AllocationError, Conflict, Gone, MultiValidationError, NotFound, Unauthorized
 from kins.api.apps import Deployment, DeploymentSpec
@@ -47,29 +49,13 @@ def serving(
 ) -> Iterator[Served]:
     """The API on 127.0.0.1:<free port>, its loop in a background thread."""
     token = generate_token()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    bound: list[int] = []
 
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        app = make_app(store, default_cluster(), token=token, admission=admission)
-        runner, port = loop.run_until_complete(start(app, ssl_context=ssl_context))
-        bound.append(port)
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
+    def app() -> web.Application:
+        return make_app(store, default_cluster(), token=token, admission=admission)
 
-    thread = threading.Thread(target=run, name="kins-api-test", daemon=True)
-    thread.start()
-    assert ready.wait(10) and bound, "the API did not start"
-    try:
+    with app_in_thread(app, ssl_context) as port:
         scheme = "https" if ssl_context is not None else "http"
-        yield Served(f"{scheme}://127.0.0.1:{bound[0]}", token, store)
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
+        yield Served(f"{scheme}://127.0.0.1:{port}", token, store)
 
 
 @pytest.fixture(params=["memory", "sqlite"])

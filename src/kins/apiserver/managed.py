@@ -277,11 +277,16 @@ def _create(request: web.Request, t: Target, obj: Object, check: Check, after: A
     store = request.app[STORE_KEY]
     obj = replace(obj, metadata=replace(obj.metadata, resourceVersion=None, uid=None, creationTimestamp=None))
     obj = namespaces.admit_create(request, store, t, obj)
-    obj = check(request.app, t.res, apply_create_defaults(obj), None)
+    return store_new(request, t, check(request.app, t.res, apply_create_defaults(obj), None), after)
+
+
+def store_new(request: web.Request, t: Target, obj: Object, after: AfterWrite) -> web.Response:
+    """The last step of every create, admitted and checked: the would-be object of a dry run, or
+    the stored one (AlreadyExists when another writer got there first)."""
     if dry_run(request):
         return respond(request, encode_obj(t.res, would_create(obj)), 201)
     try:
-        made = store.create(obj)
+        made = request.app[STORE_KEY].create(obj)
     except Conflict as e:
         raise ApiError(409, "AlreadyExists", str(e), kind=t.res.plural, name=obj.metadata.name) from None
     return respond(request, encode_obj(t.res, after(request, made)), 201)

@@ -31,7 +31,7 @@ from . import definitions, ephemeral, namespaces, volumes
 from . import deletion as api_deletion
 from .errors import ApiError, invalid
 from .keys import ADMISSION_KEY, CFG_KEY, STORE_KEY, WARNINGS, Admission
-from .managed import APPLY_PATCH, check_options, record_write, serve_apply, would_create, would_update
+from .managed import APPLY_PATCH, check_options, record_write, serve_apply, store_new, would_update
 from .request import (
     Target,
     check_fields,
@@ -214,14 +214,7 @@ async def _create(request: web.Request, t: Target) -> web.Response:
                 name=obj.metadata.name,
             )
     obj = record_write(request, t, None, _check(request.app, t.res, apply_create_defaults(obj), None))
-    if dry_run(request):
-        return respond(request, encode_obj(t.res, would_create(obj)), 201)
-    try:
-        created = store.create(obj)
-    except Conflict as e:
-        raise ApiError(409, "AlreadyExists", str(e), kind=t.res.plural, name=obj.metadata.name) from None
-    definitions.stored(created)
-    return respond(request, encode_obj(t.res, created), 201)
+    return store_new(request, t, obj, _after_write)
 
 
 def _named(store: Any, ns: Namespace) -> Namespace:

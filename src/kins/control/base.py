@@ -106,6 +106,30 @@ class ControllerSet:
         return ran
 
 
+class WakeUps:
+    """When to look at each key again, for controllers that wait on the clock (their ``due``)."""
+
+    def __init__(self) -> None:
+        self._at: dict[str, float] = {}
+
+    def at(self, key: str, t: float) -> None:
+        self._at[key] = t
+
+    def at_latest(self, key: str, t: float) -> None:
+        """At ``t``, or sooner if the key is already due sooner."""
+        self._at[key] = min(t, self._at.get(key, t))
+
+    def cancel(self, key: str) -> None:
+        self._at.pop(key, None)
+
+    def due(self, now: float) -> list[str]:
+        """The keys due by ``now``; they leave the list."""
+        keys = [k for k, t in self._at.items() if t <= now]
+        for k in keys:
+            del self._at[k]
+        return keys
+
+
 def run_until_stable(store: Store, controllers: Sequence[Controller], max_rounds: int = 100) -> int:
     """Reconcile until every queue is empty; the number of rounds it took.
 

@@ -24,7 +24,7 @@ from ..api.core import ObjectReference
 from ..api.cron import CronError, parse
 from ..api.meta import ObjectMeta
 from ..store.base import Store, WatchEvent
-from .base import controller_of, owner_ref, split_key
+from .base import WakeUps, controller_of, owner_ref, split_key
 from .events import NO_EVENTS, NORMAL, WARNING, EventSink, parse_timestamp, timestamp
 from .job import finished
 
@@ -50,7 +50,7 @@ class CronJobController:
         self.store = store
         self.events = events
         self.clock = clock
-        self._wake: dict[str, float] = {}
+        self._wake = WakeUps()
 
     def observe(self, ev: WatchEvent) -> Iterable[str]:
         o = ev.object
@@ -63,11 +63,7 @@ class CronJobController:
         return ()
 
     def due(self) -> list[str]:
-        now = self.clock()
-        keys = [k for k, t in self._wake.items() if t <= now]
-        for k in keys:
-            del self._wake[k]
-        return keys
+        return self._wake.due(self.clock())
 
     def _jobs(self, cj: CronJob) -> list[Job]:
         out = []
@@ -88,12 +84,12 @@ class CronJobController:
             cj = self.store.get("CronJob", ns, name)
         except NotFound:
             # Deleted: the garbage collector deletes its Jobs (or they were orphaned).
-            self._wake.pop(key, None)
+            self._wake.cancel(key)
             return False
         assert isinstance(cj, CronJob)
         if cj.metadata.deletionTimestamp:
             return False  # being deleted: the garbage collector owns its Jobs now
-        self._wake.pop(key, None)
+        self._wake.cancel(key)
         try:
             sched = parse(cj.spec.schedule)
         except CronError as e:
@@ -166,7 +162,7 @@ class CronJobController:
                 changed = True
         changed = self._history(cj, jobs) or changed
         nxt = sched.next_after(datetime.fromtimestamp(now, zone))
-        self._wake[key] = nxt.timestamp()
+        self._wake.at(key, nxt.timestamp())
         status = CronJobStatus(
             active=[
                 ObjectReference(

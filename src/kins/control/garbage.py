@@ -19,7 +19,7 @@ stopped by its kubelet before it disappears.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from msgspec.structs import replace
 
@@ -218,30 +218,31 @@ class GarbageCollector:
         return self._remove_finalizer(owner, ORPHAN)
 
     def _drop_refs(self, obj: Object, uids: set[str]) -> bool:
-        for _ in range(RETRIES):
-            refs = [r for r in obj.metadata.ownerReferences or [] if r.uid not in uids]
-            if len(refs) == len(obj.metadata.ownerReferences or []):
+        def write(o: Object) -> bool:
+            refs = [r for r in o.metadata.ownerReferences or [] if r.uid not in uids]
+            if len(refs) == len(o.metadata.ownerReferences or []):
                 return False
-            try:
-                self.store.update(replace(obj, metadata=replace(obj.metadata, ownerReferences=refs or None)))
-                return True
-            except Conflict:
-                try:
-                    obj = self.store.get(obj.KIND, obj.metadata.namespace, obj.name)
-                except NotFound:
-                    return False
-            except NotFound:
-                return False
-        return False
+            self.store.update(replace(o, metadata=replace(o.metadata, ownerReferences=refs or None)))
+            return True
+
+        return self._retried(obj, write)
 
     def _remove_finalizer(self, obj: Object, finalizer: str) -> bool:
-        for _ in range(RETRIES):
-            finalizers = [f for f in obj.metadata.finalizers or [] if f != finalizer]
-            if len(finalizers) == len(obj.metadata.finalizers or []):
+        def write(o: Object) -> bool:
+            finalizers = [f for f in o.metadata.finalizers or [] if f != finalizer]
+            if len(finalizers) == len(o.metadata.finalizers or []):
                 return False
+            deletion.set_finalizers(self.store, o, finalizers)
+            return True
+
+        return self._retried(obj, write)
+
+    def _retried(self, obj: Object, write: Callable[[Object], bool]) -> bool:
+        """``write(obj)`` (False: nothing to change), on the object read again after a conflict;
+        False once it is gone."""
+        for _ in range(RETRIES):
             try:
-                deletion.set_finalizers(self.store, obj, finalizers)
-                return True
+                return write(obj)
             except Conflict:
                 try:
                     obj = self.store.get(obj.KIND, obj.metadata.namespace, obj.name)

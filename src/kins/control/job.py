@@ -32,7 +32,7 @@ from ..api.meta import Condition, ObjectMeta
 from ..store import deletion
 from ..store.base import DELETED, Store, WatchEvent, random_suffix
 from ..store.deletion import DeleteRequest
-from .base import owner_ref, split_key
+from .base import WakeUps, owner_ref, split_key
 from .events import NO_EVENTS, NORMAL, WARNING, EventSink, parse_timestamp, timestamp
 from .owners import OwnedPods
 
@@ -127,7 +127,7 @@ class JobController:
         self.backoff_max = backoff_max
         self._index = OwnedPods(store, "Job")
         self._uid: dict[str, str] = {}  # job key -> uid, to clean up after a deleted Job
-        self._wake: dict[str, float] = {}  # job key -> when to look at it again
+        self._wake = WakeUps()  # job keys and when to look at them again
 
     # --- the controller protocol ----------------------------------------------------------------
 
@@ -145,14 +145,7 @@ class JobController:
 
     def due(self) -> list[str]:
         """Jobs whose back-off, deadline or TTL has come (they leave the wake-up list)."""
-        now = self.clock()
-        keys = [k for k, t in self._wake.items() if t <= now]
-        for k in keys:
-            del self._wake[k]
-        return keys
-
-    def _wake_at(self, key: str, t: float) -> None:
-        self._wake[key] = min(t, self._wake.get(key, t))
+        return self._wake.due(self.clock())
 
     # --- reconciling ----------------------------------------------------------------------------
 
@@ -173,14 +166,14 @@ class JobController:
             job = self.store.get("Job", ns, name)
         except NotFound:
             # Deleted: the garbage collector deletes its pods (or they were orphaned).
-            self._wake.pop(key, None)
+            self._wake.cancel(key)
             self._index.forget(self._uid.pop(key, ""))
             return False
         assert isinstance(job, Job)
         if job.metadata.deletionTimestamp:
             return False  # being deleted: the garbage collector owns its pods now
         self._uid[key] = job.metadata.uid or ""
-        self._wake.pop(key, None)
+        self._wake.cancel(key)
         now = self.clock()
         pods = self._index.pods(job.metadata.uid or "")
         done = finished(job)
@@ -196,7 +189,7 @@ class JobController:
         cond = job_condition(job, done)
         end = parse_timestamp(st.completionTime or (cond.lastTransitionTime if cond else None)) or now
         if now < end + ttl:
-            self._wake_at(job.key, end + ttl)
+            self._wake.at_latest(job.key, end + ttl)
             return False
         # As the TTL-after-finished controller deletes: in the foreground, its pods first.
         with contextlib.suppress(NotFound):
@@ -274,7 +267,7 @@ class JobController:
                 if now >= deadline:
                     failure = ("DeadlineExceeded", "Job was active longer than specified deadline")
                 else:
-                    self._wake_at(job.key, deadline)
+                    self._wake.at_latest(job.key, deadline)
         if indexed and completions is not None:
             complete = len(done_indexes) >= completions
         elif completions is not None:
@@ -327,7 +320,7 @@ class JobController:
             updated = self.store.update(replace(job, status=status), check_rv=False)
             assert isinstance(updated, Job)
             if finished(updated) is not None and job.spec.ttlSecondsAfterFinished is not None:
-                self._wake_at(job.key, now + job.spec.ttlSecondsAfterFinished)
+                self._wake.at_latest(job.key, now + job.spec.ttlSecondsAfterFinished)
             changed = True
         return changed
 
@@ -360,7 +353,7 @@ class JobController:
             delay = min(self.backoff_base * 2 ** (failed - 1), self.backoff_max)
             last = max((t for p in pods if _phase(p) == "Failed" and (t := _finished_at(p)) is not None), default=None)
             if last is not None and now < last + delay:
-                self._wake_at(job.key, last + delay)
+                self._wake.at_latest(job.key, last + delay)
                 return False
         for index in want:
             pod = self.store.create(self._new_pod(job, index))

@@ -23,6 +23,7 @@ from ..api.registry import STORED
 from ..store import deletion
 from ..store.base import DELETED, Clock, Store, WatchEvent
 from ..store.deletion import KUBERNETES, DeleteRequest
+from .base import WakeUps
 
 # The conditions the namespace controller keeps, with what each says when all is well.
 CONDITIONS: dict[str, tuple[str, str]] = {
@@ -51,14 +52,14 @@ class NamespaceController:
         self._stamp = Clock()
         self.kinds: frozenset[str] = frozenset()
         self._terminating: set[str] = set()
-        self._wake: dict[str, float] = {}
+        self._wake = WakeUps()
 
     def observe(self, ev: WatchEvent) -> Iterable[str]:
         o = ev.object
         if isinstance(o, Namespace):
             if ev.type == DELETED or not o.metadata.deletionTimestamp:
                 self._terminating.discard(o.name)
-                self._wake.pop(o.name, None)
+                self._wake.cancel(o.name)
                 return ()
             self._terminating.add(o.name)
             return (o.name,)
@@ -70,11 +71,7 @@ class NamespaceController:
         return ()
 
     def due(self) -> list[str]:
-        now = self.clock()
-        keys = [k for k, t in self._wake.items() if t <= now]
-        for k in keys:
-            del self._wake[k]
-        return keys
+        return self._wake.due(self.clock())
 
     def reconcile(self, key: str) -> bool:
         try:
@@ -89,7 +86,7 @@ class NamespaceController:
         remaining, by_finalizer = self._delete_content(key)
         changed = self._report(ns, remaining, by_finalizer)
         if remaining:
-            self._wake[key] = self.clock() + RECHECK_SECONDS
+            self._wake.at(key, self.clock() + RECHECK_SECONDS)
             return changed
         self._finalize(key)
         return True
